@@ -1,0 +1,74 @@
+"""The application factory: settings in, a ready aiohttp app out (lifecycle in cleanup_ctx)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
+from typing import Any
+
+from aiohttp import web
+
+from signaling.app_keys import CLOCK, DISPATCH, METRICS, ROOMS, SETTINGS, STORE, TOKENS
+from signaling.auth import TokenService
+from signaling.dispatcher import DispatchTable, Route
+from signaling.handlers import session_handlers
+from signaling.metrics import Metrics
+from signaling.rest import ops_api, rooms_api
+from signaling.rest.api_route import ApiRoute
+from signaling.rest.middleware import error_middleware
+from signaling.rest.openapi import build_openapi
+from signaling.rest.ops_api import OPENAPI_KEY, server_version
+from signaling.rest.web_api import setup_web
+from signaling.room_manager import RoomManager
+from signaling.settings import Settings
+from signaling.store import MemoryStore, RoomStore
+from signaling.ws.rtc_endpoint import rtc_handler
+
+REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES)
+WS_PATH = "/v1/rtc"
+
+
+def dispatch_table(*route_sets: Mapping[str, Route[Any]]) -> DispatchTable:
+    merged: dict[str, Route[Any]] = {}
+    for routes in route_sets:
+        for name, route in routes.items():
+            if name in merged:
+                raise ValueError(f"two handlers for message type {name!r}")
+            merged[name] = route
+    return DispatchTable(merged)
+
+
+def make_store(settings: Settings) -> RoomStore:
+    if settings.store == "memory":
+        return MemoryStore()
+    raise ValueError(f"store {settings.store!r} is not available in this version (use memory)")
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
+               extra_routes: Iterable[Mapping[str, Route[Any]]] = ()) -> web.Application:
+    settings.check_can_serve()
+    app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app[SETTINGS] = settings
+    app[CLOCK] = clock
+    app[TOKENS] = TokenService(settings.api_key, settings.api_secret)
+    app[METRICS] = Metrics()
+    store = make_store(settings)
+    app[STORE] = store
+    rooms = RoomManager(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms)
+    app[ROOMS] = rooms
+    app[DISPATCH] = dispatch_table(session_handlers.ROUTES, *extra_routes)
+    app[METRICS].add_gauges(rooms.counts, "urok", "served by this process")
+
+    for r in REST_ROUTES:
+        app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
+    app.router.add_get(WS_PATH, rtc_handler, name="rtc")
+    app[OPENAPI_KEY] = build_openapi(REST_ROUTES, version=server_version(), base_url=settings.base_url)
+    setup_web(app)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        yield
+        await rooms.shutdown()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+    return app

@@ -1,0 +1,22 @@
+"""Typed keys of the aiohttp application."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from aiohttp import web
+
+from signaling.auth import TokenService
+from signaling.dispatcher import DispatchTable
+from signaling.metrics import Metrics
+from signaling.room_manager import RoomManager
+from signaling.settings import Settings
+from signaling.store import RoomStore
+
+SETTINGS = web.AppKey("settings", Settings)
+TOKENS = web.AppKey("tokens", TokenService)
+STORE = web.AppKey("store", RoomStore)
+ROOMS = web.AppKey("rooms", RoomManager)
+METRICS = web.AppKey("metrics", Metrics)
+DISPATCH = web.AppKey("dispatch", DispatchTable)
+CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")

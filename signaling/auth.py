@@ -1,0 +1,162 @@
+"""Access tokens and admin tokens: JWT HS256 signed with the API secret (PROTOCOL.md, Auth)."""
+
+from __future__ import annotations
+
+import time
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+
+from signaling.rooms.role import Role
+
+ALGORITHM = "HS256"
+LEEWAY_S = 10
+
+
+class TokenError(Exception):
+    """The token cannot be used; the message says why (shown to the client)."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessGrant:
+    """What a verified access token allows: one identity in one room with one role."""
+
+    identity: str
+    name: str
+    room_id: str
+    role: Role
+    registered: bool
+    expires_at: int
+    family_name: str = ""
+    given_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AdminGrant:
+    subject: str
+    expires_at: int
+
+
+MAX_TEXT = 200
+MAX_IDENTITY = 128
+
+
+def _text(claims: dict[str, Any], key: str, *, required: bool, limit: int = MAX_TEXT) -> str:
+    value = claims.get(key)
+    if value is None:
+        if required:
+            raise TokenError(f"token has no {key!r} claim")
+        return ""
+    if not isinstance(value, str):
+        raise TokenError(f"token claim {key!r} must be a string")
+    if required and not value.strip():
+        raise TokenError(f"token claim {key!r} is empty")
+    if len(value) > limit:
+        raise TokenError(f"token claim {key!r} is longer than {limit} characters")
+    return value
+
+
+class TokenService:
+    def __init__(self, api_key: str, api_secret: str) -> None:
+        if not api_key or not api_secret:
+            raise ValueError("TokenService needs an API key and secret")
+        self._key = api_key
+        self._secret = api_secret
+
+    @property
+    def api_key(self) -> str:
+        return self._key
+
+    def _encode(self, claims: dict[str, Any]) -> str:
+        with warnings.catch_warnings():  # the dev secret is short on purpose; serve refuses short ones
+            warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+            return jwt.encode(claims, self._secret, algorithm=ALGORITHM)
+
+    def mint_access(
+        self,
+        *,
+        identity: str,
+        name: str,
+        room_id: str,
+        role: Role,
+        registered: bool,
+        ttl_s: int,
+        family_name: str = "",
+        given_name: str = "",
+        now: float | None = None,
+    ) -> str:
+        t = int(time.time() if now is None else now)
+        claims: dict[str, Any] = {
+            "iss": self._key, "sub": identity, "name": name, "room": room_id, "role": role.value,
+            "registered": registered, "iat": t, "nbf": t - LEEWAY_S, "exp": t + ttl_s,
+        }
+        if family_name:
+            claims["family_name"] = family_name
+        if given_name:
+            claims["given_name"] = given_name
+        return self._encode(claims)
+
+    def mint_admin(self, *, subject: str = "admin", ttl_s: int, now: float | None = None) -> str:
+        t = int(time.time() if now is None else now)
+        return self._encode({"iss": self._key, "sub": subject, "admin": True, "iat": t, "exp": t + ttl_s})
+
+    def _decode(self, token: str) -> dict[str, Any]:
+        if not token:
+            raise TokenError("no token")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
+                claims: dict[str, Any] = jwt.decode(
+                    token, self._secret, algorithms=[ALGORITHM], leeway=LEEWAY_S,
+                    options={"require": ["exp", "iss", "sub"]},
+                )
+        except jwt.ExpiredSignatureError:
+            raise TokenError("token expired") from None
+        except jwt.InvalidSignatureError:
+            raise TokenError("token signature does not match this server's secret") from None
+        except jwt.MissingRequiredClaimError as e:
+            raise TokenError(f"token has no {e.claim!r} claim") from None
+        except jwt.ImmatureSignatureError:
+            raise TokenError("token is not valid yet") from None
+        except jwt.InvalidAlgorithmError:
+            raise TokenError("token must be signed with HS256") from None
+        except jwt.PyJWTError as e:
+            raise TokenError(f"malformed token: {e}") from None
+        if claims.get("iss") != self._key:
+            raise TokenError("token was issued for another API key")
+        return claims
+
+    def verify_access(self, token: str, *, room_id: str | None = None) -> AccessGrant:
+        claims = self._decode(token)
+        if claims.get("admin") is True and "room" not in claims:
+            raise TokenError("an admin token cannot join a room")
+        room = _text(claims, "room", required=True)
+        if room_id is not None and room != room_id:
+            raise TokenError("token is for another room")
+        role_text = claims.get("role", Role.PARTICIPANT.value)
+        try:
+            role = Role(role_text)
+        except ValueError:
+            raise TokenError(f"token claim 'role' must be one of {', '.join(Role.values())}") from None
+        registered = claims.get("registered", False)
+        if not isinstance(registered, bool):
+            raise TokenError("token claim 'registered' must be true or false")
+        exp = claims["exp"]
+        return AccessGrant(
+            identity=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
+            name=_text(claims, "name", required=False) or _text(claims, "sub", required=True),
+            room_id=room,
+            role=role,
+            registered=registered,
+            expires_at=int(exp),
+            family_name=_text(claims, "family_name", required=False),
+            given_name=_text(claims, "given_name", required=False),
+        )
+
+    def verify_admin(self, token: str) -> AdminGrant:
+        claims = self._decode(token)
+        if claims.get("admin") is not True:
+            raise TokenError("not an admin token (claim admin: true is missing)")
+        return AdminGrant(subject=str(claims["sub"]), expires_at=int(claims["exp"]))

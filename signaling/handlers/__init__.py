@@ -1,0 +1,1 @@
+"""Typed handlers of WebSocket requests, one module per feature; each exports ROUTES."""

@@ -1,0 +1,134 @@
+"""REST /v1: rooms, tokens, participants.  Thin: parse, call the service layer, map errors."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+from urllib.parse import quote
+
+import msgspec
+from aiohttp import web
+
+from signaling.app_keys import ROOMS, SETTINGS, TOKENS
+from signaling.errors import InvalidRequest, NotFound, RoomEnded
+from signaling.rest.api_route import ApiRoute, QueryParam
+from signaling.rest.middleware import int_query, read_body, require_admin
+from signaling.rest.models import (
+    ParticipantPage,
+    RemoveResult,
+    RoomOut,
+    RoomPage,
+    TokenRequest,
+    TokenResponse,
+)
+from signaling.rooms import RoomSettings
+from signaling.ws.close_codes import CloseCode
+
+PAGE = (QueryParam("offset", {"type": "integer", "minimum": 0}, "first item"),
+        QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "items per page (100)"))
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: msgspec.json.encode(d).decode())
+
+
+async def create_room(request: web.Request) -> web.Response:
+    require_admin(request)
+    raw = await request.read()
+    try:
+        data = msgspec.json.decode(raw or b"{}")
+    except msgspec.DecodeError:
+        raise InvalidRequest("body is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise InvalidRequest("body must be a JSON object of room settings")
+    settings = RoomSettings.parse(data)
+    room, created = await request.app[ROOMS].create(settings)
+    return _json(room.to_json(), status=201 if created else 200)
+
+
+async def list_rooms(request: web.Request) -> web.Response:
+    require_admin(request)
+    offset = int_query(request, "offset", 0, 0, 10**9)
+    limit = int_query(request, "limit", 100, 1, 500)
+    active = request.query.get("active", "true").lower() not in ("0", "false", "no")
+    rooms, total = await request.app[ROOMS].store.list_rooms(active_only=active, offset=offset, limit=limit)
+    return _json({"rooms": [r.to_json(participants=0) for r in rooms], "total": total, "offset": offset,
+                  "limit": limit})
+
+
+async def get_room(request: web.Request) -> web.Response:
+    require_admin(request)
+    room = await request.app[ROOMS].get(request.match_info["room_id"])
+    return _json(room.to_json())
+
+
+async def end_room(request: web.Request) -> web.Response:
+    require_admin(request)
+    room = await request.app[ROOMS].end(request.match_info["room_id"], reason="ended through the API")
+    return _json(room.to_json())
+
+
+async def mint_token(request: web.Request) -> web.Response:
+    require_admin(request)
+    app = request.app
+    room = await app[ROOMS].get(request.match_info["room_id"])
+    if room.ended:
+        raise RoomEnded("this lesson has ended; create a new room")
+    body: TokenRequest = await read_body(request, TokenRequest)
+    settings = app[SETTINGS]
+    ttl = body.ttl_s or settings.token_ttl_s
+    token = app[TOKENS].mint_access(
+        identity=body.identity, name=body.name, room_id=room.room_id, role=body.role,
+        registered=body.registered, ttl_s=ttl, family_name=body.family_name, given_name=body.given_name,
+    )
+    join_url = f"{settings.base_url}/join/{quote(room.room_id, safe='')}?token={token}"
+    return _json({"token": token, "join_url": join_url, "expires_at": int(time.time()) + ttl}, status=201)
+
+
+async def list_participants(request: web.Request) -> web.Response:
+    require_admin(request)
+    room = await request.app[ROOMS].get(request.match_info["room_id"])
+    offset = int_query(request, "offset", 0, 0, 10**9)
+    limit = int_query(request, "limit", 100, 1, 500)
+    listed, total = room.page(offset, limit)
+    return _json({"participants": [p.to_json() for p in listed], "total": total, "offset": offset,
+                  "limit": limit})
+
+
+async def remove_participant(request: web.Request) -> web.Response:
+    require_admin(request)
+    rooms = request.app[ROOMS]
+    room_id, identity = request.match_info["room_id"], request.match_info["identity"]
+    room = await rooms.get(room_id)
+    ban = request.query.get("ban", "false").lower() in ("1", "true", "yes")
+    p = room.by_identity(identity)
+    if ban:
+        room.banned.add(identity)
+    live = rooms.live.get(room_id)
+    removed = False
+    if p is not None and live is not None and (s := live.sessions.get(p.participant_id)) is not None:
+        s.send_event("removed", reason="removed by the school's administrator", banned=ban)
+        s.close_soon(CloseCode.REMOVED, "removed from the lesson")
+        removed = True
+    if not removed and not ban:
+        raise NotFound(f"{identity!r} is not in this room")
+    await rooms.store.save_room(room)
+    return _json({"removed": removed, "banned": ban})
+
+
+ROUTES = (
+    ApiRoute("POST", "/v1/rooms", create_room, "Create a room (idempotent on external_id)",
+             response=RoomOut, status=201),
+    ApiRoute("GET", "/v1/rooms", list_rooms, "List rooms, newest first", response=RoomPage,
+             query=(*PAGE, QueryParam("active", {"type": "boolean"}, "only active rooms (default true)"))),
+    ApiRoute("GET", "/v1/rooms/{room_id}", get_room, "A room with settings, counts and participants",
+             response=RoomOut),
+    ApiRoute("DELETE", "/v1/rooms/{room_id}", end_room, "End the room for everyone", response=RoomOut),
+    ApiRoute("POST", "/v1/rooms/{room_id}/tokens", mint_token, "Mint an access token and join link",
+             body=TokenRequest, response=TokenResponse, status=201, errors=(400, 401, 404, 410)),
+    ApiRoute("GET", "/v1/rooms/{room_id}/participants", list_participants,
+             "Participants sorted by family name (paginated)", response=ParticipantPage, query=PAGE),
+    ApiRoute("DELETE", "/v1/rooms/{room_id}/participants/{identity}", remove_participant,
+             "Remove a participant (?ban=true keeps them out)", response=RemoveResult,
+             query=(QueryParam("ban", {"type": "boolean"}, "keep them out of this room"),)),
+)

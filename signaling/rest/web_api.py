@@ -1,0 +1,34 @@
+"""The browser client: /, /join/{room_id}, /web/* (static files from web/; nothing from the internet)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from signaling.app_keys import SETTINGS
+
+WEB_ROOT = web.AppKey("web_root", Path)
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+def default_web_root() -> Path:
+    return Path(__file__).resolve().parents[2] / "web"
+
+
+async def join_page(request: web.Request) -> web.FileResponse:
+    # the page itself reads ?token= and shows a clear message when it is missing
+    return web.FileResponse(request.app[WEB_ROOT] / "index.html", headers=NO_STORE)
+
+
+async def index_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(request.app[WEB_ROOT] / "index.html", headers=NO_STORE)
+
+
+def setup_web(app: web.Application) -> None:
+    root = Path(app[SETTINGS].web_root) if app[SETTINGS].web_root else default_web_root()
+    app[WEB_ROOT] = root
+    app.router.add_get("/", index_page)
+    app.router.add_get("/join/{room_id}", join_page)
+    if root.is_dir():
+        app.router.add_static("/web/", root, follow_symlinks=False, append_version=False)

@@ -1,0 +1,97 @@
+"""The service layer for rooms: create, find, end; one LiveRoom per room served here."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from signaling.errors import RoomEnded, RoomNotFound, ServiceUnavailable
+from signaling.rooms import Room, RoomSettings, new_id
+from signaling.store import RoomStore
+from signaling.ws.live_room import LiveRoom, RoomFeature
+
+log = logging.getLogger("urok.rooms")
+
+FeatureFactory = Callable[[LiveRoom], RoomFeature]
+
+
+class RoomManager:
+    def __init__(
+        self,
+        store: RoomStore,
+        *,
+        clock: Callable[[], float],
+        ice_servers: Sequence[str] = (),
+        max_rooms: int = 10_000,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.max_rooms = max_rooms
+        self._ice = [{"urls": [u]} for u in ice_servers]
+        self.live: dict[str, LiveRoom] = {}
+        self.feature_factories: list[FeatureFactory] = []
+
+    async def create(self, settings: RoomSettings) -> tuple[Room, bool]:
+        if await self.store.count_rooms(active_only=True) >= self.max_rooms:
+            raise ServiceUnavailable(f"this server holds at most {self.max_rooms} active rooms")
+        room = Room(room_id=new_id("RM"), settings=settings, created_at=self.clock())
+        stored, created = await self.store.create_room(room)
+        if created:
+            log.info("room created", extra={"room_id": stored.room_id})
+        return stored, created
+
+    async def get(self, room_id: str) -> Room:
+        live = self.live.get(room_id)
+        if live is not None:
+            return live.room
+        room = await self.store.get_room(room_id)
+        if room is None:
+            raise RoomNotFound(f"no room {room_id!r}")
+        return room
+
+    async def open(self, room_id: str, *, create: bool) -> LiveRoom:
+        """The live room for a joining participant; a room named by a valid token that does not
+        exist yet is created with default settings when ``create`` is true (as LiveKit does)."""
+        live = self.live.get(room_id)
+        if live is not None and not live.closed:
+            return live
+        room = await self.store.get_room(room_id)
+        if room is None:
+            if not create:
+                raise RoomNotFound(f"no room {room_id!r}")
+            room = Room(room_id=room_id, settings=RoomSettings(), created_at=self.clock())
+            room, _ = await self.store.create_room(room)
+            log.info("room created on first join", extra={"room_id": room_id})
+        if room.ended:
+            raise RoomEnded("this lesson has ended")
+        live = LiveRoom(room, store=self.store, clock=self.clock, ice_servers=self._ice)
+        live.features = [factory(live) for factory in self.feature_factories]
+        self.live[room_id] = live
+        return live
+
+    async def end(self, room_id: str, *, reason: str = "ended by a host") -> Room:
+        room = await self.get(room_id)
+        live = self.live.pop(room_id, None)
+        if live is not None:
+            await live.end(reason=reason)
+        elif not room.ended:
+            room.end(self.clock())
+            await self.store.save_room(room)
+        log.info("room ended", extra={"room_id": room_id})
+        return room
+
+    def release_if_empty(self, live: LiveRoom) -> None:
+        """Nobody is connected: stop serving the room here (its record stays in the store)."""
+        if not live.sessions and self.live.get(live.room_id) is live:
+            del self.live[live.room_id]
+
+    def counts(self) -> dict[str, Any]:
+        joined = sum(len(lr.room.joined()) for lr in self.live.values())
+        waiting = sum(len(lr.room.waiting()) for lr in self.live.values())
+        return {"rooms": len(self.live), "participants": joined, "waiting": waiting}
+
+    async def shutdown(self) -> None:
+        for live in list(self.live.values()):
+            await live.shutdown()
+        self.live.clear()

@@ -1,0 +1,24 @@
+"""The room domain: rules as plain Python, no I/O."""
+
+from signaling.rooms.errors import (
+    EntryRefused,
+    InvalidSettings,
+    InvalidState,
+    ParticipantNotFound,
+    PermissionDenied,
+    RoomClosed,
+    RoomError,
+    RoomFull,
+)
+from signaling.rooms.participant import Participant, ParticipantState
+from signaling.rooms.permissions import Action, allowed, denial, require
+from signaling.rooms.role import Role
+from signaling.rooms.room import Identity, Room, new_id
+from signaling.rooms.room_settings import GuestPolicy, LockSettings, RoomMode, RoomSettings
+
+__all__ = [
+    "Action", "EntryRefused", "GuestPolicy", "Identity", "InvalidSettings", "InvalidState", "LockSettings",
+    "Participant", "ParticipantNotFound", "ParticipantState", "PermissionDenied", "Role", "Room",
+    "RoomClosed", "RoomError", "RoomFull", "RoomMode", "RoomSettings", "allowed", "denial", "new_id",
+    "require",
+]

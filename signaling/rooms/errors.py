@@ -1,0 +1,41 @@
+"""Named errors of the room domain; the signalling maps each to a stable wire code."""
+
+from __future__ import annotations
+
+
+class RoomError(Exception):
+    code = "room_error"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class PermissionDenied(RoomError):
+    code = "forbidden"
+
+
+class ParticipantNotFound(RoomError):
+    code = "not_found"
+
+
+class RoomFull(RoomError):
+    code = "room_full"
+
+
+class RoomClosed(RoomError):
+    code = "room_ended"
+
+
+class EntryRefused(RoomError):
+    """Guest policy ALWAYS_DENY, a ban, or a denial by a host."""
+
+    code = "entry_refused"
+
+
+class InvalidSettings(RoomError):
+    code = "invalid_settings"
+
+
+class InvalidState(RoomError):
+    code = "invalid_state"

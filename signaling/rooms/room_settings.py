@@ -1,0 +1,80 @@
+"""Room settings of PROTOCOL.md (body of POST /v1/rooms), validated and stored.
+
+Some settings only take effect in later features (recording, transcription, noise suppression);
+they are validated and stored now so clients can rely on their names.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+
+import msgspec
+
+from signaling.rooms.errors import InvalidSettings
+
+MAX_PARTICIPANTS_CEILING = 2000
+
+
+class RoomMode(StrEnum):
+    MEETING = "meeting"
+    WEBINAR = "webinar"
+
+
+class GuestPolicy(StrEnum):
+    ALWAYS_ACCEPT = "ALWAYS_ACCEPT"
+    ASK_HOST = "ASK_HOST"
+    ALWAYS_ACCEPT_AUTH = "ALWAYS_ACCEPT_AUTH"
+    ALWAYS_DENY = "ALWAYS_DENY"
+
+
+class LockSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """true = forbidden for participants and viewers (hosts and co-hosts are never locked)."""
+
+    camera: bool = False
+    microphone: bool = False
+    screen_share: bool = False
+    chat: bool = False
+    private_chat: bool = False
+    reactions: bool = False
+    whiteboard: bool = False
+    self_unmute: bool = False
+
+
+class RecordingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    auto_start: bool = False
+
+
+class TranscriptionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    enabled: bool = False
+    language: Annotated[str, msgspec.Meta(min_length=2, max_length=16, pattern=r"^[a-zA-Z-]+$")] = "ru"
+
+
+Name = Annotated[str, msgspec.Meta(max_length=200)]
+ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+
+
+class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    name: Name = ""
+    external_id: ExternalId | None = None
+    max_participants: Annotated[int, msgspec.Meta(ge=1, le=MAX_PARTICIPANTS_CEILING)] = MAX_PARTICIPANTS_CEILING
+    mode: RoomMode = RoomMode.MEETING
+    guest_policy: GuestPolicy = GuestPolicy.ALWAYS_ACCEPT_AUTH
+    lock: LockSettings = msgspec.field(default_factory=LockSettings)
+    recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
+    transcription: TranscriptionSettings = msgspec.field(default_factory=TranscriptionSettings)
+    noise_suppression: bool = False
+    duration_minutes: Annotated[int, msgspec.Meta(ge=0, le=7 * 24 * 60)] = 0
+
+    @classmethod
+    def parse(cls, data: Any) -> RoomSettings:
+        """From decoded JSON; raises InvalidSettings naming the field."""
+        try:
+            return msgspec.convert(data, cls)
+        except msgspec.ValidationError as e:
+            raise InvalidSettings(str(e)) from None
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = msgspec.to_builtins(self)
+        out.setdefault("external_id", None)
+        return out

@@ -1,0 +1,82 @@
+"""Running the app: uvloop, the listening site, the dev-mode banner, clean shutdown on signals."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+
+from aiohttp import web
+
+from signaling import logs
+from signaling.app import create_app
+from signaling.app_keys import ROOMS, TOKENS
+from signaling.rooms import Role, RoomSettings
+from signaling.settings import Settings
+
+log = logging.getLogger("urok")
+
+
+async def _dev_banner(app: web.Application, settings: Settings) -> str:
+    tokens = app[TOKENS]
+    admin = tokens.mint_admin(subject="dev-admin", ttl_s=settings.token_ttl_s)
+    lines = [
+        "",
+        "urok is running in DEV mode (in-memory store; do not use in production)",
+        f"  server      {settings.base_url}/",
+        f"  API key     {settings.api_key}",
+        f"  API secret  {settings.api_secret}",
+        f"  admin token {admin}",
+    ]
+    if settings.demo_room:
+        room, _ = await app[ROOMS].create(RoomSettings(name="Demo lesson", external_id="urok-dev-demo",
+                                                       guest_policy="ALWAYS_ACCEPT"))  # type: ignore[arg-type]
+        base = f"{settings.base_url}/join/{room.room_id}?token="
+        teacher = tokens.mint_access(identity="dev-teacher", name="Учитель (Teacher)", room_id=room.room_id,
+                                     role=Role.HOST, registered=True, ttl_s=settings.token_ttl_s,
+                                     family_name="Teacher", given_name="Demo")
+        student = tokens.mint_access(identity="dev-student", name="Ученик (Student)", room_id=room.room_id,
+                                     role=Role.PARTICIPANT, registered=True, ttl_s=settings.token_ttl_s,
+                                     family_name="Student", given_name="Demo")
+        lines += [
+            f"  demo room   {room.room_id}",
+            f"  join (teacher) {base}{teacher}",
+            f"  join (student) {base}{student}",
+            "  more links: urok token --dev --room ROOM --identity ID --name NAME --url",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
+    app = create_app(settings)
+    runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
+    await runner.setup()
+    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+    await site.start()
+    log.info("listening on http://%s:%d", settings.host, settings.port)
+    if settings.dev:
+        print(await _dev_banner(app, settings), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    if ready is not None:
+        ready.set()
+    try:
+        await stop.wait()
+    finally:
+        log.info("shutting down")
+        await runner.cleanup()
+
+
+def run_server(settings: Settings) -> None:
+    logs.configure(settings.log_level, settings.log_format)
+    settings.check_can_serve()
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
+        asyncio.run(serve(settings))
+        return
+    uvloop.run(serve(settings))

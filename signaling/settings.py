@@ -1,0 +1,234 @@
+"""One typed settings object, loaded once: defaults < config file (TOML) < environment < command line.
+
+Every field can be set in the config file (same name), in the environment as ``UROK_<NAME>``
+(upper case) and, for a few, on the command line.  Unknown keys in a config file are an error that
+names the key; unknown ``UROK_*`` variables are reported as a warning (the environment is shared
+with other programs).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "UROK_"
+DEV_API_KEY = "devkey"
+DEV_API_SECRET = "devsecret"
+
+
+class SettingsError(ValueError):
+    """A setting is unknown, has the wrong type, or the combination cannot start a server."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    # network
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # base of join links; default http://HOST:PORT
+    # auth
+    dev: bool = False
+    api_key: str = ""
+    api_secret: str = ""
+    token_ttl_s: int = 6 * 3600
+    # store
+    store: str = "memory"  # memory | redis (later)
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # signalling limits
+    ws_max_message_bytes: int = 64 * 1024
+    ws_heartbeat_s: float = 20.0  # ping every 20 s; no pong within half of it: dropped (< 30 s)
+    ws_rate_per_s: float = 20.0  # sustained requests per second per connection
+    ws_rate_burst: int = 40
+    ws_rate_abuse_limit: int = 400  # consecutive refused requests before the socket is closed
+    max_rooms: int = 10_000
+    # media
+    ice_servers: tuple[str, ...] = ()  # e.g. ("stun:stun.example.org:3478",); none on loopback
+    # operations
+    log_level: str = "INFO"
+    log_format: str = "text"  # text | json
+    web_root: str = ""  # folder of the browser client; default: web/ beside the packages
+    demo_room: bool = True  # dev mode: create a demo room and print its join link
+
+    def __post_init__(self) -> None:
+        if not (0 < self.port < 65536):
+            raise SettingsError(f"port: {self.port} is not a TCP port (1..65535)")
+        if self.store not in ("memory", "redis"):
+            raise SettingsError(f"store: {self.store!r} is not one of memory, redis")
+        if self.log_format not in ("text", "json"):
+            raise SettingsError(f"log_format: {self.log_format!r} is not one of text, json")
+        if self.ws_max_message_bytes < 1024:
+            raise SettingsError("ws_max_message_bytes: must be at least 1024")
+        if self.ws_rate_per_s <= 0 or self.ws_rate_burst < 1:
+            raise SettingsError("ws_rate_per_s and ws_rate_burst must be positive")
+        if self.token_ttl_s < 60:
+            raise SettingsError("token_ttl_s: must be at least 60 seconds")
+
+    @property
+    def base_url(self) -> str:
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
+
+    def with_dev_defaults(self) -> Settings:
+        """Dev mode: the documented dev key and secret unless others were given."""
+        if not self.dev:
+            return self
+        return dataclasses.replace(
+            self, api_key=self.api_key or DEV_API_KEY, api_secret=self.api_secret or DEV_API_SECRET
+        )
+
+    def check_can_serve(self) -> None:
+        if not self.api_key or not self.api_secret:
+            raise SettingsError(
+                "no API key and secret: set api_key and api_secret (UROK_API_KEY / UROK_API_SECRET "
+                "or the config file), or start with --dev for the dev key devkey/devsecret"
+            )
+        if not self.dev and len(self.api_secret) < 32:
+            raise SettingsError("api_secret: use at least 32 characters outside dev mode")
+
+
+def _fields() -> dict[str, dataclasses.Field[Any]]:
+    return {f.name: f for f in dataclasses.fields(Settings)}
+
+
+def _hints() -> dict[str, Any]:
+    return typing.get_type_hints(Settings)
+
+
+def _coerce(name: str, value: Any, hint: Any, *, from_text: bool) -> Any:
+    """Convert a config or environment value to the field's type, or raise naming the key."""
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            if from_text and isinstance(value, str):
+                low = value.strip().lower()
+                if low in ("1", "true", "yes", "on"):
+                    return True
+                if low in ("0", "false", "no", "off", ""):
+                    return False
+            raise ValueError("expected true or false")
+        if hint is int:
+            if isinstance(value, bool):
+                raise ValueError("expected an integer")
+            if isinstance(value, int):
+                return value
+            if from_text and isinstance(value, str):
+                return int(value.strip())
+            raise ValueError("expected an integer")
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError("expected a number")
+            if isinstance(value, int | float):
+                return float(value)
+            if from_text and isinstance(value, str):
+                return float(value.strip())
+            raise ValueError("expected a number")
+        if hint is str:
+            if isinstance(value, str):
+                return value
+            raise ValueError("expected a string")
+        if origin is tuple:
+            if from_text and isinstance(value, str):
+                text = value.strip()
+                value = json.loads(text) if text.startswith("[") else [v for v in text.split(",") if v]
+            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+                return tuple(value)
+            raise ValueError("expected a list of strings")
+    except (ValueError, json.JSONDecodeError) as e:
+        raise SettingsError(f"{name}: {e} (got {value!r})") from None
+    raise SettingsError(f"{name}: unsupported type {hint!r}")  # pragma: no cover
+
+
+def _from_mapping(data: Mapping[str, Any], *, source: str, from_text: bool) -> dict[str, Any]:
+    fields, hints = _fields(), _hints()
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise SettingsError(f"unknown setting {key!r} in {source}; known: {', '.join(sorted(fields))}")
+        out[key] = _coerce(key, value, hints[key], from_text=from_text)
+    return out
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise SettingsError(f"config file {path}: {e.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise SettingsError(f"config file {path}: not valid TOML: {e}") from None
+    if isinstance(data.get("urok"), dict) and len(data) == 1:
+        data = data["urok"]  # an optional [urok] table
+    return _from_mapping(data, source=f"config file {path}", from_text=False)
+
+
+def read_environment(environ: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Settings from UROK_* variables, and the names of UROK_* variables that are no setting."""
+    fields = _fields()
+    known: dict[str, str] = {}
+    unknown: list[str] = []
+    for var, value in environ.items():
+        if not var.startswith(ENV_PREFIX) or var == "UROK_CONFIG":
+            continue
+        name = var[len(ENV_PREFIX) :].lower()
+        if name in fields:
+            known[name] = value
+        else:
+            unknown.append(var)
+    return _from_mapping(known, source="the environment", from_text=True), sorted(unknown)
+
+
+@dataclass(slots=True)
+class LoadedSettings:
+    settings: Settings
+    warnings: list[str] = field(default_factory=list)
+
+
+def load_settings(
+    *,
+    config_file: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedSettings:
+    """defaults < config file < environment < overrides (the command line)."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    path = config_file or env.get("UROK_CONFIG")
+    if path:
+        values.update(read_config_file(Path(path)))
+    from_env, unknown = read_environment(env)
+    values.update(from_env)
+    if overrides:
+        values.update(_from_mapping({k: v for k, v in overrides.items() if v is not None},
+                                    source="the command line", from_text=False))
+    warnings = [f"ignoring unknown environment variable {v} (not a urok setting)" for v in unknown]
+    settings = Settings(**values).with_dev_defaults()
+    return LoadedSettings(settings, warnings)
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(name, type, default) of every setting, for docs and `urok settings`."""
+    hints = _hints()
+    rows = []
+    for f in dataclasses.fields(Settings):
+        hint = hints[f.name]
+        tname = "list of strings" if typing.get_origin(hint) is tuple else getattr(hint, "__name__", str(hint))
+        rows.append((f.name, tname, repr(f.default)))
+    return rows
+
+
+__all__ = ["DEV_API_KEY", "DEV_API_SECRET", "LoadedSettings", "Settings", "SettingsError", "describe",
+           "load_settings"]

@@ -1,0 +1,199 @@
+"""One participant's WebSocket connection: a reader that dispatches requests, a writer that drains
+an outbound queue (so a broadcast to 2000 sockets never waits on one slow client)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import WSMsgType, web
+
+from signaling.dispatcher import DispatchTable
+from signaling.errors import ApiError, Forbidden, InvalidMessage, RateLimited, UnknownType
+from signaling.rooms import Participant, ParticipantState, RoomError
+from signaling.ws.close_codes import CloseCode
+from signaling.ws.rate_limiter import TokenBucket
+
+if TYPE_CHECKING:
+    from signaling.metrics import Metrics
+    from signaling.settings import Settings
+    from signaling.ws.live_room import LiveRoom
+
+log = logging.getLogger("urok.session")
+
+OUTBOUND_LIMIT = 2000  # queued frames before a client counts as too slow
+_ENDED = object()
+
+
+def error_payload(err: ApiError | RoomError) -> dict[str, str]:
+    return {"code": err.code, "message": err.message}
+
+
+class Session:
+    """A connected participant.  Created by the WebSocket handler, owned by its LiveRoom."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        *,
+        room: LiveRoom,
+        participant: Participant,
+        settings: Settings,
+        metrics: Metrics,
+        table: DispatchTable,
+    ) -> None:
+        self.ws = ws
+        self.room = room
+        self.participant = participant
+        self.settings = settings
+        self.metrics = metrics
+        self.table = table
+        self._out: asyncio.Queue[object] = asyncio.Queue()
+        self._bucket = TokenBucket(settings.ws_rate_per_s, settings.ws_rate_burst)
+        self._refused_in_row = 0
+        self._writer: asyncio.Task[None] | None = None
+        self.closing = False
+        self._close_after_reply: tuple[int, str] | None = None
+        self.log = logging.LoggerAdapter(
+            log, {"room_id": room.room_id, "participant_id": participant.participant_id}
+        )
+        self.extensions: dict[str, Any] = {}  # features keep per-session state here (media, ...)
+
+    @property
+    def participant_id(self) -> str:
+        return self.participant.participant_id
+
+    @property
+    def joined(self) -> bool:
+        return self.participant.state is ParticipantState.JOINED
+
+    # --- outbound ----------------------------------------------------------------------------
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.participant_id}")
+
+    def send_text(self, text: str) -> None:
+        """Queue one frame; never blocks.  A client that stops reading is closed."""
+        if self.closing:
+            return
+        if self._out.qsize() >= OUTBOUND_LIMIT:
+            self.close_soon(CloseCode.TOO_SLOW, "client too slow to receive events")
+            return
+        self._out.put_nowait(text)
+
+    def send(self, message: dict[str, Any]) -> None:
+        self.send_text(json.dumps(message, ensure_ascii=False, separators=(",", ":")))
+
+    def send_event(self, event: str, **fields: Any) -> None:
+        self.send({"event": event, **fields})
+
+    async def _write_loop(self) -> None:
+        try:
+            while True:
+                item = await self._out.get()
+                if item is _ENDED:
+                    return
+                if isinstance(item, tuple):
+                    code, reason = item
+                    await self.ws.close(code=code, message=reason.encode()[:120])
+                    return
+                assert isinstance(item, str)
+                await self.ws.send_str(item)
+        except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
+            return
+        except Exception:  # a broken socket must not take the room down
+            self.log.exception("writer failed")
+
+    def close_soon(self, code: int, reason: str) -> None:
+        """Send what is queued, then close with code and reason.  Idempotent."""
+        if self.closing:
+            return
+        self.closing = True
+        self._out.put_nowait((int(code), reason))
+
+    def close_after_reply(self, code: int, reason: str) -> None:
+        """Close once the response to the request being handled is queued (e.g. `leave`)."""
+        self._close_after_reply = (int(code), reason)
+
+    async def stop_writer(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            self._out.put_nowait(_ENDED)
+            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._writer, 5.0)
+
+    # --- inbound -----------------------------------------------------------------------------
+    async def read_loop(self) -> None:
+        async for msg in self.ws:
+            if msg.type is WSMsgType.TEXT:
+                await self.handle_frame(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                self._error_event(InvalidMessage("binary frames are not part of the protocol"))
+            else:  # CLOSE, ERROR (too big, protocol), CLOSED
+                break
+            if self.closing:
+                break
+
+    def _error_event(self, err: ApiError | RoomError) -> None:
+        self.metrics.errors.labels(code=err.code).inc()
+        self.send_event("error", error=error_payload(err))
+
+    async def handle_frame(self, data: str) -> None:
+        try:
+            frame = json.loads(data)
+        except (ValueError, RecursionError):
+            self.metrics.ws_messages.labels(type="<malformed>").inc()
+            self._error_event(InvalidMessage("frame is not valid JSON"))
+            return
+        if not isinstance(frame, dict):
+            self.metrics.ws_messages.labels(type="<malformed>").inc()
+            self._error_event(InvalidMessage("frame must be a JSON object"))
+            return
+        req_id = frame.get("id")
+        if (req_id is not None and not (
+            (isinstance(req_id, int) and not isinstance(req_id, bool)) or isinstance(req_id, str)
+        )) or (isinstance(req_id, str) and len(req_id) > 64):
+            self.metrics.ws_messages.labels(type="<malformed>").inc()
+            self._error_event(InvalidMessage("field 'id' must be an integer or a short string"))
+            return
+        if not self._bucket.take():
+            self._refused_in_row += 1
+            self.metrics.ws_messages.labels(type="<rate_limited>").inc()
+            self._reply_error(req_id, RateLimited("too many requests; slow down"))
+            if self._refused_in_row >= self.settings.ws_rate_abuse_limit:
+                self.close_soon(CloseCode.RATE_LIMITED, "too many requests")
+            return
+        self._refused_in_row = 0
+        try:
+            route = self.table.route(frame.get("type"))
+            type_ = frame["type"]
+            self.metrics.ws_messages.labels(type=type_).inc()
+            if route.joined_only and not self.joined:
+                raise Forbidden("you are in the waiting room; wait until a host admits you")
+            if route.action is not None:
+                self.room.room.require(self.participant, route.action)
+            request = self.table.parse(route, frame)
+            reply = await route.handler(self, request)
+        except UnknownType as err:
+            self.metrics.ws_messages.labels(type="<unknown>").inc()
+            self._reply_error(req_id, err)
+            return
+        except (ApiError, RoomError) as err:
+            self._reply_error(req_id, err)
+            return
+        except Exception:
+            self.log.exception("handler for %r failed", frame.get("type"))
+            self._reply_error(req_id, ApiError("internal error; the request was not completed"))
+            return
+        if req_id is not None:
+            self.send({"id": req_id, "ok": True, **(reply or {})})
+        if self._close_after_reply is not None:
+            self.close_soon(*self._close_after_reply)
+
+    def _reply_error(self, req_id: Any, err: ApiError | RoomError) -> None:
+        if req_id is None:
+            self._error_event(err)
+            return
+        self.metrics.errors.labels(code=err.code).inc()
+        self.send({"id": req_id, "ok": False, "error": error_payload(err)})

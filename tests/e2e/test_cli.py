@@ -1,0 +1,87 @@
+"""The console script and `python -m signaling`: a real process, a real port."""
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+import jwt
+
+from tests.conftest import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+UROK = Path(sys.executable).with_name("urok")
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(UROK), *args], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, **(env or {})})
+
+
+def test_urok_token_mints_access_and_admin_tokens() -> None:
+    out = run_cli("token", "--dev", "--room", "R1", "--identity", "u7", "--name", "Пётр", "--role", "host",
+                  "--registered")
+    assert out.returncode == 0, out.stderr
+    claims = jwt.decode(out.stdout.strip(), "devsecret", algorithms=["HS256"])
+    assert (claims["room"], claims["sub"], claims["role"], claims["registered"]) == ("R1", "u7", "host", True)
+    admin = run_cli("token", "--dev", "--admin")
+    assert jwt.decode(admin.stdout.strip(), "devsecret", algorithms=["HS256"])["admin"] is True
+    url = run_cli("token", "--dev", "--room", "R1", "--identity", "u7", "--url")
+    assert url.stdout.startswith("http://127.0.0.1:8080/join/R1?token=")
+
+
+def test_urok_token_without_keys_explains_what_is_missing() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UROK_")}
+    out = subprocess.run([str(UROK), "token", "--room", "R", "--identity", "u"], capture_output=True,
+                         text=True, timeout=30, env=env)
+    assert out.returncode == 2 and "UROK_API_KEY" in out.stderr
+
+
+def test_serve_without_keys_refuses_to_start_and_says_why() -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UROK_")}
+    out = subprocess.run([str(UROK), "serve", "--port", str(free_port())], capture_output=True, text=True,
+                         timeout=30, env=env)
+    assert out.returncode == 2 and "--dev" in out.stderr
+
+
+def test_unknown_key_in_config_file_stops_the_server(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("prot = 8080\n")
+    out = run_cli("serve", "--dev", "--config", str(cfg))
+    assert out.returncode == 2 and "unknown setting 'prot'" in out.stderr
+
+
+async def test_python_m_signaling_dev_prints_keys_admin_token_and_a_working_join_link() -> None:
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "signaling", "--dev", "--port", str(port), cwd=str(ROOT),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    try:
+        text = ""
+        assert proc.stdout is not None
+        while "join (student)" not in text:
+            line = await asyncio.wait_for(proc.stdout.readline(), 20)
+            assert line, f"server exited: {text}"
+            text += line.decode()
+        assert "API key     devkey" in text and "API secret  devsecret" in text
+        admin = re.search(r"admin token (\S+)", text)
+        link = re.search(r"join \(student\) (\S+)", text)
+        assert admin and link
+        async with aiohttp.ClientSession() as http:
+            async with http.get(link.group(1)) as r:
+                assert r.status == 200 and "<html" in await r.text()
+            async with http.get(f"http://127.0.0.1:{port}/v1/rooms",
+                                headers={"Authorization": f"Bearer {admin.group(1)}"}) as r:
+                rooms = await r.json()
+                assert rooms["total"] == 1 and rooms["rooms"][0]["name"] == "Demo lesson"
+            token = link.group(1).split("token=")[1]
+            async with http.ws_connect(f"ws://127.0.0.1:{port}/v1/rtc?token={token}") as ws:
+                welcome = await ws.receive_json(timeout=10)
+                assert welcome["event"] == "welcome" and welcome["state"] == "joined"
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0

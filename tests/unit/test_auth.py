@@ -1,0 +1,78 @@
+import time
+
+import jwt
+import pytest
+
+from signaling.auth import TokenError, TokenService
+from signaling.rooms import Role
+
+SVC = TokenService("key", "secret-secret-secret-secret-secret")
+
+
+def access(**kw: object) -> str:
+    args: dict[str, object] = {"identity": "u1", "name": "Анна", "room_id": "R1", "role": Role.PARTICIPANT,
+                               "registered": True, "ttl_s": 60}
+    args.update(kw)
+    return SVC.mint_access(**args)  # type: ignore[arg-type]
+
+
+def test_access_token_round_trip_keeps_every_claim() -> None:
+    t = access(family_name="Иванова", given_name="Анна", role=Role.COHOST)
+    g = SVC.verify_access(t, room_id="R1")
+    assert (g.identity, g.name, g.room_id, g.role, g.registered) == ("u1", "Анна", "R1", Role.COHOST, True)
+    assert (g.family_name, g.given_name) == ("Иванова", "Анна")
+    claims = jwt.decode(t, options={"verify_signature": False})
+    assert {"iss", "sub", "name", "room", "role", "registered", "exp"} <= set(claims)
+
+
+def test_expired_token_is_refused() -> None:
+    t = access(now=time.time() - 3600)
+    with pytest.raises(TokenError, match="expired"):
+        SVC.verify_access(t)
+
+
+def test_wrongly_signed_token_is_refused() -> None:
+    other = TokenService("key", "another-secret-another-secret-xx")
+    with pytest.raises(TokenError, match="signature"):
+        SVC.verify_access(other.mint_access(identity="u", name="n", room_id="R", role=Role.HOST,
+                                            registered=True, ttl_s=60))
+
+
+def test_token_of_another_api_key_is_refused() -> None:
+    other = TokenService("other", "secret-secret-secret-secret-secret")
+    with pytest.raises(TokenError, match="another API key"):
+        SVC.verify_access(other.mint_access(identity="u", name="n", room_id="R", role=Role.HOST,
+                                            registered=True, ttl_s=60))
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "a.b.c", "eyJhbGciOiJub25lIn0.e30."])
+def test_malformed_token_is_refused(bad: str) -> None:
+    with pytest.raises(TokenError):
+        SVC.verify_access(bad)
+
+
+def test_unsigned_alg_none_token_is_refused() -> None:
+    t = jwt.encode({"iss": "key", "sub": "u", "room": "R", "exp": time.time() + 60}, None, algorithm="none")
+    with pytest.raises(TokenError):
+        SVC.verify_access(t)
+
+
+def test_wrong_room_is_refused() -> None:
+    with pytest.raises(TokenError, match="another room"):
+        SVC.verify_access(access(), room_id="R2")
+
+
+def test_unknown_role_is_refused() -> None:
+    t = jwt.encode({"iss": "key", "sub": "u", "room": "R", "role": "king", "exp": time.time() + 60},
+                   "secret-secret-secret-secret-secret", algorithm="HS256")
+    with pytest.raises(TokenError, match="role"):
+        SVC.verify_access(t)
+
+
+def test_admin_token_is_not_an_access_token_and_vice_versa() -> None:
+    admin = SVC.mint_admin(ttl_s=60)
+    assert SVC.verify_admin(admin).subject == "admin"
+    with pytest.raises(TokenError, match="admin token cannot join"):
+        SVC.verify_access(admin)
+    with pytest.raises(TokenError, match="not an admin token"):
+        SVC.verify_admin(access())
