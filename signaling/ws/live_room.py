@@ -30,6 +30,10 @@ class RoomFeature(Protocol):
     async def on_left(self, session: Session) -> None:
         """The session ended (leave, close, removal, room end)."""
 
+    async def on_mute_changed(self, participant: Participant, source: str, muted: bool) -> None:
+        """A participant's source was muted or unmuted (by itself or by a host): the media plane
+        stops or resumes forwarding it, whatever the client does."""
+
     async def close(self) -> None:
         """The room ends or the server stops."""
 
@@ -85,6 +89,12 @@ class LiveRoom:
     def to_moderators(self, message: dict[str, Any]) -> int:
         return self.broadcast(message, to=[pid for pid, s in self.sessions.items()
                                            if s.participant.role.is_moderator])
+
+    async def set_muted(self, participant: Participant, source: str, muted: bool) -> None:
+        """Record a mute change and let the features (the media plane) enforce it."""
+        participant.muted[source] = muted
+        for f in self.features:
+            await f.on_mute_changed(participant, source, muted)
 
     # --- membership --------------------------------------------------------------------------
     def welcome(self, session: Session) -> None:
