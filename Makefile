@@ -13,7 +13,7 @@ $(VENV)/.installed: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --quiet --upgrade pip >/dev/null
 	@$(PIP) install --quiet -e . 2>&1 | grep -v "is ignored" || true
-	@$(PY) -c "import signaling" && touch $@
+	@$(PY) -c "import signaling, sfu" && touch $@
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	@$(PIP) install --quiet -e '.[test]' 2>&1 | grep -v "is ignored" || true

@@ -8,10 +8,12 @@ from typing import Any
 
 from aiohttp import web
 
-from signaling.app_keys import CLOCK, DISPATCH, METRICS, ROOMS, SETTINGS, STORE, TOKENS
+from sfu import Worker, WorkerSettings
+from signaling.app_keys import CLOCK, DISPATCH, METRICS, ROOMS, SETTINGS, STORE, TOKENS, WORKER
 from signaling.auth import TokenService
 from signaling.dispatcher import DispatchTable, Route
-from signaling.handlers import session_handlers
+from signaling.handlers import media_handlers, session_handlers
+from signaling.media import MediaFeature
 from signaling.metrics import Metrics
 from signaling.rest import ops_api, rooms_api
 from signaling.rest.api_route import ApiRoute
@@ -38,6 +40,20 @@ def dispatch_table(*route_sets: Mapping[str, Route[Any]]) -> DispatchTable:
     return DispatchTable(merged)
 
 
+def media_counters(worker: Worker) -> dict[str, dict[str, float]]:
+    """The media plane's plain counters as Prometheus counter series."""
+    st = worker.stats
+    out: dict[str, dict[str, float]] = {
+        name: {"": float(getattr(st, name))}
+        for name in ("rtp_in", "rtp_out", "rtp_in_bytes", "rtp_out_bytes", "rtcp_in", "rtcp_out", "nack_received",
+                     "retransmitted", "retransmit_missed", "pli_received", "pli_sent", "keyframes", "remb_sent",
+                     "sr_received", "sr_sent", "rr_received")
+    }
+    out["rtp_dropped"] = {f"reason={k}": float(v) for k, v in st.rtp_dropped.items()}
+    out["rtcp_dropped"] = {f"reason={k}": float(v) for k, v in st.rtcp_dropped.items()}
+    return out
+
+
 def make_store(settings: Settings) -> RoomStore:
     if settings.store == "memory":
         return MemoryStore()
@@ -56,8 +72,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     app[STORE] = store
     rooms = RoomManager(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms)
     app[ROOMS] = rooms
-    app[DISPATCH] = dispatch_table(session_handlers.ROUTES, *extra_routes)
+    app[DISPATCH] = dispatch_table(session_handlers.ROUTES, media_handlers.ROUTES, *extra_routes)
     app[METRICS].add_gauges(rooms.counts, "urok", "served by this process")
+    worker = Worker(WorkerSettings(ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses))
+    app[WORKER] = worker
+    rooms.feature_factories.append(lambda live: MediaFeature(live, worker))
+    app[METRICS].add_counters(lambda: media_counters(worker), "urok_media")
 
     for r in REST_ROUTES:
         app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)
@@ -68,6 +88,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         yield
         await rooms.shutdown()
+        await worker.close()
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
+from sfu import Worker
 from signaling.auth import TokenService
 from signaling.dispatcher import DispatchTable
 from signaling.metrics import Metrics
@@ -20,3 +21,4 @@ ROOMS = web.AppKey("rooms", RoomManager)
 METRICS = web.AppKey("metrics", Metrics)
 DISPATCH = web.AppKey("dispatch", DispatchTable)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
+WORKER = web.AppKey("worker", Worker)

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 R = TypeVar("R", bound=Request)
 Reply = dict[str, Any] | None
 Handler = Callable[["Session", R], Awaitable[Reply]]
+Precheck = Callable[["Session"], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +32,7 @@ class Route(Generic[R]):
     handler: Handler[R]
     action: Action | None = None  # checked before parsing
     joined_only: bool = True  # a participant in the waiting room may not send it
+    precheck: Precheck | None = None  # a permission check that needs more than one action, before parsing
 
 
 class DispatchTable:

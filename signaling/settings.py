@@ -50,6 +50,7 @@ class Settings:
     max_rooms: int = 10_000
     # media
     ice_servers: tuple[str, ...] = ()  # e.g. ("stun:stun.example.org:3478",); none on loopback
+    rtc_host_addresses: tuple[str, ...] = ()  # addresses for ICE host candidates; () = automatic
     # operations
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
@@ -78,6 +79,18 @@ class Settings:
         if ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def ice_host_addresses(self) -> tuple[str, ...] | None:
+        """Where media candidates are gathered: the setting, else 127.0.0.1 for a loopback-bound
+        server (aioice never offers loopback by itself), else every interface (None)."""
+        if self.rtc_host_addresses:
+            return self.rtc_host_addresses
+        if self.host.startswith("127.") or self.host in ("localhost", "::1"):
+            return ("127.0.0.1",)
+        if self.host not in ("0.0.0.0", "::", ""):
+            return (self.host,)
+        return None
 
     def with_dev_defaults(self) -> Settings:
         """Dev mode: the documented dev key and secret unless others were given."""

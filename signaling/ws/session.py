@@ -173,6 +173,8 @@ class Session:
                 raise Forbidden("you are in the waiting room; wait until a host admits you")
             if route.action is not None:
                 self.room.room.require(self.participant, route.action)
+            if route.precheck is not None:
+                await route.precheck(self)
             request = self.table.parse(route, frame)
             reply = await route.handler(self, request)
         except UnknownType as err:

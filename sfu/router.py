@@ -1,0 +1,91 @@
+"""Router: one room on one worker; owns the room's transports."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from .errors import ClosedError, DuplicateIdError
+from .webrtc_transport import WebRtcTransport
+
+if TYPE_CHECKING:
+    from .producer import Producer
+    from .worker import Worker
+
+logger = logging.getLogger(__name__)
+
+
+class Router:
+    """A room. Created only by :meth:`Worker.create_router`."""
+
+    def __init__(self, worker: Worker, router_id: str) -> None:
+        self.id = router_id
+        self.on_close: Callable[[], None] | None = None
+        self._worker = worker
+        self._closed = False
+        self._transports: dict[str, WebRtcTransport] = {}
+        self._producers: dict[str, Producer] = {}
+
+    @property
+    def worker(self) -> Worker:
+        return self._worker
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def transports(self) -> list[WebRtcTransport]:
+        return list(self._transports.values())
+
+    @property
+    def producers(self) -> list[Producer]:
+        """Every open producer of every transport of this router."""
+        return list(self._producers.values())
+
+    def get_transport(self, transport_id: str) -> WebRtcTransport | None:
+        return self._transports.get(transport_id)
+
+    def get_producer(self, producer_id: str) -> Producer | None:
+        return self._producers.get(producer_id)
+
+    def create_transport(self, transport_id: str) -> WebRtcTransport:
+        """A new transport (one ``RTCPeerConnection``); ids are unique within the router."""
+        if self._closed:
+            raise ClosedError(f"router {self.id!r} is closed")
+        if transport_id in self._transports:
+            raise DuplicateIdError(f"transport {transport_id!r} exists")
+        transport = WebRtcTransport(self, transport_id, self._worker.settings, self._worker.stats)
+        self._transports[transport_id] = transport
+        self._worker.stats.transports += 1
+        self._worker._ensure_ticker()
+        return transport
+
+    def close(self) -> None:
+        """Close every transport (which closes their producers and consumers). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for transport in list(self._transports.values()):
+            transport.close()
+        self._worker._router_closed(self)
+        callback, self.on_close = self.on_close, None
+        if callback is not None:
+            try:
+                callback()
+            except Exception:
+                logger.exception("router on_close callback failed")
+
+    def __repr__(self) -> str:
+        return f"Router(id={self.id!r}, transports={len(self._transports)})"
+
+    def _transport_closed(self, transport: WebRtcTransport) -> None:
+        if self._transports.get(transport.id) is transport:
+            del self._transports[transport.id]
+
+    def _producer_added(self, producer: Producer) -> None:
+        self._producers[producer.id] = producer
+
+    def _producer_removed(self, producer: Producer) -> None:
+        self._producers.pop(producer.id, None)

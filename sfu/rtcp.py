@@ -1,0 +1,160 @@
+"""RTCP compound parsing and the few packets the forwarding core builds (RFC 3550, 4585, 5104).
+
+Parsing validates lengths; a truncated compound raises ``ValueError`` from :func:`split_compound`
+before any packet of it is acted upon, so the caller can count it and drop the whole datagram.
+"""
+
+from __future__ import annotations
+
+import struct
+
+RTCP_SR = 200
+RTCP_RR = 201
+RTCP_SDES = 202
+RTCP_BYE = 203
+RTCP_APP = 204
+RTCP_RTPFB = 205
+RTCP_PSFB = 206
+
+RTPFB_NACK = 1
+PSFB_PLI = 1
+PSFB_FIR = 4
+PSFB_APP = 15  # REMB
+
+_HDR = struct.Struct("!BBH")
+_U32 = struct.Struct("!I")
+_II = struct.Struct("!II")
+_SR_INFO = struct.Struct("!IQIII")  # ssrc, ntp, rtp ts, packets, octets
+_NACK_ITEM = struct.Struct("!HH")
+
+
+def split_compound(data: bytes | bytearray) -> list[tuple[int, int, int, int]]:
+    """``(packet_type, count_or_fmt, start, end)`` for each packet of an RTCP compound.
+
+    ``start`` is the packet's first byte (its header); ``end`` excludes padding. Raises
+    ``ValueError`` when any packet is truncated or is not version 2.
+    """
+    out: list[tuple[int, int, int, int]] = []
+    pos = 0
+    n = len(data)
+    if n < 4:
+        raise ValueError("RTCP packet shorter than its header")
+    while pos < n:
+        if pos + 4 > n:
+            raise ValueError("RTCP header truncated")
+        b0, pt, words = _HDR.unpack_from(data, pos)
+        if b0 >> 6 != 2:
+            raise ValueError("RTCP version is not 2")
+        end = pos + 4 + 4 * words
+        if end > n:
+            raise ValueError("RTCP packet truncated")
+        body_end = end
+        if b0 & 0x20:
+            pad = data[end - 1]
+            if pad == 0 or end - pad < pos + 4:
+                raise ValueError("RTCP padding invalid")
+            body_end = end - pad
+        out.append((pt, b0 & 0x1F, pos, body_end))
+        pos = end
+    return out
+
+
+def feedback_ssrcs(data: bytes | bytearray, start: int, end: int) -> tuple[int, int]:
+    """``(sender_ssrc, media_ssrc)`` of an RTPFB/PSFB packet."""
+    if end - start < 12:
+        raise ValueError("feedback packet truncated")
+    sender, media = _II.unpack_from(data, start + 4)
+    return sender, media
+
+
+def parse_nack(data: bytes | bytearray, start: int, end: int) -> tuple[int, list[int]]:
+    """``(media_ssrc, lost sequence numbers)`` of a generic NACK (RTPFB fmt 1)."""
+    _, media = feedback_ssrcs(data, start, end)
+    lost: list[int] = []
+    pos = start + 12
+    while pos + 4 <= end:
+        pid, blp = _NACK_ITEM.unpack_from(data, pos)
+        lost.append(pid)
+        for bit in range(16):
+            if blp & (1 << bit):
+                lost.append((pid + bit + 1) & 0xFFFF)
+        pos += 4
+    return media, lost
+
+
+def parse_fir_ssrcs(data: bytes | bytearray, start: int, end: int) -> list[int]:
+    """Media SSRCs named in the FCI entries of a FIR (PSFB fmt 4)."""
+    feedback_ssrcs(data, start, end)
+    out: list[int] = []
+    pos = start + 12
+    while pos + 8 <= end:
+        out.append(_U32.unpack_from(data, pos)[0])
+        pos += 8
+    return out
+
+
+def parse_sr(data: bytes | bytearray, start: int, end: int) -> tuple[int, int, int]:
+    """``(ssrc, ntp_timestamp (64-bit), rtp_timestamp)`` of a sender report."""
+    if end - start < 28:
+        raise ValueError("SR truncated")
+    ssrc, ntp, rtp_ts, _, _ = _SR_INFO.unpack_from(data, start + 4)
+    return ssrc, ntp, rtp_ts
+
+
+def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
+    return struct.pack("!BBHII", 0x80 | PSFB_PLI, RTCP_PSFB, 2, sender_ssrc, media_ssrc)
+
+
+def build_nack(sender_ssrc: int, media_ssrc: int, seqs: list[int]) -> bytes:
+    """Generic NACK with one FCI item per run of up to 17 sequence numbers."""
+    items: list[tuple[int, int]] = []
+    for seq in sorted(set(seqs)):
+        if items:
+            pid, blp = items[-1]
+            diff = (seq - pid) & 0xFFFF
+            if 1 <= diff <= 16:
+                items[-1] = (pid, blp | (1 << (diff - 1)))
+                continue
+        items.append((seq, 0))
+    body = b"".join(_NACK_ITEM.pack(p, b) for p, b in items)
+    header = struct.pack("!BBHII", 0x80 | RTPFB_NACK, RTCP_RTPFB, 2 + len(items), sender_ssrc, media_ssrc)
+    return header + body
+
+
+def build_remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
+    """Receiver Estimated Maximum Bitrate (draft-alvestrand-rmcat-remb), PSFB fmt 15."""
+    exp = 0
+    mantissa = max(0, int(bitrate))
+    while mantissa > 0x3FFFF:
+        mantissa >>= 1
+        exp += 1
+    fci = b"REMB" + struct.pack(
+        "!BBH", len(ssrcs), (exp << 2) | (mantissa >> 16), mantissa & 0xFFFF
+    ) + b"".join(_U32.pack(s) for s in ssrcs)
+    words = 2 + len(fci) // 4
+    return struct.pack("!BBHII", 0x80 | PSFB_APP, RTCP_PSFB, words, sender_ssrc, 0) + fci
+
+
+def parse_remb(data: bytes | bytearray, start: int, end: int) -> tuple[int, list[int]]:
+    """``(bitrate, ssrcs)`` of a REMB; raises ``ValueError`` if it is not one."""
+    pos = start + 12
+    if end - pos < 8 or bytes(data[pos : pos + 4]) != b"REMB":
+        raise ValueError("not a REMB")
+    num, b1, low = struct.unpack_from("!BBH", data, pos + 4)
+    bitrate = (((b1 & 0x03) << 16) | low) << (b1 >> 2)
+    ssrcs = [_U32.unpack_from(data, pos + 8 + 4 * i)[0] for i in range(num) if pos + 12 + 4 * i <= end]
+    return bitrate, ssrcs
+
+
+def build_sr(ssrc: int, ntp: int, rtp_ts: int, packets: int, octets: int) -> bytes:
+    return struct.pack(
+        "!BBHIQIII",
+        0x80,
+        RTCP_SR,
+        6,
+        ssrc,
+        ntp & 0xFFFFFFFFFFFFFFFF,
+        rtp_ts & 0xFFFFFFFF,
+        packets & 0xFFFFFFFF,
+        octets & 0xFFFFFFFF,
+    )

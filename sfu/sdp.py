@@ -1,0 +1,138 @@
+"""What the forwarding core reads from SDP: m-lines, codecs, header extensions, SSRCs.
+
+aiortc's own SDP module does the text parsing; this module turns its objects into small frozen
+dataclasses (the public :class:`MediaSection`) so nothing outside ``sfu/`` touches aiortc types.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc import sdp as aiortc_sdp
+
+from .errors import InvalidSdpError
+
+SENDING_DIRECTIONS = frozenset({"sendonly", "sendrecv"})
+AUXILIARY_CODECS = frozenset({"rtx", "red", "ulpfec", "flexfec-03"})
+
+
+@dataclass(frozen=True, slots=True)
+class CodecInfo:
+    """One ``a=rtpmap`` entry of an m-line."""
+
+    mime_type: str  # e.g. "video/VP8", "audio/opus"
+    payload_type: int
+    clock_rate: int
+    channels: int | None = None
+    parameters: Mapping[str, str | int | None] = field(default_factory=dict)
+
+    @property
+    def is_auxiliary(self) -> bool:
+        """RTX, RED or FEC: not a media codec the core forwards."""
+        return self.mime_type.split("/")[-1].lower() in AUXILIARY_CODECS
+
+
+@dataclass(frozen=True, slots=True)
+class MediaSection:
+    """One audio/video m-line of a session description, as its author wrote it.
+
+    ``direction`` is from the author's point of view (``sendonly`` in a client's offer means the
+    client sends); an m-line with port 0 is reported as ``inactive``.
+    """
+
+    mid: str
+    kind: str  # "audio" | "video"
+    direction: str  # "sendrecv" | "sendonly" | "recvonly" | "inactive"
+    index: int = 0
+    codecs: tuple[CodecInfo, ...] = ()
+    extensions: Mapping[str, int] = field(default_factory=dict)  # uri -> id
+    ssrcs: tuple[int, ...] = ()  # media SSRCs (first of each FID group, or every listed SSRC)
+    rtx_ssrcs: tuple[int, ...] = ()
+    msid: str | None = None
+
+    @property
+    def sending(self) -> bool:
+        """Whether the author of the description sends media on this m-line."""
+        return self.direction in SENDING_DIRECTIONS
+
+    @property
+    def main_codec(self) -> CodecInfo | None:
+        """First media (non-RTX/RED/FEC) codec: the one a sender uses."""
+        return next((c for c in self.codecs if not c.is_auxiliary), None)
+
+
+def _codec(c: Any) -> CodecInfo:
+    return CodecInfo(
+        mime_type=str(c.mimeType),
+        payload_type=int(c.payloadType),
+        clock_rate=int(c.clockRate),
+        channels=c.channels,
+        parameters=dict(c.parameters),
+    )
+
+
+def parse_media(text: str) -> list[MediaSection]:
+    """The audio/video m-lines of an SDP text; raises :class:`InvalidSdpError`."""
+    if not isinstance(text, str) or not text.lstrip().startswith("v=0"):
+        raise InvalidSdpError("SDP must start with v=0")
+    try:
+        desc = aiortc_sdp.SessionDescription.parse(text)
+    except Exception as exc:  # aiortc raises ValueError, KeyError, AssertionError, ...
+        raise InvalidSdpError(f"cannot parse SDP: {exc}") from exc
+    out: list[MediaSection] = []
+    for index, m in enumerate(desc.media):
+        if m.kind not in ("audio", "video"):
+            continue
+        mid = m.rtp.muxId
+        if not mid:
+            raise InvalidSdpError(f"m-line {index} has no a=mid")
+        rtx: set[int] = set()
+        for group in m.ssrc_group:
+            if group.semantic == "FID" and len(group.items) >= 2:
+                rtx.update(int(x) for x in group.items[1:])
+        ssrcs: list[int] = []
+        for s in m.ssrc:
+            if s.ssrc not in rtx and s.ssrc not in ssrcs:
+                ssrcs.append(int(s.ssrc))
+        out.append(
+            MediaSection(
+                mid=str(mid),
+                kind=str(m.kind),
+                direction="inactive" if m.port == 0 else str(m.direction or "sendrecv"),
+                index=index,
+                codecs=tuple(_codec(c) for c in m.rtp.codecs),
+                extensions={str(h.uri): int(h.id) for h in m.rtp.headerExtensions},
+                ssrcs=tuple(ssrcs),
+                rtx_ssrcs=tuple(sorted(rtx)),
+                msid=m.msid,
+            )
+        )
+    return out
+
+
+def strip_candidates(text: str) -> str:
+    """SDP text without ``a=candidate`` / ``a=end-of-candidates`` lines (used by tests)."""
+    lines = [
+        line
+        for line in text.splitlines()
+        if not line.startswith("a=candidate:") and line != "a=end-of-candidates"
+    ]
+    return "\r\n".join(lines) + "\r\n"
+
+
+def candidates(text: str) -> list[dict[str, Any]]:
+    """The ``a=candidate`` lines of an SDP as RTCIceCandidateInit dicts (used by tests)."""
+    out: list[dict[str, Any]] = []
+    mid: str | None = None
+    index = -1
+    for line in text.splitlines():
+        if line.startswith("m="):
+            index += 1
+            mid = None
+        elif line.startswith("a=mid:"):
+            mid = line[6:]
+        elif line.startswith("a=candidate:"):
+            out.append({"candidate": line[2:], "sdpMid": mid, "sdpMLineIndex": index})
+    return out

@@ -1,0 +1,139 @@
+"""Worker: the forwarding core of one event loop (one process); owns the routers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+from . import aiortc_compat
+from .errors import ClosedError, DuplicateIdError
+from .router import Router
+from .stats import WorkerStats
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IceServer:
+    """A STUN/TURN server handed to every peer connection."""
+
+    urls: tuple[str, ...]
+    username: str | None = None
+    credential: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerSettings:
+    """Settings of a worker.
+
+    ``ice_servers``: STUN/TURN servers (``IceServer`` or a plain URL string); empty means none,
+    which is right on loopback and for a server with a public address. A public STUN server is
+    never used by default.
+    """
+
+    ice_servers: tuple[IceServer | str, ...] = ()
+    remb_bitrate: int = 3_000_000  # bits/s announced to publishers in REMB
+    remb_interval: float = 1.0  # seconds
+    tick_interval: float = 0.25  # seconds between periodic checks (PLI retries, REMB, paths)
+    history_size: int = 1024  # packets kept per producer for NACKs (power of two)
+    history_age: float = 2.0  # seconds a packet stays answerable
+    # Host candidate addresses to gather on (process-wide, applied when the Worker is created);
+    # None: every interface aioice finds (which never includes 127.0.0.1). ("127.0.0.1",) for a
+    # loopback-only dev server and for tests.
+    host_addresses: tuple[str, ...] | None = None
+
+    def normalized_ice_servers(self) -> list[IceServer]:
+        return [IceServer(urls=(s,)) if isinstance(s, str) else s for s in self.ice_servers]
+
+
+class Worker:
+    """One per event loop. ``close()`` is async (it awaits aiortc's shutdown of every transport)."""
+
+    def __init__(self, settings: WorkerSettings | None = None) -> None:
+        self.settings = settings or WorkerSettings()
+        self.stats = WorkerStats()
+        if self.settings.host_addresses is not None:
+            aiortc_compat.set_host_addresses(self.settings.host_addresses)
+        self._routers: dict[str, Router] = {}
+        self._closed = False
+        self._ticker: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def routers(self) -> list[Router]:
+        return list(self._routers.values())
+
+    def get_router(self, router_id: str) -> Router | None:
+        return self._routers.get(router_id)
+
+    def create_router(self, router_id: str) -> Router:
+        if self._closed:
+            raise ClosedError("worker is closed")
+        if router_id in self._routers:
+            raise DuplicateIdError(f"router {router_id!r} exists")
+        router = Router(self, router_id)
+        self._routers[router_id] = router
+        return router
+
+    async def close(self) -> None:
+        """Close every router (cascading to everything) and wait for aiortc to shut down. Idempotent."""
+        if not self._closed:
+            self._closed = True
+            for router in list(self._routers.values()):
+                router.close()
+            if self._ticker is not None:
+                self._ticker.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._ticker
+                self._ticker = None
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def __repr__(self) -> str:
+        return f"Worker(routers={len(self._routers)}, closed={self._closed})"
+
+    # ---- internal -------------------------------------------------------------------------------
+    def _router_closed(self, router: Router) -> None:
+        if self._routers.get(router.id) is router:
+            del self._routers[router.id]
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        try:
+            task = asyncio.get_running_loop().create_task(coro)
+        except RuntimeError:  # no running loop: nothing to shut down asynchronously
+            coro.close()
+            return
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.debug("background task failed: %r", task.exception())
+
+    def _ensure_ticker(self) -> None:
+        if self._ticker is None and not self._closed:
+            try:
+                self._ticker = asyncio.get_running_loop().create_task(self._tick_loop())
+            except RuntimeError:
+                self._ticker = None
+
+    async def _tick_loop(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self.settings.tick_interval)
+            now = time.monotonic()
+            for router in list(self._routers.values()):
+                for transport in router.transports:
+                    try:
+                        transport._tick(now)
+                    except Exception:
+                        logger.exception("transport %s: periodic work failed", transport.id)

@@ -1,0 +1,126 @@
+"""One participant's two peer connections (LiveKit's model): the publisher (client offers) and the
+subscriber (server offers).  Owns the subscriber's renegotiation: one offer in flight at a time,
+changes that arrive meanwhile are folded into the next offer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from sfu import Consumer, Producer, Router, SfuError, WebRtcTransport
+from signaling.rooms import InvalidState
+
+log = logging.getLogger("urok.media")
+
+
+class ParticipantMedia:
+    def __init__(self, router: Router, participant_id: str, *, connection: int,
+                 send_event: Callable[..., None]) -> None:
+        self.router = router
+        self.participant_id = participant_id
+        self._conn = connection
+        self._send_event = send_event
+        self.publisher: WebRtcTransport | None = None
+        self.subscriber: WebRtcTransport = router.create_transport(f"{participant_id}:{connection}:sub")
+        self.subscriber.on_negotiation_needed = self.schedule_offer
+        self.consumers: dict[str, Consumer] = {}  # producer id -> consumer
+        self.unsubscribed: set[str] = set()  # producer ids this participant asked not to receive
+        self.quality: dict[str, str] = {}  # producer id -> low | medium | high (simulcast)
+        self._early_candidates: list[dict[str, Any] | None] = []  # publisher, before it exists
+        self._offer_in_flight = False
+        self._offer_task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+        self.closed = False
+
+    # --- publisher ---------------------------------------------------------------------------
+    def publisher_transport(self) -> WebRtcTransport:
+        if self.publisher is None:
+            self.publisher = self.router.create_transport(f"{self.participant_id}:{self._conn}:pub")
+            self.publisher.stream_id = self.participant_id  # a=msid:<participant_id> <track_id>
+        return self.publisher
+
+    async def add_candidate(self, target: str, candidate: dict[str, Any] | None) -> None:
+        if target == "subscriber":
+            await self.subscriber.add_remote_candidate(candidate)
+        elif self.publisher is None:
+            self._early_candidates.append(candidate)
+        else:
+            await self.publisher.add_remote_candidate(candidate)
+
+    async def flush_early_candidates(self) -> None:
+        early, self._early_candidates = self._early_candidates, []
+        if self.publisher is not None:
+            for c in early:
+                await self.publisher.add_remote_candidate(c)
+
+    # --- subscriber --------------------------------------------------------------------------
+    def consume(self, producer: Producer) -> Consumer | None:
+        if self.closed or producer.id in self.consumers or producer.id in self.unsubscribed:
+            return None
+        try:
+            consumer = self.subscriber.consume(producer)
+        except SfuError as e:
+            log.warning("cannot consume %s: %s", producer.id, e, extra={"participant_id": self.participant_id})
+            return None
+        self.consumers[producer.id] = consumer
+        pid = producer.id
+
+        def forget() -> None:
+            if self.consumers.get(pid) is consumer:
+                del self.consumers[pid]
+
+        consumer.on_close = forget
+        return consumer
+
+    def stop_consuming(self, producer_id: str) -> bool:
+        consumer = self.consumers.pop(producer_id, None)
+        if consumer is None:
+            return False
+        consumer.close()
+        return True
+
+    def schedule_offer(self) -> None:
+        """Called by the transport when its consumers changed: offer soon (coalescing changes)."""
+        if self.closed or self._offer_in_flight:
+            return
+        if self._offer_task is None or self._offer_task.done():
+            self._offer_task = asyncio.get_running_loop().create_task(self._offer())
+
+    async def _offer(self) -> None:
+        await asyncio.sleep(0)  # let a burst of consume() calls land in one offer
+        async with self._lock:
+            if self.closed or self._offer_in_flight or not self.subscriber.negotiation_needed:
+                return
+            try:
+                sdp = await self.subscriber.create_offer()
+            except SfuError as e:
+                log.warning("subscriber offer failed: %s", e, extra={"participant_id": self.participant_id})
+                return
+            self._offer_in_flight = True
+        self._send_event("subscriber_offer", sdp=sdp)
+
+    async def accept_answer(self, sdp: str) -> None:
+        async with self._lock:
+            if not self._offer_in_flight:
+                raise InvalidState("no subscriber_offer is waiting for an answer")
+            await self.subscriber.accept_answer(sdp)
+            self._offer_in_flight = False
+        if self.subscriber.negotiation_needed:
+            self.schedule_offer()
+
+    # --- lifetime ----------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close both peer connections; producers close with them (and their consumers elsewhere)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self._offer_task is not None and not self._offer_task.done():
+            self._offer_task.cancel()
+        with contextlib.suppress(Exception):
+            self.subscriber.close()
+        if self.publisher is not None:
+            with contextlib.suppress(Exception):
+                self.publisher.close()

@@ -1,0 +1,100 @@
+"""Media through the real server: aiortc clients publish and subscribe over the WebSocket signalling."""
+
+import asyncio
+import random
+
+from signaling.app_keys import WORKER
+from signaling.rooms import Role
+from tests.conftest import Server
+from tests.e2e.rtc_client import HEIGHT, WIDTH, RtcClient, wait_until
+
+
+async def test_publisher_reaches_three_subscribers_and_a_late_joiner_then_leaves(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    teacher = await RtcClient.join(server, room_id, "teacher", role=Role.HOST)
+    students = [await RtcClient.join(server, room_id, f"s{i}") for i in range(3)]
+    r = await teacher.publish()
+    track_ids = {t["track_id"] for t in r["tracks"]}
+    assert {t["source"] for t in r["tracks"]} == {"camera", "microphone"}
+    for s in students:
+        for tid in track_ids:
+            await s.ws.event("track_published", track_id=tid)
+    ok = await wait_until(lambda: all(s.frames("video") >= 10 and s.frames("audio") >= 10 for s in students), 20)
+    assert ok, [(s.frames("video"), s.frames("audio")) for s in students]
+    for s in students:
+        assert set(s.received) == track_ids  # a=msid carries the track id
+        assert s.video_sizes() == {(WIDTH, HEIGHT)}
+
+    await asyncio.sleep(5)  # well into the publisher's GOP: the late joiner needs a fresh keyframe
+    late = await RtcClient.join(server, room_id, "late")
+    assert await wait_until(lambda: late.frames("video") >= 1, 10)
+    assert late.first_answer_at is not None
+    first = late.received[next(t for t in track_ids if late.received.get(t) and late.received[t].kind == "video")]
+    assert first.first_frame_at is not None
+    waited = first.first_frame_at - late.first_answer_at
+    assert waited < 1.0, waited  # keyframe on demand (PLI), not the next GOP
+
+    await teacher.ws.request("leave")
+    for s in [*students, late]:
+        for tid in track_ids:
+            await s.ws.event("track_unpublished", track_id=tid, timeout=10)
+    await asyncio.sleep(0.3)
+    frames_after = [s.frames("video") for s in students]
+    await asyncio.sleep(0.5)
+    assert [s.frames("video") for s in students] == frames_after  # nothing flows any more
+    for c in [teacher, *students, late]:
+        await c.close()
+
+
+async def test_loss_on_one_subscriber_is_repaired_by_nack(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    rnd = random.Random(5)
+    teacher = await RtcClient.join(server, room_id, "teacher", role=Role.HOST)
+    clean = await RtcClient.join(server, room_id, "clean")
+    lossy = await RtcClient.join(server, room_id, "lossy", drop=lambda _: rnd.random() < 0.05)
+    await teacher.publish(audio=False)
+    assert await wait_until(lambda: clean.frames("video") >= 5 and lossy.frames("video") >= 1, 15)
+    await asyncio.sleep(4)
+    c, lo = clean.frames("video"), lossy.frames("video")
+    assert lo >= 0.95 * c - 3, (c, lo)
+    stats = server.app[WORKER].stats
+    assert stats.nack_received > 0 and stats.retransmitted > 0, stats
+    for x in (teacher, clean, lossy):
+        await x.close()
+
+
+async def test_self_mute_pauses_forwarding_and_tells_the_others(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    teacher = await RtcClient.join(server, room_id, "teacher", role=Role.HOST)
+    student = await RtcClient.join(server, room_id, "student")
+    await teacher.publish(audio=False)
+    assert await wait_until(lambda: student.frames("video") >= 5, 15)
+    r = await teacher.ws.request("set_muted", source="camera", muted=True)
+    assert r["ok"], r
+    ev = await student.ws.event("track_muted", muted=True)
+    assert ev["source"] == "camera" and ev["participant_id"] == teacher.participant_id
+    await asyncio.sleep(0.5)
+    n = student.frames("video")
+    await asyncio.sleep(1.0)
+    assert student.frames("video") <= n + 1
+    await teacher.ws.request("set_muted", source="camera", muted=False)
+    await student.ws.event("track_muted", muted=False)
+    assert await wait_until(lambda: student.frames("video") >= n + 5, 10)
+    for x in (teacher, student):
+        await x.close()
+
+
+async def test_publish_is_validated_and_viewers_may_not_publish(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    viewer = await RtcClient.join(server, room_id, "viewer", role=Role.VIEWER)
+    r = await viewer.ws.request("publish", sdp="garbage", sources={})
+    assert r["error"]["code"] == "forbidden"  # permission before parameters
+    student = await RtcClient.join(server, room_id, "student")
+    r = await student.ws.request("publish", sdp="v=0 garbage", sources={"0": "camera"})
+    assert r["error"]["code"] == "invalid_message"
+    r = await student.ws.request("subscriber_answer", sdp="v=0")
+    assert r["ok"] is False
+    r = await student.ws.request("subscribe", tracks=[{"track_id": "nope"}])
+    assert r["error"]["code"] == "not_found"
+    for x in (viewer, student):
+        await x.close()

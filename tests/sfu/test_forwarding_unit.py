@@ -1,0 +1,161 @@
+"""The per-packet path on captured packets, with real SDP negotiation and real SRTP sessions."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+
+import pytest
+from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpSrPacket, RtpPacket
+
+from sfu import Worker, rtcp
+from sfu.rtp import parse_header
+from sfu.sdp import parse_media
+
+from .offline import load_packets, offline_publisher, offline_subscriber, offline_worker
+
+VP8 = load_packets("rtp_vp8.hex")
+OPUS = load_packets("rtp_opus.hex")
+H264 = load_packets("rtp_h264.hex")
+
+
+@pytest.fixture
+async def worker() -> AsyncIterator[Worker]:
+    w = offline_worker()
+    yield w
+    await w.close()
+
+
+async def test_audio_rewrite_and_sequence_continuity_across_pause(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    audio = producers["audio"]
+    _sub, (consumer,), path, answer = await offline_subscriber(router, [audio])
+    (section,) = parse_media(answer)
+    assert consumer.mid == section.mid and consumer.payload_type == section.codecs[0].payload_type
+    for data in OPUS[:10]:
+        pub._on_rtp(data)
+    assert audio.ssrc == parse_header(OPUS[0]).ssrc  # learned from the MID extension
+    consumer.pause()
+    for data in OPUS[10:20]:
+        pub._on_rtp(data)
+    consumer.resume()
+    for data in OPUS[20:]:
+        pub._on_rtp(data)
+    out = [RtpPacket.parse(p) for p in path.rtp()]
+    assert len(out) == len(OPUS) - 10
+    assert {p.ssrc for p in out} == {consumer.ssrc}
+    assert {p.payload_type for p in out} == {consumer.payload_type}
+    seqs = [p.sequence_number for p in out]
+    assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))  # no jump at resume
+    ts = [p.timestamp for p in out]
+    steps = [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(ts)]
+    assert all(0 < s < 48000 for s in steps)  # monotonic, no jump of the paused stretch
+    assert [p.payload for p in out] == [RtpPacket.parse(d).payload for d in OPUS[:10] + OPUS[20:]]
+    # producer-level pause (server-side mute) also stops forwarding
+    audio.pause()
+    path.clear()
+    pub._on_rtp(OPUS[-1])
+    assert path.rtp() == [] and audio.paused
+
+
+async def test_video_starts_at_keyframe_with_pli_and_answers_nack(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, pub_path = await offline_publisher(router)
+    video = producers["video"]
+    pub._on_rtp(VP8[5])  # learn the SSRC (not a keyframe)
+    sub, (consumer,), path, _ = await offline_subscriber(router, [video])
+    plis = [p for p in (RtcpPacket.parse(d)[0] for d in pub_path.rtcp()) if isinstance(p, RtcpPsfbPacket)]
+    assert [(p.fmt, p.media_ssrc) for p in plis] == [(1, video.ssrc)]  # PLI when the consumer starts
+    for data in VP8[6:]:
+        pub._on_rtp(data)
+    out = path.rtp()
+    assert len(out) == len(VP8) - 10  # everything from the keyframe at index 10
+    first = parse_header(out[0])
+    assert out[0][first.payload_start :] == VP8[10][parse_header(VP8[10]).payload_start :]
+    assert worker.stats.rtp_dropped["wait_keyframe"] == 4
+    # NACK two forwarded packets: re-sent from the history, identical to what was sent
+    seqs = [parse_header(p).sequence_number for p in out]
+    path.clear()
+    sub._on_rtcp(rtcp.build_nack(1, consumer.ssrc, [seqs[2], seqs[5]]))
+    assert path.rtp() == [out[2], out[5]]
+    assert worker.stats.retransmitted == 2
+    # a NACK for a packet never forwarded to this consumer is not answered
+    path.clear()
+    sub._on_rtcp(rtcp.build_nack(1, consumer.ssrc, [(seqs[0] - 3) & 0xFFFF]))
+    assert path.rtp() == [] and worker.stats.retransmit_missed == 1
+
+
+async def test_h264_forwarding_starts_at_sps(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router, video_mime="video/H264")
+    video = producers["video"]
+    assert video.codec == "video/H264"
+    _sub, (_consumer,), path, answer = await offline_subscriber(router, [video])
+    assert [c.mime_type for c in parse_media(answer)[0].codecs] == ["video/H264"]
+    for data in H264[1:]:  # starts mid-keyframe: must wait for the next SPS (the last packet)
+        pub._on_rtp(data)
+    assert len(path.rtp()) == 1
+    assert worker.stats.keyframes == 1
+
+
+async def test_pli_from_subscribers_is_throttled(worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sfu.producer
+
+    now = [1000.0]
+    monkeypatch.setattr(sfu.producer.time, "monotonic", lambda: now[0])
+    router = worker.create_router("r")
+    pub, producers, pub_path = await offline_publisher(router)
+    video = producers["video"]
+    pub._on_rtp(VP8[0])
+    sub, (consumer,), _, _ = await offline_subscriber(router, [video])
+    pub_path.clear()
+    for _ in range(5):
+        sub._on_rtcp(rtcp.build_pli(1, consumer.ssrc))
+        now[0] += 0.1
+    assert len(pub_path.rtcp()) == 0  # the consumer's own start PLI was < 1 s ago
+    now[0] += 0.6
+    for _ in range(5):
+        sub._on_rtcp(rtcp.build_pli(1, consumer.ssrc))
+    assert len(pub_path.rtcp()) == 1
+    assert worker.stats.pli_received == 10
+    # a new consumer asks at once
+    now[0] += 0.2
+    await offline_subscriber(router, [video], name="sub2")
+    assert len(pub_path.rtcp()) == 2
+    assert worker.stats.pli_sent == 3
+
+
+async def test_sender_reports_are_translated(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    audio = producers["audio"]
+    _sub, (consumer,), path, _ = await offline_subscriber(router, [audio])
+    pub._on_rtp(OPUS[0])
+    out = RtpPacket.parse(path.rtp()[0])
+    in_ts = parse_header(OPUS[0]).timestamp
+    path.clear()
+    pub._on_rtcp(rtcp.build_sr(audio.ssrc or 0, 123 << 32, in_ts + 960, 1, 2))
+    (sr,) = RtcpPacket.parse(path.rtcp()[0])
+    assert isinstance(sr, RtcpSrPacket) and sr.ssrc == consumer.ssrc
+    assert sr.sender_info.ntp_timestamp == 123 << 32
+    assert sr.sender_info.rtp_timestamp == (out.timestamp + 960) & 0xFFFFFFFF
+
+
+async def test_garbage_into_hooks_is_counted(worker: Worker) -> None:
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    await offline_subscriber(router, list(producers.values()))
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.binary(max_size=64), st.booleans())
+    def feed(data: bytes, as_rtcp: bool) -> None:
+        (pub._on_rtcp if as_rtcp else pub._on_rtp)(data)
+
+    feed()
+    st_ = worker.stats
+    assert st_.rtp_dropped.get("error", 0) == 0 and st_.rtcp_dropped.get("error", 0) == 0
+    assert sum(st_.rtp_dropped.values()) > 0 and sum(st_.rtcp_dropped.values()) > 0

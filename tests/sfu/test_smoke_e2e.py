@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+import asyncio
+
+from sfu import Worker, WorkerSettings
+
+from .helpers import HEIGHT, WIDTH, SubscriberClient, connect_publisher, wait_for
+
+
+async def test_smoke() -> None:
+    worker = Worker(WorkerSettings(host_addresses=("127.0.0.1",)))
+    router = worker.create_router("room")
+    pub_t = router.create_transport("alice:publisher")
+    pub_pc, mids = await connect_publisher(pub_t)
+    video = pub_t.produce(mids["video"], "camera")
+    audio = pub_t.produce(mids["audio"], "microphone")
+    sub_t = router.create_transport("bob:subscriber")
+    sub_t.consume(video)
+    sub_t.consume(audio)
+    sub = SubscriberClient()
+    await sub.negotiate(sub_t)
+    ok = await wait_for(lambda: sub.frames("video") > 10 and sub.frames("audio") > 10, 10)
+    print(worker.stats)
+    assert ok, (sub.frames("video"), sub.frames("audio"))
+    assert {s for t in sub.tracks for s in t.sizes} == {(WIDTH, HEIGHT)}
+    await sub.close()
+    await pub_pc.close()
+    await worker.close()
+    await asyncio.sleep(0)
