@@ -1,0 +1,314 @@
+"""One UDP port for every WebRTC transport of a worker: ICE-lite (RFC 8445 section 2.5).
+
+``UdpMux`` owns one socket. Each peer connection gets a ``LiteConnection`` (a stand-in for
+``aioice.Connection`` that aiortc's ICE and DTLS transports use unchanged) with its own ICE
+ufrag/password. The mux answers STUN binding requests itself (it never sends checks: the browser,
+the full ICE agent, does), and demultiplexes:
+
+1. a STUN binding request, by the first half of its USERNAME (our ufrag), checked with that
+   connection's password (MESSAGE-INTEGRITY); the request's source address is then bound to the
+   connection (the latest USE-CANDIDATE request chooses the address we send to);
+2. anything else (DTLS, SRTP, SRTCP), by the source address alone: one dict lookup.
+
+2000 participants need one socket and one file descriptor, not 2000 of each. Malformed STUN, an
+unknown ufrag, a bad password, data from an unknown address: dropped and counted, never raised.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aioice import stun
+from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+
+logger = logging.getLogger(__name__)
+
+STUN_MAGIC = b"\x21\x12\xa4\x42"
+CONSENT_TIMEOUT = 30.0  # s without a valid binding request: the peer is gone (RFC 7675)
+CONNECT_TIMEOUT = 30.0  # s to wait for the first check after the descriptions are exchanged
+
+# drop reasons counted in WorkerStats.mux_dropped
+MUX_BAD_STUN = "bad_stun"
+MUX_UNKNOWN_UFRAG = "unknown_ufrag"
+MUX_BAD_INTEGRITY = "bad_integrity"
+MUX_UNKNOWN_ADDRESS = "unknown_address"
+MUX_NOT_BINDING = "not_binding_request"
+
+
+@dataclass
+class MuxStats:
+    """Counters of the shared port (plain ints, read by the signalling's metrics)."""
+
+    stun_requests: int = 0
+    stun_responses: int = 0
+    datagrams_in: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def drop(self, reason: str) -> None:
+        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+
+
+class _Pair:
+    """What ``sfu.aiortc_compat.selected_pair`` reads from ``aioice`` pairs: protocol.transport and
+    remote_addr."""
+
+    __slots__ = ("protocol", "remote_addr")
+
+    def __init__(self, protocol: UdpMux, remote_addr: tuple[str, int]) -> None:
+        self.protocol = protocol
+        self.remote_addr = remote_addr
+
+
+class _ConnectionClosed:
+    """The event aiortc's ``RTCIceTransport._monitor`` waits for (aioice.ice.ConnectionClosed)."""
+
+
+class LiteConnection:
+    """The ICE-lite side of one peer connection, in ``aioice.Connection``'s shape.
+
+    aiortc calls: ``local_candidates``, ``local_username``, ``local_password``,
+    ``gather_candidates()``, ``add_remote_candidate()``, ``remote_candidates``, ``connect()``,
+    ``recv()``, ``send()``, ``get_event()``, ``close()``, and sets ``ice_controlling``,
+    ``remote_username``, ``remote_password``, ``remote_is_lite``. ``data_received`` is the
+    per-datagram entry point (the forwarding core replaces it on the instance to handle SRTP
+    synchronously).
+    """
+
+    def __init__(self, mux: UdpMux) -> None:
+        self._mux = mux
+        self.local_username = secrets.token_hex(4)
+        self.local_password = secrets.token_urlsafe(18)  # 24 chars >= the 22 RFC 8839 asks for
+        self.ice_controlling = False  # an ICE-lite agent is always controlled
+        self.remote_username: str | None = None
+        self.remote_password: str | None = None
+        self.remote_is_lite = False
+        self.remote_candidates: list[Candidate] = []
+        self._nominated: dict[int, _Pair] = {}
+        self._addresses: set[tuple[str, int]] = set()
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._connected = asyncio.Event()
+        self._closed = False
+        self._event_waiter: asyncio.Future[None] | None = None
+        self.last_consent = time.monotonic()
+        self.on_consent_lost: Callable[[], None] | None = None
+        self.local_candidates = [
+            Candidate(
+                foundation=candidate_foundation("host", "udp", host),
+                component=1,
+                transport="udp",
+                priority=candidate_priority(1, "host"),
+                host=host,
+                port=mux.port,
+                type="host",
+            )
+            for host in mux.announced_addresses
+        ]
+
+    # --- what aiortc calls -------------------------------------------------------------------
+    async def gather_candidates(self) -> None:
+        self._mux.register(self)
+
+    def get_default_candidate(self, component: int) -> Candidate | None:
+        return self.local_candidates[0] if self.local_candidates else None
+
+    async def add_remote_candidate(self, remote_candidate: Candidate | None) -> None:
+        if remote_candidate is not None:
+            self.remote_candidates.append(remote_candidate)  # informational: a lite agent sends no checks
+
+    async def connect(self) -> None:
+        """Wait for the peer's first valid check (the lite side has nothing to probe)."""
+        self._mux.register(self)
+        try:
+            await asyncio.wait_for(self._connected.wait(), CONNECT_TIMEOUT)
+        except TimeoutError:
+            raise ConnectionError("ICE failed: no connectivity check arrived") from None
+        if self._closed:
+            raise ConnectionError("ICE connection closed")
+
+    async def recv(self) -> bytes:
+        if not self._nominated:
+            raise ConnectionError("Cannot receive data, not connected")
+        data = await self._queue.get()
+        if data is None:
+            raise ConnectionError("Connection lost while receiving data")
+        return data
+
+    async def send(self, data: bytes) -> None:
+        pair = self._nominated.get(1)
+        if pair is None or self._closed:
+            raise ConnectionError("Cannot send data, not connected")
+        self._mux.sendto(data, pair.remote_addr)
+
+    async def get_event(self) -> _ConnectionClosed | None:
+        if self._closed:
+            return None
+        self._event_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._event_waiter)
+        return _ConnectionClosed()
+
+    async def close(self) -> None:
+        self.close_now()
+
+    # --- the mux's side ----------------------------------------------------------------------
+    def close_now(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._mux.unregister(self)
+        self._queue.put_nowait(None)
+        self._connected.set()
+        if self._event_waiter is not None and not self._event_waiter.done():
+            self._event_waiter.set_result(None)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def addresses(self) -> set[tuple[str, int]]:
+        return self._addresses
+
+    def data_received(self, data: bytes, component: int) -> None:
+        self._queue.put_nowait(data)
+
+    def check_received(self, addr: tuple[str, int], nominate: bool) -> None:
+        """A valid binding request came from ``addr``."""
+        self.last_consent = time.monotonic()
+        self._addresses.add(addr)
+        if nominate or not self._nominated:
+            self._nominated[1] = _Pair(self._mux, addr)
+        self._connected.set()
+
+
+class UdpMux(asyncio.DatagramProtocol):
+    """The shared UDP socket of a worker. ``await mux.start()`` binds it."""
+
+    def __init__(self, listen_address: str, port: int, announced_addresses: tuple[str, ...] = ()) -> None:
+        self.listen_address = listen_address
+        self.requested_port = port
+        self.port = port
+        self.announced_addresses = announced_addresses or (listen_address,)
+        self.stats = MuxStats()
+        self.transport: asyncio.DatagramTransport | None = None
+        self._by_ufrag: dict[str, LiteConnection] = {}
+        self._by_addr: dict[tuple[str, int], LiteConnection] = {}
+        self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+
+    async def start(self) -> int:
+        loop = asyncio.get_running_loop()
+        family = socket.AF_INET6 if ":" in self.listen_address else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            with contextlib.suppress(OSError):  # capped by the kernel: keep what it gives
+                sock.setsockopt(socket.SOL_SOCKET, opt, 8 * 1024 * 1024)
+        sock.bind((self.listen_address, self.requested_port))
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
+        self.transport = transport
+        self._sendto = transport.sendto
+        return self.port
+
+    def connection(self) -> LiteConnection:
+        return LiteConnection(self)
+
+    def register(self, conn: LiteConnection) -> None:
+        if not conn.closed:
+            self._by_ufrag[conn.local_username] = conn
+
+    def unregister(self, conn: LiteConnection) -> None:
+        if self._by_ufrag.get(conn.local_username) is conn:
+            del self._by_ufrag[conn.local_username]
+        for addr in conn.addresses:
+            if self._by_addr.get(addr) is conn:
+                del self._by_addr[addr]
+
+    @property
+    def connections(self) -> int:
+        return len(self._by_ufrag)
+
+    def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
+        if self._sendto is not None:
+            self._sendto(data, addr)
+
+    def close(self) -> None:
+        for conn in list(self._by_ufrag.values()):
+            conn.close_now()
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+            self._sendto = None
+
+    # --- asyncio.DatagramProtocol ------------------------------------------------------------
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        addr2 = (addr[0], addr[1])
+        conn = self._by_addr.get(addr2)
+        first = data[0] if data else 255
+        if conn is not None and first > 3:  # DTLS (20..63) or SRTP/SRTCP (128..191): the hot path
+            conn.data_received(data, 1)
+            return
+        if first <= 3 and len(data) >= 20 and data[4:8] == STUN_MAGIC:
+            try:
+                self._stun(data, addr2)
+            except Exception:  # a malformed message must never reach the loop
+                self.stats.drop(MUX_BAD_STUN)
+            return
+        self.stats.drop(MUX_UNKNOWN_ADDRESS)
+
+    def error_received(self, exc: Exception) -> None:  # ICMP errors for one peer: not fatal
+        logger.debug("udp mux: %s", exc)
+
+    def _stun(self, data: bytes, addr: tuple[str, int]) -> None:
+        try:
+            message = stun.parse_message(data)
+        except ValueError:
+            self.stats.drop(MUX_BAD_STUN)
+            return
+        if message.message_class != stun.Class.REQUEST or message.message_method != stun.Method.BINDING:
+            self.stats.drop(MUX_NOT_BINDING)  # responses to checks we never sent, indications
+            return
+        username = message.attributes.get("USERNAME")
+        if not isinstance(username, str) or "MESSAGE-INTEGRITY" not in message.attributes:
+            self.stats.drop(MUX_BAD_STUN)
+            return
+        conn = self._by_ufrag.get(username.split(":", 1)[0])
+        if conn is None:
+            self.stats.drop(MUX_UNKNOWN_UFRAG)
+            return
+        key = conn.local_password.encode()
+        if not message.check_message_integrity(key):
+            self.stats.drop(MUX_BAD_INTEGRITY)
+            return
+        self.stats.stun_requests += 1
+        response = stun.Message(
+            message_method=stun.Method.BINDING,
+            message_class=stun.Class.RESPONSE,
+            transaction_id=message.transaction_id,
+        )
+        response.attributes["XOR-MAPPED-ADDRESS"] = addr
+        response.add_message_integrity(key)
+        self.sendto(bytes(response), addr)
+        self.stats.stun_responses += 1
+        previous = self._by_addr.get(addr)
+        if previous is not None and previous is not conn:
+            previous.addresses.discard(addr)
+        self._by_addr[addr] = conn
+        conn.check_received(addr, "USE-CANDIDATE" in message.attributes)
+
+    def expire(self, now: float) -> list[LiteConnection]:
+        """Close connections whose peer stopped sending consent checks; returns them."""
+        gone = [c for c in self._by_ufrag.values()
+                if c.addresses and now - c.last_consent > CONSENT_TIMEOUT]
+        for c in gone:
+            c.close_now()
+        return gone
+
