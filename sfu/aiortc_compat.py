@@ -8,12 +8,20 @@ versions and fails loudly when an upgrade moves them. Pin aiortc to a tested ver
 Private names used (aiortc 1.16.0, aioice 0.13):
 - ``RTCDtlsTransport._handle_rtp_data`` / ``._handle_rtcp_data``: awaited by ``_recv_next`` with the
   decrypted packet; replaced on the instance to receive packets before aiortc parses them.
+- ``RTCDtlsTransport._rx_srtp`` and ``aioice.Connection.data_received`` (called synchronously by
+  aioice's datagram protocol for every non-STUN datagram): replaced on the instance so SRTP/SRTCP
+  is unprotected and handled synchronously, skipping aiortc's queue and a coroutine per packet
+  (:func:`install_direct_receive`); DTLS and anything before the SRTP keys exist still take
+  aiortc's path.
 - ``RTCDtlsTransport._tx_srtp``: the outbound pylibsrtp ``Session`` (set once DTLS is connected).
 - ``RTCIceTransport._connection`` (an ``aioice.Connection``) and its ``_nominated`` dict
   (component -> ``CandidatePair``); ``CandidatePair.protocol.transport`` is the asyncio datagram
   transport and ``.remote_addr`` the peer's address: the selected pair to send on.
 - ``RTCRtpSender._ssrc`` (the SSRC aiortc announced in ``a=ssrc``), ``._stream_id`` and
   ``._track_id`` (written as ``a=msid``).
+- pylibsrtp ``Session._srtp`` / ``._cdata`` / ``._buffer`` and its cffi ``lib.srtp_protect``: to
+  protect from a ``bytearray`` without the Python wrapper's checks and allocations
+  (:func:`fast_protect`); the wrapper's ``protect`` is the fallback.
 - ``aioice.ice.get_host_addresses`` (module function): wrapped once so that
   ``WorkerSettings.host_addresses`` can restrict host candidates (aioice never offers 127.0.0.1
   on its own; tests and a loopback-only dev server need exactly that).
@@ -29,6 +37,7 @@ from typing import Any
 
 import aioice.ice
 import aiortc
+import pylibsrtp
 
 TESTED_AIORTC_VERSIONS = frozenset({"1.16.0"})
 HOOKED_MARK = "_urok_sfu_hooked"
@@ -48,6 +57,11 @@ def _get_host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
     if _host_addresses is None:
         return list(_original_get_host_addresses(use_ipv4, use_ipv6))
     return [a for a in _host_addresses if (":" in a and use_ipv6) or (":" not in a and use_ipv4)]
+
+
+def default_host_addresses() -> list[str]:
+    """aioice's own choice of IPv4 host addresses (every interface but loopback)."""
+    return list(_original_get_host_addresses(True, False))
 
 
 def set_host_addresses(addresses: tuple[str, ...] | None) -> None:
@@ -75,6 +89,42 @@ def install_packet_hooks(dtls: Any, on_rtp: RawHandler, on_rtcp: RawHandler) -> 
     dtls._handle_rtp_data = handle_rtp_data
     dtls._handle_rtcp_data = handle_rtcp_data
     setattr(dtls, HOOKED_MARK, True)
+    return True
+
+
+DIRECT_MARK = "_urok_sfu_direct"
+
+
+def install_direct_receive(
+    dtls: Any, on_rtp: RawHandler, on_rtcp: RawHandler, on_srtp_error: Callable[[bool], None]
+) -> bool:
+    """Handle SRTP/SRTCP of ``dtls`` synchronously, straight from aioice's datagram callback.
+
+    ``on_srtp_error(is_rtcp)`` is called when libsrtp rejects a packet. Returns False when the
+    ICE connection was already hooked.
+    """
+    connection = ice_connection(dtls)
+    if getattr(connection, DIRECT_MARK, False):
+        return False
+    original = connection.data_received
+    srtp_error = pylibsrtp.Error
+
+    def data_received(data: bytes, component: int) -> None:
+        if len(data) > 1 and 127 < data[0] < 192:
+            rx = dtls._rx_srtp
+            if rx is not None:
+                rtcp = 191 < data[1] < 224
+                try:
+                    plain = rx.unprotect_rtcp(data) if rtcp else rx.unprotect(data)
+                except srtp_error:
+                    on_srtp_error(rtcp)
+                    return
+                (on_rtcp if rtcp else on_rtp)(plain)
+                return
+        original(data, component)
+
+    connection.data_received = data_received
+    setattr(connection, DIRECT_MARK, True)
     return True
 
 
@@ -146,3 +196,42 @@ class ParkedTrack(aiortc.MediaStreamTrack):
         self._never = asyncio.get_running_loop().create_future()
         await self._never
         raise aiortc.mediastreams.MediaStreamError  # pragma: no cover
+
+
+Protector = Callable[[bytes | bytearray], bytes]
+_SRTP_MAX_TRAILER = 16 + 128
+
+
+def fast_protect(session: Any) -> Protector:
+    """A ``protect`` for a pylibsrtp ``Session`` that calls libsrtp directly through cffi.
+
+    Same result as ``session.protect(bytes(data))``, minus the wrapper's type check, its per-call
+    ``ffi.new`` and the caller's ``bytes()`` copy. Raises ``pylibsrtp.Error`` like the wrapper.
+    Falls back to the wrapper when pylibsrtp's internals are not what this was written for.
+    """
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        srtp = session._srtp[0]
+        cdata = session._cdata
+        buffer = session._buffer
+        protect_fn = lib.srtp_protect
+        ok = lib.srtp_err_status_ok
+        capacity = len(cdata) - _SRTP_MAX_TRAILER
+    except Exception:  # pragma: no cover - only after a pylibsrtp upgrade
+        wrapper = session.protect
+        return lambda data: bytes(wrapper(bytes(data)))
+    len_p = ffi.new("int *")
+
+    def protect(data: bytes | bytearray) -> bytes:
+        n = len(data)
+        if n > capacity:
+            raise ValueError("packet is too long")
+        buffer[0:n] = data
+        len_p[0] = n
+        rc = protect_fn(srtp, cdata, len_p)
+        if rc != ok:
+            raise pylibsrtp.Error(f"srtp_protect failed ({rc})")
+        return bytes(buffer[0 : len_p[0]])
+
+    return protect

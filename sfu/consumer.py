@@ -175,7 +175,7 @@ class Consumer:
         id_map = self._id_map
         if ext_profile and id_map is not None:
             rewrite_extensions(buf, ext_profile, ext_start, ext_end, id_map)
-        if self._transport._send_rtp(bytes(buf)):
+        if self._transport._send_rtp(buf):
             last = self._last_seq
             if last is None or seq_newer(out_seq, last):
                 self._last_seq = out_seq
@@ -208,7 +208,7 @@ class Consumer:
             SEQ_TS_SSRC.pack_into(buf, 2, out_seq, (h.timestamp + self._ts_off) & 0xFFFFFFFF, self.ssrc)
             if h.ext_profile and self._id_map is not None:
                 rewrite_extensions(buf, h.ext_profile, h.ext_start, h.ext_end, self._id_map)
-            if self._transport._send_rtp(bytes(buf)):
+            if self._transport._send_rtp(buf):
                 stats.retransmitted += 1
 
     def _send_sender_report(self, ntp: int, rtp_ts: int) -> None:

@@ -72,8 +72,14 @@ class Producer:
         self._prev_ts = -1
         self._last_pli = -1e9
         self._pli_pending = False
-        # last sender report: (ntp 64-bit, rtp timestamp)
+        # last sender report: (ntp 64-bit, rtp timestamp) and when it arrived (monotonic)
         self.last_sr: tuple[int, int] | None = None
+        self._last_sr_at = 0.0
+        # receive statistics for receiver reports (RFC 3550 A.3)
+        self._base_seq = -1
+        self._max_seq = -1  # extended (cycles << 16 | seq)
+        self._prior_expected = 0
+        self._prior_received = 0
         self.packets = 0
         self.bytes = 0
 
@@ -174,8 +180,27 @@ class Producer:
 
     def _on_sender_report(self, ntp: int, rtp_ts: int) -> None:
         self.last_sr = (ntp, rtp_ts)
+        self._last_sr_at = time.monotonic()
         for c in self._active:
             c._send_sender_report(ntp, rtp_ts)
+
+    def _report_block(self, now: float) -> tuple[int, int, int, int, int, int, int] | None:
+        """One RR block for this producer (None before the first packet)."""
+        if self.ssrc is None or self._max_seq < 0:
+            return None
+        expected = self._max_seq - self._base_seq + 1
+        lost = expected - self.packets
+        expected_interval = expected - self._prior_expected
+        received_interval = self.packets - self._prior_received
+        self._prior_expected = expected
+        self._prior_received = self.packets
+        lost_interval = expected_interval - received_interval
+        fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
+        lsr = dlsr = 0
+        if self.last_sr is not None:
+            lsr = (self.last_sr[0] >> 16) & 0xFFFFFFFF
+            dlsr = int((now - self._last_sr_at) * 65536)
+        return (self.ssrc, min(fraction, 255), lost, self._max_seq, 0, lsr, dlsr)
 
     def _tick(self) -> None:
         """Periodic work: re-ask for a keyframe while a consumer still waits for one."""
@@ -209,6 +234,13 @@ class Producer:
             stats.drop_rtp(RTP_TRUNCATED)
             return
         seq, ts, _ = SEQ_TS_SSRC.unpack_from(data, 2)
+        max_seq = self._max_seq
+        if max_seq < 0:
+            self._base_seq = self._max_seq = seq
+        elif ((seq - max_seq) & 0xFFFF) < 0x8000:  # newer: extend across wraps
+            if seq < (max_seq & 0xFFFF):
+                max_seq += 0x10000
+            self._max_seq = (max_seq & ~0xFFFF) | seq
         self.packets += 1
         self.bytes += n
         self.history.store(seq, data)

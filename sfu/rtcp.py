@@ -158,3 +158,23 @@ def build_sr(ssrc: int, ntp: int, rtp_ts: int, packets: int, octets: int) -> byt
         packets & 0xFFFFFFFF,
         octets & 0xFFFFFFFF,
     )
+
+
+def build_rr(sender_ssrc: int, blocks: list[tuple[int, int, int, int, int, int, int]]) -> bytes:
+    """Receiver report; each block is (ssrc, fraction_lost, cumulative_lost, extended_highest_seq,
+    jitter, lsr, dlsr). At most 31 blocks."""
+    blocks = blocks[:31]
+    body = b"".join(
+        struct.pack(
+            "!IB3sIIII",
+            ssrc,
+            fraction & 0xFF,
+            max(-0x800000, min(0x7FFFFF, lost)).to_bytes(3, "big", signed=True),
+            highest & 0xFFFFFFFF,
+            jitter & 0xFFFFFFFF,
+            lsr & 0xFFFFFFFF,
+            dlsr & 0xFFFFFFFF,
+        )
+        for ssrc, fraction, lost, highest, jitter, lsr, dlsr in blocks
+    )
+    return struct.pack("!BBHI", 0x80 | len(blocks), RTCP_RR, 1 + 6 * len(blocks), sender_ssrc) + body

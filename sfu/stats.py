@@ -20,12 +20,14 @@ RTP_NO_PRODUCER = "no_producer"  # m-line known but not produced (yet) or produc
 RTP_NOT_CONNECTED = "not_connected"  # subscriber's DTLS/SRTP not ready
 RTP_SRTP_ERROR = "srtp_error"  # libsrtp refused to protect
 RTP_SEND_ERROR = "send_error"  # socket refused
+RTP_SRTP_UNPROTECT = "srtp_unprotect"  # authentication/replay check failed (direct receive only)
 RTP_ERROR = "error"  # unexpected exception in the hook (a bug): counted and swallowed
 
 # Reasons used in WorkerStats.rtcp_dropped
 RTCP_TRUNCATED = "truncated"
 RTCP_BAD_VERSION = "bad_version"
 RTCP_UNKNOWN_SSRC = "unknown_ssrc"
+RTCP_SRTP_UNPROTECT = "srtp_unprotect"
 RTCP_ERROR = "error"
 
 
@@ -48,6 +50,7 @@ class WorkerStats:
     pli_sent: int = 0  # PLI to publishers (after throttling)
     keyframes: int = 0  # keyframe starts seen from publishers
     remb_sent: int = 0
+    rr_sent: int = 0
     sr_received: int = 0
     sr_sent: int = 0
     rr_received: int = 0

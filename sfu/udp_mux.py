@@ -28,6 +28,7 @@ from typing import Any
 
 from aioice import stun
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
+from aioice.ice import ConnectionClosed
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ class _Pair:
     def __init__(self, protocol: UdpMux, remote_addr: tuple[str, int]) -> None:
         self.protocol = protocol
         self.remote_addr = remote_addr
-
-
-class _ConnectionClosed:
-    """The event aiortc's ``RTCIceTransport._monitor`` waits for (aioice.ice.ConnectionClosed)."""
 
 
 class LiteConnection:
@@ -147,12 +144,12 @@ class LiteConnection:
             raise ConnectionError("Cannot send data, not connected")
         self._mux.sendto(data, pair.remote_addr)
 
-    async def get_event(self) -> _ConnectionClosed | None:
-        if self._closed:
-            return None
-        self._event_waiter = asyncio.get_running_loop().create_future()
-        await asyncio.shield(self._event_waiter)
-        return _ConnectionClosed()
+    async def get_event(self) -> ConnectionClosed:
+        """The only event: closed (aiortc's ICE transport monitor returns on it)."""
+        if not self._closed:
+            self._event_waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._event_waiter)
+        return ConnectionClosed()
 
     async def close(self) -> None:
         self.close_now()
@@ -205,12 +202,16 @@ class UdpMux(asyncio.DatagramProtocol):
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
         family = socket.AF_INET6 if ":" in self.listen_address else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock = socket.socket(family, socket.SOCK_DGRAM)  # no SO_REUSEADDR: two servers must not share it
         for opt in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             with contextlib.suppress(OSError):  # capped by the kernel: keep what it gives
                 sock.setsockopt(socket.SOL_SOCKET, opt, 8 * 1024 * 1024)
-        sock.bind((self.listen_address, self.requested_port))
+        try:
+            sock.bind((self.listen_address, self.requested_port))
+        except OSError as e:
+            sock.close()
+            raise OSError(e.errno, f"cannot bind the media UDP port {self.listen_address}:{self.requested_port}: "
+                                   f"{e.strerror}") from None
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)

@@ -31,7 +31,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_compat as compat
-from . import rtcp
+from . import ice_lite, rtcp
 from .consumer import Consumer
 from .errors import (
     ClosedError,
@@ -46,6 +46,7 @@ from .rtp import EXT_MID, find_extension
 from .sdp import MediaSection, parse_media
 from .stats import (
     RTCP_ERROR,
+    RTCP_SRTP_UNPROTECT,
     RTCP_TRUNCATED,
     RTCP_UNKNOWN_SSRC,
     RTP_BAD_VERSION,
@@ -55,6 +56,7 @@ from .stats import (
     RTP_RTX,
     RTP_SEND_ERROR,
     RTP_SRTP_ERROR,
+    RTP_SRTP_UNPROTECT,
     RTP_TRUNCATED,
     RTP_UNKNOWN_SSRC,
     WorkerStats,
@@ -108,6 +110,7 @@ class WebRtcTransport:
         self._transceiver_by_consumer: dict[str, Any] = {}
         self._dtls: Any = None
         self._tx: Any = None  # pylibsrtp Session
+        self._protect: compat.Protector | None = None  # fast protect bound to self._tx
         self._sock: Any = None  # asyncio datagram transport of the selected pair
         self._addr: tuple[str, int] | None = None
         self._connected = False
@@ -167,7 +170,8 @@ class WebRtcTransport:
             raise InvalidStateError(f"cannot accept an offer in state {self._pc.signalingState}")
         media = parse_media(offer_sdp)
         try:
-            await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+            with ice_lite.using_mux(self._router._worker.mux):
+                await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             self._prepare_transceivers()
             answer = await self._pc.createAnswer()
             await self._pc.setLocalDescription(answer)
@@ -232,7 +236,8 @@ class WebRtcTransport:
         if producer.closed:
             raise ClosedError("producer is closed")
         capability = _capability_for(producer)
-        transceiver = self._pc.addTransceiver(compat.ParkedTrack(producer.kind), direction="sendonly")
+        with ice_lite.using_mux(self._router._worker.mux):
+            transceiver = self._pc.addTransceiver(compat.ParkedTrack(producer.kind), direction="sendonly")
         try:
             transceiver.setCodecPreferences([capability])
         except ValueError as exc:  # pragma: no cover - capability comes from aiortc itself
@@ -342,7 +347,7 @@ class WebRtcTransport:
         for consumer in list(self._consumers.values()):
             consumer.close()
         self._connected = False
-        self._tx = self._sock = None
+        self._tx = self._sock = self._protect = None
         self._stats.transports -= 1
         self._router._transport_closed(self)
         self._router._worker._spawn(self._pc.close())
@@ -415,6 +420,8 @@ class WebRtcTransport:
             dtls = t.receiver.transport
             if compat.install_packet_hooks(dtls, self._on_rtp, self._on_rtcp):
                 dtls.on("statechange", self._on_dtls_state)
+                if self._settings.direct_receive:
+                    compat.install_direct_receive(dtls, self._on_rtp, self._on_rtcp, self._on_srtp_error)
         transceivers = self._pc.getTransceivers()
         if transceivers:
             self._dtls = transceivers[0].receiver.transport
@@ -432,9 +439,11 @@ class WebRtcTransport:
         pair = compat.selected_pair(dtls) if tx is not None else None
         if tx is None or pair is None:
             self._connected = False
-            self._tx = self._sock = None
+            self._tx = self._sock = self._protect = None
             return
-        self._tx = tx
+        if tx is not self._tx or self._protect is None:
+            self._tx = tx
+            self._protect = compat.fast_protect(tx)
         self._sock, self._addr = pair
         self._connected = True
         if not was_connected:
@@ -451,22 +460,28 @@ class WebRtcTransport:
         for producer in list(self._producers.values()):
             producer._tick()
         if self._connected and self._producers and now - self._last_remb >= self._settings.remb_interval:
-            ssrcs = [p.ssrc for p in self._producers.values() if p.ssrc is not None]
-            if ssrcs:
-                self._last_remb = now
-                if self._send_rtcp(rtcp.build_remb(self._rtcp_ssrc, self._settings.remb_bitrate, ssrcs)):
+            # one compound: receiver report for every producer, then REMB
+            self._last_remb = now
+            blocks = [b for p in self._producers.values() if (b := p._report_block(now)) is not None]
+            if blocks:
+                ssrcs = [b[0] for b in blocks]
+                packet = rtcp.build_rr(self._rtcp_ssrc, blocks) + rtcp.build_remb(
+                    self._rtcp_ssrc, self._settings.remb_bitrate, ssrcs
+                )
+                if self._send_rtcp(packet):
                     self._stats.remb_sent += 1
+                    self._stats.rr_sent += 1
 
     # ---- internal: the packet path --------------------------------------------------------------
-    def _send_rtp(self, data: bytes) -> bool:
-        tx = self._tx
+    def _send_rtp(self, data: bytes | bytearray) -> bool:
+        protect = self._protect
         sock = self._sock
         stats = self._stats
-        if tx is None or sock is None:
+        if protect is None or sock is None:
             stats.drop_rtp(RTP_NOT_CONNECTED)
             return False
         try:
-            out = tx.protect(data)
+            out = protect(data)
         except Exception:
             stats.drop_rtp(RTP_SRTP_ERROR)
             return False
@@ -490,6 +505,14 @@ class WebRtcTransport:
             return False
         self._stats.rtcp_out += 1
         return True
+
+    def _on_srtp_error(self, is_rtcp: bool) -> None:
+        if is_rtcp:
+            self._stats.rtcp_in += 1
+            self._stats.drop_rtcp(RTCP_SRTP_UNPROTECT)
+        else:
+            self._stats.rtp_in += 1
+            self._stats.drop_rtp(RTP_SRTP_UNPROTECT)
 
     def _on_rtp(self, data: bytes) -> None:
         """Hook: one decrypted RTP packet from the client. Never raises."""

@@ -10,10 +10,11 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
-from . import aiortc_compat
+from . import aiortc_compat, ice_lite
 from .errors import ClosedError, DuplicateIdError
 from .router import Router
 from .stats import WorkerStats
+from .udp_mux import UdpMux
 
 logger = logging.getLogger(__name__)
 
@@ -42,10 +43,19 @@ class WorkerSettings:
     tick_interval: float = 0.25  # seconds between periodic checks (PLI retries, REMB, paths)
     history_size: int = 1024  # packets kept per producer for NACKs (power of two)
     history_age: float = 2.0  # seconds a packet stays answerable
+    # Receive SRTP synchronously from aioice's datagram callback (faster); False: from aiortc's
+    # DTLS transport receive loop (one queue hop and one coroutine per packet more).
+    direct_receive: bool = True
     # Host candidate addresses to gather on (process-wide, applied when the Worker is created);
     # None: every interface aioice finds (which never includes 127.0.0.1). ("127.0.0.1",) for a
     # loopback-only dev server and for tests.
     host_addresses: tuple[str, ...] | None = None
+    # One UDP port for every transport (ICE-lite, sfu.udp_mux): None = each peer connection gathers
+    # its own sockets with aioice (full ICE). 0 = any free port. Bound by ``await worker.start()``.
+    udp_port: int | None = None
+    udp_listen_address: str = "0.0.0.0"
+    # addresses put in the shared port's host candidates; () = host_addresses, else every interface
+    announced_addresses: tuple[str, ...] = ()
 
     def normalized_ice_servers(self) -> list[IceServer]:
         return [IceServer(urls=(s,)) if isinstance(s, str) else s for s in self.ice_servers]
@@ -63,6 +73,25 @@ class Worker:
         self._closed = False
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.mux: UdpMux | None = None
+
+    async def start(self) -> None:
+        """Bind the shared ICE-lite UDP port when ``settings.udp_port`` is set (idempotent)."""
+        if self.settings.udp_port is None or self.mux is not None:
+            return
+        announced = self.settings.announced_addresses or self.settings.host_addresses
+        if not announced:
+            announced = tuple(aiortc_compat.default_host_addresses())
+        mux = UdpMux(self.settings.udp_listen_address, self.settings.udp_port, tuple(announced))
+        await mux.start()
+        ice_lite.install()
+        self.mux = mux
+        self._ensure_ticker()
+
+    @property
+    def udp_port(self) -> int | None:
+        """The shared UDP port once bound, else None."""
+        return self.mux.port if self.mux is not None else None
 
     @property
     def closed(self) -> bool:
@@ -90,6 +119,8 @@ class Worker:
             self._closed = True
             for router in list(self._routers.values()):
                 router.close()
+            if self.mux is not None:
+                self.mux.close()
             if self._ticker is not None:
                 self._ticker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -131,6 +162,8 @@ class Worker:
         while not self._closed:
             await asyncio.sleep(self.settings.tick_interval)
             now = time.monotonic()
+            if self.mux is not None:
+                self.mux.expire(now)
             for router in list(self._routers.values()):
                 for transport in router.transports:
                     try:

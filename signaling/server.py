@@ -13,7 +13,7 @@ from signaling import logs
 from signaling.app import create_app
 from signaling.app_keys import ROOMS, TOKENS
 from signaling.rooms import Role, RoomSettings
-from signaling.settings import Settings
+from signaling.settings import Settings, SettingsError
 
 log = logging.getLogger("urok")
 
@@ -51,9 +51,13 @@ async def _dev_banner(app: web.Application, settings: Settings) -> str:
 async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
-    await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
-    await site.start()
+    try:
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        await site.start()
+    except OSError as e:
+        await runner.cleanup()
+        raise SettingsError(f"cannot start: {e.strerror or e}") from None
     log.info("listening on http://%s:%d", settings.host, settings.port)
     if settings.dev:
         print(await _dev_banner(app, settings), flush=True)

@@ -50,7 +50,10 @@ class Settings:
     max_rooms: int = 10_000
     # media
     ice_servers: tuple[str, ...] = ()  # e.g. ("stun:stun.example.org:3478",); none on loopback
-    rtc_host_addresses: tuple[str, ...] = ()  # addresses for ICE host candidates; () = automatic
+    rtc_host_addresses: tuple[str, ...] = ()  # addresses announced in ICE host candidates; () = automatic
+    rtc_single_port: bool = True  # one UDP port for every peer connection (ICE-lite)
+    rtc_udp_port: int = 7882  # that port (0: any free port)
+    rtc_listen_address: str = ""  # where it listens; "" = 127.0.0.1 for a loopback server, else 0.0.0.0
     # operations
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
@@ -68,6 +71,8 @@ class Settings:
             raise SettingsError("ws_max_message_bytes: must be at least 1024")
         if self.ws_rate_per_s <= 0 or self.ws_rate_burst < 1:
             raise SettingsError("ws_rate_per_s and ws_rate_burst must be positive")
+        if not (0 <= self.rtc_udp_port < 65536):
+            raise SettingsError(f"rtc_udp_port: {self.rtc_udp_port} is not a UDP port (0..65535)")
         if self.token_ttl_s < 60:
             raise SettingsError("token_ttl_s: must be at least 60 seconds")
 
@@ -91,6 +96,12 @@ class Settings:
         if self.host not in ("0.0.0.0", "::", ""):
             return (self.host,)
         return None
+
+    @property
+    def rtc_listen(self) -> str:
+        if self.rtc_listen_address:
+            return self.rtc_listen_address
+        return "127.0.0.1" if self.ice_host_addresses == ("127.0.0.1",) else "0.0.0.0"
 
     def with_dev_defaults(self) -> Settings:
         """Dev mode: the documented dev key and secret unless others were given."""

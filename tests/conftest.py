@@ -28,7 +28,7 @@ def free_port() -> int:
 
 def test_settings(**overrides: Any) -> Settings:
     base: dict[str, Any] = {"dev": True, "api_key": "testkey", "api_secret": "testsecret", "port": free_port(),
-                            "demo_room": False, "ws_heartbeat_s": 20.0}
+                            "demo_room": False, "ws_heartbeat_s": 20.0, "rtc_udp_port": 0}
     base.update(overrides)
     return Settings(**base)
 

@@ -15,6 +15,7 @@ from aiortc import RTCRtpSender, RTCSessionDescription
 from pylibsrtp import Policy, Session
 
 from sfu import Consumer, Producer, Router, WebRtcTransport, Worker, WorkerSettings
+from sfu import aiortc_compat as compat
 
 from .helpers import client_pc
 
@@ -63,6 +64,7 @@ class CapturePath:
 def attach(transport: WebRtcTransport) -> CapturePath:
     path = CapturePath()
     transport._tx = path.tx
+    transport._protect = compat.fast_protect(path.tx)
     transport._sock = path
     transport._addr = ("127.0.0.1", 9)
     transport._connected = True

@@ -101,3 +101,27 @@ async def test_parked_track_never_yields(kind: str) -> None:
     assert track.kind == kind
     with pytest.raises(asyncio.TimeoutError):
         await asyncio.wait_for(track.recv(), 0.05)
+
+
+def test_fast_protect_matches_pylibsrtp_wrapper() -> None:
+    import os
+
+    from pylibsrtp import Policy, Session
+
+    from .offline import load_packets
+
+    key = os.urandom(30)
+
+    def session() -> Session:
+        policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND)
+        policy.allow_repeat_tx = True
+        return Session(policy)
+
+    a, b = session(), session()
+    fast = compat.fast_protect(b)
+    for data in load_packets("rtp_vp8.hex")[:10] + load_packets("rtp_opus.hex")[:5]:
+        assert fast(bytearray(data)) == a.protect(data)
+    with pytest.raises(ValueError):
+        fast(bytes(1500))
+    with pytest.raises(pylibsrtp.Error):
+        fast(b"\x80" * 4)

@@ -215,6 +215,8 @@ async def test_malformed_packets_are_counted_and_transport_keeps_working(worker:
         # over the wire (SRTP-protected by the real client): unknown SSRC, and an RTCP compound
         # whose second packet is truncated
         await client_dtls._send_rtp(hdr + (12345).to_bytes(4, "big") + b"payload")
+        # SRTP that fails authentication (direct receive counts it; aiortc's path only logs it)
+        await client_dtls.transport._send(b"\x80\x60" + b"\x00" * 30)
         rr = bytes([0x80, 201, 0, 1]) + b"\x00\x00\x00\x01"
         await client_dtls._send_rtp(rr + bytes([0x80, 200, 0, 20]) + b"\x00" * 8)
         # straight into the installed hook: too short for SRTP, wrong version, unknown PT,
@@ -232,7 +234,8 @@ async def test_malformed_packets_are_counted_and_transport_keeps_working(worker:
             lambda: st.rtp_dropped.get("unknown_ssrc", 0) >= 1
             and st.rtp_dropped.get("unknown_pt", 0) >= 1
             and st.rtp_dropped.get("truncated", 0) >= 2
-            and st.rtcp_dropped.get("truncated", 0) >= 2,
+            and st.rtcp_dropped.get("truncated", 0) >= 2
+            and st.rtp_dropped.get("srtp_unprotect", 0) >= 1,
             3,
         ), (st.rtp_dropped, st.rtcp_dropped)
         assert st.rtp_dropped.get("bad_version", 0) == 1
@@ -292,6 +295,46 @@ async def test_h264_publisher_is_forwarded_as_h264(worker: Worker) -> None:
         assert sub.frames("video") <= paused_at + 1
         video.resume()
         assert await wait_for(lambda: sub.frames("video") >= paused_at + 10, 5)
+    finally:
+        await sub.close()
+        await pub_pc.close()
+
+
+async def test_publisher_renegotiation_adds_and_removes_tracks(worker: Worker) -> None:
+    from .helpers import SmallVideoTrack
+
+    router = worker.create_router("room")
+    pub_t = router.create_transport("alice:publisher")
+    pub_pc, mids = await connect_publisher(pub_t, video=False)
+    audio = pub_t.produce(mids["audio"], "microphone")
+    sub = SubscriberClient()
+    sub_t = router.create_transport("bob")
+    sub_t.consume(audio)
+    await sub.negotiate(sub_t)
+    try:
+        assert await wait_for(lambda: sub.frames("audio") > 5, 10)
+        # the client adds a camera and publishes again
+        vt = pub_pc.addTransceiver(SmallVideoTrack(), direction="sendonly")
+        await pub_pc.setLocalDescription(await pub_pc.createOffer())
+        answer = await pub_t.accept_offer(pub_pc.localDescription.sdp)
+        await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        assert [m.kind for m in pub_t.offered_media()] == ["audio", "video"]
+        video = pub_t.produce(vt.mid, "camera")
+        assert not audio.closed and pub_t.producers == [audio, video]
+        sub_t.consume(video)
+        await sub.negotiate(sub_t)
+        assert await wait_for(lambda: sub.frames("video") > 5, 10)
+        assert decoder_threads() == 2  # the subscriber's two; none on the server
+        # the client stops sending audio: its producer closes on the next publish
+        audio_closed: list[bool] = []
+        audio.on_close = lambda: audio_closed.append(True)
+        next(t for t in pub_pc.getTransceivers() if t.kind == "audio").direction = "inactive"
+        await pub_pc.setLocalDescription(await pub_pc.createOffer())
+        answer = await pub_t.accept_offer(pub_pc.localDescription.sdp)
+        await pub_pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        assert audio_closed == [True] and pub_t.producers == [video] and sub_t.negotiation_needed
+        frames = sub.frames("video")
+        assert await wait_for(lambda: sub.frames("video") > frames + 5, 5)
     finally:
         await sub.close()
         await pub_pc.close()

@@ -159,3 +159,26 @@ async def test_garbage_into_hooks_is_counted(worker: Worker) -> None:
     st_ = worker.stats
     assert st_.rtp_dropped.get("error", 0) == 0 and st_.rtcp_dropped.get("error", 0) == 0
     assert sum(st_.rtp_dropped.values()) > 0 and sum(st_.rtcp_dropped.values()) > 0
+
+
+async def test_receiver_report_and_remb_to_publisher(worker: Worker) -> None:
+    from aiortc.rtp import RtcpRrPacket, unpack_remb_fci
+
+    router = worker.create_router("r")
+    pub, producers, pub_path = await offline_publisher(router)
+    audio = producers["audio"]
+    for i, data in enumerate(OPUS):
+        if i not in (3, 4):  # two lost
+            pub._on_rtp(data)
+    pub._on_rtcp(rtcp.build_sr(audio.ssrc or 0, 0x0001_2345_6789_0000, 1, 1, 1))
+    pub_path.clear()
+    pub._refresh_path = lambda: None  # type: ignore[method-assign]  # keep the recording path
+    pub._tick(1e9)
+    rr, remb = RtcpPacket.parse(pub_path.rtcp()[0])
+    assert isinstance(rr, RtcpRrPacket) and isinstance(remb, RtcpPsfbPacket)
+    (block,) = rr.reports
+    last_seq = parse_header(OPUS[-1]).sequence_number
+    assert (block.ssrc, block.packets_lost, block.highest_sequence & 0xFFFF) == (audio.ssrc, 2, last_seq)
+    assert block.fraction_lost == (2 * 256) // len(OPUS) and block.lsr == 0x2345_6789
+    assert unpack_remb_fci(remb.fci)[1] == [audio.ssrc]
+    assert worker.stats.remb_sent == 1 and worker.stats.rr_sent == 1

@@ -53,3 +53,21 @@ def test_split_compound_only_raises_value_error(data: bytes) -> None:
             assert 0 <= start < end <= len(data)
     except ValueError:
         pass
+
+
+def test_rr_parses_with_aiortc() -> None:
+    from aiortc.rtp import RtcpRrPacket
+
+    data = rtcp.build_rr(5, [(7, 25, 3, 70000, 0, 0x12345678, 65536), (8, 0, -1, 1, 0, 0, 0)])
+    (rr,) = RtcpPacket.parse(data)
+    assert isinstance(rr, RtcpRrPacket) and rr.ssrc == 5
+    a, b = rr.reports
+    assert (a.ssrc, a.fraction_lost, a.packets_lost, a.highest_sequence, a.lsr, a.dlsr) == (
+        7,
+        25,
+        3,
+        70000,
+        0x12345678,
+        65536,
+    )
+    assert (b.ssrc, b.packets_lost) == (8, -1)
