@@ -1,6 +1,5 @@
 """Many WebRTC transports on one UDP port (ICE-lite) with real aiortc clients and real DTLS/SRTP."""
 
-import asyncio
 import os
 
 import pytest
