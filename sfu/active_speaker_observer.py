@@ -14,7 +14,12 @@ Per packet the cost is one ring write (no allocation); the scoring runs a few ti
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .producer import Producer
 
 # the paper's / Jitsi's / mediasoup's parameters
 N1 = 13  # sub-units of the immediate scale: a level 0..127 is quantised into 13 steps of 10
@@ -107,6 +112,33 @@ class ActiveSpeakerObserver:
 
     def add(self, speaker_id: str) -> None:
         self._speakers.setdefault(speaker_id, _Speaker())
+
+    def add_producer(self, producer: Producer) -> None:
+        """Observe an audio producer's RFC 6464 levels (its id is the speaker id)."""
+        self.add(producer.id)
+        speaker = self._speakers[producer.id]
+        clock = time.monotonic
+
+        def level(dbov: int, voice: bool) -> None:
+            speaker.add(dbov, clock())
+
+        producer.on_audio_level = level
+
+    def remove_producer(self, producer: Producer) -> None:
+        if producer.on_audio_level is not None:
+            producer.on_audio_level = None
+        self.remove(producer.id)
+
+    def ranking(self) -> list[str]:
+        """Speakers from most to least active right now (dominant first)."""
+        order = sorted(self._speakers, key=lambda k: (k != self.dominant, -self._speakers[k].medium,
+                                                      -self._speakers[k].immediate, -self._speakers[k].long))
+        return order
+
+    def close(self) -> None:
+        self._speakers.clear()
+        self.dominant = None
+        self.on_dominant_speaker = None
 
     def remove(self, speaker_id: str) -> None:
         self._speakers.pop(speaker_id, None)

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 
 from . import rtcp
 from .packet_history import PacketHistory
-from .rtp import EXT_HEADER, SEQ_TS_SSRC, h264_is_keyframe, vp8_is_keyframe
+from .rtp import (
+    EXT_AUDIO_LEVEL,
+    EXT_HEADER,
+    SEQ_TS_SSRC,
+    h264_is_keyframe,
+    one_byte_extension_byte,
+    vp8_is_keyframe,
+)
 from .sdp import CodecInfo
 from .stats import RTP_NO_PRODUCER, RTP_RTX, RTP_TRUNCATED, RTP_UNKNOWN_PT, WorkerStats
 
@@ -53,6 +60,10 @@ class Producer:
         self.codec_info = codec
         self.extensions: dict[str, int] = dict(extensions)
         self.on_close: Callable[[], None] | None = None
+        # RFC 6464 audio level per packet: (level in -dBov 0..127, voice activity flag); set by an
+        # ActiveSpeakerObserver (Router.create_active_speaker_observer)
+        self.on_audio_level: Callable[[int, bool], None] | None = None
+        self._audio_level_id = self.extensions.get(EXT_AUDIO_LEVEL, 0) if kind == "audio" else 0
         self.history = PacketHistory(history_size, history_age)
         self._transport = transport
         self._stats = stats
@@ -256,6 +267,11 @@ class Producer:
                 keyframe = True
                 stats.keyframes += 1
             self._prev_ts = ts
+        level_sink = self.on_audio_level
+        if level_sink is not None and ext_profile == 0xBEDE and self._audio_level_id:
+            level = one_byte_extension_byte(data, ext_start, ext_end, self._audio_level_id)
+            if level >= 0 and not self._paused:
+                level_sink(level & 0x7F, bool(level & 0x80))
         if self._paused:
             return
         for consumer in self._active:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from .active_speaker_observer import ActiveSpeakerObserver
 from .errors import ClosedError, DuplicateIdError
 from .webrtc_transport import WebRtcTransport
 
@@ -26,6 +27,7 @@ class Router:
         self._closed = False
         self._transports: dict[str, WebRtcTransport] = {}
         self._producers: dict[str, Producer] = {}
+        self._observers: list[ActiveSpeakerObserver] = []
 
     @property
     def worker(self) -> Worker:
@@ -62,6 +64,20 @@ class Router:
         self._worker._ensure_ticker()
         return transport
 
+    def create_active_speaker_observer(self, decision_interval: float = 0.3) -> ActiveSpeakerObserver:
+        """An observer of the audio levels of the producers added to it (``observer.add_producer``);
+        it decides the dominant speaker on the worker's ticker."""
+        if self._closed:
+            raise ClosedError(f"router {self.id!r} is closed")
+        observer = ActiveSpeakerObserver(decision_interval)
+        self._observers.append(observer)
+        self._worker._ensure_ticker()
+        return observer
+
+    def _tick_observers(self, now: float) -> None:
+        for observer in self._observers:
+            observer.tick(now)
+
     def close(self) -> None:
         """Close every transport (which closes their producers and consumers). Idempotent."""
         if self._closed:
@@ -69,6 +85,9 @@ class Router:
         self._closed = True
         for transport in list(self._transports.values()):
             transport.close()
+        for observer in self._observers:
+            observer.close()
+        self._observers.clear()
         self._worker._router_closed(self)
         callback, self.on_close = self.on_close, None
         if callback is not None:

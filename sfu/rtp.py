@@ -120,6 +120,27 @@ def iter_extensions(
     return out
 
 
+def one_byte_extension_byte(data: bytes | bytearray, start: int, end: int, ext_id: int) -> int:
+    """First value byte of one-byte-header (0xBEDE) extension ``ext_id`` in ``data[start:end]``, or -1.
+
+    Hot path for audio levels: no allocation; a malformed block just ends the scan.
+    """
+    pos = start
+    while pos < end:
+        b = data[pos]
+        if b == 0:  # padding
+            pos += 1
+            continue
+        eid = b >> 4
+        if eid == 15:
+            return -1
+        length = (b & 0x0F) + 1
+        if eid == ext_id:
+            return data[pos + 1] if pos + 1 < end else -1
+        pos += 1 + length
+    return -1
+
+
 def find_extension(data: bytes | bytearray, ext_id: int) -> bytes | None:
     """Value of extension ``ext_id`` in an RTP packet, or None (also when malformed)."""
     try:

@@ -165,6 +165,10 @@ class Worker:
             if self.mux is not None:
                 self.mux.expire(now)
             for router in list(self._routers.values()):
+                try:
+                    router._tick_observers(now)
+                except Exception:
+                    logger.exception("router %s: active speaker observer failed", router.id)
                 for transport in router.transports:
                     try:
                         transport._tick(now)

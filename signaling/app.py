@@ -21,6 +21,7 @@ from signaling.handlers import (
     session_handlers,
 )
 from signaling.media import MediaFeature
+from signaling.media.media_feature import ForwardingPolicy
 from signaling.metrics import Metrics
 from signaling.rest import ops_api, participants_api, rooms_api
 from signaling.rest.api_route import ApiRoute
@@ -92,7 +93,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
         udp_port=settings.rtc_udp_port if settings.rtc_single_port else None,
         udp_listen_address=settings.rtc_listen, announced_addresses=settings.rtc_host_addresses))
     app[WORKER] = worker
-    rooms.feature_factories.append(lambda live: MediaFeature(live, worker))
+    policy = ForwardingPolicy(large_room_threshold=settings.large_room_threshold, last_n_audio=settings.last_n_audio)
+    rooms.feature_factories.append(lambda live: MediaFeature(live, worker, policy))
     app[METRICS].add_counters(lambda: media_counters(worker), "urok_media")
 
     for r in REST_ROUTES:

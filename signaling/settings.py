@@ -51,6 +51,8 @@ class Settings:
     # media
     ice_servers: tuple[str, ...] = ()  # e.g. ("stun:stun.example.org:3478",); none on loopback
     rtc_host_addresses: tuple[str, ...] = ()  # addresses announced in ICE host candidates; () = automatic
+    large_room_threshold: int = 50  # joined participants above which a room forwards selectively
+    last_n_audio: int = 3  # in a large room, each participant receives the N most active speakers' audio
     rtc_single_port: bool = True  # one UDP port for every peer connection (ICE-lite)
     rtc_udp_port: int = 7882  # that port (0: any free port)
     rtc_listen_address: str = ""  # where it listens; "" = 127.0.0.1 for a loopback server, else 0.0.0.0
@@ -71,6 +73,8 @@ class Settings:
             raise SettingsError("ws_max_message_bytes: must be at least 1024")
         if self.ws_rate_per_s <= 0 or self.ws_rate_burst < 1:
             raise SettingsError("ws_rate_per_s and ws_rate_burst must be positive")
+        if self.large_room_threshold < 2 or self.last_n_audio < 1:
+            raise SettingsError("large_room_threshold must be at least 2 and last_n_audio at least 1")
         if not (0 <= self.rtc_udp_port < 65536):
             raise SettingsError(f"rtc_udp_port: {self.rtc_udp_port} is not a UDP port (0..65535)")
         if self.token_ttl_s < 60:

@@ -45,13 +45,58 @@ class Track:
                 "mid": p.mid, "codec": p.codec, "muted": p.paused}
 
 
+@dataclass(frozen=True, slots=True)
+class ForwardingPolicy:
+    """How much a participant receives: everything in a small room; in a large one the N most
+    active speakers' audio and only the video it asks for (`subscribe`)."""
+
+    large_room_threshold: int = 50
+    last_n_audio: int = 3
+
+
 class MediaFeature:
-    def __init__(self, live: LiveRoom, worker: Worker) -> None:
+    def __init__(self, live: LiveRoom, worker: Worker, policy: ForwardingPolicy | None = None) -> None:
         self.live = live
+        self.policy = policy or ForwardingPolicy()
         self.router = worker.get_router(live.room_id) or worker.create_router(live.room_id)
         self.media: dict[str, ParticipantMedia] = {}
         self.tracks: dict[str, Track] = {}
         self._connections = itertools.count(1)
+        self.speakers = self.router.create_active_speaker_observer()
+        self.speakers.on_dominant_speaker = self._dominant_speaker
+        self._loudest: set[str] = set()  # audio track ids forwarded in a large room
+
+    @property
+    def large(self) -> bool:
+        return len(self.live.room.joined()) > self.policy.large_room_threshold
+
+    def _auto_receives(self, track: Track) -> bool:
+        """Whether a participant gets this track without asking for it."""
+        return track.producer.kind == "audio" or not self.large
+
+    def _dominant_speaker(self, track_id: str) -> None:
+        track = self.tracks.get(track_id)
+        if track is None or self.live.closed:
+            return
+        self.live.broadcast({"event": "active_speaker", "participant_id": track.participant_id,
+                             "track_id": track_id})
+        self._apply_last_n()
+
+    def _apply_last_n(self) -> None:
+        """In a large room, forward to everyone only the most active speakers' audio."""
+        audio = [t for t in self.speakers.ranking() if t in self.tracks]
+        loudest = set(audio[: self.policy.last_n_audio]) if self.large else set(audio)
+        if loudest == self._loudest:
+            return
+        self._loudest = loudest
+        for pm in self.media.values():
+            for track_id, consumer in pm.consumers.items():
+                if consumer.kind != "audio" or track_id in pm.unsubscribed:
+                    continue
+                if track_id in loudest and consumer.paused:
+                    consumer.resume()
+                elif track_id not in loudest and not consumer.paused:
+                    consumer.pause()
 
     # --- RoomFeature hooks -------------------------------------------------------------------
     async def on_joined(self, session: Session) -> None:
@@ -66,7 +111,9 @@ class MediaFeature:
         for track in list(self.tracks.values()):
             if track.participant_id != pid:
                 session.send_event("track_published", **track.to_json())
-                pm.consume(track.producer)
+                if self._auto_receives(track):
+                    self._consume(pm, track)
+        self._apply_last_n()
 
     async def on_left(self, session: Session) -> None:
         pm = session.extensions.pop(MEDIA_KEY, None)
@@ -151,15 +198,25 @@ class MediaFeature:
             producer.pause()  # muted by a host before publishing: stays muted at the server
 
         def unpublished() -> None:
+            self.speakers.remove_producer(producer)
+            self._loudest.discard(producer.id)
             if self.tracks.pop(producer.id, None) is not None and not self.live.closed:
                 self.live.broadcast({"event": "track_unpublished", **track.to_json()})
 
         producer.on_close = unpublished
         self.live.broadcast({"event": "track_published", **track.to_json()},
                             exclude=participant.participant_id)
+        if producer.kind == "audio":
+            self.speakers.add_producer(producer)
         for other_pid, other in self.media.items():
-            if other_pid != participant.participant_id:
-                other.consume(producer)
+            if other_pid != participant.participant_id and self._auto_receives(track):
+                self._consume(other, track)
+
+    def _consume(self, pm: ParticipantMedia, track: Track) -> None:
+        consumer = pm.consume(track.producer)
+        if consumer is not None and track.producer.kind == "audio" and self.large and \
+                track.producer.id not in self._loudest:
+            consumer.pause()  # not among the most active speakers: nothing is forwarded
 
     def _apply_mute(self, track: Track, muted: bool) -> None:
         if muted == track.producer.paused:
@@ -186,7 +243,7 @@ class MediaFeature:
             pm.unsubscribed.discard(tid)
             pm.quality[tid] = quality
             if self.tracks[tid].participant_id != session.participant_id:
-                pm.consume(self.tracks[tid].producer)
+                self._consume(pm, self.tracks[tid])
         return {"track_ids": [tid for tid, _ in tracks]}
 
     async def unsubscribe(self, session: Session, track_ids: list[str]) -> dict[str, Any]:

@@ -3,8 +3,10 @@ over the WebSocket signalling, decoding what it receives (test support, not a mo
 
 from __future__ import annotations
 
+import array
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +44,26 @@ class PatternVideoTrack(VideoStreamTrack):  # type: ignore[misc]
             plane.update(bytes([(self._n * 7 + i * 50) & 0xFF]) * plane.buffer_size)
         frame.pts, frame.time_base = pts, time_base
         return frame
+
+
+class ToneTrack(AudioStreamTrack):  # type: ignore[misc]
+    """A 440 Hz tone at a given amplitude (0..32767): aiortc computes the RFC 6464 level from it."""
+
+    def __init__(self, amplitude: int) -> None:
+        super().__init__()
+        self.amplitude = amplitude
+        self._phase = 0
+
+    async def recv(self) -> av.AudioFrame:
+        frame = await super().recv()  # paced silence, 20 ms
+        n, rate = frame.samples, frame.sample_rate
+        samples = array.array("h", (int(self.amplitude * math.sin(2 * math.pi * 440 * (self._phase + i) / rate))
+                                    for i in range(n)))
+        self._phase += n
+        tone = av.AudioFrame(format="s16", layout="mono", samples=n)
+        tone.planes[0].update(samples.tobytes())
+        tone.sample_rate, tone.pts, tone.time_base = rate, frame.pts, frame.time_base
+        return tone
 
 
 @dataclass
@@ -148,12 +170,13 @@ class RtcClient:
                     rec.sizes.add((frame.width, frame.height))
         rec.ended = True
 
-    async def publish(self, *, video: bool = True, audio: bool = True, screen: bool = False) -> dict[str, Any]:
+    async def publish(self, *, video: bool = True, audio: bool = True, screen: bool = False,
+                      amplitude: int | None = None) -> dict[str, Any]:
         self.pub = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         sources: dict[str, str] = {}
         tracks: list[tuple[MediaStreamTrack, str]] = []
         if audio:
-            tracks.append((AudioStreamTrack(), "microphone"))
+            tracks.append((AudioStreamTrack() if amplitude is None else ToneTrack(amplitude), "microphone"))
         if video:
             tracks.append((PatternVideoTrack(), "camera"))
         if screen:

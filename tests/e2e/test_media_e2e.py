@@ -98,3 +98,42 @@ async def test_publish_is_validated_and_viewers_may_not_publish(server: Server) 
     assert r["error"]["code"] == "not_found"
     for x in (viewer, student):
         await x.close()
+
+
+async def test_dominant_speaker_is_the_louder_publisher(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    loud = await RtcClient.join(server, room_id, "loud")
+    quiet = await RtcClient.join(server, room_id, "quiet")
+    listener = await RtcClient.join(server, room_id, "listener")
+    await quiet.publish(video=False, amplitude=10)
+    await loud.publish(video=False, amplitude=20000)
+    ev = await listener.ws.event("active_speaker", timeout=10, participant_id=loud.participant_id)
+    assert ev["track_id"]
+    assert not [e for e in listener.ws.events
+                if e["event"] == "active_speaker" and e["participant_id"] == quiet.participant_id]
+    for x in (loud, quiet, listener):
+        await x.close()
+
+
+async def test_large_room_forwards_only_the_most_active_speakers_audio(server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = await server_factory(large_room_threshold=2, last_n_audio=1)
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    loud = await RtcClient.join(server, room_id, "loud")
+    quiet = await RtcClient.join(server, room_id, "quiet")
+    listener = await RtcClient.join(server, room_id, "listener")
+    rq = await quiet.publish(video=False, amplitude=10)
+    rl = await loud.publish(amplitude=20000)
+    quiet_audio = rq["tracks"][0]["track_id"]
+    loud_ids = {t["source"]: t["track_id"] for t in rl["tracks"]}
+    await listener.ws.event("active_speaker", timeout=10, participant_id=loud.participant_id)
+    assert await wait_until(lambda: listener.frames("audio", {loud_ids["microphone"]}) > 20, 10)
+    await asyncio.sleep(1.0)
+    q0 = listener.frames("audio", {quiet_audio})
+    await asyncio.sleep(1.5)
+    assert listener.frames("audio", {quiet_audio}) <= q0 + 2  # the quiet speaker is not forwarded
+    assert loud_ids["camera"] not in listener.received  # large room: video only when asked for
+    r = await listener.ws.request("subscribe", tracks=[{"track_id": loud_ids["camera"], "quality": "high"}])
+    assert r["ok"], r
+    assert await wait_until(lambda: listener.frames("video") > 3, 10)
+    for x in (loud, quiet, listener):
+        await x.close()
