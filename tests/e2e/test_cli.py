@@ -58,7 +58,8 @@ async def test_python_m_signaling_dev_prints_keys_admin_token_and_a_working_join
     port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "signaling", "--dev", "--port", str(port), cwd=str(ROOT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        env={**os.environ, "UROK_RTC_UDP_PORT": "0"})  # any free media port: tests may run beside a server
     try:
         text = ""
         assert proc.stdout is not None
