@@ -12,11 +12,18 @@ from sfu import Worker, WorkerSettings
 from signaling.app_keys import CLOCK, DISPATCH, METRICS, ROOMS, SETTINGS, STORE, TOKENS, WORKER
 from signaling.auth import TokenService
 from signaling.dispatcher import DispatchTable, Route
-from signaling.handlers import media_handlers, session_handlers
+from signaling.handlers import (
+    attention_handlers,
+    chat_handlers,
+    hands_handlers,
+    media_handlers,
+    moderation_handlers,
+    session_handlers,
+)
 from signaling.media import MediaFeature
 from signaling.media.media_feature import ForwardingPolicy
 from signaling.metrics import Metrics
-from signaling.rest import ops_api, rooms_api
+from signaling.rest import ops_api, participants_api, rooms_api
 from signaling.rest.api_route import ApiRoute
 from signaling.rest.middleware import error_middleware
 from signaling.rest.openapi import build_openapi
@@ -27,7 +34,7 @@ from signaling.settings import Settings
 from signaling.store import MemoryStore, RoomStore
 from signaling.ws.rtc_endpoint import rtc_handler
 
-REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES)
+REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *participants_api.ROUTES)
 WS_PATH = "/v1/rtc"
 
 
@@ -77,7 +84,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     app[STORE] = store
     rooms = RoomManager(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms)
     app[ROOMS] = rooms
-    app[DISPATCH] = dispatch_table(session_handlers.ROUTES, media_handlers.ROUTES, *extra_routes)
+    app[DISPATCH] = dispatch_table(session_handlers.ROUTES, media_handlers.ROUTES, moderation_handlers.ROUTES,
+                                   hands_handlers.ROUTES, chat_handlers.ROUTES, attention_handlers.ROUTES,
+                                   *extra_routes)
     app[METRICS].add_gauges(rooms.counts, "urok", "served by this process")
     worker = Worker(WorkerSettings(
         ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses,

@@ -24,9 +24,11 @@ class RoomManager:
         clock: Callable[[], float],
         ice_servers: Sequence[str] = (),
         max_rooms: int = 10_000,
+        minute_s: float = 60.0,
     ) -> None:
         self.store = store
         self.clock = clock
+        self.minute_s = minute_s  # clock seconds per lesson minute (a test runs a short lesson with less)
         self.max_rooms = max_rooms
         self._ice = [{"urls": [u]} for u in ice_servers]
         self.live: dict[str, LiveRoom] = {}
@@ -63,12 +65,21 @@ class RoomManager:
             room = Room(room_id=room_id, settings=RoomSettings(), created_at=self.clock())
             room, _ = await self.store.create_room(room)
             log.info("room created on first join", extra={"room_id": room_id})
+        ends_at = room.ends_at(self.minute_s)
+        if not room.ended and ends_at is not None and ends_at <= self.clock():
+            room.end(ends_at)  # its time ran out while nobody was connected
+            await self.store.save_room(room)
         if room.ended:
             raise RoomEnded("this lesson has ended")
-        live = LiveRoom(room, store=self.store, clock=self.clock, ice_servers=self._ice)
+        live = LiveRoom(room, store=self.store, clock=self.clock, ice_servers=self._ice, minute_s=self.minute_s)
         live.features = [factory(live) for factory in self.feature_factories]
+        live.on_end = self._forget
         self.live[room_id] = live
         return live
+
+    def _forget(self, live: LiveRoom) -> None:
+        if self.live.get(live.room_id) is live:
+            del self.live[live.room_id]
 
     async def end(self, room_id: str, *, reason: str = "ended by a host") -> Room:
         room = await self.get(room_id)
@@ -84,6 +95,7 @@ class RoomManager:
     def release_if_empty(self, live: LiveRoom) -> None:
         """Nobody is connected: stop serving the room here (its record stays in the store)."""
         if not live.sessions and self.live.get(live.room_id) is live:
+            live.cancel_timer()
             del self.live[live.room_id]
 
     def counts(self) -> dict[str, Any]:

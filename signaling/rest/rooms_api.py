@@ -9,7 +9,7 @@ from urllib.parse import quote
 import msgspec
 from aiohttp import web
 
-from signaling.app_keys import ROOMS, SETTINGS, TOKENS
+from signaling.app_keys import CLOCK, ROOMS, SETTINGS, TOKENS
 from signaling.errors import InvalidRequest, NotFound, RoomEnded
 from signaling.rest.api_route import ApiRoute, QueryParam
 from signaling.rest.middleware import int_query, read_body, require_admin
@@ -21,8 +21,7 @@ from signaling.rest.models import (
     TokenRequest,
     TokenResponse,
 )
-from signaling.rooms import RoomSettings
-from signaling.ws.close_codes import CloseCode
+from signaling.rooms import ParticipantState, RoomSettings
 
 PAGE = (QueryParam("offset", {"type": "integer", "minimum": 0}, "first item"),
         QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "items per page (100)"))
@@ -102,15 +101,17 @@ async def remove_participant(request: web.Request) -> web.Response:
     room = await rooms.get(room_id)
     ban = request.query.get("ban", "false").lower() in ("1", "true", "yes")
     p = room.by_identity(identity)
-    if ban:
-        room.banned.add(identity)
     live = rooms.live.get(room_id)
-    removed = False
-    if p is not None and live is not None and (s := live.sessions.get(p.participant_id)) is not None:
-        s.send_event("removed", reason="removed by the school's administrator", banned=ban)
-        s.close_soon(CloseCode.REMOVED, "removed from the lesson")
-        removed = True
-    if not removed and not ban:
+    removed = p is not None and p.state is not ParticipantState.LEFT
+    if p is not None and removed:
+        reason = "removed by the school's administrator"
+        if live is not None:  # the same path as a host's `remove`
+            await live.remove(None, p.participant_id, ban=ban, reason=reason)
+        else:
+            room.remove(None, p.participant_id, ban=ban, now=request.app[CLOCK]())
+    elif ban:
+        room.ban(identity)
+    else:
         raise NotFound(f"{identity!r} is not in this room")
     await rooms.store.save_room(room)
     return _json({"removed": removed, "banned": ban})

@@ -39,3 +39,15 @@ class InvalidSettings(RoomError):
 
 class InvalidState(RoomError):
     code = "invalid_state"
+
+
+class InvalidInput(RoomError):
+    """A request's content breaks a domain rule (empty or too long chat text, unknown emoji...)."""
+
+    code = "invalid_message"
+
+
+class RateLimitExceeded(RoomError):
+    """Too many of one kind of action (chat messages, reactions) in a short time."""
+
+    code = "rate_limited"

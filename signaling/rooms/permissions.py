@@ -41,24 +41,38 @@ class Action(StrEnum):
     TRANSCRIPTION = "transcription"
     END_ROOM = "end_room"
     VIEW_WAITING_ROOM = "view_waiting_room"
+    VIEW_HANDS = "view_hands"  # the hand queue with waiting times
+    # everyone, never locked
+    ACK_ATTENTION = "ack_attention"
+    # hosts only (not co-hosts): make or unmake co-hosts and hosts, change a host's role
+    APPOINT_MODERATORS = "appoint_moderators"
 
 
 _EVERYONE = frozenset({
     Action.SUBSCRIBE, Action.CHAT, Action.PRIVATE_CHAT, Action.CHAT_TO_HOST, Action.REACT,
-    Action.RAISE_HAND, Action.UNMUTE_SELF,
+    Action.RAISE_HAND, Action.UNMUTE_SELF, Action.ACK_ATTENTION,
 })
 _PUBLISH = frozenset({Action.PUBLISH_MICROPHONE, Action.PUBLISH_CAMERA, Action.PUBLISH_SCREEN, Action.DRAW})
 _MODERATE = frozenset({
     Action.ADMIT, Action.MUTE_OTHERS, Action.SET_ROLE, Action.REMOVE, Action.SET_LOCK, Action.ATTENTION,
     Action.LOWER_OTHERS_HAND, Action.CHAT_DELETE, Action.BREAKOUTS, Action.RECORDING, Action.TRANSCRIPTION,
-    Action.END_ROOM, Action.VIEW_WAITING_ROOM,
+    Action.END_ROOM, Action.VIEW_WAITING_ROOM, Action.VIEW_HANDS,
 })
+_HOST_ONLY = frozenset({Action.APPOINT_MODERATORS})
 
 ROLE_ACTIONS: dict[Role, frozenset[Action]] = {
-    Role.HOST: _EVERYONE | _PUBLISH | _MODERATE,
+    Role.HOST: _EVERYONE | _PUBLISH | _MODERATE | _HOST_ONLY,
     Role.COHOST: _EVERYONE | _PUBLISH | _MODERATE,
     Role.PARTICIPANT: _EVERYONE | _PUBLISH,
     Role.VIEWER: _EVERYONE,  # receive, chat, react, raise a hand; never publish until promoted
+}
+
+# the permission to publish (and so to unmute) each media source
+SOURCE_ACTIONS: dict[str, Action] = {
+    "microphone": Action.PUBLISH_MICROPHONE,
+    "camera": Action.PUBLISH_CAMERA,
+    "screen": Action.PUBLISH_SCREEN,
+    "screen_audio": Action.PUBLISH_SCREEN,
 }
 
 # what a guest (registered: false) may never do, whatever the locks

@@ -6,14 +6,31 @@ Plain Python, no I/O: every method takes the time as an argument so tests need n
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from signaling.rooms.errors import EntryRefused, ParticipantNotFound, RoomClosed, RoomFull
+import msgspec
+
+from signaling.rooms.attendance import Attendance
+from signaling.rooms.attention import MAX_ATTENTION_TEXT, AttentionLog, AttentionRequest
+from signaling.rooms.chat_log import ChatLog, ChatMessage, clean_text
+from signaling.rooms.errors import (
+    EntryRefused,
+    InvalidInput,
+    InvalidState,
+    ParticipantNotFound,
+    PermissionDenied,
+    RoomClosed,
+    RoomFull,
+)
+from signaling.rooms.hand_queue import HandQueue, RaisedHand
+from signaling.rooms.moderation import FULL_LOCK, changed_lock, check_emoji, check_rank, check_role_change
 from signaling.rooms.participant import Participant, ParticipantState
-from signaling.rooms.permissions import Action, require
+from signaling.rooms.permissions import SOURCE_ACTIONS, Action, denial, require
+from signaling.rooms.rate_limit import CHAT_RATE, REACTION_RATE, RateLimits
 from signaling.rooms.role import Role
-from signaling.rooms.room_settings import GuestPolicy, RoomSettings
+from signaling.rooms.room_settings import GuestPolicy, LockSettings, RoomSettings
 
 
 def new_id(prefix: str) -> str:
@@ -41,6 +58,17 @@ class Room:
     participants: dict[str, Participant] = field(default_factory=dict)
     _by_identity: dict[str, str] = field(default_factory=dict)
     banned: set[str] = field(default_factory=set)
+    denied: set[str] = field(default_factory=set)  # identities a host denied entry (same token: refused)
+    role_overrides: dict[str, Role] = field(default_factory=dict)  # identity -> role set in the room
+    unmute_allowed: set[str] = field(default_factory=set)  # participant ids who may unmute despite the lock
+    unmute_once: set[tuple[str, str]] = field(default_factory=set)  # (participant id, source) asked to unmute
+    lock_before_lockdown: LockSettings | None = None  # set while the one-click lockdown is on
+    started_at: float | None = None  # when the first participant joined (the duration counts from it)
+    hands: HandQueue = field(default_factory=HandQueue)
+    chat: ChatLog = field(default_factory=ChatLog)
+    attention: AttentionLog = field(default_factory=AttentionLog)
+    attendance: Attendance = field(default_factory=Attendance)
+    limits: RateLimits = field(default_factory=RateLimits)
 
     # --- queries -----------------------------------------------------------------------------
     @property
@@ -63,6 +91,25 @@ class Room:
         if p is None or p.state is ParticipantState.LEFT:
             raise ParticipantNotFound(f"no participant {participant_id!r} in this room")
         return p
+
+    def get_joined(self, participant_id: str) -> Participant:
+        p = self.get(participant_id)
+        if p.state is not ParticipantState.JOINED:
+            raise ParticipantNotFound(f"participant {participant_id!r} is not in the room (waiting room?)")
+        return p
+
+    def moderators(self) -> list[Participant]:
+        return [p for p in self.joined() if p.role.is_moderator]
+
+    @property
+    def lockdown(self) -> bool:
+        return self.lock_before_lockdown is not None
+
+    def ends_at(self, minute_s: float = 60.0) -> float | None:
+        """When the lesson ends by its duration (None: no limit or not started)."""
+        if self.settings.duration_minutes <= 0 or self.started_at is None:
+            return None
+        return self.started_at + self.settings.duration_minutes * minute_s
 
     def by_identity(self, identity: str) -> Participant | None:
         pid = self._by_identity.get(identity)
@@ -99,6 +146,9 @@ class Room:
             raise RoomClosed("this lesson has ended")
         if who.identity in self.banned:
             raise EntryRefused("you were removed from this lesson and cannot rejoin")
+        if who.identity in self.denied:
+            raise EntryRefused("a host did not let you into this lesson")
+        role = self.role_overrides.get(who.identity, who.role)
         if (
             self.settings.guest_policy is GuestPolicy.ALWAYS_DENY
             and not who.registered
@@ -107,27 +157,44 @@ class Room:
             raise EntryRefused("this lesson admits only users signed in to the school")
         existing = self.by_identity(who.identity)
         if existing is not None and existing.state is not ParticipantState.LEFT:
-            existing.name, existing.role, existing.registered = who.name, who.role, who.registered
+            existing.name, existing.role, existing.registered = who.name, role, who.registered
             existing.family_name, existing.given_name = who.family_name, who.given_name
+            if existing.state is ParticipantState.WAITING and not self._must_wait(
+                    Identity(who.identity, who.name, role, who.registered)):
+                self._enter(existing, now)  # came back with a token that needs no waiting (a host's)
             return existing
         if len(self.present()) >= self.settings.max_participants:
             raise RoomFull(f"the room is full ({self.settings.max_participants} participants)")
         pid = existing.participant_id if existing is not None else new_id("PA")
         p = Participant(
-            participant_id=pid, identity=who.identity, name=who.name, role=who.role,
+            participant_id=pid, identity=who.identity, name=who.name, role=role,
             registered=who.registered, family_name=who.family_name, given_name=who.given_name,
         )
-        if self._must_wait(who):
-            p.state, p.waiting_since = ParticipantState.WAITING, now
-        else:
-            p.state, p.joined_at = ParticipantState.JOINED, now
         self.participants[pid] = p
         self._by_identity[who.identity] = pid
+        if self._must_wait(Identity(who.identity, who.name, role, who.registered)):
+            p.state, p.waiting_since = ParticipantState.WAITING, now
+        else:
+            self._enter(p, now)
         return p
+
+    def _enter(self, p: Participant, now: float) -> None:
+        p.state, p.joined_at, p.waiting_since = ParticipantState.JOINED, now, None
+        if self.started_at is None:
+            self.started_at = now
+        self.attendance.joined(identity=p.identity, name=p.name, family_name=p.family_name,
+                               given_name=p.given_name, role=p.role.value, registered=p.registered, now=now)
 
     def leave(self, participant_id: str, now: float) -> Participant:
         p = self.get(participant_id)
+        was_joined = p.state is ParticipantState.JOINED
         p.state, p.left_at, p.hand_raised_at = ParticipantState.LEFT, now, None
+        self.hands.lower(participant_id)
+        self.limits.forget(participant_id)
+        self.unmute_allowed.discard(participant_id)
+        self.unmute_once = {g for g in self.unmute_once if g[0] != participant_id}
+        if was_joined:
+            self.attendance.left(p.identity, now)
         return p
 
     def end(self, now: float) -> list[Participant]:
@@ -136,9 +203,229 @@ class Room:
             return []
         present = self.present()
         for p in present:
-            p.state, p.left_at = ParticipantState.LEFT, now
+            self.leave(p.participant_id, now)
         self.ended_at = now
         return present
+
+    # --- waiting room ------------------------------------------------------------------------
+    def _known(self, participant_ids: Sequence[str]) -> list[Participant]:
+        """All named participants (present), or ParticipantNotFound before anything changes."""
+        return [self.get(pid) for pid in dict.fromkeys(participant_ids)]
+
+    def admit(self, actor: Participant, participant_ids: Sequence[str] | None, now: float) -> list[Participant]:
+        """Let waiting participants in (None: everyone waiting).  Returns those admitted by this call;
+        someone already admitted (by another host a moment earlier) is simply skipped."""
+        self.require(actor, Action.ADMIT)
+        targets = self.waiting() if participant_ids is None else self._known(participant_ids)
+        admitted = [p for p in targets if p.state is ParticipantState.WAITING]
+        for p in admitted:
+            self._enter(p, now)
+        return admitted
+
+    def deny(self, actor: Participant, participant_ids: Sequence[str], now: float) -> list[Participant]:
+        """Refuse waiting participants; their identity cannot come back to this room."""
+        self.require(actor, Action.ADMIT)
+        denied = [p for p in self._known(participant_ids) if p.state is ParticipantState.WAITING]
+        for p in denied:
+            self.leave(p.participant_id, now)
+            self.denied.add(p.identity)
+        return denied
+
+    # --- host controls -----------------------------------------------------------------------
+    def remove(self, actor: Participant | None, participant_id: str, *, ban: bool, now: float) -> Participant:
+        """Remove someone (``actor`` None: the school's API).  ``ban`` keeps the identity out."""
+        if actor is not None:
+            self.require(actor, Action.REMOVE)
+        p = self.get(participant_id)
+        if actor is not None:
+            if p.participant_id == actor.participant_id:
+                raise InvalidState("you cannot remove yourself; leave instead")
+            check_rank(actor, p)
+        self.leave(p.participant_id, now)
+        if ban:
+            self.banned.add(p.identity)
+        return p
+
+    def ban(self, identity: str) -> None:
+        """Keep an identity out of this room (also one that is not here now)."""
+        self.banned.add(identity)
+
+    def set_role(self, actor: Participant, participant_id: str, role: Role) -> tuple[Participant, Role]:
+        """Change a joined participant's role; returns the participant and the previous role.
+        The role sticks for the rest of the lesson, also across reconnects."""
+        self.require(actor, Action.SET_ROLE)
+        target = self.get_joined(participant_id)
+        check_role_change(actor, target, role, self.settings.lock)
+        before = target.role
+        if before is Role.HOST and role is not Role.HOST and not any(
+                p.role is Role.HOST for p in self.joined() if p is not target):
+            raise InvalidState("the lesson needs a host: make someone else a host first")
+        target.role = role
+        self.role_overrides[target.identity] = role
+        self.attendance.role_changed(target.identity, role.value)
+        if not role.is_moderator:
+            self.unmute_allowed.discard(target.participant_id)
+        return target, before
+
+    def mute_targets(self, actor: Participant | None, participant_id: str | None, source: str) -> list[Participant]:
+        """Whom a host's mute reaches (``actor`` None: the school's API): one participant, or (None)
+        everyone but the moderators.  Pending 'ask to unmute' grants for that source end."""
+        if actor is not None:
+            self.require(actor, Action.MUTE_OTHERS)
+        if source not in SOURCE_ACTIONS:
+            raise InvalidInput(f"unknown source {source!r}")
+        if participant_id is None:
+            targets = [p for p in self.joined() if not p.role.is_moderator and p is not actor]
+        else:
+            target = self.get_joined(participant_id)
+            if actor is not None:
+                check_rank(actor, target)
+            targets = [target]
+        for p in targets:
+            self.unmute_once.discard((p.participant_id, source))
+        return targets
+
+    def check_self_unmute(self, participant: Participant, source: str) -> None:
+        """May this participant unmute (start sending) ``source`` themselves?  Raises PermissionDenied.
+
+        The role and the source's lock decide (a viewer never publishes; `camera` locked forbids the
+        camera).  With `self_unmute` locked a participant needs the host's allowance
+        (`allow_unmute`) or a pending 'ask to unmute' for that source, which this call uses up.
+        Muting oneself is always allowed: call this only for muted=false."""
+        action = SOURCE_ACTIONS.get(source)
+        if action is None:
+            raise InvalidInput(f"unknown source {source!r}")
+        self.require(participant, action)
+        if denial(participant.role, participant.registered, Action.UNMUTE_SELF, self.settings.lock) is None:
+            return
+        pid = participant.participant_id
+        if pid in self.unmute_allowed:
+            return
+        if (pid, source) in self.unmute_once:
+            self.unmute_once.discard((pid, source))
+            return
+        raise PermissionDenied("the host has locked unmuting; raise your hand to ask")
+
+    def allow_unmute(self, actor: Participant, participant_id: str, allowed: bool) -> Participant:
+        self.require(actor, Action.MUTE_OTHERS)
+        target = self.get_joined(participant_id)
+        if allowed:
+            self.unmute_allowed.add(target.participant_id)
+        else:
+            self.unmute_allowed.discard(target.participant_id)
+        return target
+
+    def request_unmute(self, actor: Participant, participant_id: str, source: str) -> Participant:
+        """'Ask to unmute': the target may unmute ``source`` once even if self-unmute is locked."""
+        self.require(actor, Action.MUTE_OTHERS)
+        target = self.get_joined(participant_id)
+        self.unmute_once.add((target.participant_id, source))
+        return target
+
+    def set_lock(self, actor: Participant | None, changes: Mapping[str, bool]) -> tuple[LockSettings, LockSettings]:
+        """Change some locks; returns (old, new)."""
+        if actor is not None:
+            self.require(actor, Action.SET_LOCK)
+        old = self.settings.lock
+        new = changed_lock(old, changes)
+        self.settings = msgspec.structs.replace(self.settings, lock=new)
+        return old, new
+
+    def set_lockdown(self, actor: Participant | None, enabled: bool) -> tuple[LockSettings, LockSettings]:
+        """One click: every lock on (remembering the locks before), or back to the locks before."""
+        if actor is not None:
+            self.require(actor, Action.SET_LOCK)
+        old = self.settings.lock
+        if enabled:
+            if self.lock_before_lockdown is None:
+                self.lock_before_lockdown = old
+            new = FULL_LOCK
+        else:
+            new = self.lock_before_lockdown if self.lock_before_lockdown is not None else old
+            self.lock_before_lockdown = None
+        self.settings = msgspec.structs.replace(self.settings, lock=new)
+        return old, new
+
+    # --- hands, reactions --------------------------------------------------------------------
+    def raise_hand(self, participant: Participant, now: float) -> tuple[RaisedHand, bool]:
+        self.require(participant, Action.RAISE_HAND)
+        hand, new = self.hands.raise_hand(participant.participant_id, now)
+        participant.hand_raised_at = hand.raised_at
+        return hand, new
+
+    def lower_hands(self, actor: Participant, participant_id: str | None, everyone: bool) -> list[str]:
+        """Lower the actor's own hand, or (moderators) someone's or everyone's.  Returns whose."""
+        if everyone or (participant_id is not None and participant_id != actor.participant_id):
+            self.require(actor, Action.LOWER_OTHERS_HAND)
+        if everyone:
+            lowered = self.hands.lower_all()
+        else:
+            target = self.get(participant_id or actor.participant_id)
+            lowered = [target.participant_id] if self.hands.lower(target.participant_id) else []
+        for pid in lowered:
+            if (p := self.participants.get(pid)) is not None:
+                p.hand_raised_at = None
+        return lowered
+
+    def hand_queue(self, actor: Participant) -> list[RaisedHand]:
+        self.require(actor, Action.VIEW_HANDS)
+        return self.hands.queue()
+
+    def react(self, participant: Participant, emoji: str, now: float) -> str:
+        self.require(participant, Action.REACT)
+        check_emoji(emoji)
+        self.limits.take(participant.participant_id, "reaction", REACTION_RATE, now)
+        return emoji
+
+    # --- chat --------------------------------------------------------------------------------
+    def chat_send(self, sender: Participant, text: str, to: str | None, now: float) -> ChatMessage:
+        """Public (``to`` None) or private.  Guests read but do not write; `chat` locks all of it
+        for participants, `private_chat` locks messages to anyone but a host or co-host."""
+        if to is None:
+            self.require(sender, Action.CHAT)
+            target = None
+        else:
+            target = self.get_joined(to)
+            if target is sender:
+                raise InvalidInput("a private message needs another participant")
+            self.require(sender, Action.CHAT_TO_HOST if target.role.is_moderator else Action.PRIVATE_CHAT)
+        clean = clean_text(text)
+        self.limits.take(sender.participant_id, "chat", CHAT_RATE, now)
+        return self.chat.add(ChatMessage(
+            message_id=new_id("MS"), from_id=sender.participant_id, from_name=sender.name, text=clean,
+            sent_at=now, to_id=None if target is None else target.participant_id,
+            to_name=None if target is None else target.name))
+
+    def chat_delete(self, actor: Participant, message_id: str) -> ChatMessage:
+        self.require(actor, Action.CHAT_DELETE)
+        return self.chat.delete(message_id)
+
+    # --- attention ---------------------------------------------------------------------------
+    def ask_attention(self, actor: Participant, participant_id: str | None, text: str,
+                      now: float) -> AttentionRequest:
+        """Ask one participant or (None) everyone but the moderators to confirm they are there."""
+        self.require(actor, Action.ATTENTION)
+        text = text.strip()
+        if len(text) > MAX_ATTENTION_TEXT:
+            raise InvalidInput(f"the attention text has at most {MAX_ATTENTION_TEXT} characters")
+        if participant_id is None:
+            targets = [p for p in self.joined() if not p.role.is_moderator and p is not actor]
+        else:
+            targets = [self.get_joined(participant_id)]
+        if not targets:
+            raise InvalidState("there is nobody to ask")
+        return self.attention.add(AttentionRequest(
+            attention_id=new_id("AT"), from_id=actor.participant_id, from_name=actor.name, text=text,
+            sent_at=now, targets={p.participant_id: p.name for p in targets}))
+
+    def ack_attention(self, participant: Participant, attention_id: str | None,
+                      now: float) -> tuple[AttentionRequest, bool]:
+        self.require(participant, Action.ACK_ATTENTION)
+        return self.attention.ack(participant.participant_id, attention_id, now)
+
+    def attention_status(self, actor: Participant, attention_id: str, now: float) -> dict[str, Any]:
+        self.require(actor, Action.ATTENTION)
+        return self.attention.get(attention_id).status(now)
 
     def to_json(self, *, participants: int = 50) -> dict[str, Any]:
         listed, total = self.page(0, participants)
@@ -152,6 +439,7 @@ class Room:
             "active": not self.ended,
             "num_participants": total,
             "num_waiting": len(self.waiting()),
+            "lockdown": self.lockdown,
             "participants": [p.to_json() for p in listed],
             "breakouts": [],
         }

@@ -6,12 +6,14 @@ join/leave/close hooks; the LiveRoom itself never reaches into them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from signaling.rooms import Participant, ParticipantState, Room
+from signaling.rooms.schedule import warning_leads
 from signaling.ws.close_codes import CloseCode
 
 if TYPE_CHECKING:
@@ -38,7 +40,7 @@ class RoomFeature(Protocol):
         """The room ends or the server stops."""
 
 
-def _encode(message: dict[str, Any]) -> str:
+def _encode(message: dict[str, Any] | list[Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -50,15 +52,21 @@ class LiveRoom:
         store: RoomStore,
         clock: Callable[[], float],
         ice_servers: list[dict[str, Any]],
+        minute_s: float = 60.0,
     ) -> None:
         self.room = room
         self.store = store
         self.clock = clock
         self.ice_servers = ice_servers
+        self.minute_s = minute_s  # seconds of the clock per lesson minute (tests run short lessons)
         self.sessions: dict[str, Session] = {}
         self.features: list[RoomFeature] = []
         self.extensions: dict[str, Any] = {}
         self.closed = False
+        self.on_end: Callable[[LiveRoom], None] | None = None  # the RoomManager forgets an ended room
+        self._timer: asyncio.Task[None] | None = None
+        self._end_task: asyncio.Task[list[Participant]] | None = None
+        self._announced: set[str] = set()  # participant ids the others were told have joined
 
     @property
     def room_id(self) -> str:
@@ -90,26 +98,70 @@ class LiveRoom:
         return self.broadcast(message, to=[pid for pid, s in self.sessions.items()
                                            if s.participant.role.is_moderator])
 
-    async def set_muted(self, participant: Participant, source: str, muted: bool) -> None:
-        """Record a mute change and let the features (the media plane) enforce it."""
+    async def set_muted(self, participant: Participant, source: str, muted: bool, *, notify: bool = True) -> None:
+        """Record a mute change and let the features (the media plane) enforce it; everyone gets
+        `participant_updated` (``notify=False``: the caller tells the room itself, e.g. in bulk)."""
         participant.muted[source] = muted
         for f in self.features:
             await f.on_mute_changed(participant, source, muted)
+        if notify and participant.state is ParticipantState.JOINED:
+            self.participant_updated(participant)
+
+    def participant_updated(self, participant: Participant) -> None:
+        self.broadcast({"event": "participant_updated", "participant_id": participant.participant_id,
+                        "participant": participant.to_json()})
 
     # --- membership --------------------------------------------------------------------------
-    def welcome(self, session: Session) -> None:
+    def welcome(self, session: Session, *, page: tuple[str, dict[str, Any], int] | None = None) -> None:
+        """``page`` (from ``_welcome_page``): the shared part, encoded once when many are welcomed
+        at once (admit all)."""
         p = session.participant
+        listed, summary, total = page if page is not None else self._welcome_page()
+        head = _encode({"event": "welcome", "participant_id": p.participant_id, "state": p.state.value,
+                        "you": p.to_json(), "room": summary, "num_participants": total,
+                        "ice_servers": self.ice_servers})
+        session.send_text(f'{head[:-1]},"participants":{listed}}}')
+
+    def _welcome_page(self) -> tuple[str, dict[str, Any], int]:
+        """The first page of participants (encoded), the room summary and the participant count."""
         listed, total = self.room.page(0, WELCOME_PARTICIPANTS)
-        session.send_event(
-            "welcome",
-            participant_id=p.participant_id,
-            state=p.state.value,
-            you=p.to_json(),
-            room=self.summary(),
-            participants=[q.to_json() for q in listed],
-            num_participants=total,
-            ice_servers=self.ice_servers,
-        )
+        summary = self.summary()
+        summary["num_participants"] = total
+        return _encode([q.to_json() for q in listed]), summary, total
+
+    def send_room_state(self, session: Session) -> None:
+        """What a joined participant gets right after `welcome`: the chat history and, for hosts and
+        co-hosts, the waiting room and the hand queue."""
+        pid = session.participant_id
+        session.send_event("chat_history", messages=[m.to_json() for m in self.room.chat.history_for(pid)])
+        if session.participant.role.is_moderator:
+            self.send_moderator_state(session)
+
+    def send_moderator_state(self, session: Session) -> None:
+        waiting = self.room.waiting()
+        session.send_event("waiting_room", participants=[p.to_json() for p in waiting], count=len(waiting))
+        session.send_event("hand_queue", hands=self.hands_json())
+
+    def hands_json(self) -> list[dict[str, Any]]:
+        now = self.clock()
+        out = []
+        for h in self.room.hands.queue():
+            p = self.room.participants.get(h.participant_id)
+            out.append({"participant_id": h.participant_id, "name": p.name if p else "", "raised_at": h.raised_at,
+                        "position": h.position, "waiting_s": round(max(0.0, now - h.raised_at), 3)})
+        return out
+
+    async def _entered(self, session: Session, *, announce: bool) -> None:
+        """The session's participant is in the room (welcome sent): one path for those who join
+        straight away and those admitted from the waiting room."""
+        p = session.participant
+        self.send_room_state(session)
+        if announce:
+            self._announce_joined(p)
+        self._announced.add(p.participant_id)
+        for f in self.features:
+            await f.on_joined(session)
+        self.start_timer()
 
     async def attach(self, session: Session) -> None:
         """A session for an admitted or queued participant: replace an older socket of the same
@@ -122,16 +174,112 @@ class LiveRoom:
             for f in self.features:
                 await f.on_left(old)
         self.welcome(session)
-        if p.state is ParticipantState.JOINED:
-            if old is None:
-                self.broadcast({"event": "participant_joined", "participant_id": p.participant_id,
-                                "participant": p.to_json()}, exclude=p.participant_id)
-            for f in self.features:
-                await f.on_joined(session)
+        if p.state is ParticipantState.JOINED:  # a reconnect of someone already in: nobody is told
+            await self._entered(session, announce=p.participant_id not in self._announced)
         else:
             self.to_moderators({"event": "participant_waiting", "participant_id": p.participant_id,
                                 "participant": p.to_json()})
         await self.store.save_room(self.room)
+
+    async def admitted(self, participants: Sequence[Participant], *, by: str | None = None) -> None:
+        """Participants the domain just admitted: `admitted` and a second `welcome` (state joined) to
+        each, then the same path as a direct join.  One admitted: `participant_joined` to the others;
+        several (admit all): one `participants_joined` instead of one event per person, so admitting
+        a thousand people sends a thousand frames, not a million."""
+        if not participants:
+            return
+        single = len(participants) == 1
+        page = self._welcome_page()
+        if single:
+            self.to_moderators({"event": "participant_left_waiting_room",
+                                "participant_id": participants[0].participant_id, "reason": "admitted"})
+        for p in participants:
+            s = self.sessions.get(p.participant_id)
+            if s is None:  # the socket is gone: the others still learn about the seat
+                if single:
+                    self._announce_joined(p)
+                continue
+            s.send_event("admitted", by=by)
+            self.welcome(s, page=page)
+            await self._entered(s, announce=single)
+        if not single:
+            ids = [p.participant_id for p in participants]
+            event: dict[str, Any] = {"event": "participants_joined", "participant_ids": ids,
+                                     "num_participants": page[2]}
+            if len(ids) <= WELCOME_PARTICIPANTS:
+                event["participants"] = [p.to_json() for p in participants]
+            self.broadcast(event)
+            waiting = self.room.waiting()  # moderators: the queue that is left, in one frame
+            self.to_moderators({"event": "waiting_room", "participants": [p.to_json() for p in waiting],
+                                "count": len(waiting)})
+        await self.store.save_room(self.room)
+
+    def _announce_joined(self, p: Participant) -> None:
+        self.broadcast({"event": "participant_joined", "participant_id": p.participant_id,
+                        "participant": p.to_json(), "num_participants": len(self.room.joined())},
+                       exclude=p.participant_id)
+
+    async def denied(self, participants: Sequence[Participant], *, reason: str) -> None:
+        """Participants the domain just refused: `denied`, then close 4403."""
+        for p in participants:
+            self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id,
+                                "reason": "denied"})
+            s = self.sessions.get(p.participant_id)
+            if s is not None:
+                s.send_event("denied", reason=reason)
+                s.close_soon(CloseCode.ENTRY_REFUSED, "a host did not let you in")
+        if participants:
+            await self.store.save_room(self.room)
+
+    async def remove(self, actor: Participant | None, participant_id: str, *, ban: bool, reason: str) -> Participant:
+        """One path for a host's `remove` and the API's DELETE: the domain removes (and bans), the
+        participant gets `removed` and close 4411, the others `participant_left` (reason removed)."""
+        was_joined = self.room.get(participant_id).state is ParticipantState.JOINED
+        p = self.room.remove(actor, participant_id, ban=ban, now=self.clock())
+        self._announced.discard(p.participant_id)
+        s = self.sessions.get(p.participant_id)
+        if s is not None:
+            s.send_event("removed", reason=reason, banned=ban)
+            s.close_soon(CloseCode.REMOVED, "removed from the lesson")
+        if was_joined:
+            self.broadcast({"event": "participant_left", "participant_id": p.participant_id, "reason": "removed",
+                            "num_participants": len(self.room.joined())})
+        else:
+            self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id,
+                                "reason": "removed"})
+        await self.store.save_room(self.room)
+        return p
+
+    # --- the lesson's duration ---------------------------------------------------------------
+    def start_timer(self) -> None:
+        """With `duration_minutes`, warn (`room_ending`) before the end and end the room on time."""
+        if self._timer is not None or self.closed or self.room.ends_at(self.minute_s) is None:
+            return
+        self._timer = asyncio.create_task(self._run_timer(), name=f"room-timer-{self.room_id}")
+
+    def cancel_timer(self) -> None:
+        t, self._timer = self._timer, None
+        if t is not None and t is not asyncio.current_task() and not t.done():
+            t.cancel()
+
+    async def _run_timer(self) -> None:
+        ends_at = self.room.ends_at(self.minute_s)
+        if ends_at is None:
+            return
+        scale = self.minute_s / 60.0
+        try:
+            for lead in warning_leads(self.room.settings.duration_minutes * 60.0):
+                delay = ends_at - lead * scale - self.clock()
+                if delay < 0:
+                    continue  # reopened after that warning was due
+                await asyncio.sleep(delay)
+                self.broadcast({"event": "room_ending", "seconds_left": round(lead), "ends_at": ends_at})
+            await asyncio.sleep(max(0.0, ends_at - self.clock()))
+            await self.end(reason="the lesson's time is up")
+        except asyncio.CancelledError:
+            return
+        except Exception:
+            log.exception("room timer failed", extra={"room_id": self.room_id})
 
     async def detach(self, session: Session, *, reason: str = "left") -> None:
         """The session ended.  If it was the participant's current socket, they left the room."""
@@ -142,21 +290,34 @@ class LiveRoom:
         for f in self.features:
             await f.on_left(session)
         p = self.room.participants.get(pid)
+        self._announced.discard(pid)
         if p is None or p.state is ParticipantState.LEFT:
             return
         was_joined = p.state is ParticipantState.JOINED
         self.room.leave(pid, self.clock())
         if was_joined:
-            self.broadcast({"event": "participant_left", "participant_id": pid, "reason": reason})
+            self.broadcast({"event": "participant_left", "participant_id": pid, "reason": reason,
+                            "num_participants": len(self.room.joined())})
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": pid})
         await self.store.save_room(self.room)
+
+    def send_to(self, participant_id: str, message: dict[str, Any]) -> int:
+        return self.broadcast(message, to=[participant_id])
+
+    def end_soon(self, *, reason: str) -> None:
+        """End once the current request's response is queued (a host's `end_room`)."""
+        if self._end_task is None:
+            self._end_task = asyncio.create_task(self.end(reason=reason), name=f"room-end-{self.room_id}")
 
     async def end(self, *, reason: str = "ended by a host") -> list[Participant]:
         """End for everyone: tell them, close their sockets, close features.  Idempotent."""
         if self.closed:
             return []
         self.closed = True
+        self.cancel_timer()
+        if self.on_end is not None:
+            self.on_end(self)
         present = self.room.end(self.clock())
         for s in list(self.sessions.values()):
             s.send_event("room_ended", reason=reason)
@@ -170,6 +331,7 @@ class LiveRoom:
         """The server stops: close sockets with 1001 (clients reconnect elsewhere)."""
         for s in list(self.sessions.values()):
             s.close_soon(CloseCode.GOING_AWAY, "server shutting down")
+        self.cancel_timer()
         for f in self.features:
             await f.close()
         self.closed = True

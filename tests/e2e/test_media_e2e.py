@@ -137,3 +137,29 @@ async def test_large_room_forwards_only_the_most_active_speakers_audio(server_fa
     assert await wait_until(lambda: listener.frames("video") > 3, 10)
     for x in (loud, quiet, listener):
         await x.close()
+
+
+async def test_host_mute_stops_media_at_the_server_and_ask_to_unmute_lets_the_student_back(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT", lock={"self_unmute": True})
+    host = await RtcClient.join(server, room_id, "host", role=Role.HOST)
+    student = await RtcClient.join(server, room_id, "student")
+    await student.publish(audio=False)  # camera only
+    assert await wait_until(lambda: host.frames("video") >= 5, 15)
+    r = await host.ws.request("mute", participant_id=student.participant_id, source="camera")
+    assert r["ok"], r
+    await host.ws.event("track_muted", muted=True)
+    await asyncio.sleep(0.5)
+    n = host.frames("video")
+    await asyncio.sleep(1.0)
+    assert host.frames("video") <= n + 1  # the student's client still sends: the server drops it
+    r = await student.ws.request("set_muted", source="camera", muted=False)
+    assert r["error"]["code"] == "forbidden"  # self-unmute is locked
+    r = await host.ws.request("request_unmute", participant_id=student.participant_id, source="camera")
+    assert r["ok"], r
+    await student.ws.event("unmute_requested")
+    r = await student.ws.request("set_muted", source="camera", muted=False)
+    assert r["ok"], r
+    await host.ws.event("track_muted", muted=False)
+    assert await wait_until(lambda: host.frames("video") >= n + 5, 10)
+    for x in (host, student):
+        await x.close()

@@ -1,0 +1,99 @@
+"""Every host action sent by a participant, a viewer or a guest is refused with `forbidden` and
+changes nothing; the permission is checked before the parameters."""
+
+import json
+from typing import Any
+
+import pytest
+
+from signaling.app_keys import DISPATCH, ROOMS
+from signaling.dispatcher import Route
+from signaling.rooms import Role, Room
+from signaling.rooms.permissions import ROLE_ACTIONS
+from tests.conftest import Server
+
+
+def snapshot(room: Room) -> str:
+    """Everything a host action could change, as one comparable text."""
+    return json.dumps({
+        "room": room.to_json(participants=2000),
+        "waiting": [p.to_json() for p in room.waiting()],
+        "banned": sorted(room.banned), "denied": sorted(room.denied),
+        "roles": {k: v.value for k, v in room.role_overrides.items()},
+        "unmute_allowed": sorted(room.unmute_allowed), "unmute_once": sorted(room.unmute_once),
+        "lockdown": room.lockdown, "hands": [(h.participant_id, h.position) for h in room.hands.queue()],
+        "chat": [m.to_json() for m in room.chat.messages()],
+        "attention": [(r.attention_id, sorted(r.targets), sorted(r.acks)) for r in room.attention.requests()],
+        "ended": room.ended_at,
+    }, sort_keys=True, default=str)
+
+
+def host_requests(ids: dict[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    """Each host-only request type with valid fields, and with nonsense fields (still `forbidden`)."""
+    other, waiting = ids["other"], ids["waiting"]
+    valid: list[tuple[str, dict[str, Any]]] = [
+        ("admit", {"participant_ids": [waiting]}), ("admit", {"all": True}),
+        ("deny", {"participant_ids": [waiting]}), ("list_waiting", {}),
+        ("mute", {"participant_id": other, "source": "microphone"}), ("mute", {"all": True, "source": "camera"}),
+        ("allow_unmute", {"participant_id": ids["self"]}),
+        ("request_unmute", {"participant_id": ids["self"], "source": "microphone"}),
+        ("set_role", {"participant_id": ids["self"], "role": "host"}),
+        ("set_role", {"participant_id": other, "role": "viewer"}),
+        ("remove", {"participant_id": other, "ban": True}),
+        ("set_lock", {"chat": True}), ("set_lock", {"all": True}), ("set_lock", {"self_unmute": False}),
+        ("lockdown", {"enabled": True}), ("end_room", {}),
+        ("lower_hand", {"participant_id": other}), ("lower_hand", {"all": True}), ("list_hands", {}),
+        ("chat_delete", {"message_id": ids["message"]}),
+        ("attention", {"all": True}), ("attention", {"participant_id": other, "text": "?"}),
+        ("attention_status", {"attention_id": ids["attention"]}),
+    ]
+    nonsense = [(t, {"participant_id": 5, "all": "x", "source": [], "enabled": None, "message_id": {}})
+                for t in {t for t, _ in valid} if t != "lower_hand"]
+    return valid + nonsense
+
+
+def test_every_host_route_declares_its_action_and_no_participant_has_it(server_app_routes: dict[str, Route[Any]]
+                                                                         ) -> None:
+    host_types = {t for t, _ in host_requests({k: "x" for k in ("other", "waiting", "self", "message",
+                                                               "attention")})} - {"lower_hand"}
+    for t in host_types:
+        action = server_app_routes[t].action
+        assert action is not None, t
+        for role in (Role.PARTICIPANT, Role.VIEWER):
+            assert action not in ROLE_ACTIONS[role], (t, role)
+
+
+@pytest.fixture
+async def server_app_routes(server: Server) -> dict[str, Route[Any]]:
+    table = server.app[DISPATCH]
+    return {t: table.route(t) for t in table.types}
+
+
+@pytest.mark.parametrize("actor", ["participant", "viewer", "guest"])
+async def test_host_actions_by_non_hosts_are_forbidden_and_change_nothing(server_factory: Any, actor: str) -> None:
+    server: Server = await server_factory(ws_rate_per_s=1000.0, ws_rate_burst=1000)
+    room_id = await server.create_room(guest_policy="ASK_HOST")
+    host = await server.join(room_id, "host", role=Role.HOST)
+    kw: dict[str, Any] = {"participant": {}, "viewer": {"role": Role.VIEWER}, "guest": {"registered": False}}[actor]
+    me = await server.join(room_id, "me", **kw)
+    other = await server.join(room_id, "other")
+    ids = {"self": (await me.event("welcome"))["participant_id"],
+           "other": (await other.event("welcome"))["participant_id"]}
+    assert (await host.request("admit", all=True))["ok"]
+    await me.event("admitted")
+    waiting = await server.join(room_id, "waiting")
+    ids["waiting"] = (await waiting.event("welcome"))["participant_id"]
+    ids["message"] = (await host.request("chat_send", text="hello"))["message_id"]
+    ids["attention"] = (await host.request("attention", all=True))["attention_id"]
+    assert (await other.request("raise_hand"))["ok"]
+    live = server.app[ROOMS].live[room_id]
+    events_before = len(other.events)
+
+    before = snapshot(live.room)
+    for type_, fields in host_requests(ids):
+        r = await me.request(type_, **fields)
+        assert r["ok"] is False and r["error"]["code"] == "forbidden", (actor, type_, fields, r)
+        assert snapshot(live.room) == before, (actor, type_, fields)
+    assert not me.closed.is_set() and not waiting.closed.is_set() and not other.closed.is_set()
+    assert [e["event"] for e in other.events[events_before:]] == []  # nobody was told anything
+    assert (await host.request("ping"))["ok"]
