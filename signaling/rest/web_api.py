@@ -1,4 +1,8 @@
-"""The browser client: /, /join/{room_id}, /web/* (static files from web/; nothing from the internet)."""
+"""The browser client: /, /join/{room_id}, /web/* (static files from web/; nothing from the internet).
+
+The client is plain ES modules and CSS (docs/client.md). Its files are revalidated on every load
+(``Cache-Control: no-cache``: a 304 when unchanged) so a server upgrade never mixes old and new modules.
+"""
 
 from __future__ import annotations
 
@@ -25,6 +29,11 @@ async def index_page(request: web.Request) -> web.FileResponse:
     return web.FileResponse(request.app[WEB_ROOT] / "index.html", headers=NO_STORE)
 
 
+async def _revalidate_client_files(request: web.Request, response: web.StreamResponse) -> None:
+    if request.path.startswith("/web/") and "Cache-Control" not in response.headers:
+        response.headers["Cache-Control"] = "no-cache"
+
+
 def setup_web(app: web.Application) -> None:
     root = Path(app[SETTINGS].web_root) if app[SETTINGS].web_root else default_web_root()
     app[WEB_ROOT] = root
@@ -32,3 +41,4 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/join/{room_id}", join_page)
     if root.is_dir():
         app.router.add_static("/web/", root, follow_symlinks=False, append_version=False)
+        app.on_response_prepare.append(_revalidate_client_files)

@@ -1,0 +1,122 @@
+"""Real Chromium (Debian's /usr/bin/chromium) driven by Playwright against the real server.
+
+One browser per test (a fresh temporary profile), one context per page, bounded timeouts. The
+flags give Chromium a fake camera (a moving test pattern), a fake microphone (a beep) and a fake
+screen for getDisplayMedia, accept the permission prompts, and let WebRTC use 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+try:
+    from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+except ImportError:  # pragma: no cover - the test extras install it
+    async_playwright = None
+
+CHROMIUM = os.environ.get("UROK_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
+
+BASE_FLAGS = [
+    "--use-fake-device-for-media-stream=fps=15",  # a moving test pattern at 15 fps, a beeping microphone
+    "--allow-loopback-in-peer-connection",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--autoplay-policy=no-user-gesture-required",
+]
+ALLOW = "--use-fake-ui-for-media-stream"  # accept prompts; getDisplayMedia gets a fake screen
+DENY = "--use-fake-ui-for-media-stream=deny"  # refuse camera/microphone like a user who clicks "Block"
+
+LOCAL_URLS = ("http://127.0.0.1:", "ws://127.0.0.1:", "data:", "blob:", "about:")
+
+DESKTOP = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
+
+def _require_chromium() -> None:
+    if async_playwright is None:
+        pytest.fail("playwright is not installed: .venv/bin/pip install 'playwright>=1.45,<2' "
+                    "(never `playwright install`)")
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} not found: run `make system-deps` (installs Debian's chromium)")
+
+
+class Browsers:
+    """Launches Chromium (one per set of flags) and opens isolated pages."""
+
+    def __init__(self, pw: Any) -> None:
+        self.pw = pw
+        self.browsers: dict[str, Browser] = {}
+        self.contexts: list[BrowserContext] = []
+        self.console: dict[int, list[str]] = {}
+        self.page_errors: list[str] = []  # uncaught exceptions in any page: the test fails
+        self.outside: list[str] = []  # requests that leave 127.0.0.1: the test fails (nothing from the internet)
+
+    async def browser(self, deny: bool = False) -> Browser:
+        key = "deny" if deny else "allow"
+        if key not in self.browsers:
+            self.browsers[key] = await self.pw.chromium.launch(
+                executable_path=CHROMIUM, headless=True, args=[*BASE_FLAGS, DENY if deny else ALLOW], timeout=30_000)
+        return self.browsers[key]
+
+    async def page(self, url: str | None = None, *, deny: bool = False, viewport: dict[str, int] | None = None,
+                   locale: str = "ru-RU") -> Page:
+        browser = await self.browser(deny)
+        ctx = await browser.new_context(viewport=viewport or DESKTOP, locale=locale)
+        ctx.set_default_timeout(15_000)
+        self.contexts.append(ctx)
+        ctx.on("request", lambda r: None if r.url.startswith(LOCAL_URLS) else self.outside.append(r.url))
+        page = await ctx.new_page()
+        log: list[str] = []
+        self.console[id(page)] = log
+        page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: (log.append(f"pageerror: {e}"), self.page_errors.append(str(e))))
+        if url:
+            await page.goto(url)
+        return page
+
+    def log(self, page: Page) -> str:
+        return "\n".join(self.console.get(id(page), [])[-40:])
+
+    async def close(self) -> None:
+        for ctx in self.contexts:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ctx.close(), 10)
+        for b in self.browsers.values():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(b.close(), 10)
+
+
+@pytest.fixture
+async def browsers() -> AsyncIterator[Browsers]:
+    _require_chromium()
+    assert async_playwright is not None
+    async with async_playwright() as pw:
+        b = Browsers(pw)
+        try:
+            yield b
+        finally:
+            await b.close()
+        if b.outside:
+            pytest.fail("the client loaded something from outside the server:\n" + "\n".join(b.outside[:10]))
+        if b.page_errors:
+            pytest.fail("uncaught errors in the page:\n" + "\n".join(b.page_errors[:10]))
+
+
+@pytest.fixture
+def artifacts() -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

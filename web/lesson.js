@@ -1,0 +1,302 @@
+// The lesson screen: participant grid, screen share on the stage, own preview, controls, status.
+// Resolves when the lesson is over for this page: "left", "rejoin" (the user asked to come back) or
+// a final reason. Room for later panels (chat, hands, host controls): the <aside class="side"> and
+// the controls' "extra" slot.
+
+import { t } from "./i18n.js";
+import { h, clear, icon, attachTrack } from "./dom.js";
+import { Session } from "./session.js";
+import { initials, displayName } from "./prejoin.js";
+
+const FINAL_TEXT = {
+  badToken: "badToken", expiredToken: "expiredToken", refused: "refused", roomNotFound: "roomNotFound", replaced: "replaced",
+  ended: "ended", removed: "removed", roomFull: "roomFull", denied: "denied",
+};
+
+function bestColumns(n, width, height, aspect = 16 / 9, gap = 8) {
+  let best = 1;
+  let bestW = 0;
+  for (let cols = 1; cols <= Math.max(1, n); cols++) {
+    const rows = Math.ceil(n / cols);
+    const w = Math.min((width - gap * (cols - 1)) / cols, ((height - gap * (rows - 1)) / rows) * aspect);
+    if (w > bestW + 0.5) { bestW = w; best = cols; }
+  }
+  return { cols: best, tileWidth: Math.floor(bestW) };
+}
+
+export function runLesson(app, { token, claims, local }) {
+  return new Promise((resolve) => {
+    const session = new Session({ token, local });
+    window.urok.session = session;
+    const myName = displayName(claims);
+
+    const statusEl = h("span", { class: "status", id: "status", role: "status" });
+    const roomEl = h("span", { class: "room-name", id: "room-name" });
+    const countEl = h("span", { class: "count", id: "count" });
+    const listenerEl = h("span", { class: "badge listener", id: "listener-notice", hidden: true, text: t("listenerBadge") });
+    const banner = h("div", { class: "banner", id: "banner", role: "status", hidden: true });
+    const stageVideo = h("video", { autoplay: true, muted: true, playsInline: true, class: "stage-video" });
+    stageVideo.muted = true;
+    const stageLabel = h("div", { class: "label" });
+    const stage = h("section", { class: "stage", id: "stage", hidden: true }, stageVideo, stageLabel);
+    const grid = h("section", { class: "grid", id: "grid" });
+    const audioBox = h("div", { class: "audio-sinks", hidden: true });
+    const side = h("aside", { class: "side", id: "side", hidden: true }); // chat / participants / host panel later
+
+    const micBtn = h("button", { class: "ctl", id: "btn-mic", type: "button" });
+    const camBtn = h("button", { class: "ctl", id: "btn-camera", type: "button" });
+    const shareBtn = h("button", { class: "ctl", id: "btn-screen", type: "button" });
+    const leaveBtn = h("button", { class: "ctl danger", id: "btn-leave", type: "button", title: t("leave") },
+      icon("leave"), h("span", { text: t("leave") }));
+    const extra = h("span", { class: "controls-extra", id: "controls-extra" }); // hand, chat, host: later
+
+    const root = h("div", { class: "lesson", id: "lesson" },
+      h("header", { class: "topbar" }, roomEl, countEl, listenerEl, statusEl),
+      banner,
+      h("div", { class: "body" },
+        h("main", { class: "main" }, stage, grid),
+        side),
+      h("footer", { class: "controls" }, micBtn, camBtn, shareBtn, extra, leaveBtn),
+      audioBox);
+    clear(app);
+    app.appendChild(root);
+    window.urok.screen = "lesson";
+
+    const tiles = new Map(); // key (participant_id or "self") -> {el, video, name, mic}
+    const audios = new Map(); // "pid/source" -> <audio>
+    let noticeTimer = null;
+
+    function notice(text, sticky = false) {
+      banner.textContent = text;
+      banner.hidden = !text;
+      banner.classList.toggle("sticky", sticky);
+      clearTimeout(noticeTimer);
+      if (text && !sticky) noticeTimer = setTimeout(() => { banner.hidden = true; }, 6000);
+    }
+
+    function makeTile(key) {
+      const video = h("video", { autoplay: true, muted: true, playsInline: true });
+      video.muted = true;
+      const avatar = h("div", { class: "avatar" });
+      const name = h("span", { class: "name" });
+      const mic = h("span", { class: "mic-off", title: t("muted") }, icon("mic", { slashed: true }));
+      const el = h("div", { class: "tile", dataset: { key } }, video, avatar, h("div", { class: "label" }, mic, name));
+      const tile = { el, video, avatar, name, mic };
+      tiles.set(key, tile);
+      grid.appendChild(el);
+      return tile;
+    }
+
+    function updateTile(key, { pid, displayName: nm, videoTrack, mirror, micMuted, self }) {
+      const tile = tiles.get(key) || makeTile(key);
+      tile.el.dataset.participantId = pid || "";
+      tile.el.classList.toggle("self", Boolean(self));
+      tile.name.textContent = self ? `${nm} (${t("you")})` : nm;
+      tile.avatar.textContent = initials(nm);
+      const hasVideo = Boolean(videoTrack) && videoTrack.readyState === "live" && !(videoTrack.muted && !self);
+      attachTrack(tile.video, videoTrack || null);
+      tile.el.classList.toggle("has-video", hasVideo);
+      tile.video.classList.toggle("mirror", Boolean(mirror));
+      tile.mic.hidden = !micMuted;
+      tile.el.classList.toggle("mic-muted", Boolean(micMuted));
+    }
+
+    function participantName(pid) {
+      const p = session.participants.get(pid);
+      return p ? (p.name || [p.given_name, p.family_name].filter(Boolean).join(" ") || p.identity || "?") : "?";
+    }
+
+    function renderTiles() {
+      const seen = new Set();
+      // own tile first
+      const me = session.me;
+      seen.add("self");
+      updateTile("self", {
+        pid: me, displayName: myName, self: true, mirror: true,
+        videoTrack: session.local.camOn ? session.local.video : null,
+        micMuted: !session.local.audio || !session.local.micOn,
+      });
+      const others = [...session.participants.values()]
+        .filter((p) => p.participant_id !== me && (p.state === undefined || p.state === "joined"));
+      for (const p of others) {
+        const pid = p.participant_id;
+        seen.add(pid);
+        const tracks = session.remote.get(pid) || {};
+        const muted = session.mutedRemote.get(pid) || {};
+        updateTile(pid, {
+          pid, displayName: participantName(pid),
+          videoTrack: muted.camera ? null : tracks.camera,
+          micMuted: Boolean(muted.microphone) || !tracks.microphone,
+        });
+      }
+      for (const [key, tile] of tiles) {
+        if (!seen.has(key)) {
+          tile.video.srcObject = null;
+          tile.el.remove();
+          tiles.delete(key);
+        }
+      }
+      grid.dataset.count = String(tiles.size);
+      countEl.textContent = t("participants", { n: Math.max(1, others.length + 1) });
+      layout();
+    }
+
+    function renderAudio() {
+      const want = new Map();
+      for (const [pid, tracks] of session.remote) {
+        for (const source of ["microphone", "screen_audio"]) if (tracks[source]) want.set(`${pid}/${source}`, tracks[source]);
+      }
+      for (const [key, el] of audios) {
+        if (!want.has(key)) { el.srcObject = null; el.remove(); audios.delete(key); }
+      }
+      for (const [key, track] of want) {
+        let el = audios.get(key);
+        if (!el) {
+          el = h("audio", { autoplay: true, dataset: { key } });
+          if (local.speakerId && el.setSinkId) el.setSinkId(local.speakerId).catch(() => {});
+          audios.set(key, el);
+          audioBox.appendChild(el);
+        }
+        attachTrack(el, track);
+      }
+    }
+
+    function renderStage() {
+      let track = null;
+      let owner = null;
+      for (const [pid, tracks] of session.remote) {
+        if (tracks.screen) { track = tracks.screen; owner = pid; }
+      }
+      if (session.local.screen) { track = session.local.screen; owner = session.me; }
+      stage.hidden = !track;
+      root.classList.toggle("with-stage", Boolean(track));
+      attachTrack(stageVideo, track);
+      stage.dataset.participantId = owner || "";
+      stageLabel.textContent = track ? t("screenOf", { name: owner === session.me ? t("you") : participantName(owner) }) : "";
+      layout();
+    }
+
+    function renderControls() {
+      const l = session.local;
+      const canPublish = session.canPublish() && !local.viewer;
+      setButton(micBtn, "mic", !l.micOn || !l.audio, t(l.micOn && l.audio ? "micOn" : "micOff"), t("microphone"));
+      micBtn.classList.toggle("off", !l.micOn || !l.audio);
+      micBtn.disabled = !l.audio || !session.mayPublish("microphone") && !l.micOn;
+      micBtn.hidden = !canPublish;
+      setButton(camBtn, "cam", !l.camOn || !l.video, t(l.camOn && l.video ? "camOn" : "camOff"), t("camera"));
+      camBtn.classList.toggle("off", !l.camOn || !l.video);
+      camBtn.hidden = !canPublish || local.denied;
+      camBtn.disabled = !session.mayPublish("camera") && !(l.camOn && l.video);
+      const sharing = Boolean(l.screen);
+      setButton(shareBtn, "screen", false, t(sharing ? "shareStop" : "shareStart"), t("screen"));
+      shareBtn.classList.toggle("active", sharing);
+      shareBtn.hidden = !canPublish || !navigator.mediaDevices?.getDisplayMedia;
+      shareBtn.disabled = !session.mayPublish("screen") && !sharing;
+      listenerEl.hidden = !(local.listener && !local.viewer && !l.audio && !l.video);
+    }
+
+    function setButton(btn, iconName, slashed, long, short) {
+      btn.replaceChildren(icon(iconName, { slashed }), h("span", { class: "long", text: long }), h("span", { class: "short", text: short }));
+      btn.title = long;
+      btn.setAttribute("aria-label", long);
+    }
+
+    function renderSpeakers() {
+      const speaking = session.speaking || new Set();
+      for (const [key, tile] of tiles) {
+        const pid = key === "self" ? session.me : key;
+        tile.el.classList.toggle("speaking", speaking.has(pid));
+        tile.el.classList.toggle("active-speaker", pid === session.activeSpeaker && speaking.has(pid));
+      }
+    }
+
+    function layout() {
+      const rect = grid.getBoundingClientRect();
+      const n = Math.max(1, tiles.size);
+      if (root.classList.contains("with-stage")) {
+        grid.style.removeProperty("--cols");
+        grid.style.removeProperty("--tile-w");
+        return;
+      }
+      const aspect = matchMedia("(max-aspect-ratio: 1/1)").matches ? 4 / 3 : 16 / 9;
+      const { cols, tileWidth } = bestColumns(n, Math.max(100, rect.width - 2), Math.max(100, rect.height - 2), aspect);
+      grid.style.setProperty("--cols", String(cols));
+      grid.style.setProperty("--tile-w", `${tileWidth}px`);
+    }
+    new ResizeObserver(layout).observe(grid);
+
+    function renderAll() {
+      renderControls();
+      renderTiles();
+      renderAudio();
+      renderStage();
+      renderSpeakers();
+    }
+
+    function finish(outcome, reasonKey, message) {
+      clear(app);
+      if (reasonKey === "badToken" && /expired/i.test(message || session.lastError?.message || "")) reasonKey = "expiredToken";
+      const text = reasonKey === "left" ? t("leftTitle")
+        : FINAL_TEXT[reasonKey] ? t(FINAL_TEXT[reasonKey]) : t("closedWith", { reason: message || reasonKey });
+      const card = h("div", { class: `message-card ${reasonKey === "left" ? "info" : "error"}`, id: "message" },
+        h("p", { class: "message-text", text }));
+      if (reasonKey === "left" || reasonKey === "replaced") {
+        card.appendChild(h("button", { class: "primary", id: "rejoin", type: "button", text: t("rejoin"),
+          onclick: () => resolve("rejoin") }));
+      }
+      app.appendChild(h("div", { class: "message-screen" }, card));
+      window.urok.screen = "ended";
+      window.urok.endReason = reasonKey;
+    }
+
+    session.addEventListener("status", (e) => {
+      const { status, reason, message } = e.detail;
+      statusEl.dataset.status = status;
+      root.dataset.status = status;
+      statusEl.textContent = {
+        connecting: t("connecting"), waiting: t("waiting"), joined: t("connected"), reconnecting: t("reconnecting"),
+      }[status] || "";
+      if (status === "reconnecting") notice(t("reconnecting"), true);
+      else if (status === "waiting") notice(t("waiting"), true);
+      else if (status === "joined") {
+        if (banner.classList.contains("sticky")) notice("");
+        roomEl.textContent = session.room?.name || "";
+      }
+      if (status === "closed") finish(reason, reason, message);
+      renderAll();
+    });
+    session.addEventListener("participants", renderAll);
+    session.addEventListener("media", renderAll);
+    session.addEventListener("levels", renderSpeakers);
+    session.addEventListener("notice", (e) => {
+      const params = { ...(e.detail.params || {}) };
+      if (params.source) params.source = t(`source_${params.source}`);
+      notice(t(e.detail.key, params));
+    });
+
+    micBtn.addEventListener("click", () => session.setMic(!session.local.micOn));
+    camBtn.addEventListener("click", async () => {
+      try {
+        await session.setCamera(!(session.local.camOn && session.local.video));
+      } catch (e) {
+        session.local.camOn = false;
+        notice(t("deviceFailed", { reason: e.message || e.name }));
+      }
+      renderAll();
+    });
+    shareBtn.addEventListener("click", async () => {
+      try {
+        if (session.local.screen) await session.stopScreenShare();
+        else await session.startScreenShare();
+      } catch (e) {
+        if (e && e.name !== "NotAllowedError" && e.name !== "AbortError") notice(t("shareFailed", { reason: e.message || e.name }));
+      }
+      renderAll();
+    });
+    leaveBtn.addEventListener("click", () => session.leave());
+    window.addEventListener("pagehide", () => { if (session.status !== "closed") session.sig?.send({ type: "leave" }); });
+
+    renderAll();
+    session.start();
+  });
+}

@@ -1,0 +1,725 @@
+// The lesson session: signalling socket, the two peer connections (publisher: we offer;
+// subscriber: the server offers), local tracks, remote tracks mapped to participants, reconnect.
+// No DOM here: the UI (lesson.js) listens to the events this EventTarget dispatches:
+//   "status"        detail {status: connecting|waiting|joined|reconnecting|closed, message?, code?}
+//   "participants"  the participant list changed
+//   "media"         remote or local tracks changed
+//   "levels"        detail Map participant_id -> audio level 0..1 (speaker highlight)
+//   "notice"        detail {key, params} a transient message for the user
+
+import { Signal } from "./signal.js";
+import { TrackMap } from "./trackmap.js";
+import { getCamera, getMicrophone } from "./media.js";
+
+// Close codes after which the page does not reconnect (1000 comes after our own `leave`; any other
+// close, 1000 included when we did not leave, is a drop: rejoin with the same token).
+const FINAL_CLOSE = {
+  4401: "badToken", 4403: "refused", 4404: "roomNotFound", 4409: "replaced",
+  4410: "ended", 4411: "removed", 4413: "roomFull",
+};
+const SPEAKING = 0.04; // getStats audioLevel (0..1, linear) above which a participant speaks
+
+export class Session extends EventTarget {
+  /**
+   * local: {audio: MediaStreamTrack|null, video: MediaStreamTrack|null, micOn, camOn,
+   *         videoDeviceId, audioDeviceId, listener: bool}
+   */
+  constructor({ token, local }) {
+    super();
+    this.token = token;
+    this.local = { audio: null, video: null, screen: null, screenAudio: null, micOn: true, camOn: true, ...local };
+    this.status = "idle";
+    this.statusLog = [];
+    this.gen = 0; // connection generation: callbacks of older sockets / pcs are ignored
+    this.sig = null;
+    this.me = null; // our participant_id
+    this.you = null;
+    this.room = null;
+    this.participants = new Map();
+    this.trackMap = new TrackMap();
+    this.receivers = new Map(); // mid -> {track, transceiver}
+    this.remote = new Map(); // participant_id -> {camera, microphone, screen, screen_audio} tracks
+    this.mutedRemote = new Map(); // participant_id -> {source: bool} from track_muted / participant.muted
+    this.levels = new Map();
+    this.activeSpeaker = null;
+    this.pub = null;
+    this.sub = null;
+    this.tx = {}; // source -> RTCRtpTransceiver on the publisher
+    this.mediaUnavailable = false;
+    this.retries = 0;
+    this.timers = new Set();
+    this.subChain = Promise.resolve();
+    this.pubChain = Promise.resolve();
+    this.iceServers = [];
+  }
+
+  // ---- lifecycle --------------------------------------------------------------------------------
+  start() {
+    this._connect();
+    this._every(10000, () => this._heartbeat());
+    this._every(500, () => this._pollLevels());
+  }
+
+  async leave() {
+    this.status = "closed";
+    const sig = this.sig;
+    this.gen++;
+    this._clearTimers();
+    if (sig && !sig.closed) {
+      try { await sig.request("leave", {}, 2000); } catch {}
+      sig.close(1000);
+    }
+    this._teardownMedia();
+    this._stopLocal();
+    this._emit("status", { status: "closed", reason: "left" });
+  }
+
+  _every(ms, fn) {
+    const id = setInterval(fn, ms);
+    this.timers.add(() => clearInterval(id));
+  }
+
+  _clearTimers() {
+    for (const stop of this.timers) stop();
+    this.timers.clear();
+    clearTimeout(this.reconnectTimer);
+    clearTimeout(this.iceTimer);
+  }
+
+  _emit(type, detail) {
+    this.dispatchEvent(new CustomEvent(type, { detail }));
+  }
+
+  _setStatus(status, extra = {}) {
+    this.status = status;
+    this.statusLog.push(status); // for tests and debugging
+    if (this.statusLog.length > 50) this.statusLog.shift();
+    this._emit("status", { status, ...extra });
+  }
+
+  _wsUrl() {
+    const proto = location.protocol === "https:" ? "wss" : "ws";
+    return `${proto}://${location.host}/v1/rtc?token=${encodeURIComponent(this.token)}`;
+  }
+
+  async _connect() {
+    const gen = ++this.gen;
+    if (this.status !== "reconnecting") this._setStatus("connecting");
+    const sig = new Signal(this._wsUrl());
+    this.sig = sig;
+    sig.onclose = (info) => { if (gen === this.gen) this._onClose(info); };
+    sig.on("*", (m) => { if (gen === this.gen) this._onEvent(m); });
+    try {
+      await sig.open();
+    } catch {
+      // onclose schedules the reconnect
+    }
+  }
+
+  _onClose({ code, reason }) {
+    if (this.status === "closed") return;
+    const final = FINAL_CLOSE[code] || this.finalReason;
+    if (final) {
+      this.gen++;
+      this._clearTimers();
+      this._teardownMedia();
+      this._stopLocal();
+      this._setStatus("closed", { reason: this.finalReason || final, code, message: reason });
+      return;
+    }
+    this._reconnect(`socket closed (${code})`);
+  }
+
+  /** Drop everything but the local tracks and join again with the same token. */
+  _reconnect(why) {
+    if (this.status === "closed") return;
+    console.warn("urok: reconnecting:", why);
+    const old = this.sig;
+    this.gen++;
+    if (old && !old.closed) old.close(4000);
+    this._teardownMedia();
+    if (this.status !== "reconnecting") this._setStatus("reconnecting");
+    const delay = Math.min(5000, 300 * 2 ** Math.min(this.retries, 4));
+    this.retries++;
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this._connect(), delay);
+  }
+
+  async _heartbeat() {
+    const sig = this.sig;
+    if (!sig || sig.closed || this.status === "closed") return;
+    const gen = this.gen;
+    try {
+      await sig.request("ping", {}, 6000);
+    } catch (e) {
+      if (gen === this.gen && e.code === "timeout") this._reconnect("ping timeout");
+    }
+  }
+
+  // ---- events from the server ---------------------------------------------------------------------
+  _onEvent(m) {
+    switch (m.event) {
+      case "welcome": return this._onWelcome(m);
+      case "admitted": return this._setStatus("connecting");
+      case "denied": this.finalReason = "denied"; return undefined;
+      case "participant_joined": return this._upsertParticipant(m.participant || { participant_id: m.participant_id });
+      case "participant_left": return this._removeParticipant(m.participant_id);
+      case "participants_joined": return this._onParticipantsJoined(m);
+      case "participant_updated":
+        if (m.participant_id === this.me && m.participant) this.you = { ...(this.you || {}), ...m.participant };
+        this._upsertParticipant(m.participant);
+        for (const [src, v] of Object.entries(m.participant?.muted || {})) this._setMuted(m.participant_id, src, v, false);
+        return this._emit("media");
+      case "muted_by_host": return this._onMutedByHost(m.source, m.muted);
+      case "participants_muted":
+        for (const pid of m.participant_ids || []) {
+          if (pid === this.me) this._onMutedByHost(m.source, m.muted);
+          else this._setMuted(pid, m.source, m.muted, false);
+        }
+        return this._emit("media");
+      case "subscriber_offer": return this._onSubscriberOffer(m.sdp);
+      case "ice_candidate": return this._onRemoteCandidate(m.target, m.candidate);
+      case "track_published":
+        this.trackMap.publish(m);
+        this._setMuted(m.participant_id, m.source, m.muted);
+        return this._updateRemote();
+      case "track_unpublished":
+        this.trackMap.unpublish(m);
+        return this._updateRemote();
+      case "track_muted": return this._setMuted(m.participant_id, m.source, m.muted);
+      case "active_speaker": case "active_speakers": case "speakers_changed": return this._onActiveSpeaker(m);
+      case "locks_changed":
+        if (this.room && m.lock) this.room = { ...this.room, settings: { ...(this.room.settings || {}), lock: m.lock } };
+        this._emit("media");
+        return undefined;
+      case "room_ended": this.finalReason = "ended"; return undefined;
+      case "removed": this.finalReason = "removed"; return undefined;
+      case "error":
+        console.warn("urok: server error", m.error);
+        if (m.error?.code === "unauthorized") this.finalReason = "badToken";
+        this.lastError = m.error;
+        return undefined;
+      default: return undefined;
+    }
+  }
+
+  _onWelcome(m) {
+    this.me = m.participant_id;
+    this.you = m.you || null;
+    this.room = m.room || null;
+    this.iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
+    this.participants.clear();
+    for (const p of m.participants || []) this.participants.set(p.participant_id, p);
+    if (this.you) this.participants.set(this.me, this.you);
+    for (const p of this.participants.values()) {
+      for (const [src, v] of Object.entries(p.muted || {})) this._setMuted(p.participant_id, src, v, false);
+    }
+    this._emit("participants");
+    if (m.state === "waiting") {
+      this._setStatus("waiting");
+      return;
+    }
+    this.retries = 0;
+    this._setStatus("joined");
+    this._startMedia();
+  }
+
+  _upsertParticipant(p) {
+    if (!p || !p.participant_id) return;
+    this.participants.set(p.participant_id, { ...(this.participants.get(p.participant_id) || {}), ...p });
+    this._emit("participants");
+  }
+
+  async _onParticipantsJoined(m) {
+    if (Array.isArray(m.participants)) {
+      for (const p of m.participants) this._upsertParticipant(p);
+      return;
+    }
+    // more than 100 at once: the event names them only; fetch the list
+    try {
+      const r = await this.sig.request("list_participants", { offset: 0, limit: 500 });
+      for (const p of r.participants || []) this._upsertParticipant(p);
+    } catch (e) {
+      console.warn("urok: list_participants failed", e);
+    }
+  }
+
+  /** A host (or a lock) muted one of our sources: the server already stopped it; follow locally. */
+  _onMutedByHost(source, muted) {
+    this._setMuted(this.me, source, muted, false);
+    if (!muted) return this._emit("media");
+    if (source === "microphone" && this.local.audio) {
+      this.local.micOn = false;
+      this.local.audio.enabled = false;
+    } else if (source === "camera" && this.local.camOn) {
+      this.setCamera(false).catch(() => {});
+    } else if ((source === "screen" || source === "screen_audio") && this.local.screen) {
+      this.stopScreenShare().catch(() => {});
+    }
+    this._emit("notice", { key: "mutedByHost", params: { source } });
+    this._emit("media");
+    return undefined;
+  }
+
+  _removeParticipant(pid) {
+    this.participants.delete(pid);
+    this.trackMap.dropParticipant(pid);
+    this.mutedRemote.delete(pid);
+    this._emit("participants");
+    this._updateRemote();
+  }
+
+  _setMuted(pid, source, muted, emit = true) {
+    if (!pid || !source || muted === undefined) return;
+    const m = this.mutedRemote.get(pid) || {};
+    m[source] = Boolean(muted);
+    this.mutedRemote.set(pid, m);
+    if (pid === this.me && source === "microphone" && muted && this.local.micOn) {
+      // muted by a host: follow it locally
+      this.local.micOn = false;
+      if (this.local.audio) this.local.audio.enabled = false;
+    }
+    if (emit) this._emit("media");
+  }
+
+  _onActiveSpeaker(m) {
+    const ids = m.participant_id ? [m.participant_id] : (m.speakers || m.participant_ids || [])
+      .map((s) => (typeof s === "string" ? s : s.participant_id));
+    this.activeSpeaker = ids[0] || null;
+    this.serverSpeakers = new Set(ids);
+    this.serverSpeakersAt = performance.now();
+    this._emit("levels", this.levels);
+  }
+
+  // ---- peer connections ---------------------------------------------------------------------------
+  _pcConfig() {
+    return { iceServers: this.iceServers, bundlePolicy: "max-bundle", rtcpMuxPolicy: "require" };
+  }
+
+  _watchIce(pc, gen) {
+    pc.addEventListener("connectionstatechange", () => {
+      if (gen !== this.gen) return;
+      const st = pc.connectionState;
+      if (st === "failed") this._reconnect("ice failed");
+      else if (st === "disconnected") {
+        clearTimeout(this.iceTimer);
+        this.iceTimer = setTimeout(() => {
+          if (gen === this.gen && pc.connectionState === "disconnected") this._reconnect("ice disconnected");
+        }, 4000);
+      }
+      this._emit("media");
+    });
+  }
+
+  _startMedia() {
+    if (this.sub) return; // a second welcome (after the waiting room) on the same socket
+    const gen = this.gen;
+    const sub = new RTCPeerConnection(this._pcConfig());
+    this.sub = sub;
+    this.subPending = [];
+    sub.ontrack = (e) => {
+      if (gen !== this.gen) return;
+      const mid = e.transceiver?.mid;
+      if (mid == null) return;
+      this.receivers.set(mid, { track: e.track, transceiver: e.transceiver });
+      const rerender = () => gen === this.gen && this._emit("media");
+      e.track.addEventListener("mute", rerender);
+      e.track.addEventListener("unmute", rerender);
+      this._updateRemote();
+    };
+    sub.onicecandidate = (e) => {
+      if (gen !== this.gen) return;
+      this.sig.send({ type: "ice_candidate", target: "subscriber", candidate: e.candidate ? e.candidate.toJSON() : null });
+    };
+    this._watchIce(sub, gen);
+    this._exposeForTests();
+    if (this.you?.role !== "viewer" && (this.local.audio || this.local.video || this.local.screen)) {
+      this._publish().catch((e) => console.warn("urok: publishing failed", e));
+    }
+  }
+
+  _ensurePublisher() {
+    if (this.pub) return this.pub;
+    const gen = this.gen;
+    const pub = new RTCPeerConnection(this._pcConfig());
+    this.pub = pub;
+    this.pubPending = [];
+    this.pubOutbox = []; // our candidates wait until the first publish request is on the wire
+    this.pubSent = false;
+    pub.onicecandidate = (e) => {
+      if (gen !== this.gen) return;
+      const msg = { type: "ice_candidate", target: "publisher", candidate: e.candidate ? e.candidate.toJSON() : null };
+      if (this.pubSent) this.sig.send(msg);
+      else this.pubOutbox.push(msg);
+    };
+    this._watchIce(pub, gen);
+    this._exposeForTests();
+    return pub;
+  }
+
+  _stream() {
+    if (!this.localStream) this.localStream = new MediaStream();
+    return this.localStream;
+  }
+
+  _addSender(source, track) {
+    const pub = this._ensurePublisher();
+    const old = this.tx[source];
+    if (old && source !== "screen" && source !== "screen_audio") {
+      // reuse the m-line
+      old.direction = "sendonly";
+      return old.sender.replaceTrack(track).then(() => false);
+    }
+    this.tx[source] = pub.addTransceiver(track, { direction: "sendonly", streams: [this._stream()] });
+    return Promise.resolve(true);
+  }
+
+  /** Add the current local tracks and (re)negotiate the publisher. */
+  async _publish() {
+    let any = false;
+    if (this.local.video && !this.mayPublish("camera")) {
+      // locked by the host: release the camera rather than show a preview nobody receives
+      this.local.video.stop();
+      this.local.video = null;
+      this.local.camOn = false;
+    }
+    if (this.local.audio && !this.mayPublish("microphone")) {
+      this.local.micOn = false;
+      this.local.audio.enabled = false;
+    }
+    if (this.local.audio && this.mayPublish("microphone")) {
+      this.local.audio.enabled = this.local.micOn;
+      await this._addSender("microphone", this.local.audio);
+      any = true;
+    }
+    if (this.local.video && this.local.camOn && this.mayPublish("camera")) {
+      await this._addSender("camera", this.local.video);
+      any = true;
+    }
+    if (this.local.screen && this.mayPublish("screen")) {
+      await this._addSender("screen", this.local.screen);
+      if (this.local.screenAudio) await this._addSender("screen_audio", this.local.screenAudio);
+      any = true;
+    }
+    if (!any) return;
+    await this._negotiatePublisher();
+    // bring the server's mute state in line with ours (it outlives a reconnect)
+    const server = this.mutedRemote.get(this.me) || {};
+    if (this.tx.microphone && Boolean(server.microphone) !== !this.local.micOn) {
+      this._request("set_muted", { source: "microphone", muted: !this.local.micOn });
+    }
+    if (this.tx.camera && server.camera) this._request("set_muted", { source: "camera", muted: false });
+  }
+
+  _sources() {
+    const sources = {};
+    for (const [source, tr] of Object.entries(this.tx)) {
+      if (tr.mid != null && !tr.stopped && (tr.direction === "sendonly" || tr.direction === "sendrecv")) {
+        sources[tr.mid] = source;
+      }
+    }
+    return sources;
+  }
+
+  /** One publish round at a time: offer -> publish {sdp, sources} -> answer. */
+  _negotiatePublisher() {
+    const gen = this.gen;
+    this.pubChain = this.pubChain.then(async () => {
+      if (gen !== this.gen || !this.pub || this.mediaUnavailable) return;
+      const pub = this.pub;
+      this.lastPublishError = null;
+      try {
+        const offer = await pub.createOffer();
+        await pub.setLocalDescription(offer);
+        const req = this.sig.request("publish", { sdp: pub.localDescription.sdp, sources: this._sources() });
+        if (!this.pubSent) {
+          this.pubSent = true;
+          for (const m of this.pubOutbox.splice(0)) this.sig.send(m);
+        }
+        const resp = await req;
+        if (gen !== this.gen) return;
+        await pub.setRemoteDescription({ type: "answer", sdp: resp.sdp });
+        await this._flushCandidates(pub, this.pubPending);
+        this._emit("media");
+      } catch (e) {
+        if (gen !== this.gen) return;
+        this.lastPublishError = e.code || "error";
+        console.warn("urok: publish failed", e);
+        if (e.code === "unknown_type") {
+          this.mediaUnavailable = true;
+          this._emit("notice", { key: "mediaUnavailable" });
+        } else if (e.code === "forbidden") {
+          this._emit("notice", { key: "forbidden", params: { reason: e.message } });
+          if (pub.signalingState === "have-local-offer") await pub.setLocalDescription({ type: "rollback" }).catch(() => {});
+        } else if (e.code !== "not_connected") {
+          this._emit("notice", { key: "mediaFailed", params: { reason: e.message } });
+          if (pub.signalingState === "have-local-offer") await pub.setLocalDescription({ type: "rollback" }).catch(() => {});
+        }
+      }
+    });
+    return this.pubChain;
+  }
+
+  _onSubscriberOffer(sdp) {
+    const gen = this.gen;
+    this.subChain = this.subChain.then(async () => {
+      if (gen !== this.gen) return;
+      if (!this.sub) this._startMedia();
+      const sub = this.sub;
+      try {
+        this.trackMap.setOffer(sdp);
+        await sub.setRemoteDescription({ type: "offer", sdp });
+        await this._flushCandidates(sub, this.subPending);
+        const answer = await sub.createAnswer();
+        await sub.setLocalDescription(answer);
+        if (gen !== this.gen) return;
+        await this.sig.request("subscriber_answer", { sdp: sub.localDescription.sdp });
+      } catch (e) {
+        if (gen !== this.gen) return;
+        console.warn("urok: subscriber negotiation failed", e);
+        if (e.code !== "not_connected") this._reconnect("subscriber negotiation failed");
+        return;
+      }
+      this._updateRemote();
+    });
+  }
+
+  async _onRemoteCandidate(target, candidate) {
+    const pc = target === "publisher" ? this.pub : this.sub;
+    const pending = target === "publisher" ? this.pubPending : this.subPending;
+    if (!pc || !pending) return;
+    if (!pc.remoteDescription) {
+      pending.push(candidate);
+      return;
+    }
+    await this._addCandidate(pc, candidate);
+  }
+
+  async _flushCandidates(pc, pending) {
+    for (const c of pending.splice(0)) await this._addCandidate(pc, c);
+  }
+
+  async _addCandidate(pc, c) {
+    try {
+      if (!c || !c.candidate) await pc.addIceCandidate();
+      else await pc.addIceCandidate(c);
+    } catch (e) {
+      console.debug("urok: candidate ignored", e);
+    }
+  }
+
+  _teardownMedia() {
+    for (const pc of [this.pub, this.sub]) {
+      if (pc) try { pc.close(); } catch {}
+    }
+    this.pub = null;
+    this.sub = null;
+    this.tx = {};
+    this.pubChain = Promise.resolve();
+    this.subChain = Promise.resolve();
+    this.receivers.clear();
+    this.remote.clear();
+    this.trackMap = new TrackMap();
+    this.mediaUnavailable = false;
+    this._exposeForTests();
+    this._emit("media");
+  }
+
+  _stopLocal() {
+    for (const t of [this.local.audio, this.local.video, this.local.screen, this.local.screenAudio]) t?.stop();
+  }
+
+  _updateRemote() {
+    const assigned = this.trackMap.assign((id) => this.participants.has(id));
+    const remote = new Map();
+    for (const [mid, info] of assigned) {
+      const rec = this.receivers.get(mid);
+      if (!rec || rec.track.readyState === "ended") continue;
+      if (info.participant_id === this.me) continue;
+      if (!remote.has(info.participant_id)) remote.set(info.participant_id, {});
+      remote.get(info.participant_id)[info.source] = rec.track;
+    }
+    this.remote = remote;
+    this.midInfo = assigned;
+    this._emit("media");
+  }
+
+  _request(type, fields) {
+    if (!this.sig || this.sig.closed) return Promise.resolve(null);
+    this.lastRequestError = null;
+    return this.sig.request(type, fields).catch((e) => {
+      this.lastRequestError = e.code;
+      if (e.code === "forbidden") this._emit("notice", { key: "forbidden", params: { reason: e.message } });
+      else console.debug(`urok: ${type} failed`, e);
+      return null;
+    });
+  }
+
+  // ---- controls -------------------------------------------------------------------------------------
+  canPublish() {
+    return this.you?.role !== "viewer";
+  }
+
+  /** Whether the room lets us publish this source now (role and the host's locks). */
+  mayPublish(source) {
+    const role = this.you?.role || "participant";
+    if (role === "viewer") return false;
+    if (role === "host" || role === "cohost") return true;
+    const lock = this.room?.settings?.lock || {};
+    const name = { microphone: "microphone", camera: "camera", screen: "screen_share", screen_audio: "screen_share" }[source];
+    return !lock[name];
+  }
+
+  async setMic(on) {
+    if (!this.local.audio) return;
+    if (!on) {
+      this.local.micOn = false;
+      this.local.audio.enabled = false;
+      this._emit("media");
+      await this._request("set_muted", { source: "microphone", muted: true });
+      return;
+    }
+    if (this.tx.microphone) {
+      // ask first: a host may have forbidden unmuting oneself
+      const r = await this._request("set_muted", { source: "microphone", muted: false });
+      if (r === null && this.lastRequestError === "forbidden") return;
+    }
+    this.local.micOn = true;
+    this.local.audio.enabled = true;
+    this._emit("media");
+    if (!this.tx.microphone && this.status === "joined" && this.sub && this.mayPublish("microphone")) {
+      await this._addSender("microphone", this.local.audio);
+      await this._negotiatePublisher();
+    }
+  }
+
+  async setCamera(on) {
+    if (on === this.local.camOn && (!on || this.local.video)) return;
+    if (!on) {
+      this.local.camOn = false;
+      const tr = this.tx.camera;
+      this.local.video?.stop();
+      this.local.video = null;
+      if (tr) {
+        await tr.sender.replaceTrack(null).catch(() => {});
+        this._request("set_muted", { source: "camera", muted: true });
+      }
+      this._emit("media");
+      return;
+    }
+    const track = await getCamera(this.local.videoDeviceId || "");
+    this.local.video = track;
+    this.local.camOn = true;
+    this._emit("media");
+    if (this.status !== "joined" || !this.sub) return;
+    this.lastPublishError = null;
+    const isNew = await this._addSender("camera", track);
+    if (isNew) await this._negotiatePublisher();
+    if (!isNew || this.mutedRemote.get(this.me)?.camera) await this._request("set_muted", { source: "camera", muted: false });
+    if (this.lastPublishError === "forbidden" || this.lastRequestError === "forbidden") await this.setCamera(false);
+  }
+
+  async startScreenShare() {
+    const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: true });
+    const video = stream.getVideoTracks()[0];
+    const audio = stream.getAudioTracks()[0] || null;
+    if (video && "contentHint" in video) video.contentHint = "detail";
+    this.local.screen = video;
+    this.local.screenAudio = audio;
+    video.addEventListener("ended", () => { if (this.local.screen === video) this.stopScreenShare(); });
+    this._emit("media");
+    if (this.status === "joined" && this.sub) {
+      // a new m-line per share: the old one stays inactive, the server closes its producer
+      delete this.tx.screen;
+      delete this.tx.screen_audio;
+      await this._addSender("screen", video);
+      if (audio) await this._addSender("screen_audio", audio);
+      await this._negotiatePublisher();
+      if (this.lastPublishError === "forbidden") await this.stopScreenShare();
+    }
+  }
+
+  async stopScreenShare() {
+    const tracks = [this.local.screen, this.local.screenAudio];
+    this.local.screen = null;
+    this.local.screenAudio = null;
+    for (const t of tracks) t?.stop();
+    let changed = false;
+    for (const source of ["screen", "screen_audio"]) {
+      const tr = this.tx[source];
+      if (!tr) continue;
+      try { await tr.sender.replaceTrack(null); } catch {}
+      tr.direction = "inactive";
+      delete this.tx[source];
+      changed = true;
+    }
+    this._emit("media");
+    if (changed && this.pub) await this._negotiatePublisher();
+  }
+
+  async switchMicrophone(deviceId) {
+    this.local.audioDeviceId = deviceId;
+    if (!this.local.audio) return;
+    const track = await getMicrophone(deviceId);
+    track.enabled = this.local.micOn;
+    const old = this.local.audio;
+    this.local.audio = track;
+    if (this.tx.microphone) await this.tx.microphone.sender.replaceTrack(track);
+    old.stop();
+    this._emit("media");
+  }
+
+  async switchCamera(deviceId) {
+    this.local.videoDeviceId = deviceId;
+    if (!this.local.video) return;
+    const track = await getCamera(deviceId);
+    const old = this.local.video;
+    this.local.video = track;
+    if (this.tx.camera) await this.tx.camera.sender.replaceTrack(track);
+    old.stop();
+    this._emit("media");
+  }
+
+  // ---- audio levels -------------------------------------------------------------------------------
+  async _pollLevels() {
+    const levels = new Map();
+    const pub = this.pub;
+    if (pub && this.me && this.local.micOn && this.local.audio) {
+      try {
+        (await pub.getStats()).forEach((r) => {
+          if (r.type === "media-source" && r.kind === "audio" && typeof r.audioLevel === "number") {
+            levels.set(this.me, Math.max(levels.get(this.me) || 0, r.audioLevel));
+          }
+        });
+      } catch {}
+    }
+    const sub = this.sub;
+    if (sub && this.midInfo) {
+      try {
+        const stats = await sub.getStats();
+        stats.forEach((r) => {
+          if (r.type !== "inbound-rtp" || r.kind !== "audio" || typeof r.audioLevel !== "number") return;
+          const info = r.mid != null ? this.midInfo.get(String(r.mid)) : null;
+          if (info) levels.set(info.participant_id, Math.max(levels.get(info.participant_id) || 0, r.audioLevel));
+        });
+      } catch {}
+    }
+    const fresh = this.serverSpeakers && performance.now() - this.serverSpeakersAt < 3000;
+    let best = fresh ? this.activeSpeaker : null;
+    if (!best) {
+      let max = SPEAKING;
+      for (const [pid, level] of levels) if (level > max) { max = level; best = pid; }
+    }
+    this.levels = levels;
+    if (best) this.activeSpeaker = best;
+    this.speaking = new Set([...levels].filter(([, l]) => l > SPEAKING).map(([pid]) => pid));
+    if (fresh) for (const pid of this.serverSpeakers) this.speaking.add(pid);
+    this._emit("levels", levels);
+  }
+
+  _exposeForTests() {
+    window.urok = window.urok || {};
+    window.urok.session = this;
+    window.urok.pcs = { publisher: this.pub, subscriber: this.sub };
+  }
+}
