@@ -11,15 +11,23 @@ from typing import TYPE_CHECKING
 
 from . import rtcp
 from .rtp import SEQ_TS_SSRC, make_id_map, parse_header, rewrite_extensions, seq_newer
+from .simulcast import HIGHEST, layer_index
 from .stats import RTP_NOT_CONNECTED, WorkerStats
 
 if TYPE_CHECKING:
     from .producer import Producer
+    from .simulcast import SimulcastLayer
     from .webrtc_transport import WebRtcTransport
 
 logger = logging.getLogger(__name__)
 
 WAIT_KEYFRAME = "wait_keyframe"  # rtp_dropped reason: video consumer not yet at a keyframe
+
+# Simulcast bandwidth rules (REMB from the subscriber, see docs/sfu.md "Simulcast")
+BWE_DOWN_FACTOR = 0.75  # step down when a falling estimate share < 0.75 x the layer's bitrate
+BWE_GRACE = 4.0  # seconds after a switch or a preference change during which REMB cannot step down
+BWE_RETRY_UP = 15.0  # seconds after a step down before trying one layer higher again
+MAX_SWITCH_TS_JUMP = 90000 * 5  # an SR-derived timestamp offset further than this is not trusted
 
 
 class Consumer:
@@ -57,6 +65,15 @@ class Consumer:
         self._last_time = 0.0
         self.packets = 0
         self.octets = 0
+        # simulcast: the layer forwarded now, the one to switch to at its next keyframe
+        self._current: SimulcastLayer | None = None
+        self._target: SimulcastLayer | None = None
+        self._preferred = HIGHEST
+        self._bwe_cap: int | None = None  # highest layer index the subscriber's REMB allows
+        self._bwe_at = 0.0  # when the cap (or the preference) last changed
+        self._switched_at = 0.0
+        self.estimate: int | None = None  # last REMB share for this consumer (bit/s)
+        self.layer_switches = 0
 
     # ---- public API -------------------------------------------------------------------------
     @property
@@ -84,6 +101,41 @@ class Consumer:
         """Payload type negotiated with the subscriber (valid once the answer is applied)."""
         return self._pt
 
+    @property
+    def preferred_layer(self) -> int:
+        """The requested simulcast layer, clamped to the producer's layers (0 = lowest)."""
+        return min(self._preferred, self._producer.layers - 1)
+
+    @property
+    def current_layer(self) -> int | None:
+        """Index of the simulcast layer being forwarded (None before the first keyframe, and
+        without simulcast)."""
+        return self._current.index if self._current is not None else None
+
+    @property
+    def target_layer(self) -> int | None:
+        """Index of the layer chosen now; differs from :attr:`current_layer` until its keyframe."""
+        return self._target.index if self._target is not None else None
+
+    def set_preferred_layer(self, layer: int | str) -> None:
+        """Choose the simulcast layer: an index (0 = lowest, clamped to what exists) or a quality
+        ``"low" | "medium" | "high"`` (0, 1, 2). The switch happens at the next keyframe of that
+        layer (a PLI asks for one at once). Without simulcast it is only remembered. Raises
+        ``ValueError`` for anything else.
+        """
+        index = layer_index(layer)
+        if index == self._preferred:
+            return
+        self._preferred = index
+        self._bwe_cap = None  # a new wish: try it, REMB steps down again if it must
+        self._bwe_at = time.monotonic()
+        if self._producer.simulcast and self._ready and not self._closed:
+            self._update_target()
+
+    def set_quality(self, quality: str) -> None:
+        """``"low" | "medium" | "high"``: the same as :meth:`set_preferred_layer`."""
+        self.set_preferred_layer(quality)
+
     def pause(self) -> None:
         self._paused = True
 
@@ -93,7 +145,7 @@ class Consumer:
         self._paused = False
         self._restart()
         if self._kind == "video":
-            self._producer.request_keyframe(force=True)
+            self._producer.request_keyframe(force=True, layer=self._target or self._current)
 
     def close(self) -> None:
         """Stop forwarding; the subscriber's m-line goes inactive at the next offer. Idempotent."""
@@ -122,9 +174,9 @@ class Consumer:
         if not self._ready:
             self._ready = True
             self._producer._activate(self)
-            if self._kind == "video" and self._transport._connected:
+            if self._kind == "video" and self._transport._connected and not self._producer.simulcast:
                 # (when not connected yet, the transport asks once it is: a keyframe that
-                # arrived before could not be sent)
+                # arrived before could not be sent; simulcast: _update_target asks)
                 self._producer.request_keyframe(force=True)
 
     def _restart(self) -> None:
@@ -143,6 +195,130 @@ class Consumer:
             self._ts_off = (self._last_ts + ticks - ts) & 0xFFFFFFFF
         self._offset_start = seq
         self._resync = False
+
+    # ---- simulcast ------------------------------------------------------------------------------
+    def _choose_layer(self) -> SimulcastLayer | None:
+        """The layer to forward: the preferred one, capped by REMB, falling back to active layers."""
+        layers = self._producer._layers
+        want = min(self._preferred, len(layers) - 1)
+        if self._bwe_cap is not None:
+            want = min(want, self._bwe_cap)
+        for layer in reversed(layers[: want + 1]):  # highest active layer at or below the wish
+            if layer.ssrc is not None and layer.active:
+                return layer
+        for layer in layers[want + 1 :]:  # none below: the lowest active one above
+            if layer.ssrc is not None and layer.active:
+                return layer
+        return self._target or self._current
+
+    def _update_target(self) -> None:
+        """Re-choose the target layer; a new target is joined at once and asked for a keyframe."""
+        if self._closed or not self._ready:
+            return
+        layer = self._choose_layer()
+        old = self._target
+        if layer is old:
+            return
+        if old is not None and old is not self._current and self in old.consumers:
+            old.consumers.remove(self)
+        self._target = layer
+        if layer is None:
+            return
+        if self not in layer.consumers:
+            layer.consumers.append(self)
+        self._bwe_at = time.monotonic()
+        if layer is not self._current and self._transport._connected:
+            self._producer.request_keyframe(force=True, layer=layer)
+
+    def _pending_layer(self) -> SimulcastLayer | None:
+        """The layer whose keyframe this consumer waits for (to start, resume or switch)."""
+        if self._target is not None and self._target is not self._current:
+            return self._target
+        if self._waiting_keyframe:
+            return self._current
+        return None
+
+    def _on_estimate(self, bitrate: int) -> None:
+        """The subscriber's REMB share for this consumer: step down / up between layers."""
+        previous, self.estimate = self.estimate, bitrate
+        layer = self._target or self._current
+        if layer is None:
+            return
+        now = time.monotonic()
+        if now - self._bwe_at < BWE_GRACE:
+            return
+        layers = self._producer._layers
+        falling = previous is not None and bitrate < previous  # the receiver detected overuse
+        if falling and layer.index > 0 and bitrate < layer.bitrate * BWE_DOWN_FACTOR:
+            cap = layer.index - 1
+            while cap > 0 and layers[cap].bitrate > bitrate:
+                cap -= 1
+            self._bwe_cap = cap
+            self._bwe_at = now
+            self._update_target()
+        elif self._bwe_cap is not None:
+            nxt = self._bwe_cap + 1
+            if nxt >= len(layers):
+                self._bwe_cap = None
+            elif bitrate >= layers[nxt].bitrate or now - self._bwe_at >= BWE_RETRY_UP:
+                self._bwe_cap = nxt if nxt < len(layers) - 1 else None
+                self._bwe_at = now
+                self._update_target()
+
+    def _switch_to(self, layer: SimulcastLayer, seq: int, ts: int) -> None:
+        """At a keyframe of ``layer``: forward it from now on, continuing seq and timestamps."""
+        old = self._current
+        if old is not None and old is not layer and old is not self._target and self in old.consumers:
+            old.consumers.remove(self)
+        self._current = layer
+        self._waiting_keyframe = False
+        now = time.monotonic()
+        if old is None or self._last_seq is None or self._resync:
+            self._resync_offsets(seq, ts)
+        else:
+            # sequence numbers: continue without a gap; timestamps: the new layer's capture time
+            # on the old layer's clock (both sender reports), else the wall-clock time since the
+            # last forwarded packet; always after the last forwarded timestamp
+            ticks = max(1, int((now - self._last_time) * self._clock_rate))
+            new_ts = (self._last_ts + ticks) & 0xFFFFFFFF
+            if old.last_sr is not None and layer.last_sr is not None:
+                old_ntp, old_rtp = old.last_sr
+                new_ntp, new_rtp = layer.last_sr
+                delta_ntp = ((new_ntp - old_ntp) * self._clock_rate) >> 32
+                mapped = ((ts - new_rtp) & 0xFFFFFFFF) if ((ts - new_rtp) & 0xFFFFFFFF) < 0x80000000 else (
+                    ((ts - new_rtp) & 0xFFFFFFFF) - 0x100000000
+                )
+                candidate = (old_rtp + delta_ntp + mapped + self._ts_off) & 0xFFFFFFFF
+                step = (candidate - self._last_ts) & 0xFFFFFFFF
+                if 0 < step < MAX_SWITCH_TS_JUMP:
+                    new_ts = candidate
+            self._seq_off = (self._last_seq + 1 - seq) & 0xFFFF
+            self._ts_off = (new_ts - ts) & 0xFFFFFFFF
+            self._offset_start = seq
+            self._resync = False
+        self._switched_at = now
+        self.layer_switches += 1
+
+    def _forward_layer(
+        self,
+        layer: SimulcastLayer,
+        data: bytes,
+        seq: int,
+        ts: int,
+        keyframe: bool,
+        ext_profile: int,
+        ext_start: int,
+        ext_end: int,
+    ) -> None:
+        """Hot path, simulcast: a packet of the current layer, or of the target layer (a switch
+        happens at the target's keyframe; until then its packets are not forwarded)."""
+        if layer is not self._current:
+            if not keyframe or layer is not self._target or self._paused or not self._transport._connected:
+                if self._current is None:
+                    self._stats.drop_rtp(WAIT_KEYFRAME if self._transport._connected else RTP_NOT_CONNECTED)
+                return
+            self._switch_to(layer, seq, ts)
+        self._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
 
     def _forward(
         self,
@@ -188,7 +364,7 @@ class Consumer:
         """Re-send requested packets from the producer's history with this consumer's rewrite."""
         stats = self._stats
         stats.nack_received += len(seqs)
-        history = self._producer.history
+        history = self._current.history if self._current is not None else self._producer.history
         start = self._offset_start
         for out_seq in seqs:
             seq = (out_seq - self._seq_off) & 0xFFFF
@@ -210,6 +386,10 @@ class Consumer:
                 rewrite_extensions(buf, h.ext_profile, h.ext_start, h.ext_end, self._id_map)
             if self._transport._send_rtp(buf):
                 stats.retransmitted += 1
+
+    def _request_keyframe(self) -> None:
+        """A PLI/FIR from the subscriber: ask for a keyframe of the layer it gets (throttled)."""
+        self._producer.request_keyframe(layer=self._current or self._target)
 
     def _send_sender_report(self, ntp: int, rtp_ts: int) -> None:
         """Translate the producer's SR (NTP <-> RTP time) through this consumer's timestamp offset."""

@@ -19,6 +19,7 @@ from .rtp import (
     vp8_is_keyframe,
 )
 from .sdp import CodecInfo
+from .simulcast import SimulcastLayer
 from .stats import RTP_NO_PRODUCER, RTP_RTX, RTP_TRUNCATED, RTP_UNKNOWN_PT, WorkerStats
 
 if TYPE_CHECKING:
@@ -52,6 +53,8 @@ class Producer:
         stats: WorkerStats,
         history_size: int = 1024,
         history_age: float = 2.0,
+        rids: tuple[str, ...] = (),
+        simulcast_ssrcs: tuple[int, ...] = (),
     ) -> None:
         self.id: str = uuid.uuid4().hex[:16]
         self.kind = kind
@@ -93,6 +96,21 @@ class Producer:
         self._prior_received = 0
         self.packets = 0
         self.bytes = 0
+        # simulcast: one layer per rid (lowest first, see sfu.simulcast); SSRC -> layer once learned
+        if simulcast_ssrcs and not rids:
+            rids = tuple(str(i) for i in range(len(simulcast_ssrcs)))
+        self._layers: list[SimulcastLayer] = (
+            [SimulcastLayer(rid, i, history_size, history_age) for i, rid in enumerate(rids)]
+            if len(rids) > 1
+            else []
+        )
+        self._layer_by_ssrc: dict[int, SimulcastLayer] = {}
+        if self._layers:
+            self.ssrc = None
+            for ssrc, layer in zip(simulcast_ssrcs, self._layers, strict=False):
+                layer.ssrc = ssrc
+                layer.active = True
+                self._layer_by_ssrc[ssrc] = layer
 
     # ---- public API -------------------------------------------------------------------------
     @property
@@ -111,6 +129,29 @@ class Producer:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def simulcast(self) -> bool:
+        """Whether the publisher sends several simulcast layers (rids) on this m-line."""
+        return bool(self._layers)
+
+    @property
+    def layers(self) -> int:
+        """Number of simulcast layers (1 without simulcast); indexes 0 (lowest) .. layers - 1."""
+        return len(self._layers) or 1
+
+    @property
+    def rids(self) -> tuple[str, ...]:
+        """The simulcast rids, lowest layer first (``()`` without simulcast)."""
+        return tuple(layer.rid for layer in self._layers)
+
+    def layer_stats(self) -> list[dict[str, object]]:
+        """Per simulcast layer: index, rid, ssrc (None until learned), bitrate (bit/s), active, packets."""
+        return [
+            {"index": la.index, "rid": la.rid, "ssrc": la.ssrc, "bitrate": la.bitrate, "active": la.active,
+             "packets": la.packets}
+            for la in self._layers
+        ]
 
     @property
     def paused(self) -> bool:
@@ -145,10 +186,22 @@ class Producer:
             except Exception:
                 logger.exception("producer on_close callback failed")
 
-    def request_keyframe(self, force: bool = False) -> bool:
-        """Send a PLI to the publisher, at most once per second unless ``force``; True if sent."""
+    def request_keyframe(self, force: bool = False, layer: SimulcastLayer | None = None) -> bool:
+        """Send a PLI to the publisher, at most once per second unless ``force``; True if sent.
+
+        Simulcast: a PLI for ``layer``'s SSRC (throttled per layer); without ``layer``, one for
+        every layer that a consumer forwards or waits for.
+        """
         if self._closed or self.kind != "video":
             return False
+        if self._layers:
+            if layer is not None:
+                return self._request_layer_keyframe(layer, force)
+            sent = False
+            for la in self._layers:
+                if la.consumers and self._request_layer_keyframe(la, force):
+                    sent = True
+            return sent
         now = time.monotonic()
         interval = FORCED_KEYFRAME_INTERVAL if force else KEYFRAME_REQUEST_INTERVAL
         if now - self._last_pli < interval:
@@ -159,6 +212,17 @@ class Producer:
         self._last_pli = now
         self._pli_pending = False
         if self._transport._send_rtcp(rtcp.build_pli(self._transport._rtcp_ssrc, self.ssrc)):
+            self._stats.pli_sent += 1
+            return True
+        return False
+
+    def _request_layer_keyframe(self, layer: SimulcastLayer, force: bool) -> bool:
+        now = time.monotonic()
+        interval = FORCED_KEYFRAME_INTERVAL if force else KEYFRAME_REQUEST_INTERVAL
+        if now - layer.last_pli < interval or layer.ssrc is None or not self._transport._connected:
+            return False
+        layer.last_pli = now
+        if self._transport._send_rtcp(rtcp.build_pli(self._transport._rtcp_ssrc, layer.ssrc)):
             self._stats.pli_sent += 1
             return True
         return False
@@ -175,10 +239,31 @@ class Producer:
             self._consumers.remove(consumer)
         if consumer in self._active:
             self._active.remove(consumer)
+        for layer in self._layers:
+            if consumer in layer.consumers:
+                layer.consumers.remove(consumer)
 
     def _activate(self, consumer: Consumer) -> None:
         if consumer not in self._active and consumer in self._consumers:
             self._active.append(consumer)
+            if self._layers:
+                consumer._update_target()
+
+    def _bind_layer(self, rid: str, ssrc: int) -> bool:
+        """Simulcast: remember that ``ssrc`` carries layer ``rid`` (learned from the rid extension)."""
+        layer = next((la for la in self._layers if la.rid == rid), None)
+        if layer is None:
+            return False
+        if layer.ssrc is not None:
+            self._layer_by_ssrc.pop(layer.ssrc, None)  # the publisher restarted the layer
+        layer.ssrc = ssrc
+        layer.active = True
+        self._layer_by_ssrc[ssrc] = layer
+        if self.ssrc is None:
+            self.ssrc = ssrc
+        for c in self._active:
+            c._update_target()
+        return True
 
     def _learned_ssrc(self, ssrc: int) -> None:
         self.ssrc = ssrc
@@ -186,14 +271,34 @@ class Producer:
             self.request_keyframe(force=True)
 
     def _on_transport_connected(self) -> None:
-        if self._pli_pending or any(c._waiting_keyframe for c in self._active):
+        if self._layers:
+            for c in self._active:
+                c._update_target()
+            self.request_keyframe(force=True)
+        elif self._pli_pending or any(c._waiting_keyframe for c in self._active):
             self.request_keyframe(force=True)
 
-    def _on_sender_report(self, ntp: int, rtp_ts: int) -> None:
+    def _on_sender_report(self, ntp: int, rtp_ts: int, ssrc: int | None = None) -> None:
+        if self._layers:
+            layer = self._layer_by_ssrc.get(ssrc) if ssrc is not None else None
+            if layer is None:
+                return
+            layer.on_sender_report(ntp, rtp_ts, time.monotonic())
+            for c in self._active:
+                if c._current is layer:
+                    c._send_sender_report(ntp, rtp_ts)
+            return
         self.last_sr = (ntp, rtp_ts)
         self._last_sr_at = time.monotonic()
         for c in self._active:
             c._send_sender_report(ntp, rtp_ts)
+
+    def _report_blocks(self, now: float) -> list[tuple[int, int, int, int, int, int, int]]:
+        """RR blocks: one per simulcast layer seen, else this producer's one (if any)."""
+        if self._layers:
+            return [b for la in self._layers if (b := la.report_block(now)) is not None]
+        block = self._report_block(now)
+        return [block] if block is not None else []
 
     def _report_block(self, now: float) -> tuple[int, int, int, int, int, int, int] | None:
         """One RR block for this producer (None before the first packet)."""
@@ -215,6 +320,18 @@ class Producer:
 
     def _tick(self) -> None:
         """Periodic work: re-ask for a keyframe while a consumer still waits for one."""
+        if self._layers:
+            now = time.monotonic()
+            changed = False
+            for la in self._layers:
+                changed = la.update_rate(now) or changed
+            for c in self._active:
+                if changed:
+                    c._update_target()
+                pending = c._pending_layer()
+                if pending is not None:
+                    self._request_layer_keyframe(pending, False)
+            return
         if self._pli_pending or (self.kind == "video" and any(c._waiting_keyframe for c in self._active)):
             self.request_keyframe()
 
@@ -227,6 +344,10 @@ class Producer:
             return
         if self._closed:
             stats.drop_rtp(RTP_NO_PRODUCER)
+            return
+        layers = self._layer_by_ssrc
+        if layers:
+            self._receive_layer(data, layers)
             return
         b0 = data[0]
         n = len(data)
@@ -276,6 +397,57 @@ class Producer:
             return
         for consumer in self._active:
             consumer._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+
+    def _receive_layer(self, data: bytes, layers: dict[int, SimulcastLayer]) -> None:
+        """Hot path, simulcast: one packet of one layer (the SSRC was bound to a layer)."""
+        stats = self._stats
+        b0 = data[0]
+        n = len(data)
+        pos = 12 + ((b0 & 0x0F) << 2)
+        ext_profile = 0
+        ext_start = ext_end = pos
+        if b0 & 0x10:
+            if pos + 4 > n:
+                stats.drop_rtp(RTP_TRUNCATED)
+                return
+            ext_profile, words = EXT_HEADER.unpack_from(data, pos)
+            ext_start = pos + 4
+            ext_end = pos = ext_start + (words << 2)
+        end = n - data[-1] if b0 & 0x20 else n
+        if pos > end or (b0 & 0x20 and data[-1] == 0):
+            stats.drop_rtp(RTP_TRUNCATED)
+            return
+        seq, ts, ssrc = SEQ_TS_SSRC.unpack_from(data, 2)
+        layer = layers.get(ssrc)
+        if layer is None:
+            stats.drop_rtp(RTP_NO_PRODUCER)
+            return
+        max_seq = layer._max_seq
+        if max_seq < 0:
+            layer._base_seq = layer._max_seq = seq
+        elif ((seq - max_seq) & 0xFFFF) < 0x8000:
+            if seq < (max_seq & 0xFFFF):
+                max_seq += 0x10000
+            layer._max_seq = (max_seq & ~0xFFFF) | seq
+        layer.packets += 1
+        layer.bytes += n
+        self.packets += 1
+        self.bytes += n
+        layer.history.store(seq, data)
+        keyframe = False
+        fn = self._keyframe_fn
+        if fn is not None:
+            prev_ts = layer.prev_ts
+            if fn(data, pos, end) and (
+                not self._h264 or (ts != prev_ts and (prev_ts >= 0 or _has_sps(data, pos, end)))
+            ):
+                keyframe = True
+                stats.keyframes += 1
+            layer.prev_ts = ts
+        if self._paused:
+            return
+        for consumer in layer.consumers:
+            consumer._forward_layer(layer, data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
 
 
 def _has_sps(data: bytes, start: int, end: int) -> bool:

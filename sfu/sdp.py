@@ -13,6 +13,7 @@ from typing import Any
 from aiortc import sdp as aiortc_sdp
 
 from .errors import InvalidSdpError
+from .simulcast import offered_rids
 
 SENDING_DIRECTIONS = frozenset({"sendonly", "sendrecv"})
 AUXILIARY_CODECS = frozenset({"rtx", "red", "ulpfec", "flexfec-03"})
@@ -51,6 +52,13 @@ class MediaSection:
     ssrcs: tuple[int, ...] = ()  # media SSRCs (first of each FID group, or every listed SSRC)
     rtx_ssrcs: tuple[int, ...] = ()
     msid: str | None = None
+    rids: tuple[str, ...] = ()  # simulcast send rids (a=rid + a=simulcast), lowest layer first
+    simulcast_ssrcs: tuple[int, ...] = ()  # legacy a=ssrc-group:SIM, lowest layer first
+
+    @property
+    def simulcast(self) -> bool:
+        """Whether the author sends several simulcast layers on this m-line."""
+        return len(self.rids) > 1 or len(self.simulcast_ssrcs) > 1
 
     @property
     def sending(self) -> bool:
@@ -81,6 +89,7 @@ def parse_media(text: str) -> list[MediaSection]:
         desc = aiortc_sdp.SessionDescription.parse(text)
     except Exception as exc:  # aiortc raises ValueError, KeyError, AssertionError, ...
         raise InvalidSdpError(f"cannot parse SDP: {exc}") from exc
+    rids_per_section = offered_rids(text)
     out: list[MediaSection] = []
     for index, m in enumerate(desc.media):
         if m.kind not in ("audio", "video"):
@@ -89,9 +98,12 @@ def parse_media(text: str) -> list[MediaSection]:
         if not mid:
             raise InvalidSdpError(f"m-line {index} has no a=mid")
         rtx: set[int] = set()
+        sim: tuple[int, ...] = ()
         for group in m.ssrc_group:
             if group.semantic == "FID" and len(group.items) >= 2:
                 rtx.update(int(x) for x in group.items[1:])
+            elif group.semantic == "SIM" and len(group.items) >= 2:
+                sim = tuple(int(x) for x in group.items)
         ssrcs: list[int] = []
         for s in m.ssrc:
             if s.ssrc not in rtx and s.ssrc not in ssrcs:
@@ -107,6 +119,8 @@ def parse_media(text: str) -> list[MediaSection]:
                 ssrcs=tuple(ssrcs),
                 rtx_ssrcs=tuple(sorted(rtx)),
                 msid=m.msid,
+                rids=rids_per_section[index] if index < len(rids_per_section) else (),
+                simulcast_ssrcs=sim,
             )
         )
     return out

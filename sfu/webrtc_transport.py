@@ -42,8 +42,9 @@ from .errors import (
     UnsupportedCodecError,
 )
 from .producer import Producer
-from .rtp import EXT_MID, find_extension
+from .rtp import EXT_MID, EXT_RID, find_extension
 from .sdp import MediaSection, parse_media
+from .simulcast import munge_answer
 from .stats import (
     RTCP_ERROR,
     RTCP_SRTP_UNPROTECT,
@@ -105,6 +106,7 @@ class WebRtcTransport:
         self._producer_by_ssrc: dict[int, Producer] = {}
         self._rtx_ssrcs: set[int] = set()
         self._mid_ext_id = 0
+        self._rid_ext_id = 0
         self._consumers: dict[str, Consumer] = {}
         self._consumer_by_ssrc: dict[int, Consumer] = {}
         self._transceiver_by_consumer: dict[str, Any] = {}
@@ -181,16 +183,21 @@ class WebRtcTransport:
             raise InvalidSdpError(f"cannot apply offer: {exc}") from exc
         self._prepare_transceivers()
         self._remote_media = media
-        self._local_media = parse_media(self._pc.localDescription.sdp)
+        # aiortc drops a=rid / a=simulcast and the rid extmaps: add them back (sfu.simulcast)
+        answer_sdp = munge_answer(str(self._pc.localDescription.sdp), offer_sdp)
+        self._local_media = parse_media(answer_sdp)
         mid_ext = next((m.extensions.get(EXT_MID, 0) for m in media if EXT_MID in m.extensions), 0)
         self._mid_ext_id = mid_ext
+        self._rid_ext_id = next(
+            (m.extensions.get(EXT_RID, 0) for m in self._local_media if EXT_RID in m.extensions), 0
+        )
         by_mid = {m.mid: m for m in media}
         for producer in list(self._producers.values()):
             section = by_mid.get(producer.mid)
             if section is None or not section.sending:
                 producer.close()
         await self._flush_candidates()
-        return str(self._pc.localDescription.sdp)
+        return answer_sdp
 
     def produce(self, mid: str, source: str) -> Producer:
         """Start forwarding the track the client sends on m-line ``mid``; ``source`` is a label."""
@@ -219,10 +226,15 @@ class WebRtcTransport:
             stats=self._stats,
             history_size=self._settings.history_size,
             history_age=self._settings.history_age,
+            rids=section.rids if EXT_RID in local.extensions else (),
+            simulcast_ssrcs=section.simulcast_ssrcs,
         )
         self._producers[producer.id] = producer
         self._producer_by_mid[mid] = producer
-        if producer.ssrc is not None:
+        if producer.simulcast:
+            for ssrc in section.simulcast_ssrcs:
+                self._producer_by_ssrc[ssrc] = producer
+        elif producer.ssrc is not None:
             self._producer_by_ssrc[producer.ssrc] = producer
         self._rtx_ssrcs.update(section.rtx_ssrcs)
         self._stats.producers += 1
@@ -462,7 +474,7 @@ class WebRtcTransport:
         if self._connected and self._producers and now - self._last_remb >= self._settings.remb_interval:
             # one compound: receiver report for every producer, then REMB
             self._last_remb = now
-            blocks = [b for p in self._producers.values() if (b := p._report_block(now)) is not None]
+            blocks = [b for p in self._producers.values() for b in p._report_blocks(now)]
             if blocks:
                 ssrcs = [b[0] for b in blocks]
                 packet = rtcp.build_rr(self._rtcp_ssrc, blocks) + rtcp.build_remb(
@@ -555,6 +567,18 @@ class WebRtcTransport:
             known = any(m.mid == mid for m in self._remote_media)
             stats.drop_rtp(RTP_NO_PRODUCER if known else RTP_UNKNOWN_SSRC)
             return None
+        if producer.simulcast:
+            # one SSRC per layer: the rid extension (sent in the first packets) names the layer
+            if data[1] & 0x7F != producer.codec_info.payload_type:
+                self._rtx_ssrcs.add(ssrc)
+                stats.drop_rtp(RTP_RTX)
+                return None
+            rid = find_extension(data, self._rid_ext_id) if self._rid_ext_id else None
+            if rid is None or not producer._bind_layer(rid.decode("ascii", "replace"), ssrc):
+                stats.drop_rtp(RTP_UNKNOWN_SSRC)
+                return None
+            self._producer_by_ssrc[ssrc] = producer
+            return producer
         if producer.ssrc is not None and producer.ssrc != ssrc:
             if data[1] & 0x7F != producer.codec_info.payload_type:
                 self._rtx_ssrcs.add(ssrc)
@@ -569,6 +593,22 @@ class WebRtcTransport:
         self._producer_by_ssrc[ssrc] = producer
         producer._learned_ssrc(ssrc)
         return producer
+
+    def _on_remb(self, data: bytes, start: int, end: int) -> None:
+        """REMB from a subscriber: share the estimate among the simulcast consumers it names."""
+        try:
+            bitrate, ssrcs = rtcp.parse_remb(data, start, end)
+        except ValueError:
+            return  # another application-layer feedback message
+        named = [c for s in ssrcs if (c := self._consumer_by_ssrc.get(s)) is not None and c.kind == "video"]
+        if not named:
+            return
+        share = bitrate // len(named)
+        for consumer in named:
+            if consumer.producer.simulcast:
+                consumer._on_estimate(share)
+            else:
+                consumer.estimate = share
 
     def _on_rtcp(self, data: bytes) -> None:
         """Hook: one decrypted RTCP compound from the client. Never raises."""
@@ -586,7 +626,7 @@ class WebRtcTransport:
                     ssrc, ntp, rtp_ts = rtcp.parse_sr(data, start, end)
                     producer = self._producer_by_ssrc.get(ssrc)
                     if producer is not None:
-                        producer._on_sender_report(ntp, rtp_ts)
+                        producer._on_sender_report(ntp, rtp_ts, ssrc)
                 elif pt == rtcp.RTCP_RR:
                     stats.rr_received += 1
                 elif pt == rtcp.RTCP_RTPFB and fmt == rtcp.RTPFB_NACK:
@@ -607,7 +647,9 @@ class WebRtcTransport:
                             stats.drop_rtcp(RTCP_UNKNOWN_SSRC)
                             continue
                         stats.pli_received += 1
-                        consumer.producer.request_keyframe()
+                        consumer._request_keyframe()
+                elif pt == rtcp.RTCP_PSFB and fmt == rtcp.PSFB_APP:
+                    self._on_remb(data, start, end)
         except Exception:
             stats.drop_rtcp(RTCP_ERROR)
             self._hook_errors += 1

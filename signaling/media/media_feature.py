@@ -214,6 +214,8 @@ class MediaFeature:
 
     def _consume(self, pm: ParticipantMedia, track: Track) -> None:
         consumer = pm.consume(track.producer)
+        if consumer is not None and track.producer.id in pm.quality:
+            consumer.set_quality(pm.quality[track.producer.id])  # simulcast layer (low/medium/high)
         if consumer is not None and track.producer.kind == "audio" and self.large and \
                 track.producer.id not in self._loudest:
             consumer.pause()  # not among the most active speakers: nothing is forwarded
@@ -244,6 +246,8 @@ class MediaFeature:
             pm.quality[tid] = quality
             if self.tracks[tid].participant_id != session.participant_id:
                 self._consume(pm, self.tracks[tid])
+            if tid in pm.consumers:
+                pm.consumers[tid].set_quality(quality)  # already received: switch layer
         return {"track_ids": [tid for tid, _ in tracks]}
 
     async def unsubscribe(self, session: Session, track_ids: list[str]) -> dict[str, Any]:
