@@ -19,7 +19,7 @@ async def raise_hand(session: Session, _: RaiseHand) -> Reply:
     event = {"event": "hand_raised", "participant_id": hand.participant_id, "raised_at": hand.raised_at,
              "position": hand.position}
     if new:
-        live.broadcast(event)
+        live.to_stage(event, also=session.participant_id)
     return {"raised_at": hand.raised_at, "position": hand.position}
 
 
@@ -30,7 +30,7 @@ async def lower_hand(session: Session, req: LowerHand) -> Reply:
     lowered = live.room.lower_hands(session.participant, req.participant_id, req.all_)
     by = session.participant_id
     for pid in lowered:
-        live.broadcast({"event": "hand_lowered", "participant_id": pid, "by": None if pid == by else by})
+        live.to_stage({"event": "hand_lowered", "participant_id": pid, "by": None if pid == by else by}, also=pid)
     return {"lowered": lowered}
 
 
@@ -43,7 +43,8 @@ async def react(session: Session, req: React) -> Reply:
     live = session.room
     now = live.clock()
     emoji = live.room.react(session.participant, req.emoji, now)
-    live.broadcast({"event": "reaction", "participant_id": session.participant_id, "emoji": emoji, "sent_at": now})
+    live.to_stage({"event": "reaction", "participant_id": session.participant_id, "emoji": emoji, "sent_at": now},
+                  also=session.participant_id)
     return {}
 
 

@@ -97,6 +97,10 @@ async def set_role(session: Session, req: SetRole) -> Reply:
         for source in PUBLISHED_SOURCES:
             if not target.muted.get(source):
                 await live.set_muted(target, source, True, notify=False)
+    elif before is Role.VIEWER and req.role is not Role.VIEWER:  # promoted to speak: the host lets them
+        for source in PUBLISHED_SOURCES:
+            if target.muted.get(source):
+                await live.set_muted(target, source, False, notify=False)
     live.participant_updated(target)
     s = live.sessions.get(target.participant_id)
     if s is not None and req.role.is_moderator and not before.is_moderator:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
-from signaling.rooms import Participant, ParticipantState, Room
+from signaling.rooms import Participant, ParticipantState, Role, Room, RoomMode
 from signaling.rooms.schedule import warning_leads
 from signaling.ws.close_codes import CloseCode
 
@@ -67,6 +67,10 @@ class LiveRoom:
         self._timer: asyncio.Task[None] | None = None
         self._end_task: asyncio.Task[list[Participant]] | None = None
         self._announced: set[str] = set()  # participant ids the others were told have joined
+        self.audience_update_s = 1.0  # webinar: at most one `room_update` to the viewers per interval
+        self._audience_timer: asyncio.TimerHandle | None = None
+        self._last_audience_update: dict[str, Any] = {}
+        self._reactions: dict[str, int] = {}
 
     @property
     def room_id(self) -> str:
@@ -94,6 +98,51 @@ class LiveRoom:
             n += 1
         return n
 
+    @property
+    def webinar(self) -> bool:
+        return self.room.settings.mode is RoomMode.WEBINAR
+
+    def to_stage(self, message: dict[str, Any], *, exclude: str | None = None, also: str | None = None) -> int:
+        """Membership and activity news (joins, leaves, updates, hands, reactions): everyone in a
+        meeting.  In a webinar only the stage (hosts, co-hosts, speakers) gets each event, plus
+        ``also`` (the viewer it is about); the audience gets a throttled `room_update` instead, so
+        2000 viewers joining do not send 2000 x 2000 frames."""
+        if not self.webinar:
+            return self.broadcast(message, exclude=exclude)
+        targets = [pid for pid, s in self.sessions.items() if s.participant.role is not Role.VIEWER]
+        if also is not None and also not in targets:
+            targets.append(also)
+        n = self.broadcast(message, exclude=exclude, to=targets)
+        if message.get("event") == "reaction":
+            emoji = str(message.get("emoji"))
+            self._reactions[emoji] = self._reactions.get(emoji, 0) + 1
+        self._audience_changed()
+        return n
+
+    def _audience_changed(self) -> None:
+        if self._audience_timer is None and not self.closed:
+            loop = asyncio.get_running_loop()
+            self._audience_timer = loop.call_later(self.audience_update_s, self._send_audience_update)
+
+    def audience_update(self) -> dict[str, Any]:
+        joined = self.room.joined()
+        stage = sorted((p for p in joined if p.role is not Role.VIEWER), key=Participant.sort_key)
+        return {"event": "room_update", "num_participants": len(joined),
+                "num_viewers": len(joined) - len(stage), "speakers": [p.to_json() for p in stage[:50]],
+                "hands": len(self.room.hands)}
+
+    def _send_audience_update(self) -> None:
+        self._audience_timer = None
+        if self.closed:
+            return
+        update = self.audience_update()
+        if self._reactions:
+            update["reactions"], self._reactions = self._reactions, {}
+        elif update == self._last_audience_update:
+            return
+        self._last_audience_update = {k: v for k, v in update.items() if k != "reactions"}
+        self.broadcast(update, to=[pid for pid, s in self.sessions.items() if s.participant.role is Role.VIEWER])
+
     def to_moderators(self, message: dict[str, Any]) -> int:
         return self.broadcast(message, to=[pid for pid, s in self.sessions.items()
                                            if s.participant.role.is_moderator])
@@ -108,8 +157,8 @@ class LiveRoom:
             self.participant_updated(participant)
 
     def participant_updated(self, participant: Participant) -> None:
-        self.broadcast({"event": "participant_updated", "participant_id": participant.participant_id,
-                        "participant": participant.to_json()})
+        self.to_stage({"event": "participant_updated", "participant_id": participant.participant_id,
+                       "participant": participant.to_json()}, also=participant.participant_id)
 
     # --- membership --------------------------------------------------------------------------
     def welcome(self, session: Session, *, page: tuple[str, dict[str, Any], int] | None = None) -> None:
@@ -156,6 +205,8 @@ class LiveRoom:
         straight away and those admitted from the waiting room."""
         p = session.participant
         self.send_room_state(session)
+        if self.webinar and p.role is Role.VIEWER:
+            session.send(self.audience_update())  # the audience's view of the room, kept fresh by room_update
         if announce:
             self._announce_joined(p)
         self._announced.add(p.participant_id)
@@ -208,16 +259,16 @@ class LiveRoom:
                                      "num_participants": page[2]}
             if len(ids) <= WELCOME_PARTICIPANTS:
                 event["participants"] = [p.to_json() for p in participants]
-            self.broadcast(event)
+            self.to_stage(event)
             waiting = self.room.waiting()  # moderators: the queue that is left, in one frame
             self.to_moderators({"event": "waiting_room", "participants": [p.to_json() for p in waiting],
                                 "count": len(waiting)})
         await self.store.save_room(self.room)
 
     def _announce_joined(self, p: Participant) -> None:
-        self.broadcast({"event": "participant_joined", "participant_id": p.participant_id,
-                        "participant": p.to_json(), "num_participants": len(self.room.joined())},
-                       exclude=p.participant_id)
+        self.to_stage({"event": "participant_joined", "participant_id": p.participant_id,
+                       "participant": p.to_json(), "num_participants": len(self.room.joined())},
+                      exclude=p.participant_id)
 
     async def denied(self, participants: Sequence[Participant], *, reason: str) -> None:
         """Participants the domain just refused: `denied`, then close 4403."""
@@ -296,8 +347,8 @@ class LiveRoom:
         was_joined = p.state is ParticipantState.JOINED
         self.room.leave(pid, self.clock())
         if was_joined:
-            self.broadcast({"event": "participant_left", "participant_id": pid, "reason": reason,
-                            "num_participants": len(self.room.joined())})
+            self.to_stage({"event": "participant_left", "participant_id": pid, "reason": reason,
+                           "num_participants": len(self.room.joined())})
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": pid})
         await self.store.save_room(self.room)
