@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import rtcp
 from .packet_history import PacketHistory
+from .reception import ReceptionStats
 from .rtp import (
     EXT_AUDIO_LEVEL,
     EXT_HEADER,
@@ -32,7 +33,7 @@ KEYFRAME_REQUEST_INTERVAL = 1.0  # seconds between throttled PLIs to one produce
 FORCED_KEYFRAME_INTERVAL = 0.1  # even "at once" requests are merged within this window
 
 
-class Producer:
+class Producer(ReceptionStats):
     """An incoming RTP stream, forwarded to every :class:`Consumer` of it.
 
     Created only by :meth:`WebRtcTransport.produce`. ``id`` is the protocol's ``track_id``.
@@ -297,26 +298,8 @@ class Producer:
         """RR blocks: one per simulcast layer seen, else this producer's one (if any)."""
         if self._layers:
             return [b for la in self._layers if (b := la.report_block(now)) is not None]
-        block = self._report_block(now)
+        block = self.report_block(now)
         return [block] if block is not None else []
-
-    def _report_block(self, now: float) -> tuple[int, int, int, int, int, int, int] | None:
-        """One RR block for this producer (None before the first packet)."""
-        if self.ssrc is None or self._max_seq < 0:
-            return None
-        expected = self._max_seq - self._base_seq + 1
-        lost = expected - self.packets
-        expected_interval = expected - self._prior_expected
-        received_interval = self.packets - self._prior_received
-        self._prior_expected = expected
-        self._prior_received = self.packets
-        lost_interval = expected_interval - received_interval
-        fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
-        lsr = dlsr = 0
-        if self.last_sr is not None:
-            lsr = (self.last_sr[0] >> 16) & 0xFFFFFFFF
-            dlsr = int((now - self._last_sr_at) * 65536)
-        return (self.ssrc, min(fraction, 255), lost, self._max_seq, 0, lsr, dlsr)
 
     def _tick(self) -> None:
         """Periodic work: re-ask for a keyframe while a consumer still waits for one."""

@@ -17,6 +17,7 @@ import re
 from typing import TYPE_CHECKING
 
 from .packet_history import PacketHistory
+from .reception import ReceptionStats
 from .rtp import EXT_RID, EXT_RRID
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ def munge_answer(answer: str, offer: str) -> str:
     return "\r\n".join(out) + "\r\n"
 
 
-class SimulcastLayer:
+class SimulcastLayer(ReceptionStats):
     """Receive state of one simulcast layer (one SSRC of a producer's m-line).
 
     ``index`` is the layer's position, 0 = lowest. ``consumers`` holds the consumers forwarding
@@ -191,24 +192,6 @@ class SimulcastLayer:
     def on_sender_report(self, ntp: int, rtp_ts: int, now: float) -> None:
         self.last_sr = (ntp, rtp_ts)
         self._last_sr_at = now
-
-    def report_block(self, now: float) -> tuple[int, int, int, int, int, int, int] | None:
-        """One RR block for this layer (None before its first packet)."""
-        if self.ssrc is None or self._max_seq < 0:
-            return None
-        expected = self._max_seq - self._base_seq + 1
-        lost = expected - self.packets
-        expected_interval = expected - self._prior_expected
-        received_interval = self.packets - self._prior_received
-        self._prior_expected = expected
-        self._prior_received = self.packets
-        lost_interval = expected_interval - received_interval
-        fraction = (lost_interval << 8) // expected_interval if expected_interval > 0 and lost_interval > 0 else 0
-        lsr = dlsr = 0
-        if self.last_sr is not None:
-            lsr = (self.last_sr[0] >> 16) & 0xFFFFFFFF
-            dlsr = int((now - self._last_sr_at) * 65536)
-        return (self.ssrc, min(fraction, 255), lost, self._max_seq, 0, lsr, dlsr)
 
     def __repr__(self) -> str:
         return f"SimulcastLayer(rid={self.rid!r}, index={self.index}, ssrc={self.ssrc}, bitrate={self.bitrate})"
