@@ -12,6 +12,12 @@ the full ICE agent, does), and demultiplexes:
 
 2000 participants need one socket and one file descriptor, not 2000 of each. Malformed STUN, an
 unknown ufrag, a bad password, data from an unknown address: dropped and counted, never raised.
+
+Sends (``batch_send``): every datagram of the worker, SRTP from the forwarding core, DTLS and
+STUN responses alike, is appended to one pending batch, sent by one ``sendmmsg(2)`` call
+(``sfu._sendmmsg``, a C extension built with the package) at most one event-loop iteration later
+or as soon as ``BATCH_MAX`` datagrams wait. The order of datagrams is kept (one queue). Without the
+extension, or with ``batch_send=False``, each datagram is one ``transport.sendto``.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import contextlib
 import logging
 import secrets
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +38,19 @@ from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import ConnectionClosed
 
 logger = logging.getLogger(__name__)
+
+try:
+    from . import _sendmmsg
+except ImportError:  # not built (or not Linux): one transport.sendto per datagram
+    _sendmmsg = None  # type: ignore[assignment]
+
+BATCH_MAX = 64  # datagrams waiting before a batch is sent without waiting for the loop
+_ADDR_CACHE_MAX = 65536  # packed destination addresses kept (cleared, not evicted, past this)
+
+
+def batch_send_available() -> bool:
+    """Whether ``sfu._sendmmsg`` (the compiled sendmmsg path) can be used."""
+    return _sendmmsg is not None
 
 STUN_MAGIC = b"\x21\x12\xa4\x42"
 CONSENT_TIMEOUT = 30.0  # s without a valid binding request: the peer is gone (RFC 7675)
@@ -57,15 +77,136 @@ class MuxStats:
         self.dropped[reason] = self.dropped.get(reason, 0) + 1
 
 
+class _SendSide:
+    """What ``sfu.aiortc_compat.selected_pair`` reads as ``pair.protocol``: its ``transport`` is what
+    the forwarding core calls ``sendto`` on: the datagram transport, or the batch when batching."""
+
+    __slots__ = ("transport",)
+
+    def __init__(self) -> None:
+        self.transport: asyncio.DatagramTransport | _Batch | None = None
+
+
 class _Pair:
     """What ``sfu.aiortc_compat.selected_pair`` reads from ``aioice`` pairs: protocol.transport and
     remote_addr."""
 
     __slots__ = ("protocol", "remote_addr")
 
-    def __init__(self, protocol: UdpMux, remote_addr: tuple[str, int]) -> None:
+    def __init__(self, protocol: _SendSide, remote_addr: tuple[str, int]) -> None:
         self.protocol = protocol
         self.remote_addr = remote_addr
+
+
+class _Batch:
+    """The pending datagrams of the shared socket, sent with ``sendmmsg``.
+
+    ``sendto`` (the per-packet path) packs nothing: a destination's ``struct sockaddr`` is made
+    once and cached. Datagrams the socket did not take (EAGAIN, or one that failed) and every
+    datagram while the transport still holds a write buffer go through ``transport.sendto``, which
+    buffers them or reports the error as usual, so the order is kept.
+    """
+
+    __slots__ = ("_addrs", "_buffered", "_call_soon", "_closed", "_family", "_fd", "_packed", "_packets",
+                 "_scheduled", "_transport", "batches", "fallback")
+
+    def __init__(self, transport: asyncio.DatagramTransport, fd: int, family: int) -> None:
+        self._transport = transport
+        # bytes the transport holds back (after EAGAIN): while any, sends go through it, in order
+        self._buffered: Callable[[], int] = getattr(transport, "get_write_buffer_size", lambda: 0)
+        self._fd = fd
+        self._family = family
+        self._call_soon = asyncio.get_running_loop().call_soon
+        self._packed: dict[tuple[str, int], bytes] = {}
+        self._packets: list[bytes | bytearray] = []
+        self._addrs: list[bytes] = []
+        self._scheduled = False
+        self._closed = False
+        self.batches = 0  # sendmmsg batches flushed
+        self.fallback = 0  # datagrams that went through transport.sendto instead
+
+    def sendto(self, data: bytes | bytearray, addr: tuple[str, int]) -> None:
+        packed = self._packed.get(addr)
+        if packed is None:
+            packed = self._pack(addr)
+            if packed is None:  # not a numeric address: after what is pending, on its own
+                self.flush()
+                if not self._closed:
+                    self.fallback += 1
+                    self._transport.sendto(data, addr)
+                return
+        packets = self._packets
+        packets.append(data)
+        self._addrs.append(packed)
+        if not self._scheduled:
+            self._scheduled = True
+            self._call_soon(self._flush_soon)
+        elif len(packets) >= BATCH_MAX:
+            self.flush()
+
+    def is_closing(self) -> bool:
+        return self._closed or self._transport.is_closing()
+
+    def _pack(self, addr: tuple[str, int]) -> bytes | None:
+        if self._closed or _sendmmsg is None:
+            return None
+        host = addr[0]
+        if self._family == socket.AF_INET6 and ":" not in host:
+            host = "::ffff:" + host  # an IPv4 peer on a dual-stack socket
+        try:
+            packed = _sendmmsg.sockaddr(host, addr[1])
+        except (ValueError, TypeError, OverflowError, IndexError):
+            return None
+        if len(self._packed) >= _ADDR_CACHE_MAX:
+            self._packed.clear()
+        self._packed[addr] = packed
+        return packed
+
+    def _flush_soon(self) -> None:
+        self._scheduled = False
+        self.flush()
+
+    def flush(self) -> None:
+        """Send what is pending, now."""
+        packets = self._packets
+        if not packets:
+            return
+        addrs = self._addrs
+        self._packets = []
+        self._addrs = []
+        if self._closed:
+            return
+        transport = self._transport
+        n = len(packets)
+        i = 0
+        self.batches += 1
+        while i < n:
+            if not self._buffered():
+                # OSError: packets[i] failed first; the transport sends it again and reports the error
+                with contextlib.suppress(OSError):
+                    i = _sendmmsg.send_batch(self._fd, packets, addrs, i)
+                if i >= n:
+                    return
+            self.fallback += 1
+            try:
+                transport.sendto(packets[i], _unpack(addrs[i]))
+            except Exception as e:  # the rest of the batch still goes
+                logger.debug("udp mux: sendto failed: %r", e)
+            i += 1
+
+    def close(self) -> None:
+        if not self._closed:
+            self.flush()
+            self._closed = True
+
+
+def _unpack(packed: bytes) -> tuple[str, int]:
+    """The (host, port) of a packed ``struct sockaddr_in`` / ``sockaddr_in6`` (the rare fallback)."""
+    family = int.from_bytes(packed[0:2], sys.byteorder)
+    port = int.from_bytes(packed[2:4], "big")
+    if family == socket.AF_INET6:
+        return socket.inet_ntop(socket.AF_INET6, packed[8:24]), port
+    return socket.inet_ntop(socket.AF_INET, packed[4:8]), port
 
 
 class LiteConnection:
@@ -181,14 +322,21 @@ class LiteConnection:
         self.last_consent = time.monotonic()
         self._addresses.add(addr)
         if nominate or not self._nominated:
-            self._nominated[1] = _Pair(self._mux, addr)
+            self._nominated[1] = _Pair(self._mux.send_side, addr)
         self._connected.set()
 
 
 class UdpMux(asyncio.DatagramProtocol):
-    """The shared UDP socket of a worker. ``await mux.start()`` binds it."""
+    """The shared UDP socket of a worker. ``await mux.start()`` binds it.
 
-    def __init__(self, listen_address: str, port: int, announced_addresses: tuple[str, ...] = ()) -> None:
+    ``batch_send``: send with ``sendmmsg`` in batches (``True``), one ``transport.sendto`` per
+    datagram (``False``), or batches when ``sfu._sendmmsg`` is importable (``None``). ``True``
+    without the extension falls back to ``sendto`` (logged once). ``mux.batching`` tells which
+    path runs once started.
+    """
+
+    def __init__(self, listen_address: str, port: int, announced_addresses: tuple[str, ...] = (),
+                 *, batch_send: bool | None = None) -> None:
         self.listen_address = listen_address
         self.requested_port = port
         self.port = port
@@ -198,6 +346,14 @@ class UdpMux(asyncio.DatagramProtocol):
         self._by_ufrag: dict[str, LiteConnection] = {}
         self._by_addr: dict[tuple[str, int], LiteConnection] = {}
         self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
+        self.batch_send = batch_send
+        self._batch: _Batch | None = None
+        self.send_side = _SendSide()
+
+    @property
+    def batching(self) -> bool:
+        """Whether sends go out in ``sendmmsg`` batches."""
+        return self._batch is not None
 
     async def start(self) -> int:
         loop = asyncio.get_running_loop()
@@ -217,6 +373,13 @@ class UdpMux(asyncio.DatagramProtocol):
         transport, _ = await loop.create_datagram_endpoint(lambda: self, sock=sock)
         self.transport = transport
         self._sendto = transport.sendto
+        self.send_side.transport = transport
+        if self.batch_send is not False:
+            if _sendmmsg is not None:
+                self._batch = _Batch(transport, sock.fileno(), family)
+                self.send_side.transport = self._batch
+            elif self.batch_send:
+                logger.warning("udp mux: batch_send requested but sfu._sendmmsg is not built; using sendto")
         return self.port
 
     def connection(self) -> LiteConnection:
@@ -238,12 +401,24 @@ class UdpMux(asyncio.DatagramProtocol):
         return len(self._by_ufrag)
 
     def sendto(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self._sendto is not None:
+        batch = self._batch
+        if batch is not None:
+            batch.sendto(data, addr)
+        elif self._sendto is not None:
             self._sendto(data, addr)
+
+    def flush(self) -> None:
+        """Send the pending batch now (a no-op without batching)."""
+        if self._batch is not None:
+            self._batch.flush()
 
     def close(self) -> None:
         for conn in list(self._by_ufrag.values()):
             conn.close_now()
+        if self._batch is not None:
+            self._batch.close()  # what is pending goes out first
+            self._batch = None
+        self.send_side.transport = None
         if self.transport is not None:
             self.transport.close()
             self.transport = None

@@ -56,6 +56,9 @@ class WorkerSettings:
     udp_listen_address: str = "0.0.0.0"
     # addresses put in the shared port's host candidates; () = host_addresses, else every interface
     announced_addresses: tuple[str, ...] = ()
+    # Sends on the shared port in sendmmsg batches (the C extension sfu._sendmmsg): None = when the
+    # extension is built, False = one sendto per datagram. See docs/sfu.md, "Batched sends".
+    batch_send: bool | None = None
 
     def normalized_ice_servers(self) -> list[IceServer]:
         return [IceServer(urls=(s,)) if isinstance(s, str) else s for s in self.ice_servers]
@@ -82,7 +85,8 @@ class Worker:
         announced = self.settings.announced_addresses or self.settings.host_addresses
         if not announced:
             announced = tuple(aiortc_compat.default_host_addresses())
-        mux = UdpMux(self.settings.udp_listen_address, self.settings.udp_port, tuple(announced))
+        mux = UdpMux(self.settings.udp_listen_address, self.settings.udp_port, tuple(announced),
+                     batch_send=self.settings.batch_send)
         await mux.start()
         ice_lite.install()
         self.mux = mux

@@ -91,7 +91,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     worker = Worker(WorkerSettings(
         ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses,
         udp_port=settings.rtc_udp_port if settings.rtc_single_port else None,
-        udp_listen_address=settings.rtc_listen, announced_addresses=settings.rtc_host_addresses))
+        udp_listen_address=settings.rtc_listen, announced_addresses=settings.rtc_host_addresses,
+        batch_send={"auto": None, "on": True, "off": False}[settings.rtc_batch_send]))
     app[WORKER] = worker
     policy = ForwardingPolicy(large_room_threshold=settings.large_room_threshold, last_n_audio=settings.last_n_audio)
     rooms.feature_factories.append(lambda live: MediaFeature(live, worker, policy))
