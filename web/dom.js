@@ -34,6 +34,12 @@ const ICONS = {
   leave: ["M10 4H5v16h5", "M14 8l4 4-4 4M18 12H9"],
   speaker: ["M4 9h4l5-4v14l-5-4H4z", "M16 9a4 4 0 0 1 0 6"],
   slash: ["M4 4l16 16"],
+  hand: ["M8 12V6a1.5 1.5 0 0 1 3 0v5", "M11 10V4.5a1.5 1.5 0 0 1 3 0V10", "M14 10.5V5.5a1.5 1.5 0 0 1 3 0V13",
+    "M8 12V9.5a1.5 1.5 0 0 0-3 0V14a7 7 0 0 0 7 7h.5a4.5 4.5 0 0 0 4.5-4.5V13"],
+  smile: ["M3 12a9 9 0 1 0 18 0a9 9 0 1 0-18 0", "M8 14a4.5 4.5 0 0 0 8 0", "M9 9.5h.01M15 9.5h.01"],
+  panel: ["M4 5h16v11H9l-5 4z", "M8 9h8M8 12h5"],
+  sliders: ["M4 6h9M17 6h3M4 12h3M11 12h9M4 18h11M19 18h1", "M15 4v4M9 10v4M17 16v4"],
+  trash: ["M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13"],
 };
 
 export function icon(name, { slashed = false } = {}) {

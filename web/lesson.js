@@ -7,6 +7,7 @@ import { t } from "./i18n.js";
 import { h, clear, icon, attachTrack } from "./dom.js";
 import { Session } from "./session.js";
 import { initials, displayName } from "./prejoin.js";
+import { createCallUi } from "./callui.js";
 
 const FINAL_TEXT = {
   badToken: "badToken", expiredToken: "expiredToken", refused: "refused", roomNotFound: "roomNotFound", replaced: "replaced",
@@ -41,14 +42,14 @@ export function runLesson(app, { token, claims, local }) {
     const stage = h("section", { class: "stage", id: "stage", hidden: true }, stageVideo, stageLabel);
     const grid = h("section", { class: "grid", id: "grid" });
     const audioBox = h("div", { class: "audio-sinks", hidden: true });
-    const side = h("aside", { class: "side", id: "side", hidden: true }); // chat / participants / host panel later
+    const side = h("aside", { class: "side", id: "side", hidden: true }); // the call control panel (callui.js)
 
     const micBtn = h("button", { class: "ctl", id: "btn-mic", type: "button" });
     const camBtn = h("button", { class: "ctl", id: "btn-camera", type: "button" });
     const shareBtn = h("button", { class: "ctl", id: "btn-screen", type: "button" });
     const leaveBtn = h("button", { class: "ctl danger", id: "btn-leave", type: "button", title: t("leave") },
       icon("leave"), h("span", { text: t("leave") }));
-    const extra = h("span", { class: "controls-extra", id: "controls-extra" }); // hand, chat, host: later
+    const extra = h("span", { class: "controls-extra", id: "controls-extra" }); // hand, reactions, panel, host (callui.js)
 
     const root = h("div", { class: "lesson", id: "lesson" },
       h("header", { class: "topbar" }, roomEl, countEl, listenerEl, statusEl),
@@ -61,6 +62,8 @@ export function runLesson(app, { token, claims, local }) {
     clear(app);
     app.appendChild(root);
     window.urok.screen = "lesson";
+
+    createCallUi({ session, root, side, extra, grid, banner, notice: (text) => notice(text) });
 
     const tiles = new Map(); // key (participant_id or "self") -> {el, video, name, mic}
     const audios = new Map(); // "pid/source" -> <audio>
@@ -181,12 +184,18 @@ export function runLesson(app, { token, claims, local }) {
       const canPublish = session.canPublish() && !local.viewer;
       setButton(micBtn, "mic", !l.micOn || !l.audio, t(l.micOn && l.audio ? "micOn" : "micOff"), t("microphone"));
       micBtn.classList.toggle("off", !l.micOn || !l.audio);
-      micBtn.disabled = !l.audio || !session.mayPublish("microphone") && !l.micOn;
+      // off and the host locked unmuting (no allowance, no "ask to unmute" pending): disabled, and says why
+      const micBlocked = !l.micOn && session.selfUnmuteBlocked("microphone");
+      micBtn.disabled = !l.audio || !session.mayPublish("microphone") && !l.micOn || micBlocked;
+      micBtn.classList.toggle("locked", micBlocked);
+      if (micBlocked) micBtn.title = t("selfUnmuteLocked");
       micBtn.hidden = !canPublish;
       setButton(camBtn, "cam", !l.camOn || !l.video, t(l.camOn && l.video ? "camOn" : "camOff"), t("camera"));
       camBtn.classList.toggle("off", !l.camOn || !l.video);
       camBtn.hidden = !canPublish || local.denied;
-      camBtn.disabled = !session.mayPublish("camera") && !(l.camOn && l.video);
+      const camBlocked = !(l.camOn && l.video) && session.selfUnmuteBlocked("camera") && Boolean(session.tx.camera);
+      camBtn.disabled = !session.mayPublish("camera") && !(l.camOn && l.video) || camBlocked;
+      if (camBlocked) camBtn.title = t("selfUnmuteLocked");
       const sharing = Boolean(l.screen);
       setButton(shareBtn, "screen", false, t(sharing ? "shareStop" : "shareStart"), t("screen"));
       shareBtn.classList.toggle("active", sharing);
@@ -270,8 +279,12 @@ export function runLesson(app, { token, claims, local }) {
     session.addEventListener("levels", renderSpeakers);
     session.addEventListener("notice", (e) => {
       const params = { ...(e.detail.params || {}) };
+      const source = params.source;
       if (params.source) params.source = t(`source_${params.source}`);
-      notice(t(e.detail.key, params));
+      let text = t(e.detail.key, params);
+      // muted by the host while unmuting is locked: say why the button stays disabled
+      if (e.detail.key === "mutedByHost" && source && session.selfUnmuteBlocked(source)) text += ` ${t("selfUnmuteLocked")}`;
+      notice(text);
     });
 
     micBtn.addEventListener("click", () => session.setMic(!session.local.micOn));

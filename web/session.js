@@ -6,10 +6,23 @@
 //   "media"         remote or local tracks changed
 //   "levels"        detail Map participant_id -> audio level 0..1 (speaker highlight)
 //   "notice"        detail {key, params} a transient message for the user
+//   "server"        detail: every event frame from the server, after the session has handled it
+//                   (call control modules listen to this: chat, hands, waiting room, attention...)
 
 import { Signal } from "./signal.js";
 import { TrackMap } from "./trackmap.js";
 import { getCamera, getMicrophone } from "./media.js";
+
+
+/** Camera simulcast, lowest layer first (the server orders layers as listed): viewers get the
+ *  layer that fits their tile and their bandwidth. */
+export function simulcastLayers() {
+  return [
+    { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000 },
+    { rid: "h", scaleResolutionDownBy: 2, maxBitrate: 500_000 },
+    { rid: "f", maxBitrate: 1_500_000 },
+  ];
+}
 
 // Close codes after which the page does not reconnect (1000 comes after our own `leave`; any other
 // close, 1000 included when we did not leave, is a drop: rejoin with the same token).
@@ -45,12 +58,16 @@ export class Session extends EventTarget {
     this.pub = null;
     this.sub = null;
     this.tx = {}; // source -> RTCRtpTransceiver on the publisher
+    // cameras publish three simulcast layers unless ?simulcast=0 (e.g. a weak uplink)
+    this.simulcast = new URLSearchParams(globalThis.location?.search || "").get("simulcast") !== "0";
     this.mediaUnavailable = false;
     this.retries = 0;
     this.timers = new Set();
     this.subChain = Promise.resolve();
     this.pubChain = Promise.resolve();
     this.iceServers = [];
+    this.unmuteAllowed = false; // a host's allow_unmute (until revoked)
+    this.unmuteOnce = new Set(); // sources a host asked us to unmute (one unmute each)
   }
 
   // ---- lifecycle --------------------------------------------------------------------------------
@@ -108,7 +125,11 @@ export class Session extends EventTarget {
     const sig = new Signal(this._wsUrl());
     this.sig = sig;
     sig.onclose = (info) => { if (gen === this.gen) this._onClose(info); };
-    sig.on("*", (m) => { if (gen === this.gen) this._onEvent(m); });
+    sig.on("*", (m) => {
+      if (gen !== this.gen) return;
+      this._onEvent(m);
+      this._emit("server", m);
+    });
     try {
       await sig.open();
     } catch {
@@ -188,8 +209,15 @@ export class Session extends EventTarget {
         return this._updateRemote();
       case "track_muted": return this._setMuted(m.participant_id, m.source, m.muted);
       case "active_speaker": case "active_speakers": case "speakers_changed": return this._onActiveSpeaker(m);
+      case "unmute_allowed":
+        this.unmuteAllowed = Boolean(m.allowed);
+        return this._emit("media");
+      case "unmute_requested":
+        this.unmuteOnce.add(m.source || "microphone");
+        return this._emit("media");
       case "locks_changed":
         if (this.room && m.lock) this.room = { ...this.room, settings: { ...(this.room.settings || {}), lock: m.lock } };
+        if (this.room && "lockdown" in m) this.room.lockdown = Boolean(m.lockdown);
         this._emit("media");
         return undefined;
       case "room_ended": this.finalReason = "ended"; return undefined;
@@ -208,6 +236,9 @@ export class Session extends EventTarget {
     this.you = m.you || null;
     this.room = m.room || null;
     this.iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
+    // a host's allowance and pending "ask to unmute" survive a reload or reconnect
+    this.unmuteAllowed = Boolean(m.you?.unmute_allowed);
+    this.unmuteOnce = new Set(m.you?.unmute_requested || []);
     this.participants.clear();
     for (const p of m.participants || []) this.participants.set(p.participant_id, p);
     if (this.you) this.participants.set(this.me, this.you);
@@ -247,6 +278,7 @@ export class Session extends EventTarget {
   /** A host (or a lock) muted one of our sources: the server already stopped it; follow locally. */
   _onMutedByHost(source, muted) {
     this._setMuted(this.me, source, muted, false);
+    if (muted) this.unmuteOnce.delete(source); // a host's mute cancels a pending "ask to unmute"
     if (!muted) return this._emit("media");
     if (source === "microphone" && this.local.audio) {
       this.local.micOn = false;
@@ -370,7 +402,9 @@ export class Session extends EventTarget {
       old.direction = "sendonly";
       return old.sender.replaceTrack(track).then(() => false);
     }
-    this.tx[source] = pub.addTransceiver(track, { direction: "sendonly", streams: [this._stream()] });
+    const init = { direction: "sendonly", streams: [this._stream()] };
+    if (source === "camera" && this.simulcast) init.sendEncodings = simulcastLayers();
+    this.tx[source] = pub.addTransceiver(track, init);
     return Promise.resolve(true);
   }
 
@@ -555,6 +589,26 @@ export class Session extends EventTarget {
     });
   }
 
+  /** A call control request (chat, hands, host actions): resolves with the response, rejects with
+   *  a RequestError (code, message) that the caller shows. */
+  request(type, fields = {}) {
+    if (!this.sig || this.sig.closed) return Promise.reject(Object.assign(new Error("not connected"), { code: "not_connected" }));
+    return this.sig.request(type, fields);
+  }
+
+  isModerator() {
+    const role = this.you?.role;
+    return role === "host" || role === "cohost";
+  }
+
+  /** The room's `self_unmute` lock keeps us from turning this source on ourselves (no allowance and
+   *  no pending "ask to unmute"): the UI disables the button and says why. */
+  selfUnmuteBlocked(source) {
+    if (this.isModerator()) return false;
+    if (!this.room?.settings?.lock?.self_unmute) return false;
+    return !this.unmuteAllowed && !this.unmuteOnce.has(source);
+  }
+
   // ---- controls -------------------------------------------------------------------------------------
   canPublish() {
     return this.you?.role !== "viewer";
@@ -583,6 +637,7 @@ export class Session extends EventTarget {
       // ask first: a host may have forbidden unmuting oneself
       const r = await this._request("set_muted", { source: "microphone", muted: false });
       if (r === null && this.lastRequestError === "forbidden") return;
+      this.unmuteOnce.delete("microphone");
     }
     this.local.micOn = true;
     this.local.audio.enabled = true;
@@ -615,7 +670,10 @@ export class Session extends EventTarget {
     this.lastPublishError = null;
     const isNew = await this._addSender("camera", track);
     if (isNew) await this._negotiatePublisher();
-    if (!isNew || this.mutedRemote.get(this.me)?.camera) await this._request("set_muted", { source: "camera", muted: false });
+    if (!isNew || this.mutedRemote.get(this.me)?.camera) {
+      const r = await this._request("set_muted", { source: "camera", muted: false });
+      if (r) this.unmuteOnce.delete("camera");
+    }
     if (this.lastPublishError === "forbidden" || this.lastRequestError === "forbidden") await this.setCamera(false);
   }
 

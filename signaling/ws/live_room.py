@@ -81,6 +81,7 @@ class LiveRoom:
         return {
             "room_id": self.room_id, "name": s.name, "mode": s.mode.value, "settings": s.to_json(),
             "created_at": self.room.created_at, "num_participants": len(self.room.joined()),
+            "lockdown": self.room.lockdown,
         }
 
     # --- delivery ----------------------------------------------------------------------------
@@ -166,9 +167,12 @@ class LiveRoom:
         at once (admit all)."""
         p = session.participant
         listed, summary, total = page if page is not None else self._welcome_page()
+        you = p.to_json()
+        you["unmute_allowed"] = p.participant_id in self.room.unmute_allowed  # after a reconnect too
+        you["unmute_requested"] = sorted(src for pid, src in self.room.unmute_once if pid == p.participant_id)
         head = _encode({"event": "welcome", "participant_id": p.participant_id, "state": p.state.value,
-                        "you": p.to_json(), "room": summary, "num_participants": total,
-                        "ice_servers": self.ice_servers})
+                        "you": you, "room": summary, "num_participants": total,
+                        "ice_servers": self.ice_servers, "server_time": self.clock()})
         session.send_text(f'{head[:-1]},"participants":{listed}}}')
 
     def _welcome_page(self) -> tuple[str, dict[str, Any], int]:

@@ -74,6 +74,7 @@ class Received:
     sizes: set[tuple[int, int]] = field(default_factory=set)
     first_frame_at: float | None = None
     ended: bool = False
+    last_size: tuple[int, int] | None = None
 
 
 class RtcClient:
@@ -168,6 +169,7 @@ class RtcClient:
                 rec.frames += 1
                 if track.kind == "video":
                     rec.sizes.add((frame.width, frame.height))
+                    rec.last_size = (frame.width, frame.height)
         rec.ended = True
 
     async def publish(self, *, video: bool = True, audio: bool = True, screen: bool = False,

@@ -17,6 +17,8 @@ async def test_welcome_then_joined_and_left_events_between_two_clients(server: S
     welcome = await a.event("welcome")
     assert welcome["state"] == "joined" and welcome["room"]["room_id"] == room_id
     assert welcome["room"]["name"] == "Физика" and welcome["ice_servers"] == []
+    assert welcome["room"]["lockdown"] is False and abs(welcome["server_time"] - time.time()) < 5
+    assert welcome["you"]["unmute_allowed"] is False and welcome["you"]["unmute_requested"] == []
     assert [p["identity"] for p in welcome["participants"]] == ["teacher"]
 
     b = await server.join(room_id, "student")
