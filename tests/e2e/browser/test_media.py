@@ -50,7 +50,7 @@ async def test_two_pages_see_and_hear_each_other(media_server: Any, browsers: Br
     # the tile shows the remote microphone as live (not muted); the beeping speaker gets highlighted
     assert await a.locator(f"{tile(pid_b)} .mic-off").is_hidden()
     await eventually(lambda: a.evaluate("(s) => document.querySelector(s).classList.contains('speaking')", tile(pid_b)),
-                     10.0, interval=0.1, what="B's tile highlighted as speaking on A")
+                     25.0, interval=0.1, what="B's tile highlighted as speaking on A")
     await a.wait_for_timeout(500)
     await a.screenshot(path=str(artifacts / "lesson-desktop-1280x800.png"))
     await b.screenshot(path=str(artifacts / "lesson-phone-390x844.png"))
