@@ -441,6 +441,8 @@ class Participant:
                     self.tracks.pop(str(m.get("track_id")), None)
                 elif event in ("denied", "removed", "room_ended"):
                     self.error = f"event {event}"
+                if event is not None:
+                    self._on_event(str(event), m)
                 self._changed.set()
         except Exception as e:  # recorded for wait()
             self.error = f"reading the socket: {e!r}"
@@ -450,6 +452,9 @@ class Participant:
                 if not fut.done():
                     fut.set_exception(RuntimeError(self.error))
             self._changed.set()
+
+    def _on_event(self, event: str, m: dict[str, Any]) -> None:
+        """Subclasses follow more events here (called after the common handling)."""
 
     async def request(self, type_: str, timeout: float = 30.0, **fields: Any) -> dict[str, Any]:
         rid = next(self._ids)

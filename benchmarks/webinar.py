@@ -168,41 +168,11 @@ class Viewer(Participant):
         if self.sub.connectionState in ("failed", "closed") and not self.closing and not self.lost_at:
             self.lost_at = time.monotonic()
 
-    async def _read(self) -> None:  # Participant._read plus track_published and room_update
-        try:
-            async for msg in self.ws:
-                if msg.type != aiohttp.WSMsgType.TEXT:
-                    break
-                m = json.loads(msg.data)
-                event = m.get("event")
-                if event is None:
-                    fut = self._pending.pop(m.get("id"), None)
-                    if fut is not None and not fut.done():
-                        fut.set_result(m)
-                elif event == "welcome":
-                    self.participant_id = str(m.get("participant_id", ""))
-                    if m.get("state") == "joined":
-                        self.joined.set()
-                elif event == "track_published":
-                    if m.get("kind") == "video" and not self.video_track:
-                        self.video_track = str(m["track_id"])
-                elif event == "room_update":
-                    self.room_updates += 1
-                elif event == "subscriber_offer":
-                    self._offers.put_nowait(str(m["sdp"]))
-                elif event == "ice_candidate":
-                    await self._candidate(m)
-                elif event in ("denied", "removed", "room_ended"):
-                    self.error = f"event {event}"
-                self._changed.set()
-        except Exception as e:  # recorded for wait()
-            self.error = f"reading the socket: {e!r}"
-        finally:
-            self.error = self.error or f"socket closed ({self.ws.close_code})"
-            for fut in self._pending.values():
-                if not fut.done():
-                    fut.set_exception(RuntimeError(self.error))
-            self._changed.set()
+    def _on_event(self, event: str, m: dict[str, Any]) -> None:
+        if event == "track_published" and m.get("kind") == "video" and not self.video_track:
+            self.video_track = str(m["track_id"])
+        elif event == "room_update":
+            self.room_updates += 1
 
     def _hook_counters(self) -> None:
         sdp = self.sub.remoteDescription.sdp if self.sub.remoteDescription is not None else ""
