@@ -203,9 +203,11 @@ export class Session extends EventTarget {
       case "track_published":
         this.trackMap.publish(m);
         this._setMuted(m.participant_id, m.source, m.muted);
+        if (m.kind === "video" && m.participant_id !== this.me) this._wantVideoSoon();
         return this._updateRemote();
       case "track_unpublished":
         this.trackMap.unpublish(m);
+        if (m.kind === "video") this._wantVideoSoon();
         return this._updateRemote();
       case "track_muted": return this._setMuted(m.participant_id, m.source, m.muted);
       case "active_speaker": case "active_speakers": case "speakers_changed": return this._onActiveSpeaker(m);
@@ -236,6 +238,7 @@ export class Session extends EventTarget {
     this.you = m.you || null;
     this.room = m.room || null;
     this.iceServers = Array.isArray(m.ice_servers) ? m.ice_servers : [];
+    this._wantedKey = null; // a new connection: ask again for the video we show
     // a host's allowance and pending "ask to unmute" survive a reload or reconnect
     this.unmuteAllowed = Boolean(m.you?.unmute_allowed);
     this.unmuteOnce = new Set(m.you?.unmute_requested || []);
@@ -312,6 +315,31 @@ export class Session extends EventTarget {
       if (this.local.audio) this.local.audio.enabled = false;
     }
     if (emit) this._emit("media");
+  }
+
+  /** Ask for the video we show, with a quality that fits its tile. A large room (over the server's
+   *  large_room_threshold) sends video only on request; in a small one this only picks the
+   *  simulcast layer. Screens always come in full quality. Debounced: one request for a burst. */
+  _wantVideoSoon() {
+    if (this._wantTimer) return;
+    this._wantTimer = setTimeout(() => {
+      this._wantTimer = null;
+      this.requestVideoQualities();
+    }, 200);
+  }
+
+  requestVideoQualities() {
+    if (!this.sig || this.sig.closed || this.status !== "joined") return;
+    const videos = [...this.trackMap.published.values()].filter((t) => t.kind === "video" && t.participant_id !== this.me);
+    if (!videos.length) return;
+    const cameras = videos.filter((t) => t.source === "camera").length;
+    const sharing = videos.some((t) => t.source === "screen");
+    const cameraQuality = sharing || cameras > 9 ? "low" : cameras > 3 ? "medium" : "high";
+    const tracks = videos.map((t) => ({ track_id: t.track_id, quality: t.source === "screen" ? "high" : cameraQuality }));
+    const key = JSON.stringify(tracks);
+    if (key === this._wantedKey) return;
+    this._wantedKey = key;
+    this.sig.request("subscribe", { tracks }).catch(() => { this._wantedKey = null; });
   }
 
   _onActiveSpeaker(m) {
