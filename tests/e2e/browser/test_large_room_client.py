@@ -24,6 +24,7 @@ async def test_page_in_a_large_room_asks_for_the_teachers_video(server_factory: 
                camera=False, microphone=False)
     pid = teacher.participant_id
     await page.wait_for_selector(tile(pid))
-    await eventually(lambda: video_playing(page, f"{tile(pid)} video"), 20.0, what="the teacher's video in a large room")
+    await eventually(lambda: video_playing(page, f"{tile(pid)} video"), 20.0,
+                     what="the teacher's video in a large room")
     for c in (teacher, extra):
         await c.close()
