@@ -70,9 +70,10 @@ class MediaFeature:
     def large(self) -> bool:
         return len(self.live.room.joined()) > self.policy.large_room_threshold
 
-    def _auto_receives(self, track: Track) -> bool:
+    @staticmethod
+    def _auto_receives(track: Track, large: bool) -> bool:
         """Whether a participant gets this track without asking for it."""
-        return track.producer.kind == "audio" or not self.large
+        return track.producer.kind == "audio" or not large
 
     def _dominant_speaker(self, track_id: str) -> None:
         track = self.tracks.get(track_id)
@@ -108,11 +109,12 @@ class MediaFeature:
                               send_event=session.send_event)
         self.media[pid] = pm
         session.extensions[MEDIA_KEY] = pm
+        large = self.large  # once: it counts the joined participants
         for track in list(self.tracks.values()):
             if track.participant_id != pid:
                 session.send_event("track_published", **track.to_json())
-                if self._auto_receives(track):
-                    self._consume(pm, track)
+                if self._auto_receives(track, large):
+                    self._consume(pm, track, large)
         self._apply_last_n()
 
     async def on_left(self, session: Session) -> None:
@@ -208,15 +210,16 @@ class MediaFeature:
                             exclude=participant.participant_id)
         if producer.kind == "audio":
             self.speakers.add_producer(producer)
+        large = self.large
         for other_pid, other in self.media.items():
-            if other_pid != participant.participant_id and self._auto_receives(track):
-                self._consume(other, track)
+            if other_pid != participant.participant_id and self._auto_receives(track, large):
+                self._consume(other, track, large)
 
-    def _consume(self, pm: ParticipantMedia, track: Track) -> None:
+    def _consume(self, pm: ParticipantMedia, track: Track, large: bool) -> None:
         consumer = pm.consume(track.producer)
         if consumer is not None and track.producer.id in pm.quality:
             consumer.set_quality(pm.quality[track.producer.id])  # simulcast layer (low/medium/high)
-        if consumer is not None and track.producer.kind == "audio" and self.large and \
+        if consumer is not None and track.producer.kind == "audio" and large and \
                 track.producer.id not in self._loudest:
             consumer.pause()  # not among the most active speakers: nothing is forwarded
 
@@ -245,7 +248,7 @@ class MediaFeature:
             pm.unsubscribed.discard(tid)
             pm.quality[tid] = quality
             if self.tracks[tid].participant_id != session.participant_id:
-                self._consume(pm, self.tracks[tid])
+                self._consume(pm, self.tracks[tid], self.large)
             if tid in pm.consumers:
                 pm.consumers[tid].set_quality(quality)  # already received: switch layer
         return {"track_ids": [tid for tid, _ in tracks]}
