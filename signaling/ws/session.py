@@ -32,6 +32,13 @@ def error_payload(err: ApiError | RoomError) -> dict[str, str]:
     return {"code": err.code, "message": err.message}
 
 
+def _valid_request_id(req_id: Any) -> bool:
+    """None (no response wanted), an integer (not a bool) or a string of at most 64 characters."""
+    if isinstance(req_id, str):
+        return len(req_id) <= 64
+    return req_id is None or (isinstance(req_id, int) and not isinstance(req_id, bool))
+
+
 class Session:
     """A connected participant.  Created by the WebSocket handler, owned by its LiveRoom."""
 
@@ -151,9 +158,7 @@ class Session:
             self._error_event(InvalidMessage("frame must be a JSON object"))
             return
         req_id = frame.get("id")
-        if (req_id is not None and not (
-            (isinstance(req_id, int) and not isinstance(req_id, bool)) or isinstance(req_id, str)
-        )) or (isinstance(req_id, str) and len(req_id) > 64):
+        if not _valid_request_id(req_id):
             self.metrics.ws_messages.labels(type="<malformed>").inc()
             self._error_event(InvalidMessage("field 'id' must be an integer or a short string"))
             return
