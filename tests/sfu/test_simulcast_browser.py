@@ -21,24 +21,14 @@ from aiohttp import web
 from aiortc import MediaStreamTrack
 
 from sfu import Consumer, Producer, Worker, WorkerSettings
+from tests.e2e.browser.conftest import ALLOW, CHROMIUM, COMMON_FLAGS
 
 from .helpers import SubscriberClient, TrackStats, wait_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
-CHROMIUM = "/usr/bin/chromium"
-FLAGS = [
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-    "--disable-background-networking",
-    "--no-first-run",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+# the fake camera at its default frame rate: 1280x720 gives Chromium room for three layers
+FLAGS = ["--use-fake-device-for-media-stream", ALLOW, *COMMON_FLAGS]
 
 PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>simulcast test</title></head>
 <body><script>

@@ -25,8 +25,8 @@ except ImportError:  # pragma: no cover - the test extras install it
 CHROMIUM = os.environ.get("UROK_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
 
-BASE_FLAGS = [
-    "--use-fake-device-for-media-stream=fps=15",  # a moving test pattern at 15 fps, a beeping microphone
+FAKE_DEVICES = "--use-fake-device-for-media-stream=fps=15"  # a moving test pattern at 15 fps, a beeping mic
+COMMON_FLAGS = [  # every Chromium the tests start (the simulcast test in tests/sfu too)
     "--allow-loopback-in-peer-connection",
     "--disable-background-networking",
     "--no-first-run",
@@ -35,8 +35,8 @@ BASE_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--autoplay-policy=no-user-gesture-required",
 ]
+BASE_FLAGS = [FAKE_DEVICES, *COMMON_FLAGS, "--autoplay-policy=no-user-gesture-required"]
 ALLOW = "--use-fake-ui-for-media-stream"  # accept prompts; getDisplayMedia gets a fake screen
 DENY = "--use-fake-ui-for-media-stream=deny"  # refuse camera/microphone like a user who clicks "Block"
 
