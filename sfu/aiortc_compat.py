@@ -21,7 +21,9 @@ Private names used (aiortc 1.16.0, aioice 0.13):
   ``._track_id`` (written as ``a=msid``).
 - pylibsrtp ``Session._srtp`` / ``._cdata`` / ``._buffer`` and its cffi ``lib.srtp_protect``: to
   protect from a ``bytearray`` without the Python wrapper's checks and allocations
-  (:func:`fast_protect`); the wrapper's ``protect`` is the fallback.
+  (:func:`fast_protect`); the wrapper's ``protect`` is the fallback. The same ``srtp_protect`` and
+  ``Session._srtp[0]`` as plain addresses for the compiled fan-out (:func:`srtp_protect_address`,
+  :func:`srtp_context_address`).
 - ``aioice.ice.get_host_addresses`` (module function): wrapped once so that
   ``WorkerSettings.host_addresses`` can restrict host candidates (aioice never offers 127.0.0.1
   on its own; tests and a loopback-only dev server need exactly that).
@@ -235,3 +237,27 @@ def fast_protect(session: Any) -> Protector:
         return bytes(buffer[0 : len_p[0]])
 
     return protect
+
+
+def srtp_protect_address() -> int | None:
+    """Address of libsrtp's ``srtp_protect`` as linked by pylibsrtp's cffi module (for
+    ``sfu._fastpath``), or None when pylibsrtp's internals are not what this was written for."""
+    try:
+        from pylibsrtp._binding import ffi, lib
+
+        fn = ffi.addressof(lib, "srtp_protect")
+        if ffi.typeof(fn).cname != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)":
+            return None  # pragma: no cover - a libsrtp 3 signature
+        return int(ffi.cast("uintptr_t", fn))
+    except Exception:  # pragma: no cover - only after a pylibsrtp upgrade
+        return None
+
+
+def srtp_context_address(session: Any) -> int | None:
+    """Address of a pylibsrtp ``Session``'s ``srtp_t`` (valid while the session lives), or None."""
+    try:
+        from pylibsrtp._binding import ffi
+
+        return int(ffi.cast("uintptr_t", session._srtp[0])) or None
+    except Exception:  # pragma: no cover - only after a pylibsrtp upgrade
+        return None

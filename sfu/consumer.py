@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import rtcp
+from .fast_path import FanOut, Slot
 from .rtp import SEQ_TS_SSRC, make_id_map, parse_header, rewrite_extensions, seq_newer
 from .simulcast import HIGHEST, layer_index
 from .stats import RTP_NOT_CONNECTED, WorkerStats
@@ -63,8 +64,11 @@ class Consumer:
         self._last_seq: int | None = None  # last sent (rewritten) sequence number
         self._last_ts = 0
         self._last_time = 0.0
-        self.packets = 0
-        self.octets = 0
+        self._packets = 0
+        self._octets = 0
+        # the compiled fan-out this consumer is on (sfu.fast_path), and its state there
+        self._fan: FanOut | None = None
+        self._slot: Slot | None = None
         # simulcast: the layer forwarded now, the one to switch to at its next keyframe
         self._current: SimulcastLayer | None = None
         self._target: SimulcastLayer | None = None
@@ -95,6 +99,23 @@ class Consumer:
     @property
     def paused(self) -> bool:
         return self._paused
+
+    @property
+    def packets(self) -> int:
+        """RTP packets sent to the subscriber (retransmissions not counted)."""
+        fan, slot = self._fan, self._slot
+        return self._packets + (slot.packets if fan is not None and slot is not None else 0)
+
+    @property
+    def octets(self) -> int:
+        """Payload octets of :attr:`packets` (as in a sender report)."""
+        fan, slot = self._fan, self._slot
+        return self._octets + (slot.octets if fan is not None and slot is not None else 0)
+
+    @property
+    def fast(self) -> bool:
+        """Whether this consumer forwards on the compiled fan-out now (see ``sfu.fast_path``)."""
+        return self._fan is not None
 
     @property
     def payload_type(self) -> int:
@@ -137,6 +158,7 @@ class Consumer:
         self.set_preferred_layer(quality)
 
     def pause(self) -> None:
+        self._leave_fast()
         self._paused = True
 
     def resume(self) -> None:
@@ -151,6 +173,8 @@ class Consumer:
         """Stop forwarding; the subscriber's m-line goes inactive at the next offer. Idempotent."""
         if self._closed:
             return
+        self._leave_fast()
+        self._slot = None
         self._closed = True
         self._producer._remove_consumer(self)
         self._transport._consumer_closed(self)
@@ -169,6 +193,7 @@ class Consumer:
     # ---- internal -------------------------------------------------------------------------------
     def _configure(self, payload_type: int, extensions: dict[str, int]) -> None:
         """Apply the subscriber's negotiated PT and header extension ids; start forwarding."""
+        self._leave_fast()
         self._pt = payload_type
         self._id_map = make_id_map(self._producer.extensions, extensions)
         if not self._ready:
@@ -181,6 +206,7 @@ class Consumer:
 
     def _restart(self) -> None:
         """After a pause: continue seq/timestamps from where we stopped; video waits for a keyframe."""
+        self._leave_fast()
         self._resync = True
         if self._kind == "video":
             self._waiting_keyframe = True
@@ -267,6 +293,7 @@ class Consumer:
 
     def _switch_to(self, layer: SimulcastLayer, seq: int, ts: int) -> None:
         """At a keyframe of ``layer``: forward it from now on, continuing seq and timestamps."""
+        self._leave_fast()
         old = self._current
         if old is not None and old is not layer and old is not self._target and self in old.consumers:
             old.consumers.remove(self)
@@ -318,7 +345,8 @@ class Consumer:
                     self._stats.drop_rtp(WAIT_KEYFRAME if self._transport._connected else RTP_NOT_CONNECTED)
                 return
             self._switch_to(layer, seq, ts)
-        self._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+        if self._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end) and layer.fan is not None:
+            self._enter_fast(layer.fan)
 
     def _forward(
         self,
@@ -329,17 +357,20 @@ class Consumer:
         ext_profile: int,
         ext_start: int,
         ext_end: int,
-    ) -> None:
-        """Hot path: rewrite one producer packet for this subscriber and send it."""
+    ) -> bool:
+        """Hot path: rewrite one producer packet for this subscriber and send it; True if sent.
+
+        Without simulcast, a consumer whose packet went out joins the producer's compiled fan-out
+        (when there is one), which then forwards its next packets with the same rewrite."""
         if self._paused:
-            return
+            return False
         if not self._transport._connected:
             self._stats.drop_rtp(RTP_NOT_CONNECTED)
-            return
+            return False
         if self._waiting_keyframe:
             if not keyframe:
                 self._stats.drop_rtp(WAIT_KEYFRAME)
-                return
+                return False
             self._waiting_keyframe = False
         if self._resync:
             self._resync_offsets(seq, ts)
@@ -351,14 +382,52 @@ class Consumer:
         id_map = self._id_map
         if ext_profile and id_map is not None:
             rewrite_extensions(buf, ext_profile, ext_start, ext_end, id_map)
-        if self._transport._send_rtp(buf):
-            last = self._last_seq
-            if last is None or seq_newer(out_seq, last):
-                self._last_seq = out_seq
-                self._last_ts = out_ts
-                self._last_time = time.monotonic()
-            self.packets += 1
-            self.octets += len(data) - ext_end
+        if not self._transport._send_rtp(buf):
+            return False
+        last = self._last_seq
+        if last is None or seq_newer(out_seq, last):
+            self._last_seq = out_seq
+            self._last_ts = out_ts
+            self._last_time = time.monotonic()
+        self._packets += 1
+        self._octets += len(data) - ext_end
+        fan = self._producer._fan
+        if fan is not None:
+            self._enter_fast(fan)
+        return True
+
+    def _enter_fast(self, fan: FanOut) -> None:
+        """Hand the steady state to ``fan`` (after a packet sent on the Python path)."""
+        if self._fan is not None or self._last_seq is None:
+            return
+        sink = self._transport._fast_sink
+        if sink is None:
+            return
+        slot = self._slot
+        if slot is None:
+            slot = self._slot = Slot()
+        slot.configure(
+            fd=sink.fd, addr=sink.addr, srtp=sink.srtp, session=sink.session, payload_type=self._pt,
+            ssrc=self.ssrc, seq_offset=self._seq_off, ts_offset=self._ts_off, id_map=self._id_map,
+            last_seq=self._last_seq, last_ts=self._last_ts, last_time=self._last_time,
+        )
+        sink.flush()  # what the Python path queued for this subscriber goes first
+        fan.add(slot)
+        self._fan = fan
+
+    def _leave_fast(self) -> None:
+        """Back to the Python path: take the last-sent state and the counters from the slot."""
+        fan, slot = self._fan, self._slot
+        if fan is None or slot is None:
+            return
+        fan.remove(slot)
+        self._fan = None
+        self._packets += slot.packets
+        self._octets += slot.octets
+        if slot.last_seq >= 0:
+            self._last_seq = slot.last_seq
+            self._last_ts = slot.last_ts
+            self._last_time = slot.last_time
 
     def _handle_nack(self, seqs: list[int]) -> None:
         """Re-send requested packets from the producer's history with this consumer's rewrite."""

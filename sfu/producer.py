@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from . import rtcp
+from .fast_path import FanOut, make_fanout
 from .packet_history import PacketHistory
 from .reception import ReceptionStats
 from .rtp import (
@@ -21,7 +22,15 @@ from .rtp import (
 )
 from .sdp import CodecInfo
 from .simulcast import SimulcastLayer
-from .stats import RTP_NO_PRODUCER, RTP_RTX, RTP_TRUNCATED, RTP_UNKNOWN_PT, WorkerStats
+from .stats import (
+    RTP_NO_PRODUCER,
+    RTP_RTX,
+    RTP_SEND_ERROR,
+    RTP_SRTP_ERROR,
+    RTP_TRUNCATED,
+    RTP_UNKNOWN_PT,
+    WorkerStats,
+)
 
 if TYPE_CHECKING:
     from .consumer import Consumer
@@ -56,6 +65,7 @@ class Producer(ReceptionStats):
         history_age: float = 2.0,
         rids: tuple[str, ...] = (),
         simulcast_ssrcs: tuple[int, ...] = (),
+        fast_path: bool = False,
     ) -> None:
         self.id: str = uuid.uuid4().hex[:16]
         self.kind = kind
@@ -101,10 +111,14 @@ class Producer(ReceptionStats):
         if simulcast_ssrcs and not rids:
             rids = tuple(str(i) for i in range(len(simulcast_ssrcs)))
         self._layers: list[SimulcastLayer] = (
-            [SimulcastLayer(rid, i, history_size, history_age) for i, rid in enumerate(rids)]
+            [SimulcastLayer(rid, i, history_size, history_age, make_fanout() if fast_path else None)
+             for i, rid in enumerate(rids)]
             if len(rids) > 1
             else []
         )
+        # the compiled fan-out of the consumers that forward steadily (sfu.fast_path); per layer
+        # with simulcast
+        self._fan: FanOut | None = make_fanout() if fast_path and not self._layers else None
         self._layer_by_ssrc: dict[int, SimulcastLayer] = {}
         if self._layers:
             self.ssrc = None
@@ -378,8 +392,27 @@ class Producer(ReceptionStats):
                 level_sink(level & 0x7F, bool(level & 0x80))
         if self._paused:
             return
+        fan = self._fan
+        if fan is not None and len(fan):
+            self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
         for consumer in self._active:
-            consumer._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+            if consumer._fan is not fan or fan is None:
+                consumer._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+
+    def _forward_fast(
+        self, fan: FanOut, data: bytes, seq: int, ts: int, ext_profile: int, ext_start: int, ext_end: int
+    ) -> None:
+        """Hot path: the packet to every consumer on the compiled fan-out (one C call)."""
+        stats = self._stats
+        sent = fan.forward(data, seq, ts, ext_profile, ext_start, ext_end)
+        stats.rtp_out += sent
+        stats.rtp_out_bytes += fan.last_bytes
+        if sent != len(fan):
+            srtp_errors, send_errors = fan.take_errors()
+            for _ in range(srtp_errors):
+                stats.drop_rtp(RTP_SRTP_ERROR)
+            for _ in range(send_errors):
+                stats.drop_rtp(RTP_SEND_ERROR)
 
     def _receive_layer(self, data: bytes, layers: dict[int, SimulcastLayer]) -> None:
         """Hot path, simulcast: one packet of one layer (the SSRC was bound to a layer)."""
@@ -429,8 +462,12 @@ class Producer(ReceptionStats):
             layer.prev_ts = ts
         if self._paused:
             return
+        fan = layer.fan
+        if fan is not None and len(fan):
+            self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
         for consumer in layer.consumers:
-            consumer._forward_layer(layer, data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+            if consumer._fan is not fan or fan is None:
+                consumer._forward_layer(layer, data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
 
 
 def _has_sps(data: bytes, start: int, end: int) -> bool:

@@ -22,6 +22,7 @@ from .rtp import EXT_RID, EXT_RRID
 
 if TYPE_CHECKING:
     from .consumer import Consumer
+    from .fast_path import FanOut
 
 QUALITIES = {"low": 0, "medium": 1, "high": 2}
 HIGHEST = 1 << 30  # preferred layer "as high as there is"
@@ -122,7 +123,8 @@ class SimulcastLayer(ReceptionStats):
     """Receive state of one simulcast layer (one SSRC of a producer's m-line).
 
     ``index`` is the layer's position, 0 = lowest. ``consumers`` holds the consumers forwarding
-    this layer or waiting for its keyframe to switch to it (the per-layer fan-out list).
+    this layer or waiting for its keyframe to switch to it (the per-layer fan-out list); ``fan``
+    the compiled fan-out of the consumers among them that forward it steadily (``sfu.fast_path``).
     """
 
     __slots__ = (
@@ -138,6 +140,7 @@ class SimulcastLayer(ReceptionStats):
         "bitrate",
         "bytes",
         "consumers",
+        "fan",
         "history",
         "index",
         "last_pli",
@@ -148,8 +151,10 @@ class SimulcastLayer(ReceptionStats):
         "ssrc",
     )
 
-    def __init__(self, rid: str, index: int, history_size: int, history_age: float) -> None:
+    def __init__(self, rid: str, index: int, history_size: int, history_age: float,
+                 fan: FanOut | None = None) -> None:
         self.rid = rid
+        self.fan = fan
         self.index = index
         self.ssrc: int | None = None
         self.history = PacketHistory(history_size, history_age)

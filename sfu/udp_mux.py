@@ -147,6 +147,14 @@ class _Batch:
     def is_closing(self) -> bool:
         return self._closed or self._transport.is_closing()
 
+    def fileno(self) -> int:
+        """The shared socket's descriptor (for the compiled fan-out, ``sfu.fast_path``)."""
+        return self._fd
+
+    @property
+    def family(self) -> int:
+        return self._family
+
     def _pack(self, addr: tuple[str, int]) -> bytes | None:
         if self._closed or _sendmmsg is None:
             return None

@@ -41,6 +41,7 @@ from .errors import (
     UnknownMidError,
     UnsupportedCodecError,
 )
+from .fast_path import FastSink, make_sink
 from .producer import Producer
 from .rtp import EXT_MID, EXT_RID, find_extension
 from .sdp import MediaSection, parse_media
@@ -115,6 +116,8 @@ class WebRtcTransport:
         self._protect: compat.Protector | None = None  # fast protect bound to self._tx
         self._sock: Any = None  # asyncio datagram transport of the selected pair
         self._addr: tuple[str, int] | None = None
+        # the compiled fan-out's view of (self._tx, self._sock, self._addr); None: Python path only
+        self._fast_sink: FastSink | None = None
         self._connected = False
         self._rtcp_ssrc = random.getrandbits(32) or 1
         self._last_remb = 0.0
@@ -228,6 +231,7 @@ class WebRtcTransport:
             history_age=self._settings.history_age,
             rids=section.rids if EXT_RID in local.extensions else (),
             simulcast_ssrcs=section.simulcast_ssrcs,
+            fast_path=self._router._worker.fast_path,
         )
         self._producers[producer.id] = producer
         self._producer_by_mid[mid] = producer
@@ -359,7 +363,7 @@ class WebRtcTransport:
         for consumer in list(self._consumers.values()):
             consumer.close()
         self._connected = False
-        self._tx = self._sock = self._protect = None
+        self._tx = self._sock = self._protect = self._fast_sink = None
         self._stats.transports -= 1
         self._router._transport_closed(self)
         self._router._worker._spawn(self._pc.close())
@@ -452,17 +456,33 @@ class WebRtcTransport:
         if tx is None or pair is None:
             self._connected = False
             self._tx = self._sock = self._protect = None
+            self._set_fast_sink(None)
             return
         if tx is not self._tx or self._protect is None:
             self._tx = tx
             self._protect = compat.fast_protect(tx)
-        self._sock, self._addr = pair
+            self._set_fast_sink(None)
+        sock, addr = pair
+        if sock is not self._sock or addr != self._addr:
+            self._sock, self._addr = sock, addr
+            self._set_fast_sink(None)
+        if self._fast_sink is None and self._router._worker.fast_path:
+            self._set_fast_sink(make_sink(sock, addr, tx))
         self._connected = True
         if not was_connected:
             for producer in self._producers.values():
                 producer._on_transport_connected()
             for consumer in self._consumers.values():
                 consumer.producer._on_transport_connected()
+
+    def _set_fast_sink(self, sink: FastSink | None) -> None:
+        """A new path or SRTP session: consumers leave the compiled fan-out (the Python path puts
+        them back, on the new sink, after their next packet)."""
+        if sink is self._fast_sink:
+            return
+        self._fast_sink = sink
+        for consumer in self._consumers.values():
+            consumer._leave_fast()
 
     def _tick(self, now: float) -> None:
         """Periodic work (from the worker): path refresh, keyframe re-requests, REMB."""

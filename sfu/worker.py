@@ -12,6 +12,7 @@ from typing import Any
 
 from . import aiortc_compat, ice_lite
 from .errors import ClosedError, DuplicateIdError
+from .fast_path import fast_path_available
 from .router import Router
 from .stats import WorkerStats
 from .udp_mux import UdpMux
@@ -59,6 +60,9 @@ class WorkerSettings:
     # Sends on the shared port in sendmmsg batches (the C extension sfu._sendmmsg): None = when the
     # extension is built, False = one sendto per datagram. See docs/sfu.md, "Batched sends".
     batch_send: bool | None = None
+    # The compiled fan-out (sfu._fastpath): None = when it is built, False = the Python fan-out
+    # only, True = required (a warning when it is not built). See docs/sfu.md, "The compiled fan-out".
+    fast_path: bool | None = None
 
     def normalized_ice_servers(self) -> list[IceServer]:
         return [IceServer(urls=(s,)) if isinstance(s, str) else s for s in self.ice_servers]
@@ -77,6 +81,9 @@ class Worker:
         self._ticker: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.mux: UdpMux | None = None
+        self.fast_path = self.settings.fast_path is not False and fast_path_available()
+        if self.settings.fast_path and not self.fast_path:
+            logger.warning("worker: fast_path requested but sfu._fastpath is not built; using the Python fan-out")
 
     async def start(self) -> None:
         """Bind the shared ICE-lite UDP port when ``settings.udp_port`` is set (idempotent)."""

@@ -36,6 +36,7 @@ from signaling.ws.rtc_endpoint import rtc_handler
 
 REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *participants_api.ROUTES)
 WS_PATH = "/v1/rtc"
+_AUTO_ON_OFF: Mapping[str, bool | None] = {"auto": None, "on": True, "off": False}
 
 
 def dispatch_table(*route_sets: Mapping[str, Route[Any]]) -> DispatchTable:
@@ -92,7 +93,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
         ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses,
         udp_port=settings.rtc_udp_port if settings.rtc_single_port else None,
         udp_listen_address=settings.rtc_listen, announced_addresses=settings.rtc_host_addresses,
-        batch_send={"auto": None, "on": True, "off": False}[settings.rtc_batch_send]))
+        batch_send=_AUTO_ON_OFF[settings.rtc_batch_send], fast_path=_AUTO_ON_OFF[settings.rtc_fast_path]))
     app[WORKER] = worker
     policy = ForwardingPolicy(large_room_threshold=settings.large_room_threshold, last_n_audio=settings.last_n_audio)
     rooms.feature_factories.append(lambda live: MediaFeature(live, worker, policy))

@@ -56,6 +56,7 @@ class Settings:
     rtc_single_port: bool = True  # one UDP port for every peer connection (ICE-lite)
     rtc_udp_port: int = 7882  # that port (0: any free port)
     rtc_batch_send: str = "auto"  # sendmmsg batches on the shared port: auto (when built) | on | off
+    rtc_fast_path: str = "auto"  # the compiled fan-out (sfu._fastpath): auto (when built) | on | off
     rtc_listen_address: str = ""  # where it listens; "" = 127.0.0.1 for a loopback server, else 0.0.0.0
     # operations
     log_level: str = "INFO"
@@ -76,8 +77,9 @@ class Settings:
             raise SettingsError("ws_rate_per_s and ws_rate_burst must be positive")
         if self.large_room_threshold < 2 or self.last_n_audio < 1:
             raise SettingsError("large_room_threshold must be at least 2 and last_n_audio at least 1")
-        if self.rtc_batch_send not in ("auto", "on", "off"):
-            raise SettingsError(f"rtc_batch_send: {self.rtc_batch_send!r} is not one of auto, on, off")
+        for name in ("rtc_batch_send", "rtc_fast_path"):
+            if getattr(self, name) not in ("auto", "on", "off"):
+                raise SettingsError(f"{name}: {getattr(self, name)!r} is not one of auto, on, off")
         if not (0 <= self.rtc_udp_port < 65536):
             raise SettingsError(f"rtc_udp_port: {self.rtc_udp_port} is not a UDP port (0..65535)")
         if self.token_ttl_s < 60:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import socket
+import weakref
 from typing import Any
 
 from aiortc import RTCRtpSender, RTCSessionDescription
@@ -16,6 +18,7 @@ from pylibsrtp import Policy, Session
 
 from sfu import Consumer, Producer, Router, WebRtcTransport, Worker, WorkerSettings
 from sfu import aiortc_compat as compat
+from sfu.fast_path import make_sink
 
 from .helpers import client_pc
 
@@ -26,23 +29,63 @@ def load_packets(name: str) -> list[bytes]:
     return [bytes.fromhex(line) for line in (DATA / name).read_text().split()]
 
 
-def offline_worker() -> Worker:
-    # no periodic work: the tests drive everything (and no real path may replace the capture)
-    return Worker(WorkerSettings(host_addresses=("127.0.0.1",), tick_interval=3600))
+FAN_OUTS = ["python", "fast"]  # params of the offline tests' worker fixtures
+
+
+def offline_worker(fan_out: str = "python") -> Worker:
+    """``fan_out``: "python" (the reference path) or "fast" (the compiled fan-out, sfu.fast_path).
+    No periodic work: the tests drive everything (and no real path may replace the capture)."""
+    worker = Worker(WorkerSettings(host_addresses=("127.0.0.1",), tick_interval=3600,
+                                   fast_path=fan_out == "fast"))
+    assert worker.fast_path is (fan_out == "fast"), "sfu._fastpath is not built"
+    return worker
 
 
 class CapturePath:
-    """Stands in for the selected ICE pair's datagram transport; decrypts what was sent."""
+    """Stands in for the selected ICE pair's datagram transport; decrypts what was sent.
 
-    def __init__(self) -> None:
+    With ``real_socket`` (for the compiled fan-out, which sends on a file descriptor itself) both
+    paths send on one real UDP socket to a receiving socket on 127.0.0.1, read back in order."""
+
+    def __init__(self, real_socket: bool = False) -> None:
         self.key = os.urandom(30)
         policy = Policy(key=self.key, ssrc_type=Policy.SSRC_ANY_OUTBOUND)
         policy.allow_repeat_tx = True  # as aiortc's own session: retransmissions repeat an index
         self.tx = Session(policy)
-        self.sent: list[bytes] = []
+        self._sent: list[bytes] = []
+        self._socks: tuple[socket.socket, socket.socket] | None = None
+        self.address: tuple[str, int] = ("127.0.0.1", 9)
+        if real_socket:
+            rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
+            rx.bind(("127.0.0.1", 0))
+            rx.setblocking(False)
+            out = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            out.setblocking(False)
+            self._socks = (rx, out)
+            self.address = rx.getsockname()
+            weakref.finalize(self, rx.close)
+            weakref.finalize(self, out.close)
+
+    @property
+    def sent(self) -> list[bytes]:
+        if self._socks is not None:
+            rx = self._socks[0]
+            while True:
+                try:
+                    self._sent.append(rx.recv(65536))
+                except BlockingIOError:
+                    break
+        return self._sent
+
+    def get_extra_info(self, name: str) -> Any:
+        return self._socks[1] if self._socks is not None and name == "socket" else None
 
     def sendto(self, data: bytes, addr: Any) -> None:
-        self.sent.append(bytes(data))
+        if self._socks is not None:
+            self._socks[1].sendto(bytes(data), self.address)
+        else:
+            self._sent.append(bytes(data))
 
     def is_closing(self) -> bool:
         return False
@@ -62,12 +105,16 @@ class CapturePath:
 
 
 def attach(transport: WebRtcTransport) -> CapturePath:
-    path = CapturePath()
+    fast = transport._router._worker.fast_path
+    path = CapturePath(real_socket=fast)
     transport._tx = path.tx
     transport._protect = compat.fast_protect(path.tx)
     transport._sock = path
-    transport._addr = ("127.0.0.1", 9)
+    transport._addr = path.address
     transport._connected = True
+    if fast:
+        transport._set_fast_sink(make_sink(path, path.address, path.tx))
+        assert transport._fast_sink is not None
     return path
 
 

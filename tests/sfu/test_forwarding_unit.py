@@ -12,16 +12,16 @@ from sfu import Worker, rtcp
 from sfu.rtp import parse_header
 from sfu.sdp import parse_media
 
-from .offline import load_packets, offline_publisher, offline_subscriber, offline_worker
+from .offline import FAN_OUTS, load_packets, offline_publisher, offline_subscriber, offline_worker
 
 VP8 = load_packets("rtp_vp8.hex")
 OPUS = load_packets("rtp_opus.hex")
 H264 = load_packets("rtp_h264.hex")
 
 
-@pytest.fixture
-async def worker() -> AsyncIterator[Worker]:
-    w = offline_worker()
+@pytest.fixture(params=FAN_OUTS)
+async def worker(request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
+    w = offline_worker(request.param)
     yield w
     await w.close()
 
@@ -36,7 +36,9 @@ async def test_audio_rewrite_and_sequence_continuity_across_pause(worker: Worker
     for data in OPUS[:10]:
         pub._on_rtp(data)
     assert audio.ssrc == parse_header(OPUS[0]).ssrc  # learned from the MID extension
+    assert consumer.fast is worker.fast_path  # steady: on the compiled fan-out when there is one
     consumer.pause()
+    assert not consumer.fast
     for data in OPUS[10:20]:
         pub._on_rtp(data)
     consumer.resume()
@@ -70,6 +72,8 @@ async def test_video_starts_at_keyframe_with_pli_and_answers_nack(worker: Worker
     for data in VP8[6:]:
         pub._on_rtp(data)
     out = path.rtp()
+    assert consumer.fast is worker.fast_path
+    assert consumer.packets == len(VP8) - 10
     assert len(out) == len(VP8) - 10  # everything from the keyframe at index 10
     first = parse_header(out[0])
     assert out[0][first.payload_start :] == VP8[10][parse_header(VP8[10]).payload_start :]

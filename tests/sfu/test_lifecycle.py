@@ -21,14 +21,14 @@ from sfu import (
     Worker,
 )
 
-from .offline import offline_publisher, offline_subscriber, offline_worker
+from .offline import FAN_OUTS, offline_publisher, offline_subscriber, offline_worker
 
 SFU_DIR = pathlib.Path(sfu.__file__).parent
 
 
-@pytest.fixture
-async def worker() -> AsyncIterator[Worker]:
-    w = offline_worker()
+@pytest.fixture(params=FAN_OUTS)
+async def worker(request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
+    w = offline_worker(request.param)
     yield w
     await w.close()
 

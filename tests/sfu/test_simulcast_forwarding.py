@@ -17,7 +17,7 @@ from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpSrPacket, RtpPacket
 from sfu import Consumer, Producer, WebRtcTransport, Worker, rtcp
 from sfu.rtp import parse_header
 
-from .offline import CapturePath, attach, load_packets, offline_subscriber, offline_worker
+from .offline import FAN_OUTS, CapturePath, attach, load_packets, offline_subscriber, offline_worker
 from .test_simulcast_sdp import CHROMIUM_OFFER
 
 VP8 = load_packets("rtp_vp8.hex")  # keyframes start at packets 0 and 10
@@ -82,9 +82,9 @@ def payload_of(i: int) -> bytes:
     return VP8[i][h.payload_start : h.payload_end]
 
 
-@pytest.fixture
-async def worker() -> AsyncIterator[Worker]:
-    w = offline_worker()
+@pytest.fixture(params=FAN_OUTS)
+async def worker(request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
+    w = offline_worker(request.param)
     yield w
     await w.close()
 
@@ -139,6 +139,7 @@ async def test_layer_choice_and_seamless_switch_down_and_up(worker: Worker) -> N
     layers.all(range(10, 16))  # keyframe at 10 on every layer: the consumer starts on "f"
     out = sent(path)
     assert consumer.current_layer == 2 and len(out) == 6
+    assert consumer.fast is worker.fast_path
     assert [p.payload for p in out] == [payload_of(i) for i in range(10, 16)]
 
     # switch down: target "q" at once (PLI on q's SSRC); "f" keeps flowing until q's keyframe
@@ -152,6 +153,7 @@ async def test_layer_choice_and_seamless_switch_down_and_up(worker: Worker) -> N
     layers.send("q", range(4, 8))
     out = sent(path)
     assert consumer.current_layer == 0 and consumer.layer_switches == 2
+    assert consumer.fast is worker.fast_path  # back on the fan-out, of the new layer
     assert [p.payload for p in out[6:]] == [payload_of(i) for i in [*range(16, 20), *range(0, 8)]]
     assert {p.ssrc for p in out} == {consumer.ssrc}
     seqs = [p.sequence_number for p in out]
