@@ -163,3 +163,32 @@ async def test_host_mute_stops_media_at_the_server_and_ask_to_unmute_lets_the_st
     assert await wait_until(lambda: host.frames("video") >= n + 5, 10)
     for x in (host, student):
         await x.close()
+
+
+async def test_a_refused_subscriber_answer_changes_nothing_and_a_corrected_one_goes_on(server: Server) -> None:
+    from aiortc import RTCPeerConnection, RTCSessionDescription
+
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    teacher = await RtcClient.join(server, room_id, "teacher", role=Role.HOST)
+    r = await teacher.publish(video=False)
+    assert r["ok"], r
+    ws = await server.join(room_id, "student")
+    offer = await ws.event("subscriber_offer", timeout=10)
+    for bad in ("v=0\r\nnot an answer\r\n", offer["sdp"]):  # garbage; an offer sent back as an answer
+        reply = await ws.request("subscriber_answer", sdp=bad)
+        assert reply["ok"] is False and reply["error"]["code"] == "invalid_message", reply
+    pc = RTCPeerConnection()
+    try:
+        await pc.setRemoteDescription(RTCSessionDescription(offer["sdp"], "offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        reply = await ws.request("subscriber_answer", sdp=pc.localDescription.sdp)
+        assert reply["ok"], reply  # the offer was still waiting for its answer
+        # and renegotiation goes on: another publisher's track gives a new offer
+        offers = sum(1 for e in ws.events if e["event"] == "subscriber_offer")
+        other = await RtcClient.join(server, room_id, "other", role=Role.HOST)
+        assert (await other.publish(video=False))["ok"]
+        await ws.wait_for(lambda: sum(1 for e in ws.events if e["event"] == "subscriber_offer") > offers, 10)
+        await other.close()
+    finally:
+        await pc.close()
+        await teacher.close()
