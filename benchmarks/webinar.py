@@ -13,8 +13,14 @@ N ``viewer`` tokens are minted over REST before the clock starts; the viewers th
 per process.  Each viewer: WebSocket join, answers every ``subscriber_offer``, sends ``subscribe
 {tracks: [{track_id: <the host's video>, quality: "low"}]}`` (a large room sends video only on
 request; the audio of the loudest speakers comes by default), completes ICE (the server is
-ICE-lite) and DTLS, then only counts its RTP packets right after SRTP (no depacketizer, jitter
-buffer or decoder; :meth:`benchmarks.forwarding.Participant._hook_counters`).
+ICE-lite) and DTLS, then only counts its RTP packets.  ``--count raw`` (the default) counts them
+as datagrams, before aioice and aiortc see them: the RTP header of an SRTP packet is in the clear,
+so payload type, sequence number and SSRC are read without decrypting (:func:`raw_rtp_tap`, hooked
+per viewer on its ICE connection's socket protocol once DTLS is up; STUN, DTLS and SRTCP still go
+to aioice and aiortc).  ``--count srtp`` counts them right after aiortc's SRTP decryption (no
+depacketizer, jitter buffer or decoder; :meth:`benchmarks.forwarding.Participant._hook_counters`),
+through aiortc's whole receive path, which costs the generator 2-3x what forwarding a packet
+costs the server.
 
 Per N it prints: viewers connected, the join time of the whole audience (the first viewer's
 connect to the last viewer's first video packet) and per-viewer join percentiles, per-viewer RTP
@@ -41,6 +47,7 @@ import multiprocessing
 import os
 import random
 import re
+import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -124,6 +131,18 @@ def tolerant_consent(enabled: bool = True) -> Iterator[None]:
 
 
 # ---- a viewer -------------------------------------------------------------------------------------------
+COUNT_MODES = ("raw", "srtp")  # where a viewer counts its RTP packets (see the module's docstring)
+# bytes the SRTP authentication tag adds to an RTP packet, per DTLS-SRTP profile (no MKI)
+SRTP_TAG_BYTES = {b"SRTP_AEAD_AES_256_GCM": 16, b"SRTP_AEAD_AES_128_GCM": 16, b"SRTP_AES128_CM_SHA1_80": 10,
+                  b"SRTP_AES128_CM_SHA1_32": 4}
+_RTP_HEADER = struct.Struct("!xBHxxxxI")  # byte 1 (marker + payload type), sequence number, SSRC
+
+
+def now_ms() -> int:
+    """The raw mode's packet clock (time.monotonic(), ms): the tap and its SRTP-level fallback share it."""
+    return int(time.monotonic() * 1000)
+
+
 @dataclass
 class ViewerCounter(Counter):
     """:class:`Counter` plus the arrival of the first audio and video packet and the video count."""
@@ -150,14 +169,73 @@ class ViewerCounter(Counter):
                 self.notify()
 
 
+def raw_rtp_tap(counter: ViewerCounter, forward: Callable[[bytes, Any], None], tag_bytes: int
+                ) -> Callable[[bytes, Any], None]:
+    """A ``datagram_received`` for one viewer's ICE socket (aioice's ``StunProtocol``) once DTLS is
+    up: an SRTP RTP packet is counted from its clear header and goes no further (aioice, the DTLS
+    transport, SRTP and the RTP parser never see it); anything else (STUN: consent answers; DTLS;
+    SRTCP, whose second byte is 192..223) goes to ``forward``, the protocol's own handler.
+
+    Counts exactly what :meth:`ViewerCounter.count` counts after SRTP: packets, bytes without the
+    ``tag_bytes`` SRTP adds (the decrypted length), the gap between packets (:func:`now_ms`), the
+    highest extended sequence number per SSRC, video by payload type and the first audio and video
+    arrival.  It does not authenticate: a forged or replayed packet would be counted (the server on
+    127.0.0.1 sends none; the viewers send no NACKs, so there are no retransmissions either)."""
+    unpack = _RTP_HEADER.unpack_from
+    monotonic = time.monotonic
+    streams = counter.streams
+    video_pts = counter.video_pts  # updated in place at each offer
+    min_len = 12 + tag_bytes
+
+    def datagram_received(data: bytes, addr: Any) -> None:
+        if len(data) < min_len or not 127 < data[0] < 192 or 191 < data[1] < 224:
+            forward(data, addr)
+            return
+        c = counter
+        now = int(monotonic() * 1000)
+        c.rtp += 1
+        c.rtp_bytes += len(data) - tag_bytes
+        last = c.last_ms
+        if last and now - last > c.max_gap_ms:
+            c.max_gap_ms = now - last
+        c.last_ms = now
+        b1, seq, ssrc = unpack(data)
+        stream = streams.get(ssrc)
+        if stream is None:
+            streams[ssrc] = [seq, seq]
+        else:
+            delta = (seq - stream[1]) & 0xFFFF
+            if 0 < delta < 0x8000:  # newer (a reordered or repeated packet changes nothing)
+                stream[1] += delta
+        if (b1 & 0x7F) in video_pts:
+            c.video += 1
+            if not c.first_video_t:
+                c.first_video_t = monotonic()
+                if c.notify is not None:
+                    c.notify()
+        elif not c.first_audio_t:
+            c.first_audio_t = monotonic()
+            if c.notify is not None:
+                c.notify()
+
+    return datagram_received
+
+
 class Viewer(Participant):
     """A :class:`Participant` that also notes the host's video track (``track_published``), counts
-    ``room_update`` events and tells its counter which payload types are video."""
+    ``room_update`` events and tells its counter which payload types are video.  ``count="raw"``:
+    once the subscriber connection is up, its RTP is counted at the socket (:func:`raw_rtp_tap`);
+    ``"srtp"``: after SRTP (:meth:`Participant._hook_counters`)."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, counter: ViewerCounter) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, counter: ViewerCounter, count: str = "raw") -> None:
+        if count not in COUNT_MODES:
+            raise ValueError(f"count must be one of {COUNT_MODES}, not {count!r}")
         self.video_track = ""
         self.room_updates = 0
         self.vcounter = counter
+        self.count_mode = count
+        self.tapped: set[int] = set()  # ids of the ICE socket protocols counted by raw_rtp_tap
+        self.tap_error = ""
         self.lost_at = 0.0  # when the subscriber connection failed or closed while we did not close it
         self.closing = False
         super().__init__(ws, counter=counter)
@@ -165,6 +243,8 @@ class Viewer(Participant):
         self.sub.on("connectionstatechange", self._state_changed)
 
     def _state_changed(self) -> None:
+        if self.sub.connectionState == "connected":
+            self._tap_datagrams()
         if self.sub.connectionState in ("failed", "closed") and not self.closing and not self.lost_at:
             self.lost_at = time.monotonic()
 
@@ -179,7 +259,51 @@ class Viewer(Participant):
         for line in sdp.splitlines():
             if line.startswith("m=video"):
                 self.vcounter.video_pts.update(int(pt) for pt in line.split()[3:] if pt.isdigit())
-        super()._hook_counters()
+        if self.count_mode == "srtp":
+            super()._hook_counters()
+            return
+        # raw: until the socket is tapped (DTLS done), and for the datagrams already queued then,
+        # count after SRTP on the same clock as the tap, so that each packet is counted once
+        counter = self.vcounter
+        for transceiver in self.sub.getTransceivers():
+            dtls = transceiver.receiver.transport
+            if dtls is None or id(dtls) in self._hooked:
+                continue
+            self._hooked.add(id(dtls))
+
+            async def rtp_count(data: bytes, arrival_time_ms: int) -> None:
+                counter.count(data, now_ms())
+
+            async def rtcp_count(data: bytes) -> None:
+                counter.rtcp += 1
+
+            dtls._handle_rtp_data, dtls._handle_rtcp_data = rtp_count, rtcp_count
+        if self.sub.connectionState == "connected":
+            self._tap_datagrams()
+
+    def _tap_datagrams(self) -> None:
+        """Raw mode, DTLS up: replace ``datagram_received`` on this connection's nominated ICE socket
+        protocol(s) (an instance attribute: no other connection of the process is touched)."""
+        if self.count_mode != "raw":
+            return
+        try:
+            for transceiver in self.sub.getTransceivers():
+                dtls = transceiver.receiver.transport
+                if dtls is None or dtls._rx_srtp is None:
+                    continue  # DTLS not done: SRTP packets would be dropped, do not count them yet
+                profile = dtls._ssl.get_selected_srtp_profile()
+                tag_bytes = SRTP_TAG_BYTES.get(profile)
+                if tag_bytes is None:
+                    self.tap_error = f"unknown SRTP profile {profile!r}: counting after SRTP"
+                    continue
+                for pair in dtls.transport._connection._nominated.values():
+                    protocol = pair.protocol
+                    if id(protocol) not in self.tapped:
+                        self.tapped.add(id(protocol))
+                        protocol.datagram_received = raw_rtp_tap(self.vcounter, protocol.datagram_received,
+                                                                 tag_bytes)
+        except AttributeError as e:  # aiortc/aioice internals changed: the SRTP-level count goes on
+            self.tap_error = f"cannot tap the ICE socket ({e!r}): counting after SRTP"
 
     def alive(self) -> bool:
         return self.error is None and self.sub.connectionState == "connected"
@@ -204,9 +328,10 @@ class JoinRecord:
 class ViewerGroup:
     """The viewers of one generator process: joins them (bounded concurrency), snapshots them."""
 
-    def __init__(self, base: str, tokens: Sequence[str], *, concurrency: int, join_timeout: float) -> None:
+    def __init__(self, base: str, tokens: Sequence[str], *, concurrency: int, join_timeout: float,
+                 count: str = "raw") -> None:
         self.base, self.tokens = base, list(tokens)
-        self.concurrency, self.join_timeout = concurrency, join_timeout
+        self.concurrency, self.join_timeout, self.count = concurrency, join_timeout, count
         self.counters = [ViewerCounter() for _ in self.tokens]
         self.records = [JoinRecord() for _ in self.tokens]
         self.members: list[Viewer] = []
@@ -229,7 +354,8 @@ class ViewerGroup:
         try:
             async with sem:
                 rec.start = time.monotonic()
-                p = await Viewer.join(self.http, self.base, self.tokens[i], self.join_timeout, counter=counter)
+                p = await Viewer.join(self.http, self.base, self.tokens[i], self.join_timeout, counter=counter,
+                                      count=self.count)
                 assert isinstance(p, Viewer)
                 self.members.append(p)
                 rec.welcome = time.monotonic()
@@ -284,7 +410,10 @@ class ViewerGroup:
             "alive": sum(1 for p in self.members if p.alive()),
             "lost": sum(1 for p in self.members if p.lost_at), "lag_ms": self._take_lag(),
             "room_updates": sum(p.room_updates for p in self.members),
-            "cpu_s": time.process_time(), "rss_kb": _status_value(os.getpid(), "VmRSS"), "t": time.monotonic(),
+            "tapped": sum(1 for p in self.members if p.tapped),
+            "tap_errors": sorted({p.tap_error for p in self.members if p.tap_error})[:3],
+            "cpu_s": time.process_time(), "sys_s": os.times().system,
+            "rss_kb": _status_value(os.getpid(), "VmRSS"), "t": time.monotonic(),
         }
 
     async def close(self) -> float:
@@ -305,7 +434,7 @@ def _raise_fd_limit() -> None:
 
 
 def _worker_main(conn: Connection, base: str, tokens: list[str], concurrency: int, join_timeout: float,
-                 strict_consent: bool = False) -> None:
+                 strict_consent: bool = False, count: str = "raw") -> None:
     """A generator process: 'ready' once imported; on 'go' joins its viewers and sends their
     :class:`JoinRecord`s; then answers 'snap' and 'stop' on the pipe."""
     logging.basicConfig(level=logging.WARNING)
@@ -315,7 +444,7 @@ def _worker_main(conn: Connection, base: str, tokens: list[str], concurrency: in
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        group = ViewerGroup(base, tokens, concurrency=concurrency, join_timeout=join_timeout)
+        group = ViewerGroup(base, tokens, concurrency=concurrency, join_timeout=join_timeout, count=count)
         conn.send(("ready", _status_value(os.getpid(), "VmRSS")))
         lag = asyncio.create_task(group.watch_lag())
         closed_s = 0.0
@@ -341,11 +470,12 @@ def _worker_main(conn: Connection, base: str, tokens: list[str], concurrency: in
 
 class WorkerHandle:
     def __init__(self, base: str, tokens: list[str], concurrency: int, join_timeout: float,
-                 strict_consent: bool = False) -> None:
+                 strict_consent: bool = False, count: str = "raw") -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main,
-                                args=(child, base, tokens, concurrency, join_timeout, strict_consent), daemon=True)
+                                args=(child, base, tokens, concurrency, join_timeout, strict_consent, count),
+                                daemon=True)
         self.proc.start()
         child.close()
         self.pid = self.proc.pid or 0
@@ -442,6 +572,10 @@ class WebinarResult:
     server_lag_max_s: float = 0.0  # ... during the window
     gen_join_lag_ms: float = 0.0  # the longest event-loop stall of a generator process during the join
     gen_lag_ms: float = 0.0  # ... during the window
+    count: str = "raw"  # where the viewers counted their packets (--count)
+    tapped: int = 0  # raw: viewers counting at the socket at the window's end (the others after SRTP)
+    tap_errors: list[str] = field(default_factory=list)
+    gen_sys_pct: float = 0.0  # the kernel's share (stime: sockets, epoll) of the generator processes' CPU
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -465,6 +599,9 @@ class WebinarResult:
         if self.loss_pct - self.seq_loss_pct > 1.0 and self.connected == self.viewers:
             notes.append(f"{self.loss_pct - self.seq_loss_pct:.1f}% of the packets were not counted in the window "
                          "but not lost either (a backlog: a generator process did not get the CPU)")
+        if self.count == "raw" and self.tapped < self.connected:
+            notes.append(f"{self.connected - self.tapped} viewer(s) counted after SRTP, not at the socket "
+                         f"(the generator's CPU is not comparable): {'; '.join(self.tap_errors) or 'not tapped'}")
         return notes
 
 
@@ -479,6 +616,7 @@ class WebinarConfig:
     log_dir: Path | None = None
     server_env: dict[str, str] = field(default_factory=dict)
     strict_consent: bool = False  # aioice's own consent checks (see _tolerant_query_consent)
+    count: str = "raw"  # "raw": RTP counted at the viewers' sockets; "srtp": after aiortc's SRTP
 
     def procs_for(self, n: int) -> int:
         return max(1, min(self.procs, n))
@@ -549,7 +687,7 @@ async def _run_against(server: ServerProcess, n: int, cfg: WebinarConfig, media:
             tokens = await _mint_tokens(rest, room_id, n)
             procs = cfg.procs_for(n)
             workers = [WorkerHandle(server.base, tokens[i::procs], cfg.concurrency, cfg.join_timeout_s,
-                                    cfg.strict_consent) for i in range(procs)]
+                                    cfg.strict_consent, cfg.count) for i in range(procs)]
             for w in workers:
                 await w.recv(60)  # imported and ready
             await asyncio.sleep(1.0)  # the host's stream settles
@@ -616,6 +754,7 @@ async def _run_against(server: ServerProcess, n: int, cfg: WebinarConfig, media:
     pub_pps = (pub1 - pub0) / dt
     expected = pub_pps * n
     gen_cpu = sum(y["cpu_s"] - x["cpu_s"] for x, y in zip(s0, s1, strict=True))
+    gen_sys = sum(y["sys_s"] - x["sys_s"] for x, y in zip(s0, s1, strict=True))
     srv_cpu = srv1.cpu_s - srv0.cpu_s
     own_cpu = own1 - own0
     log_problems = 0
@@ -657,6 +796,9 @@ async def _run_against(server: ServerProcess, n: int, cfg: WebinarConfig, media:
         server_join_lag_p95_s=_pct([d for t, d in probes if t < t_joined], 0.95),
         server_lag_max_s=max((d for t, d in probes if t >= t0), default=0.0),
         gen_join_lag_ms=gen_join_lag, gen_lag_ms=max(float(y["lag_ms"]) for y in s1),
+        gen_sys_pct=100 * gen_sys / gen_cpu if gen_cpu else 0.0,
+        count=cfg.count, tapped=sum(int(y["tapped"]) for y in s1),
+        tap_errors=sorted({e for y in s1 for e in y["tap_errors"]})[:3],
     )
 
 
@@ -794,6 +936,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--strict-consent", action="store_true",
                     help="aioice's own ICE consent checks: an answer over 0.5 s late is a failure, 6 in a row close "
                          "the connection (default: retransmit each check for 7.5 s, closer to a browser)")
+    ap.add_argument("--count", choices=COUNT_MODES, default="raw",
+                    help="where a viewer counts its RTP packets: raw (default) at its socket, from the clear RTP "
+                         "header of each SRTP packet, before aioice and aiortc; srtp after aiortc's SRTP "
+                         "decryption, through aiortc's whole receive path (2.3x the CPU per packet of raw)")
     ap.add_argument("--stop-on-fail", action="store_true",
                     help="skip the larger N once one does not hold (a viewer missing or loss >= 1%%)")
     ap.add_argument("--log-dir", type=Path, help="keep each server's log here (server-webinar-N<n>.log)")
@@ -803,12 +949,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiortc").setLevel(logging.ERROR)
     cfg = WebinarConfig(window_s=args.window, warmup_s=args.warmup, procs=args.procs,
                         concurrency=args.concurrency, join_timeout_s=args.join_timeout, log_dir=args.log_dir,
-                        strict_consent=args.strict_consent)
+                        strict_consent=args.strict_consent, count=args.count)
     media = load_media(cfg.media)
     print(f"server: {CHECKOUT} at {checkout_version()}, urok serve --dev, UROK_RTC_UDP_PORT=0", flush=True)
     print(f"load: 1 host publishing the low layer alone (no simulcast from aiortc): {media.describe()}; "
           f"viewers in {cfg.procs} process(es), {cfg.concurrency} joins at a time each; window {cfg.window_s:g} s, "
           f"warm-up {cfg.warmup_s:g} s; ICE consent {'strict (aioice)' if cfg.strict_consent else 'tolerant'}; "
+          f"viewers count RTP {'at the socket (raw)' if cfg.count == 'raw' else 'after SRTP'}; "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", flush=True)
     _install_uvloop()
 
@@ -819,10 +966,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             results.append(r)
             print(f"N={r.viewers}: {r.connected} connected ({r.alive_end} at the end), join {r.join_s:.1f} s, "
                   f"loss {r.loss_pct:.2f}% (seq {r.seq_loss_pct:.2f}%), server {r.server_cpu_s_per_s:.2f} cpu/s "
-                  f"{r.server_rss_mb:.0f} MB, generator {r.gen_cpu_s_per_s:.2f} cpu/s {r.gen_rss_mb:.0f} MB, "
+                  f"{r.server_rss_mb:.0f} MB, generator {r.gen_cpu_s_per_s:.2f} cpu/s "
+                  f"({r.gen_sys_pct:.0f}% in the kernel) {r.gen_rss_mb:.0f} MB, "
                   f"loadavg {r.loadavg_before} -> {r.loadavg_after}, everybody left in {r.close_s:.1f} s; "
                   f"{r.lost} viewer connections lost; host publisher {r.host_state} ({', '.join(r.host_events)}); "
-                  f"server counted {r.server_rtp_in_pps:.0f} RTP/s in, {r.server_rtp_out_pps:.0f} out", flush=True)
+                  f"server counted {r.server_rtp_in_pps:.0f} RTP/s in, {r.server_rtp_out_pps:.0f} out; "
+                  f"counted {'at the socket by ' + str(r.tapped) + ' viewers' if r.count == 'raw' else 'after SRTP'}",
+                  flush=True)
             if args.json:
                 print("RESULT " + r.to_json(), flush=True)
             if args.stop_on_fail and not r.holds():
