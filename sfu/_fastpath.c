@@ -12,14 +12,20 @@
  *       ``packets``, ``octets`` (since configure), ``last_seq`` (-1: none), ``last_ts``,
  *       ``last_time`` (CLOCK_MONOTONIC seconds, the clock of Python's time.monotonic()).
  *
- *   FanOut(srtp_protect: int)
- *       The slots fed by one stream (a producer, or one simulcast layer). ``srtp_protect`` is the
- *       address of libsrtp's ``srtp_err_status_t srtp_protect(srtp_t, void *, int *)`` (the one
- *       pylibsrtp's cffi module links). ``add(slot)`` / ``remove(slot)`` (idempotent), ``len()``.
+ *   FanOut(srtp_protect: int, srtp_protect_rtcp: int = 0)
+ *       The slots fed by one stream (a producer, or one simulcast layer). ``srtp_protect`` and
+ *       ``srtp_protect_rtcp`` are the addresses of libsrtp's ``srtp_err_status_t
+ *       srtp_protect(srtp_t, void *, int *)`` and ``srtp_protect_rtcp`` (with the same signature;
+ *       the ones pylibsrtp's cffi module links). ``add(slot)`` / ``remove(slot)`` (idempotent),
+ *       ``len()``.
  *       ``forward(data, seq, ts, ext_profile, ext_start, ext_end) -> int``: the packet to every
  *       slot; returns how many went out. ``last_bytes``: bytes sent by that call. ``take_errors()``
  *       -> (srtp, send): packets that failed since the last call (libsrtp refused; the socket
  *       refused, EAGAIN included: a full socket drops, as real-time media should), then zeroes.
+ *       ``sender_report(ntp, rtp_ts) -> int``: the publisher's sender report, translated for every
+ *       slot that has sent a packet (its SSRC, ``rtp_ts`` + its timestamp offset, its packet and
+ *       octet counts including the ``packets`` / ``octets`` it was configured with), as SRTCP;
+ *       returns how many went out (needs ``srtp_protect_rtcp``).
  *
  * The caller (sfu.consumer / sfu.producer) has parsed and bounds-checked the header: ext_start and
  * ext_end lie inside data, ext_profile is 0 without an extension block. The GIL is held throughout:
@@ -68,12 +74,15 @@ typedef struct {
     double last_time;
     unsigned long long packets;
     unsigned long long octets;
+    unsigned long long base_packets; /* sent before configure(): for sender reports */
+    unsigned long long base_octets;
     int members; /* FanOuts holding this slot */
 } Slot;
 
 typedef struct {
     PyObject_HEAD
     srtp_protect_fn protect;
+    srtp_protect_fn protect_rtcp;
     Slot **slots;
     Py_ssize_t size;
     Py_ssize_t capacity;
@@ -117,15 +126,16 @@ static PyObject *
 slot_configure(Slot *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"fd", "addr", "srtp", "session", "payload_type", "ssrc", "seq_offset",
-                             "ts_offset", "id_map", "last_seq", "last_ts", "last_time", NULL};
+                             "ts_offset", "id_map", "last_seq", "last_ts", "last_time", "packets", "octets",
+                             NULL};
     int fd, pt;
     PyObject *addr, *session, *id_map;
-    unsigned long long srtp, ssrc, seq_off, ts_off, last_ts;
+    unsigned long long srtp, ssrc, seq_off, ts_off, last_ts, base_packets = 0, base_octets = 0;
     long last_seq;
     double last_time;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOKOiKKKOlKd:configure", kwlist, &fd, &addr, &srtp,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOKOiKKKOlKd|KK:configure", kwlist, &fd, &addr, &srtp,
                                      &session, &pt, &ssrc, &seq_off, &ts_off, &id_map, &last_seq, &last_ts,
-                                     &last_time))
+                                     &last_time, &base_packets, &base_octets))
         return NULL;
     if (fd < 0) {
         PyErr_SetString(PyExc_ValueError, "bad file descriptor");
@@ -173,13 +183,16 @@ slot_configure(Slot *self, PyObject *args, PyObject *kwds)
     self->last_time = last_time;
     self->packets = 0;
     self->octets = 0;
+    self->base_packets = base_packets;
+    self->base_octets = base_octets;
     Py_RETURN_NONE;
 }
 
 static PyMethodDef slot_methods[] = {
     {"configure", (PyCFunction)(void (*)(void))slot_configure, METH_VARARGS | METH_KEYWORDS,
      "configure(fd, addr, srtp, session, payload_type, ssrc, seq_offset, ts_offset, id_map, last_seq, "
-     "last_ts, last_time): set the whole steady state; zeroes packets and octets"},
+     "last_ts, last_time, packets=0, octets=0): set the whole steady state; zeroes packets and octets "
+     "(the packets/octets given are what was sent before, for sender reports)"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -210,8 +223,8 @@ static PyObject *
 fanout_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 {
     (void)kwds;
-    unsigned long long fn;
-    if (!PyArg_ParseTuple(args, "K:FanOut", &fn))
+    unsigned long long fn, fn_rtcp = 0;
+    if (!PyArg_ParseTuple(args, "K|K:FanOut", &fn, &fn_rtcp))
         return NULL;
     if (fn == 0) {
         PyErr_SetString(PyExc_ValueError, "srtp_protect address is 0");
@@ -221,6 +234,7 @@ fanout_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     if (self == NULL)
         return NULL;
     self->protect = (srtp_protect_fn)(uintptr_t)fn;
+    self->protect_rtcp = (srtp_protect_fn)(uintptr_t)fn_rtcp;
     return (PyObject *)self;
 }
 
@@ -395,6 +409,58 @@ rewrite_extensions(unsigned char *buf, unsigned int profile, Py_ssize_t pos, Py_
     }
 }
 
+/* Send msgs[0 .. ready) (msg_len holds each message's slot index) in runs of the same socket (one
+ * run when every subscriber is on the shared port); marks ok[slot] for the ones sent. */
+static long
+send_ready(FanOut *self, Py_ssize_t ready, unsigned long long *bytes_out)
+{
+    /* send in runs of the same socket (one run when every subscriber is on the shared port) */
+    Py_ssize_t i = 0;
+    long sent = 0;
+    unsigned long long bytes = 0;
+    while (i < ready) {
+        int fd = self->slots[self->msgs[i].msg_len]->fd;
+        Py_ssize_t run_end = i + 1;
+        while (run_end < ready && self->slots[self->msgs[run_end].msg_len]->fd == fd)
+            run_end++;
+        while (i < run_end) {
+            unsigned int count = (unsigned int)(run_end - i < CHUNK ? run_end - i : CHUNK);
+            /* remember which slots these are: msg_len is overwritten by the kernel */
+            Py_ssize_t first = i;
+            unsigned int idx[CHUNK];
+            for (unsigned int k = 0; k < count; k++)
+                idx[k] = self->msgs[first + k].msg_len;
+            int r = sendmmsg(fd, &self->msgs[first], count, 0);
+            if (r < 0 && errno == EINTR) {
+                for (unsigned int k = 0; k < count; k++)
+                    self->msgs[first + k].msg_len = idx[k];
+                continue;
+            }
+            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+                /* the socket is full: the rest of this run is dropped (real-time media) */
+                self->send_errors += (unsigned long long)(run_end - i);
+                i = run_end;
+                break;
+            }
+            unsigned int done = r > 0 ? (unsigned int)r : 0;
+            for (unsigned int k = 0; k < done; k++) {
+                self->ok[idx[k]] = 1;
+                bytes += self->iov[first + k].iov_len;
+            }
+            sent += done;
+            i = first + done;
+            for (unsigned int k = done; k < count; k++) /* restore the slot indexes not sent */
+                self->msgs[first + k].msg_len = idx[k];
+            if (r <= 0) { /* the first message of this call failed: drop it, go on */
+                self->send_errors++;
+                i++;
+            }
+        }
+    }
+    *bytes_out = bytes;
+    return sent;
+}
+
 static PyObject *
 fanout_forward(FanOut *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -470,49 +536,8 @@ fanout_forward(FanOut *self, PyObject *const *args, Py_ssize_t nargs)
         ready++;
     }
 
-    /* send in runs of the same socket (one run when every subscriber is on the shared port) */
-    Py_ssize_t i = 0;
-    long sent = 0;
     unsigned long long bytes = 0;
-    while (i < ready) {
-        int fd = self->slots[self->msgs[i].msg_len]->fd;
-        Py_ssize_t run_end = i + 1;
-        while (run_end < ready && self->slots[self->msgs[run_end].msg_len]->fd == fd)
-            run_end++;
-        while (i < run_end) {
-            unsigned int count = (unsigned int)(run_end - i < CHUNK ? run_end - i : CHUNK);
-            /* remember which slots these are: msg_len is overwritten by the kernel */
-            Py_ssize_t first = i;
-            unsigned int idx[CHUNK];
-            for (unsigned int k = 0; k < count; k++)
-                idx[k] = self->msgs[first + k].msg_len;
-            int r = sendmmsg(fd, &self->msgs[first], count, 0);
-            if (r < 0 && errno == EINTR) {
-                for (unsigned int k = 0; k < count; k++)
-                    self->msgs[first + k].msg_len = idx[k];
-                continue;
-            }
-            if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                /* the socket is full: the rest of this run is dropped (real-time media) */
-                self->send_errors += (unsigned long long)(run_end - i);
-                i = run_end;
-                break;
-            }
-            unsigned int done = r > 0 ? (unsigned int)r : 0;
-            for (unsigned int k = 0; k < done; k++) {
-                self->ok[idx[k]] = 1;
-                bytes += self->iov[first + k].iov_len;
-            }
-            sent += done;
-            i = first + done;
-            for (unsigned int k = done; k < count; k++) /* restore the slot indexes not sent */
-                self->msgs[first + k].msg_len = idx[k];
-            if (r <= 0) { /* the first message of this call failed: drop it, go on */
-                self->send_errors++;
-                i++;
-            }
-        }
-    }
+    long sent = send_ready(self, ready, &bytes);
     self->last_bytes = bytes;
 
     if (sent) {
@@ -538,6 +563,68 @@ fanout_forward(FanOut *self, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLong(sent);
 }
 
+
+static PyObject *
+fanout_sender_report(FanOut *self, PyObject *args)
+{
+    unsigned long long ntp, rtp_ts;
+    if (!PyArg_ParseTuple(args, "KK:sender_report", &ntp, &rtp_ts))
+        return NULL;
+    if (self->protect_rtcp == NULL) {
+        PyErr_SetString(PyExc_ValueError, "this FanOut has no srtp_protect_rtcp");
+        return NULL;
+    }
+    Py_ssize_t n = self->size;
+    if (n == 0)
+        return PyLong_FromLong(0);
+    size_t stride = 32 + SRTP_TRAILER + 16; /* 28-byte SR + the SRTCP index and tag */
+    if (fanout_reserve(self, (size_t)n, stride) < 0)
+        return PyErr_NoMemory();
+    Py_ssize_t ready = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Slot *s = self->slots[i];
+        self->ok[i] = 0;
+        if (s->last_seq < 0)
+            continue; /* nothing sent yet: no report */
+        unsigned char *b = self->arena + (size_t)i * stride;
+        uint32_t ts = (uint32_t)rtp_ts + s->ts_off;
+        uint32_t pk = (uint32_t)(s->base_packets + s->packets);
+        uint32_t oc = (uint32_t)(s->base_octets + s->octets);
+        b[0] = 0x80;
+        b[1] = 200;
+        b[2] = 0;
+        b[3] = 6;
+        for (int k = 0; k < 4; k++) {
+            b[4 + k] = (unsigned char)(s->ssrc >> (24 - 8 * k));
+            b[16 + k] = (unsigned char)(ts >> (24 - 8 * k));
+            b[20 + k] = (unsigned char)(pk >> (24 - 8 * k));
+            b[24 + k] = (unsigned char)(oc >> (24 - 8 * k));
+        }
+        for (int k = 0; k < 8; k++)
+            b[8 + k] = (unsigned char)(ntp >> (56 - 8 * k));
+        int out_len = 28;
+        if (self->protect_rtcp(s->srtp, b, &out_len) != 0)
+            continue;
+        self->iov[ready].iov_base = b;
+        self->iov[ready].iov_len = (size_t)out_len;
+        struct msghdr *h = &self->msgs[ready].msg_hdr;
+        h->msg_name = (void *)PyBytes_AS_STRING(s->addr);
+        h->msg_namelen = (socklen_t)PyBytes_GET_SIZE(s->addr);
+        h->msg_iov = &self->iov[ready];
+        h->msg_iovlen = 1;
+        h->msg_control = NULL;
+        h->msg_controllen = 0;
+        h->msg_flags = 0;
+        self->msgs[ready].msg_len = (unsigned int)i;
+        ready++;
+    }
+    unsigned long long bytes = 0, srtp_errors = self->srtp_errors, send_errors = self->send_errors;
+    long sent = send_ready(self, ready, &bytes);
+    self->srtp_errors = srtp_errors; /* take_errors() counts RTP packets only */
+    self->send_errors = send_errors;
+    return PyLong_FromLong(sent);
+}
+
 static PyMethodDef fanout_methods[] = {
     {"add", (PyCFunction)fanout_add, METH_O, "add(slot): forward to this slot too (idempotent)"},
     {"remove", (PyCFunction)fanout_remove, METH_O, "remove(slot): stop forwarding to it (idempotent)"},
@@ -546,6 +633,8 @@ static PyMethodDef fanout_methods[] = {
      "take_errors() -> (srtp, send): packets that failed since the last call"},
     {"forward", (PyCFunction)(void (*)(void))fanout_forward, METH_FASTCALL,
      "forward(data, seq, ts, ext_profile, ext_start, ext_end) -> packets sent"},
+    {"sender_report", (PyCFunction)fanout_sender_report, METH_VARARGS,
+     "sender_report(ntp, rtp_ts) -> reports sent: the publisher's SR translated for every slot"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -239,13 +239,14 @@ def fast_protect(session: Any) -> Protector:
     return protect
 
 
-def srtp_protect_address() -> int | None:
-    """Address of libsrtp's ``srtp_protect`` as linked by pylibsrtp's cffi module (for
-    ``sfu._fastpath``), or None when pylibsrtp's internals are not what this was written for."""
+def srtp_protect_address(name: str = "srtp_protect") -> int | None:
+    """Address of libsrtp's ``srtp_protect`` (or ``srtp_protect_rtcp``) as linked by pylibsrtp's
+    cffi module (for ``sfu._fastpath``), or None when pylibsrtp's internals are not what this was
+    written for."""
     try:
         from pylibsrtp._binding import ffi, lib
 
-        fn = ffi.addressof(lib, "srtp_protect")
+        fn = ffi.addressof(lib, name)
         if ffi.typeof(fn).cname != "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)":
             return None  # pragma: no cover - a libsrtp 3 signature
         return int(ffi.cast("uintptr_t", fn))

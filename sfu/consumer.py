@@ -410,6 +410,7 @@ class Consumer:
             fd=sink.fd, addr=sink.addr, srtp=sink.srtp, session=sink.session, payload_type=self._pt,
             ssrc=self.ssrc, seq_offset=self._seq_off, ts_offset=self._ts_off, id_map=self._id_map,
             last_seq=self._last_seq, last_ts=self._last_ts, last_time=self._last_time,
+            packets=self._packets, octets=self._octets,
         )
         sink.flush()  # what the Python path queued for this subscriber goes first
         fan.add(slot)

@@ -5,7 +5,8 @@ current simulcast layer) needs nothing from Python per packet: the rewrite (PT, 
 timestamp, SSRC, extension ids), libsrtp's ``srtp_protect`` and the send are the same for every
 packet until something changes. So the consumer hands that state to a :class:`~sfu._fastpath.Slot`
 in its stream's :class:`~sfu._fastpath.FanOut` (one per producer, or per simulcast layer), and one
-C call per incoming packet copies, rewrites, protects and ``sendmmsg``-s it to every such slot.
+C call per incoming packet copies, rewrites, protects and ``sendmmsg``-s it to every such slot;
+the publisher's sender reports are translated for them in C as well (``FanOut.sender_report``).
 Anything that changes the state (pause, resync, a layer switch, a renegotiation, a new path or
 SRTP session, close) takes the consumer back to the Python path first (``Consumer._leave_fast``);
 the Python path (``Consumer._forward``) is the reference and the fallback, and it puts the
@@ -40,13 +41,17 @@ __all__ = ["FanOut", "FastSink", "Slot", "fast_path_available", "make_fanout", "
 
 def fast_path_available() -> bool:
     """Whether the compiled fan-out can run here."""
-    return _fastpath is not None and _sendmmsg is not None and compat.srtp_protect_address() is not None
+    return (_fastpath is not None and _sendmmsg is not None and compat.srtp_protect_address("srtp_protect") is not None
+            and compat.srtp_protect_address("srtp_protect_rtcp") is not None)
 
 
 def make_fanout() -> FanOut | None:
     """A new, empty fan-out, or None when the compiled path is not available."""
-    address = compat.srtp_protect_address() if _fastpath is not None else None
-    return FanOut(address) if address is not None else None
+    if _fastpath is None:
+        return None
+    rtp = compat.srtp_protect_address("srtp_protect")
+    rtcp = compat.srtp_protect_address("srtp_protect_rtcp")
+    return FanOut(rtp, rtcp) if rtp is not None and rtcp is not None else None
 
 
 @dataclass(frozen=True, slots=True)

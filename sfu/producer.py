@@ -299,14 +299,22 @@ class Producer(ReceptionStats):
             if layer is None:
                 return
             layer.on_sender_report(ntp, rtp_ts, time.monotonic())
+            self._fan_sender_report(layer.fan, ntp, rtp_ts)
             for c in self._active:
-                if c._current is layer:
+                if c._current is layer and c._fan is None:
                     c._send_sender_report(ntp, rtp_ts)
             return
         self.last_sr = (ntp, rtp_ts)
         self._last_sr_at = time.monotonic()
+        self._fan_sender_report(self._fan, ntp, rtp_ts)
         for c in self._active:
-            c._send_sender_report(ntp, rtp_ts)
+            if c._fan is None:
+                c._send_sender_report(ntp, rtp_ts)
+
+    def _fan_sender_report(self, fan: FanOut | None, ntp: int, rtp_ts: int) -> None:
+        """The SR for the consumers on the compiled fan-out, translated and sent in C."""
+        if fan is not None and len(fan):
+            self._stats.sr_sent += fan.sender_report(ntp, rtp_ts)
 
     def _report_blocks(self, now: float) -> list[tuple[int, int, int, int, int, int, int]]:
         """RR blocks: one per simulcast layer seen, else this producer's one (if any)."""
@@ -392,10 +400,15 @@ class Producer(ReceptionStats):
                 level_sink(level & 0x7F, bool(level & 0x80))
         if self._paused:
             return
+        active = self._active
         fan = self._fan
-        if fan is not None and len(fan):
-            self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
-        for consumer in self._active:
+        if fan is not None:
+            fast = len(fan)
+            if fast:
+                self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
+                if fast == len(active):  # everyone is on the fan-out (its slots are active consumers)
+                    return
+        for consumer in active:
             if consumer._fan is not fan or fan is None:
                 consumer._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
 
@@ -462,10 +475,15 @@ class Producer(ReceptionStats):
             layer.prev_ts = ts
         if self._paused:
             return
+        consumers = layer.consumers
         fan = layer.fan
-        if fan is not None and len(fan):
-            self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
-        for consumer in layer.consumers:
+        if fan is not None:
+            fast = len(fan)
+            if fast:
+                self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
+                if fast == len(consumers):  # all forward this layer steadily: none waits for a switch
+                    return
+        for consumer in consumers:
             if consumer._fan is not fan or fan is None:
                 consumer._forward_layer(layer, data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
 

@@ -22,7 +22,7 @@ import pytest
 from aiortc.rtp import RtpPacket
 from pylibsrtp import Policy, Session
 
-from sfu import Worker
+from sfu import Worker, rtcp
 from sfu import aiortc_compat as compat
 from sfu.fast_path import FanOut, Slot, fast_path_available, make_fanout
 from sfu.rtp import make_id_map, parse_header, rewrite_extensions, rewrite_header
@@ -282,3 +282,27 @@ async def test_server_side_mute_and_resume_continue_on_the_fan_out(worker: Worke
     out = [RtpPacket.parse(p) for p in path.rtp()]
     assert [p.payload for p in out] == [RtpPacket.parse(d).payload for d in OPUS[:5] + OPUS[10:]]
     assert all((b.sequence_number - a.sequence_number) & 0xFFFF == 1 for a, b in itertools.pairwise(out))
+
+
+def test_sender_reports_are_translated_per_slot_in_c(sender: socket.socket, peers: list[Peer]) -> None:
+    fan = make_fanout()
+    assert fan is not None
+    sending, fresh = Slot(), Slot()
+    # 10 packets / 1000 octets went out on the Python path before the slot was configured
+    srtp = compat.srtp_context_address(peers[0].tx_session)
+    assert srtp is not None
+    sending.configure(fd=sender.fileno(), addr=sockaddr(*peers[0].address), srtp=srtp, session=peers[0].tx_session,
+                      payload_type=96, ssrc=0xABCDEF01, seq_offset=0, ts_offset=1000, id_map=None, last_seq=-1,
+                      last_ts=0, last_time=0.0, packets=10, octets=1000)
+    fan.add(sending)
+    forward(fan, VP8[1])
+    configure(fresh, sender, peers[1], pt=96, ssrc=7)  # nothing sent yet: no report
+    fan.add(fresh)
+    assert len(peers[0].received()) == 1
+    assert fan.sender_report(0x0102030405060708, 0xFFFFFFFF) == 1
+    report = bytes(peers[0].rx_session.unprotect_rtcp(peers[0].rx.recv(2048)))
+    payload = len(VP8[1]) - parse_header(VP8[1]).ext_end
+    assert report == rtcp.build_sr(0xABCDEF01, 0x0102030405060708, (0xFFFFFFFF + 1000) & 0xFFFFFFFF, 11,
+                                   1000 + payload)
+    assert peers[1].received() == []
+    assert fan.take_errors() == (0, 0)

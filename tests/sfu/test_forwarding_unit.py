@@ -144,6 +144,16 @@ async def test_sender_reports_are_translated(worker: Worker) -> None:
     assert isinstance(sr, RtcpSrPacket) and sr.ssrc == consumer.ssrc
     assert sr.sender_info.ntp_timestamp == 123 << 32
     assert sr.sender_info.rtp_timestamp == (out.timestamp + 960) & 0xFFFFFFFF
+    assert consumer.fast is worker.fast_path  # translated in C on the compiled fan-out
+    assert (sr.sender_info.packet_count, sr.sender_info.octet_count) == (1, consumer.octets) and consumer.octets > 0
+    assert worker.stats.sr_sent == 1
+    # after a pause (back on the Python path) the counts go on from what the fan-out sent
+    consumer.pause()
+    consumer.resume()
+    path.clear()
+    pub._on_rtcp(rtcp.build_sr(audio.ssrc or 0, 124 << 32, in_ts + 1920, 1, 2))
+    (sr,) = RtcpPacket.parse(path.rtcp()[0])
+    assert isinstance(sr, RtcpSrPacket) and sr.sender_info.packet_count == 1
 
 
 async def test_garbage_into_hooks_is_counted(worker: Worker) -> None:
