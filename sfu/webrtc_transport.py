@@ -177,7 +177,7 @@ class WebRtcTransport:
             raise InvalidStateError(f"cannot accept an offer in state {self._pc.signalingState}")
         media = parse_media(offer_sdp)
         try:
-            with ice_lite.using_mux(self._router._worker.mux):
+            with ice_lite.using_mux(self._router._worker.mux), compat.parked_receivers():
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
             self._prepare_transceivers()
             answer = await self._pc.createAnswer()
@@ -254,7 +254,7 @@ class WebRtcTransport:
         if producer.closed:
             raise ClosedError("producer is closed")
         capability = _capability_for(producer)
-        with ice_lite.using_mux(self._router._worker.mux):
+        with ice_lite.using_mux(self._router._worker.mux), compat.parked_receivers():
             transceiver = self._pc.addTransceiver(compat.ParkedTrack(producer.kind), direction="sendonly")
         try:
             transceiver.setCodecPreferences([capability])

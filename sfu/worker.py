@@ -76,6 +76,7 @@ class Worker:
         self.stats = WorkerStats()
         if self.settings.host_addresses is not None:
             aiortc_compat.set_host_addresses(self.settings.host_addresses)
+        aiortc_compat.install_parked_receivers()
         self._routers: dict[str, Router] = {}
         self._closed = False
         self._ticker: asyncio.Task[None] | None = None

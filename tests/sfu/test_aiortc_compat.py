@@ -125,3 +125,19 @@ def test_fast_protect_matches_pylibsrtp_wrapper() -> None:
         fast(bytes(1500))
     with pytest.raises(pylibsrtp.Error):
         fast(b"\x80" * 4)
+
+
+async def test_parked_receivers_get_no_bitrate_estimator_and_others_keep_theirs() -> None:
+    src = inspect.getsource(RTCRtpReceiver.__init__)
+    assert "self.__remote_bitrate_estimator = RemoteBitrateEstimator()" in src
+    compat.install_parked_receivers()
+    compat.install_parked_receivers()  # idempotent
+    pc = RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+    try:
+        with compat.parked_receivers():
+            parked = pc.addTransceiver("video", direction="sendonly")
+        normal = pc.addTransceiver("video", direction="recvonly")
+        assert parked.receiver._RTCRtpReceiver__remote_bitrate_estimator is None
+        assert normal.receiver._RTCRtpReceiver__remote_bitrate_estimator is not None
+    finally:
+        await pc.close()
