@@ -33,9 +33,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aioice import stun
 from aioice.candidate import Candidate, candidate_foundation, candidate_priority
 from aioice.ice import ConnectionClosed
+
+from . import stun
 
 logger = logging.getLogger(__name__)
 
@@ -232,6 +233,7 @@ class LiteConnection:
         self._mux = mux
         self.local_username = secrets.token_hex(4)
         self.local_password = secrets.token_urlsafe(18)  # 24 chars >= the 22 RFC 8839 asks for
+        self.local_key = self.local_password.encode()  # the MESSAGE-INTEGRITY key
         self.ice_controlling = False  # an ICE-lite agent is always controlled
         self.remote_username: str | None = None
         self.remote_password: str | None = None
@@ -453,40 +455,29 @@ class UdpMux(asyncio.DatagramProtocol):
 
     def _stun(self, data: bytes, addr: tuple[str, int]) -> None:
         try:
-            message = stun.parse_message(data)
+            request = stun.parse_binding_request(data)
+        except stun.NotBindingRequest:
+            self.stats.drop(MUX_NOT_BINDING)  # responses to checks we never sent, indications
+            return
         except ValueError:
             self.stats.drop(MUX_BAD_STUN)
             return
-        if message.message_class != stun.Class.REQUEST or message.message_method != stun.Method.BINDING:
-            self.stats.drop(MUX_NOT_BINDING)  # responses to checks we never sent, indications
-            return
-        username = message.attributes.get("USERNAME")
-        if not isinstance(username, str) or "MESSAGE-INTEGRITY" not in message.attributes:
-            self.stats.drop(MUX_BAD_STUN)
-            return
-        conn = self._by_ufrag.get(username.split(":", 1)[0])
+        conn = self._by_ufrag.get(request.username.split(":", 1)[0])
         if conn is None:
             self.stats.drop(MUX_UNKNOWN_UFRAG)
             return
-        key = conn.local_password.encode()
-        if not message.check_message_integrity(key):
+        key = conn.local_key
+        if not request.check(key):
             self.stats.drop(MUX_BAD_INTEGRITY)
             return
         self.stats.stun_requests += 1
-        response = stun.Message(
-            message_method=stun.Method.BINDING,
-            message_class=stun.Class.RESPONSE,
-            transaction_id=message.transaction_id,
-        )
-        response.attributes["XOR-MAPPED-ADDRESS"] = addr
-        response.add_message_integrity(key)
-        self.sendto(bytes(response), addr)
+        self.sendto(stun.binding_success(request.transaction_id, addr, key), addr)
         self.stats.stun_responses += 1
         previous = self._by_addr.get(addr)
         if previous is not None and previous is not conn:
             previous.addresses.discard(addr)
         self._by_addr[addr] = conn
-        conn.check_received(addr, "USE-CANDIDATE" in message.attributes)
+        conn.check_received(addr, request.use_candidate)
 
     def expire(self, now: float) -> list[LiteConnection]:
         """Close connections whose peer stopped sending consent checks; returns them."""
