@@ -21,7 +21,8 @@
  *       ``forward(data, seq, ts, ext_profile, ext_start, ext_end) -> int``: the packet to every
  *       slot; returns how many went out. ``last_bytes``: bytes sent by that call. ``take_errors()``
  *       -> (srtp, send): packets that failed since the last call (libsrtp refused; the socket
- *       refused, EAGAIN included: a full socket drops, as real-time media should), then zeroes.
+ *       refused; a full socket is waited for, at most 5 ms per call in all (``send_waits`` counts
+ *       the waits), then its packets are dropped, as real-time media should), then zeroes.
  *       ``sender_report(ntp, rtp_ts) -> int``: the publisher's sender report, translated for every
  *       slot that has sent a packet (its SSRC, ``rtp_ts`` + its timestamp offset, its packet and
  *       octet counts including the ``packets`` / ``octets`` it was configured with), as SRTCP;
@@ -41,6 +42,7 @@
 #endif
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -54,6 +56,7 @@
 #define SRTP_TRAILER 144 /* SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN */
 #define MAX_PACKET 1500
 #define CHUNK 512
+#define SEND_WAIT_MS 5 /* the longest one call waits for room in a full socket */
 
 typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 
@@ -95,6 +98,7 @@ typedef struct {
     unsigned long long last_bytes;
     unsigned long long srtp_errors;
     unsigned long long send_errors;
+    unsigned long long send_waits; /* times a send waited for room in the socket */
 } FanOut;
 
 static PyTypeObject SlotType;
@@ -418,6 +422,7 @@ send_ready(FanOut *self, Py_ssize_t ready, unsigned long long *bytes_out)
     Py_ssize_t i = 0;
     long sent = 0;
     unsigned long long bytes = 0;
+    int wait_budget = SEND_WAIT_MS;
     while (i < ready) {
         int fd = self->slots[self->msgs[i].msg_len]->fd;
         Py_ssize_t run_end = i + 1;
@@ -437,7 +442,23 @@ send_ready(FanOut *self, Py_ssize_t ready, unsigned long long *bytes_out)
                 continue;
             }
             if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-                /* the socket is full: the rest of this run is dropped (real-time media) */
+                /* the socket's send buffer is full (a real NIC frees it as its queue drains):
+                 * wait for room, at most SEND_WAIT_MS per call in all; then the rest of this
+                 * run is dropped (real-time media) */
+                for (unsigned int k = 0; k < count; k++)
+                    self->msgs[first + k].msg_len = idx[k];
+                struct pollfd pfd = {.fd = fd, .events = POLLOUT, .revents = 0};
+                if (wait_budget > 0) {
+                    struct timespec t0, t1;
+                    clock_gettime(CLOCK_MONOTONIC, &t0);
+                    int p = poll(&pfd, 1, wait_budget);
+                    clock_gettime(CLOCK_MONOTONIC, &t1);
+                    long spent = (t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L;
+                    wait_budget -= spent > 0 ? (int)spent : 1;
+                    self->send_waits++;
+                    if (p > 0 && (pfd.revents & POLLOUT))
+                        continue;
+                }
                 self->send_errors += (unsigned long long)(run_end - i);
                 i = run_end;
                 break;
@@ -640,6 +661,8 @@ static PyMethodDef fanout_methods[] = {
 
 static PyMemberDef fanout_members[] = {
     {"last_bytes", T_ULONGLONG, offsetof(FanOut, last_bytes), READONLY, "bytes sent by the last forward()"},
+    {"send_waits", T_ULONGLONG, offsetof(FanOut, send_waits), READONLY,
+     "times a send found the socket full and waited (at most 5 ms per call) for room"},
     {NULL, 0, 0, 0, NULL},
 };
 
