@@ -413,6 +413,25 @@ rewrite_extensions(unsigned char *buf, unsigned int profile, Py_ssize_t pos, Py_
     }
 }
 
+/* Message ``k`` of the next sendmmsg: ``len`` bytes at ``buf`` to slot ``i``'s address. msg_len
+ * holds the slot index until the kernel overwrites it with the bytes sent (see send_ready). */
+static inline void
+queue_message(FanOut *self, Py_ssize_t k, Py_ssize_t i, unsigned char *buf, int len)
+{
+    Slot *s = self->slots[i];
+    self->iov[k].iov_base = buf;
+    self->iov[k].iov_len = (size_t)len;
+    struct msghdr *h = &self->msgs[k].msg_hdr;
+    h->msg_name = (void *)PyBytes_AS_STRING(s->addr);
+    h->msg_namelen = (socklen_t)PyBytes_GET_SIZE(s->addr);
+    h->msg_iov = &self->iov[k];
+    h->msg_iovlen = 1;
+    h->msg_control = NULL;
+    h->msg_controllen = 0;
+    h->msg_flags = 0;
+    self->msgs[k].msg_len = (unsigned int)i;
+}
+
 /* Send msgs[0 .. ready) (msg_len holds each message's slot index) in runs of the same socket (one
  * run when every subscriber is on the shared port); marks ok[slot] for the ones sent. */
 static long
@@ -543,18 +562,7 @@ fanout_forward(FanOut *self, PyObject *const *args, Py_ssize_t nargs)
             self->srtp_errors++;
             continue;
         }
-        self->iov[ready].iov_base = buf;
-        self->iov[ready].iov_len = (size_t)out_len;
-        struct msghdr *h = &self->msgs[ready].msg_hdr;
-        h->msg_name = (void *)PyBytes_AS_STRING(s->addr);
-        h->msg_namelen = (socklen_t)PyBytes_GET_SIZE(s->addr);
-        h->msg_iov = &self->iov[ready];
-        h->msg_iovlen = 1;
-        h->msg_control = NULL;
-        h->msg_controllen = 0;
-        h->msg_flags = 0;
-        self->msgs[ready].msg_len = (unsigned int)i; /* the slot; sendmmsg overwrites it when sent */
-        ready++;
+        queue_message(self, ready++, i, buf, out_len);
     }
 
     unsigned long long bytes = 0;
@@ -626,18 +634,7 @@ fanout_sender_report(FanOut *self, PyObject *args)
         int out_len = 28;
         if (self->protect_rtcp(s->srtp, b, &out_len) != 0)
             continue;
-        self->iov[ready].iov_base = b;
-        self->iov[ready].iov_len = (size_t)out_len;
-        struct msghdr *h = &self->msgs[ready].msg_hdr;
-        h->msg_name = (void *)PyBytes_AS_STRING(s->addr);
-        h->msg_namelen = (socklen_t)PyBytes_GET_SIZE(s->addr);
-        h->msg_iov = &self->iov[ready];
-        h->msg_iovlen = 1;
-        h->msg_control = NULL;
-        h->msg_controllen = 0;
-        h->msg_flags = 0;
-        self->msgs[ready].msg_len = (unsigned int)i;
-        ready++;
+        queue_message(self, ready++, i, b, out_len);
     }
     unsigned long long bytes = 0, srtp_errors = self->srtp_errors, send_errors = self->send_errors;
     long sent = send_ready(self, ready, &bytes);

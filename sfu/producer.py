@@ -402,30 +402,31 @@ class Producer(ReceptionStats):
             return
         active = self._active
         fan = self._fan
-        if fan is not None:
-            fast = len(fan)
-            if fast:
-                self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
-                if fast == len(active):  # everyone is on the fan-out (its slots are active consumers)
-                    return
+        if fan is not None and self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end) == len(active):
+            return  # everyone is on the fan-out (its slots are active consumers)
         for consumer in active:
             if consumer._fan is not fan or fan is None:
                 consumer._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
 
     def _forward_fast(
         self, fan: FanOut, data: bytes, seq: int, ts: int, ext_profile: int, ext_start: int, ext_end: int
-    ) -> None:
-        """Hot path: the packet to every consumer on the compiled fan-out (one C call)."""
+    ) -> int:
+        """Hot path: the packet to every consumer on the compiled fan-out (one C call); returns how
+        many consumers are on it."""
+        slots = len(fan)
+        if not slots:
+            return 0
         stats = self._stats
         sent = fan.forward(data, seq, ts, ext_profile, ext_start, ext_end)
         stats.rtp_out += sent
         stats.rtp_out_bytes += fan.last_bytes
-        if sent != len(fan):
+        if sent != slots:
             srtp_errors, send_errors = fan.take_errors()
             for _ in range(srtp_errors):
                 stats.drop_rtp(RTP_SRTP_ERROR)
             for _ in range(send_errors):
                 stats.drop_rtp(RTP_SEND_ERROR)
+        return slots
 
     def _receive_layer(self, data: bytes, layers: dict[int, SimulcastLayer]) -> None:
         """Hot path, simulcast: one packet of one layer (the SSRC was bound to a layer)."""
@@ -477,12 +478,9 @@ class Producer(ReceptionStats):
             return
         consumers = layer.consumers
         fan = layer.fan
-        if fan is not None:
-            fast = len(fan)
-            if fast:
-                self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end)
-                if fast == len(consumers):  # all forward this layer steadily: none waits for a switch
-                    return
+        if (fan is not None
+                and self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end) == len(consumers)):
+            return  # all forward this layer steadily: none waits for a switch
         for consumer in consumers:
             if consumer._fan is not fan or fan is None:
                 consumer._forward_layer(layer, data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
