@@ -9,7 +9,7 @@ PORT   ?= 8080
 .PHONY: run test lint unit e2e browser-deps system-deps clean bench-forwarding
 
 # the venv is (re)built when pyproject.toml changes
-$(VENV)/.installed: pyproject.toml sfu/_sendmmsg.c sfu/_fastpath.c
+$(VENV)/.installed: pyproject.toml sfu/_sendmmsg.c sfu/_fastpath.c benchmarks/_rxbatch.c
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --quiet --upgrade pip >/dev/null
 	@$(PIP) install --quiet -e . 2>&1 | grep -v "is ignored" || true

@@ -13,8 +13,12 @@ N ``viewer`` tokens are minted over REST before the clock starts; the viewers th
 per process.  Each viewer: WebSocket join, answers every ``subscriber_offer``, sends ``subscribe
 {tracks: [{track_id: <the host's video>, quality: "low"}]}`` (a large room sends video only on
 request; the audio of the loudest speakers comes by default), completes ICE (the server is
-ICE-lite) and DTLS, then only counts its RTP packets.  ``--count raw`` (the default) counts them
-as datagrams, before aioice and aiortc see them: the RTP header of an SRTP packet is in the clear,
+ICE-lite) and DTLS, then only counts its RTP packets.  ``--count batch`` (the default) counts
+them as datagrams in C: once DTLS is up, the viewer's ICE socket is taken off the event loop and
+read by its process's :class:`BatchDrainer` every ``--batch-tick-ms`` (``benchmarks._rxbatch``:
+epoll, recvmmsg until empty, the SRTP RTP datagrams counted per viewer from their clear header;
+STUN, DTLS and SRTCP handed back to aioice and aiortc).  ``--count raw`` counts them the same way
+in Python, before aioice and aiortc see them: the RTP header of an SRTP packet is in the clear,
 so payload type, sequence number and SSRC are read without decrypting (:func:`raw_rtp_tap`, hooked
 per viewer on its ICE connection's socket protocol once DTLS is up; STUN, DTLS and SRTCP still go
 to aioice and aiortc).  ``--count srtp`` counts them right after aiortc's SRTP decryption (no
@@ -47,6 +51,7 @@ import multiprocessing
 import os
 import random
 import re
+import socket
 import struct
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -131,7 +136,7 @@ def tolerant_consent(enabled: bool = True) -> Iterator[None]:
 
 
 # ---- a viewer -------------------------------------------------------------------------------------------
-COUNT_MODES = ("raw", "srtp")  # where a viewer counts its RTP packets (see the module's docstring)
+COUNT_MODES = ("batch", "raw", "srtp")  # where a viewer counts its RTP packets (see the module's docstring)
 # bytes the SRTP authentication tag adds to an RTP packet, per DTLS-SRTP profile (no MKI)
 SRTP_TAG_BYTES = {b"SRTP_AEAD_AES_256_GCM": 16, b"SRTP_AEAD_AES_128_GCM": 16, b"SRTP_AES128_CM_SHA1_80": 10,
                   b"SRTP_AES128_CM_SHA1_32": 4}
@@ -221,20 +226,170 @@ def raw_rtp_tap(counter: ViewerCounter, forward: Callable[[bytes, Any], None], t
     return datagram_received
 
 
+class _Sink(asyncio.DatagramProtocol):
+    """Takes the ``connection_lost`` of an ICE socket's event-loop transport that :class:`BatchTransport`
+    replaced (aioice's protocol must not see it: its socket lives on)."""
+
+
+class BatchTransport(asyncio.DatagramTransport):
+    """The transport of one viewer's ICE socket protocol once :class:`BatchDrainer` reads its socket
+    (``--count batch``): sends with ``sendto`` on a dup of the socket (non-blocking; a full buffer
+    drops the datagram, as UDP may), reads nothing (the drainer does), and on ``close`` leaves the
+    drainer, closes the dup and tells the protocol, as the event loop's transport would."""
+
+    def __init__(self, sock: socket.socket, protocol: Any, drainer: BatchDrainer, extra: dict[str, Any]) -> None:
+        super().__init__(extra)
+        self._sock, self._protocol, self._drainer = sock, protocol, drainer
+        self.slot = -1
+        self._closing = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return self._sock if name == "socket" else super().get_extra_info(name, default)
+
+    def sendto(self, data: Any, addr: Any = None) -> None:
+        if self._closing:
+            return
+        with contextlib.suppress(BlockingIOError, InterruptedError):
+            if addr is None:
+                self._sock.send(data)
+            else:
+                self._sock.sendto(data, addr)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def get_protocol(self) -> Any:
+        return self._protocol
+
+    def set_protocol(self, protocol: Any) -> None:
+        self._protocol = protocol
+
+    def close(self) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        if self.slot >= 0:
+            self._drainer.remove(self.slot)
+        self._sock.close()
+        try:
+            asyncio.get_running_loop().call_soon(self._protocol.connection_lost, None)
+        except RuntimeError:  # no loop running (interpreter teardown)
+            self._protocol.connection_lost(None)
+
+    def abort(self) -> None:
+        self.close()
+
+
+class BatchDrainer:
+    """``--count batch``: the viewer sockets of one generator process, read every ``tick_s`` in C
+    (``benchmarks._rxbatch.Drainer``: epoll, then recvmmsg on every readable socket until it is
+    empty), their SRTP RTP datagrams counted there per viewer; the other datagrams (STUN, DTLS,
+    SRTCP) go to each viewer's own ``datagram_received``.  The counts reach the viewers'
+    :class:`ViewerCounter` at each :meth:`sync` (the snapshots) and at each first audio or video packet."""
+
+    def __init__(self, tick_s: float = 0.01) -> None:
+        from benchmarks import _rxbatch  # ImportError off Linux or unbuilt: the viewers count raw
+
+        self.c = _rxbatch.Drainer()
+        self.tick_s = tick_s
+        self.forward: dict[int, Callable[[bytes, Any], None]] = {}
+        self.counters: dict[int, ViewerCounter] = {}
+        self.forward_errors = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def take_over(self, protocol: Any, tag_bytes: int, counter: ViewerCounter) -> int:
+        """Read ``protocol``'s socket from now on (its event-loop transport is closed, a
+        :class:`BatchTransport` on a dup of the socket sends for it); the count goes on from ``counter``."""
+        old = protocol.transport
+        sock = socket.socket(fileno=os.dup(old.get_extra_info("socket").fileno()))
+        slot = -1
+        try:
+            sock.setblocking(False)
+            extra = {k: old.get_extra_info(k) for k in ("sockname", "peername")}
+            new = BatchTransport(sock, protocol, self, extra)
+            slot = self.c.add(sock.fileno(), tag_bytes)
+            self.c.set_video_pts(slot, counter.video_pts)
+            self.c.seed(slot, counter.rtp, counter.rtp_bytes, counter.video, counter.last_ms, counter.max_gap_ms,
+                        counter.first_audio_t, counter.first_video_t,
+                        [(ssrc, first, last) for ssrc, (first, last) in counter.streams.items()])
+        except BaseException:  # nothing changed: the event loop's transport still reads the socket
+            if slot >= 0:
+                self.c.remove(slot)
+            sock.close()
+            raise
+        self.forward[slot] = protocol.datagram_received
+        self.counters[slot] = counter
+        new.slot = slot
+        old.set_protocol(_Sink())
+        old.close()  # the socket stays open: the dup holds it
+        protocol.transport = new
+        if self._task is None:
+            self._task = asyncio.create_task(self._run())
+        return slot
+
+    def remove(self, slot: int) -> None:
+        self.c.remove(slot)
+        self.sync(slot)
+        self.forward.pop(slot, None)
+
+    def sync(self, slot: int, take_gap: bool = False) -> None:
+        """Copy the C counts of ``slot`` into its :class:`ViewerCounter` (``take_gap``: the C max gap restarts)."""
+        c = self.counters[slot]
+        (c.rtp, c.rtp_bytes, c.video, c.last_ms, c.max_gap_ms, fa, fv, streams, _overflow,
+         _errors) = self.c.read(slot, take_gap)
+        c.streams = {ssrc: [first, last] for ssrc, first, last in streams}
+        if (fa and not c.first_audio_t) or (fv and not c.first_video_t):
+            c.first_audio_t, c.first_video_t = fa, fv
+            if c.notify is not None:
+                c.notify()
+
+    def sync_all(self) -> None:
+        for slot in self.counters:
+            self.sync(slot, take_gap=True)
+
+    def drain(self) -> None:
+        others, firsts = self.c.drain()
+        for slot, data, addr in others:
+            forward = self.forward.get(slot)
+            if forward is not None:
+                try:
+                    forward(data, addr)
+                except Exception:  # one viewer's STUN / DTLS / SRTCP handling must not stop the others
+                    self.forward_errors += 1
+                    log.exception("a viewer's datagram_received failed")
+        for slot in firsts:
+            self.sync(slot)
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            self.drain()
+
+    def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+
+
 class Viewer(Participant):
     """A :class:`Participant` that also notes the host's video track (``track_published``), counts
-    ``room_update`` events and tells its counter which payload types are video.  ``count="raw"``:
-    once the subscriber connection is up, its RTP is counted at the socket (:func:`raw_rtp_tap`);
-    ``"srtp"``: after SRTP (:meth:`Participant._hook_counters`)."""
+    ``room_update`` events and tells its counter which payload types are video.  ``count="batch"``:
+    once the subscriber connection is up, its socket is read and its RTP counted in C by the
+    process's :class:`BatchDrainer` (``batch``; without one, or when the take-over fails: raw);
+    ``"raw"``: counted at the socket in Python (:func:`raw_rtp_tap`); ``"srtp"``: after SRTP
+    (:meth:`Participant._hook_counters`)."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, counter: ViewerCounter, count: str = "raw") -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, counter: ViewerCounter, count: str = "raw",
+                 batch: BatchDrainer | None = None) -> None:
         if count not in COUNT_MODES:
             raise ValueError(f"count must be one of {COUNT_MODES}, not {count!r}")
+        self.batch = batch
+        self.batch_slot = -1  # the BatchDrainer slot of this viewer's socket (-1: none)
         self.video_track = ""
         self.room_updates = 0
         self.vcounter = counter
         self.count_mode = count
-        self.tapped: set[int] = set()  # ids of the ICE socket protocols counted by raw_rtp_tap
+        self.tapped: set[int] = set()  # ids of the ICE socket protocols counted at the socket (raw or batch)
         self.tap_error = ""
         self.lost_at = 0.0  # when the subscriber connection failed or closed while we did not close it
         self.closing = False
@@ -247,6 +402,12 @@ class Viewer(Participant):
             self._tap_datagrams()
         if self.sub.connectionState in ("failed", "closed") and not self.closing and not self.lost_at:
             self.lost_at = time.monotonic()
+        if self.sub.connectionState in ("failed", "closed"):
+            self._leave_batch()
+
+    def _leave_batch(self) -> None:
+        if self.batch is not None and self.batch_slot >= 0:
+            self.batch.remove(self.batch_slot)  # the counts stay (in the counter)
 
     def _on_event(self, event: str, m: dict[str, Any]) -> None:
         if event == "track_published" and m.get("kind") == "video" and not self.video_track:
@@ -259,12 +420,16 @@ class Viewer(Participant):
         for line in sdp.splitlines():
             if line.startswith("m=video"):
                 self.vcounter.video_pts.update(int(pt) for pt in line.split()[3:] if pt.isdigit())
+        if self.batch is not None and self.batch_slot >= 0:
+            self.batch.c.set_video_pts(self.batch_slot, self.vcounter.video_pts)
         if self.count_mode == "srtp":
             super()._hook_counters()
             return
-        # raw: until the socket is tapped (DTLS done), and for the datagrams already queued then,
-        # count after SRTP on the same clock as the tap, so that each packet is counted once
+        # raw and batch: until the socket is tapped (DTLS done), and for the datagrams already queued
+        # then, count after SRTP on the same clock as the tap, so that each packet is counted once
+        # (batch: in the C slot, which took the counter's state over)
         counter = self.vcounter
+        viewer = self
         for transceiver in self.sub.getTransceivers():
             dtls = transceiver.receiver.transport
             if dtls is None or id(dtls) in self._hooked:
@@ -272,7 +437,11 @@ class Viewer(Participant):
             self._hooked.add(id(dtls))
 
             async def rtp_count(data: bytes, arrival_time_ms: int) -> None:
-                counter.count(data, now_ms())
+                if viewer.batch is not None and viewer.batch_slot >= 0:
+                    if viewer.batch.c.count(viewer.batch_slot, data):
+                        viewer.batch.sync(viewer.batch_slot)
+                else:
+                    counter.count(data, now_ms())
 
             async def rtcp_count(data: bytes) -> None:
                 counter.rtcp += 1
@@ -283,8 +452,11 @@ class Viewer(Participant):
 
     def _tap_datagrams(self) -> None:
         """Raw mode, DTLS up: replace ``datagram_received`` on this connection's nominated ICE socket
-        protocol(s) (an instance attribute: no other connection of the process is touched)."""
-        if self.count_mode != "raw":
+        protocol(s) (an instance attribute: no other connection of the process is touched).  Batch
+        mode: hand the socket to the :class:`BatchDrainer` (raw when that fails)."""
+        if self.count_mode == "batch" and self._batch_take_over():
+            return
+        if self.count_mode not in ("raw", "batch"):
             return
         try:
             for transceiver in self.sub.getTransceivers():
@@ -305,12 +477,43 @@ class Viewer(Participant):
         except AttributeError as e:  # aiortc/aioice internals changed: the SRTP-level count goes on
             self.tap_error = f"cannot tap the ICE socket ({e!r}): counting after SRTP"
 
+    def _batch_take_over(self) -> bool:
+        """Batch mode, DTLS up: the drainer reads this connection's one nominated ICE socket from now
+        on.  False (and ``tap_error`` says why) when it cannot: the raw tap is used instead."""
+        if self.batch_slot >= 0:
+            return True
+        if self.batch is None:
+            self.tap_error = "batch: benchmarks._rxbatch unavailable: counting raw"
+            return False
+        try:
+            for transceiver in self.sub.getTransceivers():
+                dtls = transceiver.receiver.transport
+                if dtls is None or dtls._rx_srtp is None:
+                    continue  # DTLS not done: SRTP packets would be dropped, do not count them yet
+                profile = dtls._ssl.get_selected_srtp_profile()
+                tag_bytes = SRTP_TAG_BYTES.get(profile)
+                if tag_bytes is None:
+                    self.tap_error = f"batch: unknown SRTP profile {profile!r}: counting raw"
+                    return False
+                pairs = list(dtls.transport._connection._nominated.values())
+                if len(pairs) != 1 or self.tapped:
+                    self.tap_error = f"batch: {len(pairs)} nominated ICE pairs: counting raw"
+                    return False
+                protocol = pairs[0].protocol
+                self.batch_slot = self.batch.take_over(protocol, tag_bytes, self.vcounter)
+                self.tapped.add(id(protocol))
+                return True
+        except (AttributeError, OSError, ValueError) as e:  # internals changed, or the fd: raw
+            self.tap_error = f"batch: cannot take the ICE socket over ({e!r}): counting raw"
+        return False
+
     def alive(self) -> bool:
         return self.error is None and self.sub.connectionState == "connected"
 
     async def close(self) -> None:
         self.closing = True
         await super().close()
+        self._leave_batch()
 
 
 @dataclass
@@ -329,9 +532,16 @@ class ViewerGroup:
     """The viewers of one generator process: joins them (bounded concurrency), snapshots them."""
 
     def __init__(self, base: str, tokens: Sequence[str], *, concurrency: int, join_timeout: float,
-                 count: str = "raw") -> None:
+                 count: str = "raw", batch_tick_s: float = 0.01) -> None:
         self.base, self.tokens = base, list(tokens)
         self.concurrency, self.join_timeout, self.count = concurrency, join_timeout, count
+        self.batch: BatchDrainer | None = None
+        self.batch_error = ""
+        if count == "batch":
+            try:
+                self.batch = BatchDrainer(batch_tick_s)
+            except ImportError as e:  # each viewer then counts raw and says so (tap_errors)
+                self.batch_error = repr(e)
         self.counters = [ViewerCounter() for _ in self.tokens]
         self.records = [JoinRecord() for _ in self.tokens]
         self.members: list[Viewer] = []
@@ -355,7 +565,7 @@ class ViewerGroup:
             async with sem:
                 rec.start = time.monotonic()
                 p = await Viewer.join(self.http, self.base, self.tokens[i], self.join_timeout, counter=counter,
-                                      count=self.count)
+                                      count=self.count, batch=self.batch)
                 assert isinstance(p, Viewer)
                 self.members.append(p)
                 rec.welcome = time.monotonic()
@@ -400,6 +610,9 @@ class ViewerGroup:
         return lag
 
     def snapshot(self) -> dict[str, Any]:
+        if self.batch is not None:
+            self.batch.drain()  # what is queued now counts in this snapshot
+            self.batch.sync_all()
         max_gap = max((c.max_gap_ms for c in self.counters), default=0)
         for c in self.counters:
             c.max_gap_ms = 0
@@ -411,6 +624,8 @@ class ViewerGroup:
             "lost": sum(1 for p in self.members if p.lost_at), "lag_ms": self._take_lag(),
             "room_updates": sum(p.room_updates for p in self.members),
             "tapped": sum(1 for p in self.members if p.tapped),
+            "batched": sum(1 for p in self.members if p.batch_slot >= 0),
+            "batch_stats": self.batch.c.stats() if self.batch is not None else {},
             "tap_errors": sorted({p.tap_error for p in self.members if p.tap_error})[:3],
             "cpu_s": time.process_time(), "sys_s": os.times().system,
             "rss_kb": _status_value(os.getpid(), "VmRSS"), "t": time.monotonic(),
@@ -419,6 +634,8 @@ class ViewerGroup:
     async def close(self) -> float:
         t0 = time.monotonic()
         await asyncio.gather(*(p.close() for p in self.members), return_exceptions=True)
+        if self.batch is not None:
+            self.batch.close()
         if self.http is not None:
             await self.http.close()
         return time.monotonic() - t0
@@ -434,7 +651,7 @@ def _raise_fd_limit() -> None:
 
 
 def _worker_main(conn: Connection, base: str, tokens: list[str], concurrency: int, join_timeout: float,
-                 strict_consent: bool = False, count: str = "raw") -> None:
+                 strict_consent: bool = False, count: str = "raw", batch_tick_s: float = 0.01) -> None:
     """A generator process: 'ready' once imported; on 'go' joins its viewers and sends their
     :class:`JoinRecord`s; then answers 'snap' and 'stop' on the pipe."""
     logging.basicConfig(level=logging.WARNING)
@@ -444,7 +661,8 @@ def _worker_main(conn: Connection, base: str, tokens: list[str], concurrency: in
 
     async def main() -> None:
         loop = asyncio.get_running_loop()
-        group = ViewerGroup(base, tokens, concurrency=concurrency, join_timeout=join_timeout, count=count)
+        group = ViewerGroup(base, tokens, concurrency=concurrency, join_timeout=join_timeout, count=count,
+                            batch_tick_s=batch_tick_s)
         conn.send(("ready", _status_value(os.getpid(), "VmRSS")))
         lag = asyncio.create_task(group.watch_lag())
         closed_s = 0.0
@@ -470,11 +688,12 @@ def _worker_main(conn: Connection, base: str, tokens: list[str], concurrency: in
 
 class WorkerHandle:
     def __init__(self, base: str, tokens: list[str], concurrency: int, join_timeout: float,
-                 strict_consent: bool = False, count: str = "raw") -> None:
+                 strict_consent: bool = False, count: str = "raw", batch_tick_s: float = 0.01) -> None:
         ctx = multiprocessing.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main,
-                                args=(child, base, tokens, concurrency, join_timeout, strict_consent, count),
+                                args=(child, base, tokens, concurrency, join_timeout, strict_consent, count,
+                                      batch_tick_s),
                                 daemon=True)
         self.proc.start()
         child.close()
@@ -572,8 +791,11 @@ class WebinarResult:
     server_lag_max_s: float = 0.0  # ... during the window
     gen_join_lag_ms: float = 0.0  # the longest event-loop stall of a generator process during the join
     gen_lag_ms: float = 0.0  # ... during the window
-    count: str = "raw"  # where the viewers counted their packets (--count)
-    tapped: int = 0  # raw: viewers counting at the socket at the window's end (the others after SRTP)
+    count: str = "batch"  # where the viewers counted their packets (--count)
+    tapped: int = 0  # raw, batch: viewers counting at the socket at the window's end (the others after SRTP)
+    batched: int = 0  # batch: viewers whose socket the C drainer read at the window's end (the others: raw)
+    gen_us_per_pkt: float | None = None  # generator CPU per received RTP packet (all of it: background too)
+    batch_stats: dict[str, int] = field(default_factory=dict)  # batch: the drainers' counters over the window
     tap_errors: list[str] = field(default_factory=list)
     gen_sys_pct: float = 0.0  # the kernel's share (stime: sockets, epoll) of the generator processes' CPU
 
@@ -599,7 +821,10 @@ class WebinarResult:
         if self.loss_pct - self.seq_loss_pct > 1.0 and self.connected == self.viewers:
             notes.append(f"{self.loss_pct - self.seq_loss_pct:.1f}% of the packets were not counted in the window "
                          "but not lost either (a backlog: a generator process did not get the CPU)")
-        if self.count == "raw" and self.tapped < self.connected:
+        if self.count == "batch" and self.batched < self.tapped:
+            notes.append(f"{self.tapped - self.batched} viewer(s) counted raw, not by the C drainer: "
+                         f"{'; '.join(self.tap_errors) or 'not taken over'}")
+        if self.count in ("raw", "batch") and self.tapped < self.connected:
             notes.append(f"{self.connected - self.tapped} viewer(s) counted after SRTP, not at the socket "
                          f"(the generator's CPU is not comparable): {'; '.join(self.tap_errors) or 'not tapped'}")
         return notes
@@ -616,7 +841,9 @@ class WebinarConfig:
     log_dir: Path | None = None
     server_env: dict[str, str] = field(default_factory=dict)
     strict_consent: bool = False  # aioice's own consent checks (see _tolerant_query_consent)
-    count: str = "raw"  # "raw": RTP counted at the viewers' sockets; "srtp": after aiortc's SRTP
+    count: str = "batch"  # "batch": read and counted in C (BatchDrainer); "raw": at the sockets in Python;
+    # "srtp": after aiortc's SRTP
+    batch_tick_s: float = 0.01  # batch: how often each generator process drains its viewers' sockets
 
     def procs_for(self, n: int) -> int:
         return max(1, min(self.procs, n))
@@ -687,7 +914,7 @@ async def _run_against(server: ServerProcess, n: int, cfg: WebinarConfig, media:
             tokens = await _mint_tokens(rest, room_id, n)
             procs = cfg.procs_for(n)
             workers = [WorkerHandle(server.base, tokens[i::procs], cfg.concurrency, cfg.join_timeout_s,
-                                    cfg.strict_consent, cfg.count) for i in range(procs)]
+                                    cfg.strict_consent, cfg.count, cfg.batch_tick_s) for i in range(procs)]
             for w in workers:
                 await w.recv(60)  # imported and ready
             await asyncio.sleep(1.0)  # the host's stream settles
@@ -797,7 +1024,11 @@ async def _run_against(server: ServerProcess, n: int, cfg: WebinarConfig, media:
         server_lag_max_s=max((d for t, d in probes if t >= t0), default=0.0),
         gen_join_lag_ms=gen_join_lag, gen_lag_ms=max(float(y["lag_ms"]) for y in s1),
         gen_sys_pct=100 * gen_sys / gen_cpu if gen_cpu else 0.0,
-        count=cfg.count, tapped=sum(int(y["tapped"]) for y in s1),
+        count=cfg.count, tapped=sum(int(y["tapped"]) for y in s1), batched=sum(int(y["batched"]) for y in s1),
+        gen_us_per_pkt=gen_cpu / pkts * 1e6 if pkts else None,
+        batch_stats={k: sum(int(y["batch_stats"].get(k, 0)) - int(x["batch_stats"].get(k, 0))
+                            for x, y in zip(s0, s1, strict=True))
+                     for k in sorted({k for y in s1 for k in y["batch_stats"]})},
         tap_errors=sorted({e for y in s1 for e in y["tap_errors"]})[:3],
     )
 
@@ -868,6 +1099,7 @@ COLUMNS: list[tuple[str, Callable[[WebinarResult], str]]] = [
     ("RSS idle/MB", lambda r: f"{r.server_rss_idle_mb:.0f}/{r.server_rss_mb:.0f}"),
     ("KB/viewer", lambda r: f"{r.rss_per_viewer_kb:.0f}"),
     ("gen cpu/s", lambda r: f"{r.gen_cpu_s_per_s:.2f}"),
+    ("gen us/pkt", lambda r: "-" if r.gen_us_per_pkt is None else f"{r.gen_us_per_pkt:.1f}"),
     ("gen MB", lambda r: f"{r.gen_rss_mb:.0f}"),
     ("other cpu/s", lambda r: f"{r.other_cpu_s_per_s:.2f}"),
     ("loadavg", lambda r: r.loadavg_before.split()[0] + "/" + r.loadavg_after.split()[0]),
@@ -908,6 +1140,21 @@ def format_table(results: Sequence[WebinarResult]) -> str:
     return "\n".join(lines)
 
 
+COUNT_WHERE = {"batch": "at the socket, read and counted in C every tick (batch)",
+               "raw": "at the socket (raw)", "srtp": "after SRTP"}
+
+
+def _counted(r: WebinarResult) -> str:
+    if r.count == "srtp":
+        return "after SRTP"
+    where = f"at the socket by {r.tapped} viewers"
+    if r.count == "batch":
+        b = r.batch_stats
+        where += (f", {r.batched} of them in C ({b.get('drains', 0)} drains, {b.get('recvmmsg', 0)} recvmmsg calls "
+                  f"for {b.get('datagrams', 0)} datagrams, {b.get('others', 0)} passed on to aioice/aiortc)")
+    return where
+
+
 def parse_viewers(text: str) -> list[int]:
     out = []
     for x in text.replace(" ", ",").split(","):
@@ -936,10 +1183,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--strict-consent", action="store_true",
                     help="aioice's own ICE consent checks: an answer over 0.5 s late is a failure, 6 in a row close "
                          "the connection (default: retransmit each check for 7.5 s, closer to a browser)")
-    ap.add_argument("--count", choices=COUNT_MODES, default="raw",
-                    help="where a viewer counts its RTP packets: raw (default) at its socket, from the clear RTP "
-                         "header of each SRTP packet, before aioice and aiortc; srtp after aiortc's SRTP "
-                         "decryption, through aiortc's whole receive path (2.3x the CPU per packet of raw)")
+    ap.add_argument("--count", choices=COUNT_MODES, default="batch",
+                    help="where a viewer counts its RTP packets: batch (default) its socket is read with recvmmsg "
+                         "and counted in C (benchmarks._rxbatch) every --batch-tick-ms, from the clear RTP header "
+                         "of each SRTP packet; raw at its socket in Python, before aioice and aiortc; srtp after "
+                         "aiortc's SRTP decryption, through aiortc's whole receive path (2.3x the CPU per packet "
+                         "of raw)")
+    ap.add_argument("--batch-tick-ms", type=float, default=10.0,
+                    help="batch: how often each generator process reads its viewers' sockets (default 10 ms)")
     ap.add_argument("--stop-on-fail", action="store_true",
                     help="skip the larger N once one does not hold (a viewer missing or loss >= 1%%)")
     ap.add_argument("--log-dir", type=Path, help="keep each server's log here (server-webinar-N<n>.log)")
@@ -949,13 +1200,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("aiortc").setLevel(logging.ERROR)
     cfg = WebinarConfig(window_s=args.window, warmup_s=args.warmup, procs=args.procs,
                         concurrency=args.concurrency, join_timeout_s=args.join_timeout, log_dir=args.log_dir,
-                        strict_consent=args.strict_consent, count=args.count)
+                        strict_consent=args.strict_consent, count=args.count,
+                        batch_tick_s=args.batch_tick_ms / 1000)
     media = load_media(cfg.media)
     print(f"server: {CHECKOUT} at {checkout_version()}, urok serve --dev, UROK_RTC_UDP_PORT=0", flush=True)
     print(f"load: 1 host publishing the low layer alone (no simulcast from aiortc): {media.describe()}; "
           f"viewers in {cfg.procs} process(es), {cfg.concurrency} joins at a time each; window {cfg.window_s:g} s, "
           f"warm-up {cfg.warmup_s:g} s; ICE consent {'strict (aioice)' if cfg.strict_consent else 'tolerant'}; "
-          f"viewers count RTP {'at the socket (raw)' if cfg.count == 'raw' else 'after SRTP'}; "
+          f"viewers count RTP {COUNT_WHERE[cfg.count]}; "
           f"started {time.strftime('%Y-%m-%d %H:%M:%S %Z')}", flush=True)
     _install_uvloop()
 
@@ -971,7 +1223,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"loadavg {r.loadavg_before} -> {r.loadavg_after}, everybody left in {r.close_s:.1f} s; "
                   f"{r.lost} viewer connections lost; host publisher {r.host_state} ({', '.join(r.host_events)}); "
                   f"server counted {r.server_rtp_in_pps:.0f} RTP/s in, {r.server_rtp_out_pps:.0f} out; "
-                  f"counted {'at the socket by ' + str(r.tapped) + ' viewers' if r.count == 'raw' else 'after SRTP'}",
+                  f"counted {_counted(r)}; generator {r.gen_us_per_pkt or 0:.1f} us CPU per packet received",
                   flush=True)
             if args.json:
                 print("RESULT " + r.to_json(), flush=True)
