@@ -3,9 +3,10 @@
  * One Drainer per generator process holds one slot per viewer socket (an fd the caller owns, a dup
  * of the viewer's ICE socket) in its own epoll set.  Drainer.drain() takes every readable socket
  * and reads it with recvmmsg(2) until it is empty, counting each SRTP RTP datagram from its clear
- * 12-byte header into the slot, in C; every other datagram (STUN: first byte 0..3, DTLS: 20..63,
- * SRTCP: second byte 192..223, anything shorter than an RTP header plus the SRTP tag) comes back
- * to Python to go to the viewer's own datagram_received.
+ * 12-byte header into the slot, in C. SRTCP (second byte 192..223: the server's sender reports,
+ * which a counting client has no use for) is counted and dropped there too. Every other datagram
+ * (STUN: first byte 0..3, DTLS: 20..63, anything shorter than an RTP header plus the SRTP tag)
+ * comes back to Python to go to the viewer's own datagram_received.
  *
  * A slot counts what benchmarks.webinar.ViewerCounter counts, with the same meaning: RTP packets,
  * their bytes without the SRTP tag (the decrypted length), the longest pause between two packets
@@ -25,7 +26,7 @@
  *                                         video packet came in this drain
  *   read(slot, take_gap) -> (rtp, rtp_bytes, video, last_ms, max_gap_ms, first_audio_t, first_video_t,
  *                            streams, ssrc_overflow, errors)      take_gap: max_gap_ms is reset to 0
- *   stats() -> dict                       drains, epoll events, recvmmsg calls, datagrams, RTP, others
+ *   stats() -> dict                       drains, epoll events, recvmmsg calls, datagrams, RTP, SRTCP, others
  *
  * No authentication: a forged or replayed SRTP packet would be counted, as in the raw mode.
  */
@@ -83,7 +84,7 @@ typedef struct {
     struct iovec *iov;
     struct sockaddr_storage *names;
     struct epoll_event *events;
-    uint64_t drains, events_n, calls, datagrams, rtp, others;
+    uint64_t drains, events_n, calls, datagrams, rtp, srtcp, others;
 } Drainer;
 
 static double
@@ -402,6 +403,10 @@ drain_slot(Drainer *self, Py_ssize_t i, PyObject *others, PyObject *firsts)
         for (int k = 0; k < n; k++) {
             const unsigned char *d = self->bufs + (size_t)k * BUFSZ;
             Py_ssize_t len = (Py_ssize_t)self->msgs[k].msg_len;
+            if (len >= 8 && d[0] >= 128 && d[0] <= 191 && d[1] >= 192 && d[1] <= 223) {
+                self->srtcp++; /* the server's sender reports: counted, not passed on */
+                continue;
+            }
             if (len < 12 + s->tag || d[0] < 128 || d[0] > 191 || (d[1] >= 192 && d[1] <= 223)) {
                 PyObject *addr = make_addr(&self->names[k]);
                 PyObject *item = addr ? Py_BuildValue("(ny#N)", i, (const char *)d, len, addr) : NULL;
@@ -496,10 +501,11 @@ static PyObject *
 Drainer_stats(Drainer *self, PyObject *unused)
 {
     (void)unused;
-    return Py_BuildValue("{sKsKsKsKsKsKsn}", "drains", (unsigned long long)self->drains, "events",
+    return Py_BuildValue("{sKsKsKsKsKsKsKsn}", "drains", (unsigned long long)self->drains, "events",
                          (unsigned long long)self->events_n, "recvmmsg", (unsigned long long)self->calls,
                          "datagrams", (unsigned long long)self->datagrams, "rtp", (unsigned long long)self->rtp,
-                         "others", (unsigned long long)self->others, "slots", self->nslots);
+                         "srtcp", (unsigned long long)self->srtcp, "others", (unsigned long long)self->others,
+                         "slots", self->nslots);
 }
 
 static PyMethodDef Drainer_methods[] = {

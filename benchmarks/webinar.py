@@ -283,8 +283,9 @@ class BatchTransport(asyncio.DatagramTransport):
 class BatchDrainer:
     """``--count batch``: the viewer sockets of one generator process, read every ``tick_s`` in C
     (``benchmarks._rxbatch.Drainer``: epoll, then recvmmsg on every readable socket until it is
-    empty), their SRTP RTP datagrams counted there per viewer; the other datagrams (STUN, DTLS,
-    SRTCP) go to each viewer's own ``datagram_received``.  The counts reach the viewers'
+    empty), their SRTP RTP datagrams counted there per viewer, SRTCP (the server's sender reports,
+    of no use to a counting client) counted and dropped; the other datagrams (STUN, DTLS) go to
+    each viewer's own ``datagram_received``.  The counts reach the viewers'
     :class:`ViewerCounter` at each :meth:`sync` (the snapshots) and at each first audio or video packet."""
 
     def __init__(self, tick_s: float = 0.01) -> None:

@@ -39,8 +39,8 @@ async def test_five_viewers_receive_the_low_layer_and_audio(tmp_path: Path, coun
     assert r.gen_procs == 1
     assert r.count == count and r.tapped == (0 if count == "srtp" else 5) and not r.tap_errors, r
     assert r.batched == (5 if count == "batch" else 0), r
-    if count == "batch":  # the drainer read the sockets and passed SRTCP / STUN on
-        assert r.batch_stats["datagrams"] > r.batch_stats["others"] > 0 and r.batch_stats["drains"] > 50, r
+    if count == "batch":  # the drainer read the sockets, counted SRTCP (sender reports), passed STUN on
+        assert r.batch_stats["datagrams"] > r.batch_stats["srtcp"] > 0 and r.batch_stats["drains"] > 50, r
     assert r.gen_us_per_pkt is not None and r.gen_us_per_pkt > 0, r
     assert 60 < r.pub_pps < 120, r  # ~35 VP8 (320x180 15 fps ~300 kbit/s) + 50 Opus packets per second
     assert 20 < r.pub_video_pps < 60, r
@@ -151,8 +151,9 @@ async def test_the_c_batch_count_equals_the_count_after_srtp() -> None:
     """benchmarks._rxbatch through real UDP sockets on 127.0.0.1: SRTP datagrams read with recvmmsg
     and counted in C give what ViewerCounter.count gives on the same packets decrypted (packets,
     bytes, per-SSRC span across a wrap, gaps, reordering and repeats, video, first arrivals), with
-    the state the Python count had before the take-over carried on; STUN, DTLS and SRTCP reach the
-    protocol's own datagram_received with the sender's address, and the protocol can still send."""
+    the state the Python count had before the take-over carried on; SRTCP is counted and dropped;
+    STUN and DTLS reach the protocol's own datagram_received with the sender's address, and the
+    protocol can still send."""
     rng = random.Random(11)
     tag = SRTP_TAG_BYTES[b"SRTP_AEAD_AES_128_GCM"]
     drainer = BatchDrainer(tick_s=3600)  # drained by hand below
@@ -178,8 +179,8 @@ async def test_the_c_batch_count_equals_the_count_after_srtp() -> None:
         assert old.closed and old.protocol is not None and proto.transport is not old
         others = [b"\x00\x01" + bytes(18), b"\x01\x01" + bytes(18),  # STUN request / response (consent)
                   b"\x17\xfe\xfd" + bytes(30),  # DTLS
-                  b"\x80\xc8" + bytes(40), b"\x81\xc9" + bytes(40), b"\x8f\xcd" + bytes(30),  # SRTCP
                   b"\x80\x60" + bytes(12 + tag - 3)]  # too short for an RTP header and the tag
+        srtcp = [b"\x80\xc8" + bytes(40), b"\x81\xc9" + bytes(40), b"\x8f\xcd" + bytes(30)]  # SR, RR, NACK
         sent_others = []
         for i, p in enumerate(packets[100:]):
             after_srtp.count(p, 1000)
@@ -187,11 +188,15 @@ async def test_the_c_batch_count_equals_the_count_after_srtp() -> None:
             if i % 60 == 0:
                 sent_others.append(others[len(sent_others) % len(others)])
                 tx.sendto(sent_others[-1], dest)
+            if i % 90 == 0:
+                tx.sendto(srtcp[(i // 90) % len(srtcp)], dest)
             if i % 200 == 199:
                 drainer.drain()  # several drains, with packets still queued in between
         await asyncio.sleep(0.05)
         drainer.drain()
         assert [d for d, _ in proto.received] == sent_others
+        n_srtcp = len(range(0, len(packets) - 100, 90))
+        assert drainer.c.stats()["srtcp"] == n_srtcp
         assert all(addr == tx.getsockname() for _, addr in proto.received)
         # a late packet of the Python path (queued before the take-over) goes to the C slot too
         late = struct.pack("!BBHII", 0x80, 111, 3, 0, 0x1111) + bytes(50)
@@ -205,7 +210,8 @@ async def test_the_c_batch_count_equals_the_count_after_srtp() -> None:
         assert batch.video == after_srtp.video > 300 and batch.first_audio_t and batch.first_video_t
         assert batch.max_gap_ms >= 0 and drainer.c.read(slot)[4] == 0  # the gap restarted
         stats = drainer.c.stats()
-        assert stats["datagrams"] == len(packets) - 100 + len(sent_others) and stats["others"] == len(sent_others)
+        assert stats["datagrams"] == len(packets) - 100 + len(sent_others) + n_srtcp
+        assert stats["others"] == len(sent_others)
         # a slot whose first packets come in C notifies
         fresh, fresh_rx = ViewerCounter(video_pts={96}), socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         fresh_rx.bind(("127.0.0.1", 0))
