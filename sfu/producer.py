@@ -286,11 +286,25 @@ class Producer(ReceptionStats):
             self.request_keyframe(force=True)
 
     def _on_transport_connected(self) -> None:
+        """The publisher's transport is connected: keyframes for whoever waits."""
         if self._layers:
             for c in self._active:
                 c._update_target()
             self.request_keyframe(force=True)
         elif self._pli_pending or any(c._waiting_keyframe for c in self._active):
+            self.request_keyframe(force=True)
+
+    def _on_consumer_connected(self, consumer: Consumer) -> None:
+        """A subscriber's transport is connected: a keyframe if that consumer waits for one (not a
+        scan of every consumer: 2000 viewers connecting would make that quadratic)."""
+        if consumer._closed or not consumer._ready:
+            return
+        if self._layers:
+            consumer._update_target()
+            pending = consumer._pending_layer()
+            if pending is not None:
+                self._request_layer_keyframe(pending, True)
+        elif self._pli_pending or consumer._waiting_keyframe:
             self.request_keyframe(force=True)
 
     def _on_sender_report(self, ntp: int, rtp_ts: int, ssrc: int | None = None) -> None:

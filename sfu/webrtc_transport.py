@@ -475,7 +475,7 @@ class WebRtcTransport:
             for producer in self._producers.values():
                 producer._on_transport_connected()
             for consumer in self._consumers.values():
-                consumer.producer._on_transport_connected()
+                consumer.producer._on_consumer_connected(consumer)
 
     def _set_fast_sink(self, sink: FastSink | None) -> None:
         """A new path or SRTP session: consumers leave the compiled fan-out (the Python path puts

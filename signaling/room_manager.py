@@ -99,7 +99,7 @@ class RoomManager:
             del self.live[live.room_id]
 
     def counts(self) -> dict[str, Any]:
-        joined = sum(len(lr.room.joined()) for lr in self.live.values())
+        joined = sum(lr.room.num_joined for lr in self.live.values())
         waiting = sum(len(lr.room.waiting()) for lr in self.live.values())
         return {"rooms": len(self.live), "participants": joined, "waiting": waiting}
 

@@ -68,7 +68,7 @@ class MediaFeature:
 
     @property
     def large(self) -> bool:
-        return len(self.live.room.joined()) > self.policy.large_room_threshold
+        return self.live.room.num_joined > self.policy.large_room_threshold
 
     @staticmethod
     def _auto_receives(track: Track, large: bool) -> bool:

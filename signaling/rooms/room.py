@@ -5,6 +5,7 @@ Plain Python, no I/O: every method takes the time as an argument so tests need n
 
 from __future__ import annotations
 
+import heapq
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -69,6 +70,10 @@ class Room:
     attention: AttentionLog = field(default_factory=AttentionLog)
     attendance: Attendance = field(default_factory=Attendance)
     limits: RateLimits = field(default_factory=RateLimits)
+    # indexes kept by join/_enter/leave (the only places a state changes): a webinar of 2000 asks
+    # "who is in" several times per join, which must not cost a scan of everybody each time
+    _joined: dict[str, Participant] = field(default_factory=dict, repr=False)
+    _present: dict[str, Participant] = field(default_factory=dict, repr=False)
 
     # --- queries -----------------------------------------------------------------------------
     @property
@@ -77,10 +82,14 @@ class Room:
 
     def present(self) -> list[Participant]:
         """Participants in the room or in its waiting room (not those who left)."""
-        return [p for p in self.participants.values() if p.state is not ParticipantState.LEFT]
+        return list(self._present.values())
 
     def joined(self) -> list[Participant]:
-        return [p for p in self.participants.values() if p.state is ParticipantState.JOINED]
+        return list(self._joined.values())
+
+    @property
+    def num_joined(self) -> int:
+        return len(self._joined)
 
     def waiting(self) -> list[Participant]:
         w = [p for p in self.participants.values() if p.state is ParticipantState.WAITING]
@@ -119,8 +128,10 @@ class Room:
         return sorted(self.joined(), key=Participant.sort_key)
 
     def page(self, offset: int, limit: int) -> tuple[list[Participant], int]:
-        everyone = self.sorted_joined()
-        return everyone[offset : offset + limit], len(everyone)
+        """Joined participants ``offset .. offset + limit`` in name order, and how many there are
+        (a partial sort: the first page of a 2000-person room is cheap)."""
+        first = heapq.nsmallest(offset + limit, self._joined.values(), key=Participant.sort_key)
+        return first[offset:], len(self._joined)
 
     def require(self, actor: Participant, action: Action) -> None:
         require(actor.role, actor.registered, action, self.settings.lock)
@@ -163,7 +174,7 @@ class Room:
                     Identity(who.identity, who.name, role, who.registered)):
                 self._enter(existing, now)  # came back with a token that needs no waiting (a host's)
             return existing
-        if len(self.present()) >= self.settings.max_participants:
+        if len(self._present) >= self.settings.max_participants:
             raise RoomFull(f"the room is full ({self.settings.max_participants} participants)")
         pid = existing.participant_id if existing is not None else new_id("PA")
         p = Participant(
@@ -171,6 +182,7 @@ class Room:
             registered=who.registered, family_name=who.family_name, given_name=who.given_name,
         )
         self.participants[pid] = p
+        self._present[pid] = p
         self._by_identity[who.identity] = pid
         if self._must_wait(Identity(who.identity, who.name, role, who.registered)):
             p.state, p.waiting_since = ParticipantState.WAITING, now
@@ -180,6 +192,7 @@ class Room:
 
     def _enter(self, p: Participant, now: float) -> None:
         p.state, p.joined_at, p.waiting_since = ParticipantState.JOINED, now, None
+        self._joined[p.participant_id] = p
         if self.started_at is None:
             self.started_at = now
         self.attendance.joined(identity=p.identity, name=p.name, family_name=p.family_name,
@@ -189,6 +202,8 @@ class Room:
         p = self.get(participant_id)
         was_joined = p.state is ParticipantState.JOINED
         p.state, p.left_at, p.hand_raised_at = ParticipantState.LEFT, now, None
+        self._joined.pop(participant_id, None)
+        self._present.pop(participant_id, None)
         self.hands.lower(participant_id)
         self.limits.forget(participant_id)
         self.unmute_allowed.discard(participant_id)

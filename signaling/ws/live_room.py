@@ -80,7 +80,7 @@ class LiveRoom:
         s = self.room.settings
         return {
             "room_id": self.room_id, "name": s.name, "mode": s.mode.value, "settings": s.to_json(),
-            "created_at": self.room.created_at, "num_participants": len(self.room.joined()),
+            "created_at": self.room.created_at, "num_participants": self.room.num_joined,
             "lockdown": self.room.lockdown,
         }
 
@@ -271,7 +271,7 @@ class LiveRoom:
 
     def _announce_joined(self, p: Participant) -> None:
         self.to_stage({"event": "participant_joined", "participant_id": p.participant_id,
-                       "participant": p.to_json(), "num_participants": len(self.room.joined())},
+                       "participant": p.to_json(), "num_participants": self.room.num_joined},
                       exclude=p.participant_id)
 
     async def denied(self, participants: Sequence[Participant], *, reason: str) -> None:
@@ -298,7 +298,7 @@ class LiveRoom:
             s.close_soon(CloseCode.REMOVED, "removed from the lesson")
         if was_joined:
             self.broadcast({"event": "participant_left", "participant_id": p.participant_id, "reason": "removed",
-                            "num_participants": len(self.room.joined())})
+                            "num_participants": self.room.num_joined})
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id,
                                 "reason": "removed"})
@@ -352,7 +352,7 @@ class LiveRoom:
         self.room.leave(pid, self.clock())
         if was_joined:
             self.to_stage({"event": "participant_left", "participant_id": pid, "reason": reason,
-                           "num_participants": len(self.room.joined())})
+                           "num_participants": self.room.num_joined})
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": pid})
         await self.store.save_room(self.room)
