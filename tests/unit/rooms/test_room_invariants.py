@@ -98,6 +98,14 @@ class RoomMachine(RuleBasedStateMachine):
         room = self.room
         joined = {p.participant_id for p in room.joined()}
         present_ids = {p.identity for p in room.present()}
+        # the indexes agree with the participants' states
+        assert joined == {pid for pid, p in room.participants.items() if p.state is ParticipantState.JOINED}
+        assert room.num_joined == len(joined)
+        assert {p.participant_id for p in room.present()} == {
+            pid for pid, p in room.participants.items() if p.state is not ParticipantState.LEFT}
+        assert all(room.participants[p.participant_id] is p for p in room.present())
+        page, total = room.page(0, 3)
+        assert total == len(joined) and page == room.sorted_joined()[:3]
         queue = room.hands.queue()
         assert {h.participant_id for h in queue} <= joined
         assert [h.position for h in queue] == list(range(1, len(queue) + 1))
