@@ -73,18 +73,20 @@ def _no_flush() -> None:
 
 
 def make_sink(sock: Any, addr: tuple[str, int], session: Any) -> FastSink | None:
-    """The sink for a selected pair (``sock``: the mux's batch or an asyncio datagram transport)
-    and an outbound pylibsrtp session; None when any of it cannot be used from C."""
+    """The sink for a selected pair and an outbound pylibsrtp session; None when any of it cannot
+    be used from C.
+
+    Only a socket that lives as long as the worker qualifies: the shared port's (``sock`` is the
+    mux's batch, ``fileno()`` and ``family``). A per-connection aioice socket (full ICE,
+    ``udp_port=None``) is closed by aioice whenever its connection ends, and a slot that still
+    held its descriptor number could write into whatever socket reuses it next (a WebSocket, say):
+    those transports keep the Python path."""
     if _sendmmsg is None or session is None:
         return None
     fileno = getattr(sock, "fileno", None)
-    if fileno is not None:  # the shared port's batch
-        fd, family = fileno(), sock.family
-    else:
-        raw = sock.get_extra_info("socket") if hasattr(sock, "get_extra_info") else None
-        if raw is None:
-            return None
-        fd, family = raw.fileno(), raw.family
+    if fileno is None:
+        return None
+    fd, family = fileno(), sock.family
     host = str(addr[0])
     if family == socket.AF_INET6 and ":" not in host:
         host = "::ffff:" + host  # an IPv4 peer on a dual-stack socket

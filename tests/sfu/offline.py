@@ -78,8 +78,14 @@ class CapturePath:
                     break
         return self._sent
 
-    def get_extra_info(self, name: str) -> Any:
-        return self._socks[1] if self._socks is not None and name == "socket" else None
+    # what the compiled fan-out reads of the shared port's batch (sfu.fast_path.make_sink)
+    def fileno(self) -> int:
+        assert self._socks is not None
+        return self._socks[1].fileno()
+
+    @property
+    def family(self) -> int:
+        return socket.AF_INET
 
     def sendto(self, data: bytes, addr: Any) -> None:
         if self._socks is not None:

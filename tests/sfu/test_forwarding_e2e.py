@@ -71,6 +71,8 @@ async def test_three_subscribers_decode_video_and_audio(worker: Worker) -> None:
         assert st.pli_sent >= 1 and st.keyframes >= 1
         assert st.remb_sent >= 1
         assert not {k: v for k, v in st.rtp_dropped.items() if k not in ("wait_keyframe", "not_connected")}
+        # a socket of its own per peer connection (full ICE): the Python fan-out (sfu.fast_path)
+        assert not any(c.fast for c in video.consumers + audio.consumers)
     finally:
         for s in subs:
             await s.close()

@@ -46,6 +46,8 @@ async def test_transports_share_one_udp_port_and_all_receive_media(n: int) -> No
         assert all(ice_lite.is_lite(t.peer_connection) for t in router.transports)
         assert worker.mux.connections == n + 1  # every transport, publisher included, on the one port
         assert await wait_for(lambda: min(counts) > 10, 30 + n * 0.1), sorted(counts)[:5]
+        # on the shared port (sendmmsg batches) every steady consumer is on the compiled fan-out
+        assert [c.fast for c in producer.consumers] == [worker.fast_path and worker.mux.batching] * n
     finally:
         for pc in clients:
             await pc.close()
