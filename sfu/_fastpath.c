@@ -21,8 +21,10 @@
  *       ``forward(data, seq, ts, ext_profile, ext_start, ext_end) -> int``: the packet to every
  *       slot; returns how many went out. ``last_bytes``: bytes sent by that call. ``take_errors()``
  *       -> (srtp, send): packets that failed since the last call (libsrtp refused; the socket
- *       refused; a full socket is waited for, at most 5 ms per call in all (``send_waits`` counts
- *       the waits), then its packets are dropped, as real-time media should), then zeroes.
+ *       refused; a full socket is waited for, at most 5 ms per call and 10 ms per 100 ms for the
+ *       whole process (``send_waits`` counts the waits), then its packets are dropped, as
+ *       real-time media should, rather than stall the event loop), then zeroes. A packet longer
+ *       than MAX_PACKET counts as an SRTP error for every slot (the Python path refuses it too).
  *       ``sender_report(ntp, rtp_ts) -> int``: the publisher's sender report, translated for every
  *       slot that has sent a packet (its SSRC, ``rtp_ts`` + its timestamp offset, its packet and
  *       octet counts including the ``packets`` / ``octets`` it was configured with), as SRTCP;
@@ -56,7 +58,9 @@
 #define SRTP_TRAILER 144 /* SRTP_MAX_TAG_LEN + SRTP_MAX_MKI_LEN */
 #define MAX_PACKET 1500
 #define CHUNK 512
-#define SEND_WAIT_MS 5 /* the longest one call waits for room in a full socket */
+#define SEND_WAIT_MS 5      /* the longest one call waits for room in a full socket */
+#define WAIT_WINDOW_MS 100  /* and all calls together at most WAIT_SHARE_MS in any such window: */
+#define WAIT_SHARE_MS 10    /* a saturated link drops packets, it does not stall the event loop */
 
 typedef int (*srtp_protect_fn)(void *ctx, void *rtp_hdr, int *len_ptr);
 
@@ -156,8 +160,8 @@ slot_configure(Slot *self, PyObject *args, PyObject *kwds)
         PyErr_SetString(PyExc_ValueError, "addr is not a packed sockaddr_in / sockaddr_in6");
         return NULL;
     }
-    if (srtp == 0) {
-        PyErr_SetString(PyExc_ValueError, "no SRTP context");
+    if (srtp == 0 || session == Py_None) {
+        PyErr_SetString(PyExc_ValueError, "no SRTP context (srtp and the session that owns it)");
         return NULL;
     }
     if (pt < 0 || pt > 127 || ssrc > 0xFFFFFFFFULL || seq_off > 0xFFFF || ts_off > 0xFFFFFFFFULL ||
@@ -245,11 +249,12 @@ fanout_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
 static void
 fanout_clear_slots(FanOut *self)
 {
-    for (Py_ssize_t i = 0; i < self->size; i++) {
+    Py_ssize_t n = self->size;
+    self->size = 0; /* before any DECREF can run a finalizer */
+    for (Py_ssize_t i = 0; i < n; i++) {
         self->slots[i]->members--;
         Py_DECREF(self->slots[i]);
     }
-    self->size = 0;
 }
 
 static void
@@ -432,6 +437,28 @@ queue_message(FanOut *self, Py_ssize_t k, Py_ssize_t i, unsigned char *buf, int 
     self->msgs[k].msg_len = (unsigned int)i;
 }
 
+/* Waiting for room in full sockets, process-wide (the GIL serializes every caller). */
+static double wait_window_start;
+static long wait_window_ms;
+
+/* How long a send may wait now: at most SEND_WAIT_MS for this call, and what is left of the
+ * WAIT_SHARE_MS allowed per WAIT_WINDOW_MS. */
+static int
+wait_allowance(int call_budget)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double now = (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+    if (now - wait_window_start >= WAIT_WINDOW_MS / 1000.0) {
+        wait_window_start = now;
+        wait_window_ms = 0;
+    }
+    long left = WAIT_SHARE_MS - wait_window_ms;
+    if (left <= 0 || call_budget <= 0)
+        return 0;
+    return call_budget < left ? call_budget : (int)left;
+}
+
 /* Send msgs[0 .. ready) (msg_len holds each message's slot index) in runs of the same socket (one
  * run when every subscriber is on the shared port); marks ok[slot] for the ones sent. */
 static long
@@ -467,13 +494,17 @@ send_ready(FanOut *self, Py_ssize_t ready, unsigned long long *bytes_out)
                 for (unsigned int k = 0; k < count; k++)
                     self->msgs[first + k].msg_len = idx[k];
                 struct pollfd pfd = {.fd = fd, .events = POLLOUT, .revents = 0};
-                if (wait_budget > 0) {
+                int allowed = wait_allowance(wait_budget);
+                if (allowed > 0) {
                     struct timespec t0, t1;
                     clock_gettime(CLOCK_MONOTONIC, &t0);
-                    int p = poll(&pfd, 1, wait_budget);
+                    int p = poll(&pfd, 1, allowed);
                     clock_gettime(CLOCK_MONOTONIC, &t1);
                     long spent = (t1.tv_sec - t0.tv_sec) * 1000L + (t1.tv_nsec - t0.tv_nsec) / 1000000L;
-                    wait_budget -= spent > 0 ? (int)spent : 1;
+                    if (spent < 1)
+                        spent = 1;
+                    wait_budget -= (int)spent;
+                    wait_window_ms += spent;
                     self->send_waits++;
                     if (p > 0 && (pfd.revents & POLLOUT))
                         continue;
@@ -523,13 +554,17 @@ fanout_forward(FanOut *self, PyObject *const *args, Py_ssize_t nargs)
     const unsigned char *src = (const unsigned char *)PyBytes_AS_STRING(data);
     Py_ssize_t len = PyBytes_GET_SIZE(data);
     self->last_bytes = 0;
-    if (len < 12 || len > MAX_PACKET || ext_start < 12 || ext_end < ext_start || ext_end > len) {
+    if (len < 12 || ext_start < 12 || ext_end < ext_start || ext_end > len) {
         PyErr_SetString(PyExc_ValueError, "not a checked RTP packet");
         return NULL;
     }
     Py_ssize_t n = self->size;
     if (n == 0)
         return PyLong_FromLong(0);
+    if (len > MAX_PACKET) { /* longer than any MTU: dropped for every slot, as on the Python path */
+        self->srtp_errors += (unsigned long long)n;
+        return PyLong_FromLong(0);
+    }
     size_t stride = ((size_t)len + SRTP_TRAILER + 15) & ~(size_t)15;
     if (fanout_reserve(self, (size_t)n, stride) < 0)
         return PyErr_NoMemory();

@@ -328,7 +328,9 @@ class Producer(ReceptionStats):
     def _fan_sender_report(self, fan: FanOut | None, ntp: int, rtp_ts: int) -> None:
         """The SR for the consumers on the compiled fan-out, translated and sent in C."""
         if fan is not None and len(fan):
-            self._stats.sr_sent += fan.sender_report(ntp, rtp_ts)
+            sent = fan.sender_report(ntp, rtp_ts)
+            self._stats.sr_sent += sent
+            self._stats.rtcp_out += sent
 
     def _report_blocks(self, now: float) -> list[tuple[int, int, int, int, int, int, int]]:
         """RR blocks: one per simulcast layer seen, else this producer's one (if any)."""

@@ -85,6 +85,9 @@ class Worker:
         self.fast_path = self.settings.fast_path is not False and fast_path_available()
         if self.settings.fast_path and not self.fast_path:
             logger.warning("worker: fast_path requested but sfu._fastpath is not built; using the Python fan-out")
+        elif self.settings.fast_path and self.settings.udp_port is None:
+            logger.warning("worker: fast_path serves the shared UDP port only (udp_port is not set): "
+                           "transports with sockets of their own use the Python fan-out")
 
     async def start(self) -> None:
         """Bind the shared ICE-lite UDP port when ``settings.udp_port`` is set (idempotent)."""

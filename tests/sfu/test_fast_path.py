@@ -196,6 +196,12 @@ def test_bad_arguments_raise_and_send_nothing(sender: socket.socket, peers: list
     with pytest.raises(ValueError):
         slot.configure(fd=sender.fileno(), addr=b"\x00" * 16, srtp=1, session=None, payload_type=96, ssrc=1,
                        seq_offset=0, ts_offset=0, id_map=None, last_seq=-1, last_ts=0, last_time=0.0)
+    srtp = compat.srtp_context_address(peers[0].tx_session)
+    assert srtp is not None
+    with pytest.raises(ValueError):  # nothing would keep the SRTP context alive
+        slot.configure(fd=sender.fileno(), addr=sockaddr(*peers[0].address), srtp=srtp, session=None,
+                       payload_type=96, ssrc=1, seq_offset=0, ts_offset=0, id_map=None, last_seq=-1, last_ts=0,
+                       last_time=0.0)
     with pytest.raises(ValueError):
         configure(slot, sender, peers[0], pt=200, ssrc=1)  # PT out of range
     with pytest.raises(ValueError):
@@ -213,6 +219,10 @@ def test_bad_arguments_raise_and_send_nothing(sender: socket.socket, peers: list
     with pytest.raises(TypeError):
         fan.forward(data, 0)  # type: ignore[call-arg]
     assert peers[0].received() == [] and slot.packets == 0
+    # longer than any MTU: dropped and counted for every slot, not raised (the Python path refuses it too)
+    big = data[:12] + bytes(1600)
+    assert fan.forward(big, 1, 1, 0, 12, 12) == 0 and fan.take_errors() == (1, 0)
+    assert peers[0].received() == []
 
 
 def test_add_and_remove_are_idempotent(sender: socket.socket, peers: list[Peer]) -> None:
@@ -262,6 +272,22 @@ async def test_a_new_path_takes_consumers_back_to_python_and_sequence_numbers_st
     assert worker.stats.rtp_out == len(OPUS)
     consumer.close()
     assert not consumer.fast and len(audio._fan or ()) == 0
+
+
+async def test_an_oversized_packet_is_counted_on_both_paths_and_forwarding_goes_on(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    audio = producers["audio"]
+    _sub, (consumer,), path, _ = await offline_subscriber(router, [audio])
+    for data in OPUS[:3]:
+        pub._on_rtp(data)
+    assert consumer.fast
+    h = parse_header(OPUS[3])
+    pub._on_rtp(OPUS[3][: h.payload_start] + bytes(1600))
+    assert worker.stats.rtp_dropped.get("srtp_error") == 1 and "error" not in worker.stats.rtp_dropped
+    for data in OPUS[4:8]:
+        pub._on_rtp(data)
+    assert consumer.fast and len(path.rtp()) == 7
 
 
 async def test_server_side_mute_and_resume_continue_on_the_fan_out(worker: Worker) -> None:
