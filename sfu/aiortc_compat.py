@@ -17,7 +17,8 @@ Private names used (aiortc 1.16.0, aioice 0.13):
 - ``RTCIceTransport._connection`` (an ``aioice.Connection``) and its ``_nominated`` dict
   (component -> ``CandidatePair``); ``CandidatePair.protocol.transport`` is the asyncio datagram
   transport and ``.remote_addr`` the peer's address: the selected pair to send on.
-- ``RTCRtpSender._ssrc`` (the SSRC aiortc announced in ``a=ssrc``), ``._stream_id`` and
+- ``RTCRtpSender._ssrc`` (the SSRC aiortc announces in ``a=ssrc``; set anew when an m-line is
+  reused), ``._stream_id`` and
   ``._track_id`` (written as ``a=msid``).
 - pylibsrtp ``Session._srtp`` / ``._cdata`` / ``._buffer`` and its cffi ``lib.srtp_protect``: to
   protect from a ``bytearray`` without the Python wrapper's checks and allocations
@@ -181,6 +182,11 @@ def disable_sender(sender: Any) -> None:
 
 def sender_ssrc(sender: Any) -> int:
     return int(sender._ssrc)
+
+
+def set_sender_ssrc(sender: Any, ssrc: int) -> None:
+    """A new SSRC for a reused sender (its next offer writes it in ``a=ssrc``)."""
+    sender._ssrc = ssrc
 
 
 def set_sender_msid(sender: Any, stream_id: str, track_id: str) -> None:

@@ -112,6 +112,12 @@ class WebRtcTransport:
         self._consumers: dict[str, Consumer] = {}
         self._consumer_by_ssrc: dict[int, Consumer] = {}
         self._transceiver_by_consumer: dict[str, Any] = {}
+        # m-lines of closed consumers: inactive in the next offer (closing), then, once an answer
+        # has confirmed that, free for the next consumer of the same kind (so a subscriber's SDP
+        # does not grow with every screen share or subscribe/unsubscribe cycle)
+        self._closing_transceivers: list[Any] = []
+        self._offered_inactive: list[Any] = []  # closing ones the pending offer made inactive
+        self._free_transceivers: dict[str, list[Any]] = {"audio": [], "video": []}
         self._dtls: Any = None
         self._tx: Any = None  # pylibsrtp Session
         self._protect: compat.Protector | None = None  # fast protect bound to self._tx
@@ -254,14 +260,20 @@ class WebRtcTransport:
         if producer.closed:
             raise ClosedError("producer is closed")
         capability = _capability_for(producer)
-        with ice_lite.using_mux(self._router._worker.mux), compat.parked_receivers():
-            transceiver = self._pc.addTransceiver(compat.ParkedTrack(producer.kind), direction="sendonly")
+        free = self._free_transceivers[producer.kind]
+        if free:  # an m-line a closed consumer left: same mid, new SSRC, msid and codec
+            transceiver = free.pop()
+            transceiver.direction = "sendonly"
+            compat.set_sender_ssrc(transceiver.sender, self._new_ssrc())
+        else:
+            with ice_lite.using_mux(self._router._worker.mux), compat.parked_receivers():
+                transceiver = self._pc.addTransceiver(compat.ParkedTrack(producer.kind), direction="sendonly")
+            compat.disable_sender(transceiver.sender)
+            compat.disable_receiver(transceiver.receiver)
         try:
             transceiver.setCodecPreferences([capability])
         except ValueError as exc:  # pragma: no cover - capability comes from aiortc itself
             raise UnsupportedCodecError(str(exc)) from exc
-        compat.disable_sender(transceiver.sender)
-        compat.disable_receiver(transceiver.receiver)
         compat.set_sender_msid(transceiver.sender, producer.transport.stream_id, producer.id)
         consumer = Consumer(self, producer, compat.sender_ssrc(transceiver.sender), self._stats)
         producer._add_consumer(consumer)
@@ -287,6 +299,7 @@ class WebRtcTransport:
             raise InvalidSdpError(f"cannot create offer: {exc}") from exc
         self._prepare_transceivers()
         self._local_media = parse_media(self._pc.localDescription.sdp)
+        self._offered_inactive = [t for t in self._closing_transceivers if t.mid is not None]
         for consumer_id, transceiver in self._transceiver_by_consumer.items():
             consumer = self._consumers.get(consumer_id)
             if consumer is not None:
@@ -307,6 +320,11 @@ class WebRtcTransport:
             raise InvalidSdpError(f"cannot apply answer: {exc}") from exc
         self._prepare_transceivers()
         self._remote_media = media
+        for transceiver in self._offered_inactive:  # the answer confirmed them inactive: reusable
+            if transceiver in self._closing_transceivers and transceiver.direction == "inactive":
+                self._closing_transceivers.remove(transceiver)
+                self._free_transceivers[transceiver.kind].append(transceiver)
+        self._offered_inactive = []
         by_mid = {m.mid: m for m in media}
         for consumer in list(self._consumers.values()):
             section = by_mid.get(consumer.mid or "")
@@ -399,7 +417,15 @@ class WebRtcTransport:
         transceiver = self._transceiver_by_consumer.pop(consumer.id, None)
         if transceiver is not None and not self._closed:
             transceiver.direction = "inactive"
+            self._closing_transceivers.append(transceiver)
             self._set_negotiation_needed()
+
+    def _new_ssrc(self) -> int:
+        """An SSRC no consumer of this transport uses (nor its RTCP sender SSRC)."""
+        while True:
+            ssrc = random.getrandbits(32)
+            if ssrc and ssrc != self._rtcp_ssrc and ssrc not in self._consumer_by_ssrc:
+                return ssrc
 
     def _set_negotiation_needed(self) -> None:
         self._negotiation_needed = True

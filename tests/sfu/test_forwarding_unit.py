@@ -10,9 +10,9 @@ from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpSrPacket, RtpPacket
 
 from sfu import Worker, rtcp
 from sfu.rtp import parse_header
-from sfu.sdp import parse_media
+from sfu.sdp import MediaSection, parse_media
 
-from .offline import FAN_OUTS, load_packets, offline_publisher, offline_subscriber, offline_worker
+from .offline import FAN_OUTS, attach, load_packets, offline_publisher, offline_subscriber, offline_worker
 
 VP8 = load_packets("rtp_vp8.hex")
 OPUS = load_packets("rtp_opus.hex")
@@ -196,3 +196,51 @@ async def test_receiver_report_and_remb_to_publisher(worker: Worker) -> None:
     assert block.fraction_lost == (2 * 256) // len(OPUS) and block.lsr == 0x2345_6789
     assert unpack_remb_fci(remb.fci)[1] == [audio.ssrc]
     assert worker.stats.remb_sent == 1 and worker.stats.rr_sent == 1
+
+
+async def test_a_closed_consumers_m_line_is_reused_after_it_was_negotiated_inactive(worker: Worker) -> None:
+    from aiortc import RTCSessionDescription
+
+    from .helpers import client_pc
+
+    router = worker.create_router("r")
+    _pub1, producers1, _ = await offline_publisher(router, name="pub1")
+    pub2, producers2, _ = await offline_publisher(router, name="pub2")
+    sub = router.create_transport("sub")
+    path = attach(sub)
+    pc = client_pc()
+
+    async def negotiate() -> list[MediaSection]:
+        offer = await sub.create_offer()
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        await sub.accept_answer(pc.localDescription.sdp)
+        return parse_media(offer)
+
+    try:
+        first = sub.consume(producers1["video"])
+        audio = sub.consume(producers1["audio"])
+        media = await negotiate()
+        assert [m.kind for m in media] == ["video", "audio"]
+        old_mid, old_ssrc = first.mid, first.ssrc
+        first.close()
+        media = await negotiate()
+        assert [(m.mid, m.direction) for m in media] == [(old_mid, "inactive"), (audio.mid, "sendonly")]
+        second = sub.consume(producers2["video"])  # another publisher's camera: the free m-line
+        media = await negotiate()
+        assert len(media) == 2 and second.mid == old_mid and second.ssrc != old_ssrc
+        (section,) = [m for m in media if m.mid == old_mid]
+        assert section.direction == "sendonly" and section.ssrcs == (second.ssrc,)
+        assert f"a=msid:{pub2.stream_id} {producers2['video'].id}" in sub.peer_connection.localDescription.sdp
+        for data in VP8[5:]:
+            pub2._on_rtp(data)
+        out = [RtpPacket.parse(p) for p in path.rtp()]
+        assert out and {p.ssrc for p in out} == {second.ssrc} and second.packets == len(out)
+        # a consumer closed while nothing was negotiated yet is not reused before its inactive offer
+        third = sub.consume(producers1["video"])
+        third.close()
+        fourth = sub.consume(producers2["audio"])
+        media = await negotiate()
+        assert fourth.mid not in {old_mid, audio.mid} and len(media) == 4
+    finally:
+        await pc.close()

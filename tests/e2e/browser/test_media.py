@@ -112,10 +112,20 @@ async def test_screen_share_is_shown_large(media_server: Any, browsers: Browsers
         "() => { const t = window.urok.session.local.screen; t.stop(); t.dispatchEvent(new Event('ended')); }")
     await teacher.wait_for_selector("#stage", state="hidden")
     await pupil.wait_for_selector("#stage", state="hidden", timeout=15_000)
-    # a second share works too (a fresh m-line on the publisher)
+    m_lines = "() => (window.urok.pcs.subscriber.remoteDescription?.sdp.match(/^m=/gm) || []).length"
+    inactive = "() => (window.urok.pcs.subscriber.remoteDescription?.sdp.match(/^a=inactive/gm) || []).length"
+
+    async def freed() -> bool:  # the pupil has answered the offer that stopped the share's m-line
+        return bool(await pupil.evaluate(inactive)) and await pupil.evaluate(
+            "() => window.urok.pcs.subscriber.signalingState") == "stable"
+
+    await eventually(freed, 10.0, what="the share's m-line negotiated inactive")
+    after_first = await pupil.evaluate(m_lines)
+    # a second share works too (a fresh m-line on the publisher; the pupil's freed one is reused)
     await teacher.click("#btn-screen")
     await pupil.wait_for_selector("#stage:not([hidden])", timeout=20_000)
     await eventually(lambda: video_playing(pupil, "#stage video"), 20.0, what="the pupil sees the second share")
+    assert await pupil.evaluate(m_lines) == after_first  # the subscriber's SDP did not grow
     await teacher.click("#btn-screen")
     await pupil.wait_for_selector("#stage", state="hidden", timeout=15_000)
     # the camera tiles survived both renegotiations
