@@ -460,12 +460,7 @@ class Viewer(Participant):
         if self.count_mode not in ("raw", "batch"):
             return
         try:
-            for transceiver in self.sub.getTransceivers():
-                dtls = transceiver.receiver.transport
-                if dtls is None or dtls._rx_srtp is None:
-                    continue  # DTLS not done: SRTP packets would be dropped, do not count them yet
-                profile = dtls._ssl.get_selected_srtp_profile()
-                tag_bytes = SRTP_TAG_BYTES.get(profile)
+            for dtls, profile, tag_bytes in self._secured_transports():
                 if tag_bytes is None:
                     self.tap_error = f"unknown SRTP profile {profile!r}: counting after SRTP"
                     continue
@@ -478,6 +473,17 @@ class Viewer(Participant):
         except AttributeError as e:  # aiortc/aioice internals changed: the SRTP-level count goes on
             self.tap_error = f"cannot tap the ICE socket ({e!r}): counting after SRTP"
 
+    def _secured_transports(self) -> Iterator[tuple[Any, Any, int | None]]:
+        """``(dtls transport, SRTP profile, SRTP tag bytes or None)`` of each of the subscriber
+        connection's DTLS transports whose SRTP keys are in place (before that, SRTP packets would
+        be dropped: they are not counted yet)."""
+        for transceiver in self.sub.getTransceivers():
+            dtls = transceiver.receiver.transport
+            if dtls is None or dtls._rx_srtp is None:
+                continue
+            profile = dtls._ssl.get_selected_srtp_profile()
+            yield dtls, profile, SRTP_TAG_BYTES.get(profile)
+
     def _batch_take_over(self) -> bool:
         """Batch mode, DTLS up: the drainer reads this connection's one nominated ICE socket from now
         on.  False (and ``tap_error`` says why) when it cannot: the raw tap is used instead."""
@@ -487,12 +493,7 @@ class Viewer(Participant):
             self.tap_error = "batch: benchmarks._rxbatch unavailable: counting raw"
             return False
         try:
-            for transceiver in self.sub.getTransceivers():
-                dtls = transceiver.receiver.transport
-                if dtls is None or dtls._rx_srtp is None:
-                    continue  # DTLS not done: SRTP packets would be dropped, do not count them yet
-                profile = dtls._ssl.get_selected_srtp_profile()
-                tag_bytes = SRTP_TAG_BYTES.get(profile)
+            for dtls, profile, tag_bytes in self._secured_transports():
                 if tag_bytes is None:
                     self.tap_error = f"batch: unknown SRTP profile {profile!r}: counting raw"
                     return False
