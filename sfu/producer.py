@@ -246,6 +246,11 @@ class Producer(ReceptionStats):
         return f"Producer(id={self.id!r}, kind={self.kind!r}, source={self.source!r}, mid={self.mid!r})"
 
     # ---- internal -------------------------------------------------------------------------------
+    def _fans(self) -> list[FanOut]:
+        """The compiled fan-outs of this producer (one, or one per simulcast layer; none without)."""
+        fans = [la.fan for la in self._layers] if self._layers else [self._fan]
+        return [f for f in fans if f is not None]
+
     def _add_consumer(self, consumer: Consumer) -> None:
         self._consumers.append(consumer)
 

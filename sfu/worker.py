@@ -112,6 +112,17 @@ class Worker:
     def closed(self) -> bool:
         return self._closed
 
+    def gauges(self) -> dict[str, float]:
+        """What the worker holds now: transports, producers, consumers, and how many consumers the
+        compiled fan-out serves (``consumers_fast``; read at scrape time, O(producers))."""
+        fast = 0
+        for router in self._routers.values():
+            for producer in router.producers:
+                fast += sum(len(fan) for fan in producer._fans())
+        st = self.stats
+        return {"transports": st.transports, "producers": st.producers, "consumers": st.consumers,
+                "consumers_fast": fast}
+
     @property
     def routers(self) -> list[Router]:
         return list(self._routers.values())

@@ -98,6 +98,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     policy = ForwardingPolicy(large_room_threshold=settings.large_room_threshold, last_n_audio=settings.last_n_audio)
     rooms.feature_factories.append(lambda live: MediaFeature(live, worker, policy))
     app[METRICS].add_counters(lambda: media_counters(worker), "urok_media")
+    app[METRICS].add_gauges(worker.gauges, "urok_media", "the media plane now")
 
     for r in REST_ROUTES:
         app.router.add_route(r.method, r.path, r.handler, name=r.handler.__name__)

@@ -24,6 +24,10 @@ async def test_publisher_reaches_three_subscribers_and_a_late_joiner_then_leaves
     for s in students:
         assert set(s.received) == track_ids  # a=msid carries the track id
         assert s.video_sizes() == {(WIDTH, HEIGHT)}
+    async with server.http.get(server.base + "/metrics") as r:
+        text = await r.text()
+    # 3 students x 2 tracks, all on the compiled fan-out (the shared port)
+    assert "urok_media_consumers 6.0" in text and "urok_media_consumers_fast 6.0" in text, text
 
     await asyncio.sleep(5)  # well into the publisher's GOP: the late joiner needs a fresh keyframe
     late = await RtcClient.join(server, room_id, "late")
