@@ -38,6 +38,7 @@ from .errors import (
     InvalidCandidateError,
     InvalidSdpError,
     InvalidStateError,
+    SfuError,
     UnknownMidError,
     UnsupportedCodecError,
 )
@@ -189,9 +190,7 @@ class WebRtcTransport:
             answer = await self._pc.createAnswer()
             await self._pc.setLocalDescription(answer)
         except Exception as exc:
-            if self._closed:
-                raise ClosedError("transport closed during negotiation") from exc
-            raise InvalidSdpError(f"cannot apply offer: {exc}") from exc
+            raise self._negotiation_error("cannot apply offer", exc) from exc
         self._prepare_transceivers()
         self._remote_media = media
         # aiortc drops a=rid / a=simulcast and the rid extmaps: add them back (sfu.simulcast)
@@ -294,9 +293,7 @@ class WebRtcTransport:
             offer = await self._pc.createOffer()
             await self._pc.setLocalDescription(offer)
         except Exception as exc:
-            if self._closed:
-                raise ClosedError("transport closed during negotiation") from exc
-            raise InvalidSdpError(f"cannot create offer: {exc}") from exc
+            raise self._negotiation_error("cannot create offer", exc) from exc
         self._prepare_transceivers()
         self._local_media = parse_media(self._pc.localDescription.sdp)
         self._offered_inactive = [t for t in self._closing_transceivers if t.mid is not None]
@@ -315,9 +312,7 @@ class WebRtcTransport:
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
         except Exception as exc:
-            if self._closed:
-                raise ClosedError("transport closed during negotiation") from exc
-            raise InvalidSdpError(f"cannot apply answer: {exc}") from exc
+            raise self._negotiation_error("cannot apply answer", exc) from exc
         self._prepare_transceivers()
         self._remote_media = media
         for transceiver in self._offered_inactive:  # the answer confirmed them inactive: reusable
@@ -395,6 +390,13 @@ class WebRtcTransport:
         return f"WebRtcTransport(id={self.id!r}, state={self._state!r})"
 
     # ---- internal: parent/child bookkeeping ---------------------------------------------------
+    def _negotiation_error(self, what: str, exc: Exception) -> SfuError:
+        """The error for an aiortc negotiation call that raised: the transport was closed meanwhile,
+        or the description could not be applied."""
+        if self._closed:
+            return ClosedError("transport closed during negotiation")
+        return InvalidSdpError(f"{what}: {exc}")
+
     def _check_open(self) -> None:
         if self._closed:
             raise ClosedError(f"transport {self.id!r} is closed")
