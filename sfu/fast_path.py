@@ -68,16 +68,12 @@ class FastSink:
     flush: Callable[[], None]
 
 
-def _no_flush() -> None:
-    return None
-
-
 def make_sink(sock: Any, addr: tuple[str, int], session: Any) -> FastSink | None:
     """The sink for a selected pair and an outbound pylibsrtp session; None when any of it cannot
     be used from C.
 
     Only a socket that lives as long as the worker qualifies: the shared port's (``sock`` is the
-    mux's batch, ``fileno()`` and ``family``). A per-connection aioice socket (full ICE,
+    mux's batch: ``fileno()``, ``family`` and ``flush()``). A per-connection aioice socket (full ICE,
     ``udp_port=None``) is closed by aioice whenever its connection ends, and a slot that still
     held its descriptor number could write into whatever socket reuses it next (a WebSocket, say):
     those transports keep the Python path."""
@@ -97,5 +93,4 @@ def make_sink(sock: Any, addr: tuple[str, int], session: Any) -> FastSink | None
     srtp = compat.srtp_context_address(session)
     if srtp is None or fd < 0:
         return None
-    flush = getattr(sock, "flush", None)
-    return FastSink(fd, packed, srtp, session, flush if callable(flush) else _no_flush)
+    return FastSink(fd, packed, srtp, session, sock.flush)

@@ -87,6 +87,9 @@ class CapturePath:
     def family(self) -> int:
         return socket.AF_INET
 
+    def flush(self) -> None:  # sendto above sends at once: nothing waits
+        return None
+
     def sendto(self, data: bytes, addr: Any) -> None:
         if self._socks is not None:
             self._socks[1].sendto(bytes(data), self.address)
