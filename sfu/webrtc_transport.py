@@ -117,7 +117,6 @@ class WebRtcTransport:
         # has confirmed that, free for the next consumer of the same kind (so a subscriber's SDP
         # does not grow with every screen share or subscribe/unsubscribe cycle)
         self._closing_transceivers: list[Any] = []
-        self._offered_inactive: list[Any] = []  # closing ones the pending offer made inactive
         self._free_transceivers: dict[str, list[Any]] = {"audio": [], "video": []}
         self._dtls: Any = None
         self._tx: Any = None  # pylibsrtp Session
@@ -296,7 +295,6 @@ class WebRtcTransport:
             raise self._negotiation_error("cannot create offer", exc) from exc
         self._prepare_transceivers()
         self._local_media = parse_media(self._pc.localDescription.sdp)
-        self._offered_inactive = [t for t in self._closing_transceivers if t.mid is not None]
         for consumer_id, transceiver in self._transceiver_by_consumer.items():
             consumer = self._consumers.get(consumer_id)
             if consumer is not None:
@@ -315,11 +313,12 @@ class WebRtcTransport:
             raise self._negotiation_error("cannot apply answer", exc) from exc
         self._prepare_transceivers()
         self._remote_media = media
-        for transceiver in self._offered_inactive:  # the answer confirmed them inactive: reusable
-            if transceiver in self._closing_transceivers and transceiver.direction == "inactive":
-                self._closing_transceivers.remove(transceiver)
-                self._free_transceivers[transceiver.kind].append(transceiver)
-        self._offered_inactive = []
+        # closing m-lines this offer made inactive (not those closed while it was in flight): the
+        # answer confirmed them, they are free for the next consumer of their kind
+        offered_inactive = {m.mid for m in self._local_media if m.direction == "inactive"}
+        for transceiver in [t for t in self._closing_transceivers if t.mid in offered_inactive]:
+            self._closing_transceivers.remove(transceiver)
+            self._free_transceivers[transceiver.kind].append(transceiver)
         by_mid = {m.mid: m for m in media}
         for consumer in list(self._consumers.values()):
             section = by_mid.get(consumer.mid or "")
