@@ -3,7 +3,7 @@
 
 import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
-import { duration, failure } from "./modal.js";
+import { duration, requestOrNotice } from "./modal.js";
 import { personName } from "./participants.js";
 
 export function createHands({ session, state, notice }) {
@@ -14,14 +14,7 @@ export function createHands({ session, state, notice }) {
     onclick: () => run("lower_hand", { all: true }) });
   const el = h("div", { class: "pane-inner" }, h("div", { class: "pane-tools" }, lowerAll), empty, list);
 
-  async function run(type, fields) {
-    try {
-      return await session.request(type, fields);
-    } catch (e) {
-      notice(failure(e));
-      return null;
-    }
-  }
+  const run = (type, fields) => requestOrNotice(session, notice, type, fields);
 
   button.addEventListener("click", () => run(state.hands.has(session.me) ? "lower_hand" : "raise_hand", {}));
 

@@ -3,7 +3,7 @@
 
 import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
-import { popover, openModal, failure } from "./modal.js";
+import { popover, openModal, failure, requestOrNotice } from "./modal.js";
 
 export const LOCKS = ["camera", "microphone", "screen_share", "chat", "private_chat", "reactions", "whiteboard", "self_unmute"];
 
@@ -13,14 +13,7 @@ export function createHostControls({ session, state, notice }) {
     icon("sliders"), h("span", { class: "long", text: t("hostMenu") }),
     h("span", { class: "short", text: t("hostMenu") }));
 
-  async function run(type, fields) {
-    try {
-      return await session.request(type, fields);
-    } catch (e) {
-      notice(failure(e));
-      return null;
-    }
-  }
+  const run = (type, fields) => requestOrNotice(session, notice, type, fields);
 
   function build(el, close) {
     const lock = session.room?.settings?.lock || {};

@@ -83,6 +83,19 @@ export function failure(e) {
   return t("actionFailed", { reason: e?.message || e?.code || String(e) });
 }
 
+/** A request whose failure is shown as a notice (and ``okText``, if given, its success): its
+ *  result, or null when it failed. */
+export async function requestOrNotice(session, notice, type, fields, okText = null) {
+  try {
+    const r = await session.request(type, fields);
+    if (okText) notice(okText);
+    return r;
+  } catch (e) {
+    notice(failure(e));
+    return null;
+  }
+}
+
 /** Closes every open dialog (the lesson is over). */
 export function closeModals() {
   for (const close of [...openModals.values()]) close();

@@ -3,7 +3,7 @@
 
 import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
-import { openModal, failure, duration } from "./modal.js";
+import { openModal, failure, duration, requestOrNotice } from "./modal.js";
 
 export function personName(p) {
   return p?.name || [p?.given_name, p?.family_name].filter(Boolean).join(" ") || p?.identity || "?";
@@ -28,16 +28,7 @@ export function createParticipants({ session, state, notice }) {
   let openFor = null; // participant_id whose action list is open
   let lastSig = "";
 
-  async function act(type, fields, okText) {
-    try {
-      const r = await session.request(type, fields);
-      if (okText) notice(okText);
-      return r;
-    } catch (e) {
-      notice(failure(e));
-      return null;
-    }
-  }
+  const act = (type, fields, okText) => requestOrNotice(session, notice, type, fields, okText);
 
   function confirmRemove(p) {
     const ban = h("input", { type: "checkbox", id: "remove-ban" });

@@ -3,7 +3,7 @@
 
 import { h } from "./dom.js";
 import { t } from "./i18n.js";
-import { duration, failure } from "./modal.js";
+import { duration, requestOrNotice } from "./modal.js";
 import { personName } from "./participants.js";
 
 export function createWaiting({ session, state, notice }) {
@@ -13,13 +13,7 @@ export function createWaiting({ session, state, notice }) {
     onclick: () => run("admit", { all: true }) });
   const el = h("div", { class: "pane-inner" }, h("div", { class: "pane-tools" }, admitAll), empty, list);
 
-  async function run(type, fields) {
-    try {
-      await session.request(type, fields);
-    } catch (e) {
-      notice(failure(e));
-    }
-  }
+  const run = (type, fields) => requestOrNotice(session, notice, type, fields);
 
   function render() {
     const people = [...state.waiting.values()];
