@@ -720,6 +720,17 @@ def _worker_main(conn: Connection, base: str, room_id: str, admin: str, names: l
         asyncio.run(main())
 
 
+async def pipe_recv(conn: Connection, proc: multiprocessing.process.BaseProcess, timeout: float) -> Any:
+    """The next message from a generator process, waiting without blocking the event loop; raises
+    RuntimeError when none comes within ``timeout`` s or the process died."""
+    deadline = time.monotonic() + timeout
+    while not conn.poll():
+        if time.monotonic() > deadline or not proc.is_alive():
+            raise RuntimeError("a generator process did not answer")
+        await asyncio.sleep(0.005)
+    return conn.recv()
+
+
 class WorkerHandle:
     def __init__(self, base: str, room_id: str, admin: str, names: list[str], concurrency: int) -> None:
         ctx = multiprocessing.get_context("spawn")
@@ -730,12 +741,7 @@ class WorkerHandle:
         child.close()
 
     async def recv(self, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        while not self.conn.poll():
-            if time.monotonic() > deadline or not self.proc.is_alive():
-                raise RuntimeError("a generator process did not answer")
-            await asyncio.sleep(0.005)
-        return self.conn.recv()
+        return await pipe_recv(self.conn, self.proc, timeout)
 
     def ask_snapshot(self) -> None:
         self.conn.send("snap")

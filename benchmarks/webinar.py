@@ -78,6 +78,7 @@ from benchmarks.forwarding import (
     loopback_ice,
     machine_busy_s,
     media_tracks,
+    pipe_recv,
     sample_tree,
     udp_receive_drops,
 )
@@ -702,12 +703,7 @@ class WorkerHandle:
         self.pid = self.proc.pid or 0
 
     async def recv(self, timeout: float) -> Any:
-        deadline = time.monotonic() + timeout
-        while not self.conn.poll():
-            if time.monotonic() > deadline or not self.proc.is_alive():
-                raise RuntimeError("a generator process did not answer")
-            await asyncio.sleep(0.005)
-        return self.conn.recv()
+        return await pipe_recv(self.conn, self.proc, timeout)
 
     async def stop(self) -> float:
         """Everybody in this process leaves; returns how long closing took (s)."""

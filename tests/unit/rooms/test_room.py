@@ -3,26 +3,15 @@ import pytest
 from signaling.rooms import (
     EntryRefused,
     GuestPolicy,
-    Identity,
     ParticipantNotFound,
     ParticipantState,
     Role,
-    Room,
     RoomClosed,
     RoomFull,
     RoomSettings,
 )
 from signaling.rooms.errors import InvalidSettings
-
-
-def make_room(**settings: object) -> Room:
-    return Room(room_id="R", settings=RoomSettings.parse(settings), created_at=0.0)
-
-
-def who(identity: str, *, role: Role = Role.PARTICIPANT, registered: bool = True, family: str = "",
-        given: str = "") -> Identity:
-    return Identity(identity=identity, name=f"{given} {family}".strip() or identity, role=role,
-                    registered=registered, family_name=family, given_name=given)
+from tests.unit.rooms.helpers import make_room, who
 
 
 @pytest.mark.parametrize(
