@@ -63,6 +63,10 @@ class PayloadTooLarge(ApiError):
     code, status = "payload_too_large", 413
 
 
+class UnsupportedMediaType(ApiError):
+    code, status = "unsupported_media_type", 415
+
+
 class RateLimited(ApiError):
     code, status = "rate_limited", 429
 

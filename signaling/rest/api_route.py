@@ -9,6 +9,8 @@ from typing import Any
 
 from aiohttp import web
 
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+_BODY_ERRORS = (400, 413, 415)  # malformed JSON, over client_max_size, not Content-Type: application/json
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -33,3 +35,10 @@ class ApiRoute:
     errors: tuple[int, ...] = (400, 401, 404)
     content_type: str = "application/json"
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def error_statuses(self) -> tuple[int, ...]:
+        """``errors`` plus what every call that reads a body can answer (middleware.read_body)."""
+        if self.method not in _BODY_METHODS:
+            return self.errors
+        return (*self.errors, *(s for s in _BODY_ERRORS if s not in self.errors))

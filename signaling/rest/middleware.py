@@ -11,7 +11,7 @@ from aiohttp.typedefs import Handler
 
 from signaling.app_keys import METRICS, TOKENS
 from signaling.auth import TokenError
-from signaling.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized
+from signaling.errors import ApiError, InvalidRequest, PayloadTooLarge, Unauthorized, UnsupportedMediaType
 from signaling.rooms import RoomError
 
 log = logging.getLogger("urok.http")
@@ -70,16 +70,33 @@ def require_admin(request: web.Request) -> None:
         raise Unauthorized(str(e)) from None
 
 
+def _is_json_media_type(request: web.Request) -> bool:
+    mime = request.content_type  # aiohttp: "application/octet-stream" when the header is missing
+    return (mime == "application/json" or (mime.startswith("application/") and mime.endswith("+json"))) \
+        and (request.charset or "utf-8").lower() in ("utf-8", "utf8")
+
+
 async def read_body(request: web.Request, model: type[Any]) -> Any:
+    """The JSON body decoded into ``model``; every malformed body is a 4xx with a stable code, never a 500.
+
+    Empty body: ``{}``. A body needs ``Content-Type: application/json`` (415 ``unsupported_media_type``);
+    over ``client_max_size``: 413 ``payload_too_large`` (raised by ``request.read``). Invalid UTF-8, lone
+    UTF-16 surrogate escapes (they cannot be stored or sent back as UTF-8), bad syntax, nesting deeper than
+    the decoder's recursion limit, and a body that does not fit ``model``: 400 ``invalid_request``.
+    """
     raw = await request.read()
-    if not raw:
+    if not raw.strip():
         raw = b"{}"
+    elif not _is_json_media_type(request):
+        raise UnsupportedMediaType("send the body as JSON: Content-Type: application/json (UTF-8)")
     try:
         return msgspec.json.decode(raw, type=model)
     except msgspec.ValidationError as e:
         raise InvalidRequest(str(e)) from None
-    except msgspec.DecodeError:
-        raise InvalidRequest("body is not valid JSON") from None
+    except (msgspec.DecodeError, UnicodeDecodeError):  # msgspec checks UTF-8 only where it builds a str
+        raise InvalidRequest("body is not valid JSON in UTF-8") from None
+    except RecursionError:  # msgspec counts depth against the interpreter's recursion limit
+        raise InvalidRequest("body is nested too deeply") from None
 
 
 def int_query(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:

@@ -13,7 +13,8 @@ from signaling.rest.models import ErrorResponse
 
 _PARAM = re.compile(r"{(\w+)}")
 _ERROR_TEXT = {400: "invalid request", 401: "missing or bad admin token", 404: "not found",
-               409: "conflict", 410: "the room has ended", 413: "body too large", 503: "unavailable"}
+               409: "conflict", 410: "the room has ended", 413: "body too large",
+               415: "body is not Content-Type: application/json", 503: "unavailable"}
 
 
 def build_openapi(routes: Sequence[ApiRoute], *, version: str, base_url: str) -> dict[str, Any]:
@@ -42,7 +43,7 @@ def build_openapi(routes: Sequence[ApiRoute], *, version: str, base_url: str) ->
         elif r.content_type != "application/json":
             ok["content"] = {r.content_type: {"schema": {"type": "string"}}}
         responses: dict[str, Any] = {str(r.status): ok}
-        for code in r.errors:
+        for code in r.error_statuses:
             responses[str(code)] = {"description": _ERROR_TEXT.get(code, "error"),
                                     "content": {"application/json": {"schema": ref(ErrorResponse)}}}
         op["responses"] = responses

@@ -10,7 +10,7 @@ import msgspec
 from aiohttp import web
 
 from signaling.app_keys import CLOCK, ROOMS, SETTINGS, TOKENS
-from signaling.errors import InvalidRequest, NotFound, RoomEnded
+from signaling.errors import NotFound, RoomEnded
 from signaling.rest.api_route import ApiRoute, QueryParam
 from signaling.rest.middleware import int_query, read_body, require_admin
 from signaling.rest.models import (
@@ -33,14 +33,8 @@ def _json(data: Any, status: int = 200) -> web.Response:
 
 async def create_room(request: web.Request) -> web.Response:
     require_admin(request)
-    raw = await request.read()
-    try:
-        data = msgspec.json.decode(raw or b"{}")
-    except msgspec.DecodeError:
-        raise InvalidRequest("body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise InvalidRequest("body must be a JSON object of room settings")
-    settings = RoomSettings.parse(data)
+    # decoded as a plain object first: a field that does not fit is `invalid_settings` naming the field
+    settings = RoomSettings.parse(await read_body(request, dict[str, Any]))
     room, created = await request.app[ROOMS].create(settings)
     return _json(room.to_json(), status=201 if created else 200)
 

@@ -1,5 +1,6 @@
 """REST /v1 through the real server on a real port."""
 
+import logging
 import re
 from typing import Any
 
@@ -36,10 +37,51 @@ async def test_invalid_room_settings_get_a_stable_error_and_create_nothing(serve
     assert listing["total"] == 0
 
 
-async def test_malformed_json_body_is_invalid_request(server: Server) -> None:
-    async with server.http.post(server.base + "/v1/rooms", data=b"{not json", headers=server.admin) as r:
-        assert r.status == 400
-        assert (await r.json())["error"]["code"] == "invalid_request"
+JSON = {"Content-Type": "application/json"}
+DEEP_OBJECT = b'{"lock":' * 5000 + b"true" + b"}" * 5000  # past msgspec's recursion limit (interpreter's)
+DEEP_ARRAY = b"[" * 5000 + b"]" * 5000
+MALFORMED_BODIES = [  # (body, content type, status, code)
+    (b"{not json", JSON, 400, "invalid_request"),
+    (b'{"name": "\xff\xfe"}', JSON, 400, "invalid_request"),  # invalid UTF-8 inside a string
+    (b'\xff{"name": "x"}', JSON, 400, "invalid_request"),  # invalid UTF-8 outside a string
+    (b'{"name": "\\ud800"}', JSON, 400, "invalid_request"),  # a lone surrogate: not encodable as UTF-8
+    (DEEP_OBJECT, JSON, 400, "invalid_request"),
+    (DEEP_ARRAY, JSON, 400, "invalid_request"),
+    (b"[1, 2]", JSON, 400, "invalid_request"),
+    (b'"a string"', JSON, 400, "invalid_request"),
+    (b"null", JSON, 400, "invalid_request"),
+    (b'{"name": "x"}', {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
+    (b'{"name": "x"}', {"Content-Type": "application/x-www-form-urlencoded"}, 415, "unsupported_media_type"),
+    (b'{"name": "x"}', {"Content-Type": "application/json; charset=latin-1"}, 415, "unsupported_media_type"),
+    (b'{"name": "' + b"x" * (1024 * 1024) + b'"}', JSON, 413, "payload_too_large"),
+]
+
+
+@pytest.mark.parametrize("path", ["/v1/rooms", "/v1/rooms/{room}/tokens", "/v1/rooms/{room}/participants/u/mute"])
+@pytest.mark.parametrize(("body", "headers", "status", "code"), MALFORMED_BODIES,
+                         ids=["syntax", "utf8-in-string", "utf8-outside", "lone-surrogate", "deep-object",
+                              "deep-array", "array", "string", "null", "text-plain", "form", "latin-1", "too-large"])
+async def test_malformed_bodies_get_a_stable_4xx_and_no_traceback(
+        server: Server, caplog: pytest.LogCaptureFixture, path: str, body: bytes, headers: dict[str, str],
+        status: int, code: str) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    await server.join(room_id, "u")  # the mute call reaches its body only for someone in the room
+    caplog.clear()
+    url = server.base + path.format(room=room_id)
+    async with server.http.post(url, data=body, headers={**server.admin, **headers}) as r:
+        assert (r.status, (await r.json())["error"]["code"]) == (status, code)
+    noisy = [rec for rec in caplog.records if rec.levelno >= logging.ERROR or rec.exc_info]
+    assert not noisy, [rec.getMessage() for rec in noisy]
+
+
+async def test_json_content_types_with_parameters_and_suffixes_are_accepted(server: Server) -> None:
+    for content_type in ("application/json; charset=utf-8", "application/json;charset=UTF-8",
+                         "application/merge-patch+json"):
+        async with server.http.post(server.base + "/v1/rooms", data=b'{"name": "7A"}',
+                                    headers={**server.admin, "Content-Type": content_type}) as r:
+            assert r.status == 201, (content_type, await r.text())
+    async with server.http.post(server.base + "/v1/rooms", headers=server.admin) as r:  # no body: defaults
+        assert r.status == 201
 
 
 async def test_list_get_and_end_room(server: Server) -> None:
