@@ -27,6 +27,14 @@ class Metrics:
         self.ws_messages = Counter(
             "urok_ws_messages_total", "WebSocket requests received, by type", ["type"], registry=self.registry
         )
+        # counted once the frame's outcome is known (the reply is queued): what a handler really
+        # served, by request type and outcome ("ok" or the error code); <malformed>, <unknown> and
+        # <rate_limited> frames never reach a handler but are counted here too, so the sum over
+        # every series is the number of text frames read (issue 20: a fuzz test counts these)
+        self.ws_handled = Counter(
+            "urok_ws_handled_total", "WebSocket requests handled, by type and outcome (ok or error code)",
+            ["type", "outcome"], registry=self.registry,
+        )
         self.errors = Counter(
             "urok_errors_total", "Errors returned to clients, by code", ["code"], registry=self.registry
         )

@@ -151,28 +151,33 @@ class Session:
             frame = json.loads(data)
         except (ValueError, RecursionError):
             self.metrics.ws_messages.labels(type="<malformed>").inc()
+            self._handled("<malformed>", InvalidMessage.code)
             self._error_event(InvalidMessage("frame is not valid JSON"))
             return
         if not isinstance(frame, dict):
             self.metrics.ws_messages.labels(type="<malformed>").inc()
+            self._handled("<malformed>", InvalidMessage.code)
             self._error_event(InvalidMessage("frame must be a JSON object"))
             return
         req_id = frame.get("id")
         if not _valid_request_id(req_id):
             self.metrics.ws_messages.labels(type="<malformed>").inc()
+            self._handled("<malformed>", InvalidMessage.code)
             self._error_event(InvalidMessage("field 'id' must be an integer or a short string"))
             return
         if not self._bucket.take():
             self._refused_in_row += 1
             self.metrics.ws_messages.labels(type="<rate_limited>").inc()
+            self._handled("<rate_limited>", RateLimited.code)
             self._reply_error(req_id, RateLimited("too many requests; slow down"))
             if self._refused_in_row >= self.settings.ws_rate_abuse_limit:
                 self.close_soon(CloseCode.RATE_LIMITED, "too many requests")
             return
         self._refused_in_row = 0
+        label = "<malformed>"  # until the type names a route (a label per route: bounded)
         try:
             route = self.table.route(frame.get("type"))
-            type_ = frame["type"]
+            type_ = label = frame["type"]
             self.metrics.ws_messages.labels(type=type_).inc()
             if route.joined_only and not self.joined:
                 raise Forbidden("you are in the waiting room; wait until a host admits you")
@@ -184,19 +189,27 @@ class Session:
             reply = await route.handler(self, request)
         except UnknownType as err:
             self.metrics.ws_messages.labels(type="<unknown>").inc()
+            self._handled("<unknown>", err.code)
             self._reply_error(req_id, err)
             return
         except (ApiError, RoomError) as err:
+            self._handled(label, err.code)
             self._reply_error(req_id, err)
             return
         except Exception:
             self.log.exception("handler for %r failed", frame.get("type"))
-            self._reply_error(req_id, ApiError("internal error; the request was not completed"))
+            internal = ApiError("internal error; the request was not completed")
+            self._handled(label, internal.code)
+            self._reply_error(req_id, internal)
             return
+        self._handled(label, "ok")
         if req_id is not None:
             self.send({"id": req_id, "ok": True, **(reply or {})})
         if self._close_after_reply is not None:
             self.close_soon(*self._close_after_reply)
+
+    def _handled(self, type_: str, outcome: str) -> None:
+        self.metrics.ws_handled.labels(type=type_, outcome=outcome).inc()
 
     def _reply_error(self, req_id: Any, err: ApiError | RoomError) -> None:
         if req_id is None:
