@@ -9,6 +9,7 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 from aiohttp import WSMsgType, web
 
 from signaling.dispatcher import DispatchTable
@@ -148,7 +149,10 @@ class Session:
 
     async def handle_frame(self, data: str) -> None:
         try:
-            frame = json.loads(data)
+            # msgspec, not json.loads: it refuses lone surrogate escapes ("\ud800"), which json.loads
+            # accepts and which then fail UTF-8 encoding in every writer that relays them (a chat message
+            # closed the whole room's sockets), and NaN/Infinity, which browsers' JSON.parse refuses
+            frame = msgspec.json.decode(data)
         except (ValueError, RecursionError):
             self.metrics.ws_messages.labels(type="<malformed>").inc()
             self._handled("<malformed>", InvalidMessage.code)
