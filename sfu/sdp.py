@@ -81,6 +81,19 @@ def _codec(c: Any) -> CodecInfo:
     )
 
 
+def _check_numbers(index: int, m: Any, ssrcs: tuple[int, ...]) -> None:
+    """aiortc reads these with int() and no range check; out of range they would reach
+    ``struct.pack`` / a header byte on the packet path (found by tests/sfu/test_fuzz_parsers.py:
+    ``a=ssrc:-1``, ``a=rtpmap:300``, ``a=extmap:99999``). RFC 3550: 32-bit SSRC, 7-bit PT;
+    RFC 8285: extension ids 1..255 (1..14 in the one-byte form)."""
+    if any(not 0 <= s <= 0xFFFFFFFF for s in ssrcs):
+        raise InvalidSdpError(f"m-line {index}: an SSRC is not a 32-bit number")
+    if any(not 0 <= int(c.payloadType) <= 127 for c in m.rtp.codecs):
+        raise InvalidSdpError(f"m-line {index}: a payload type is not 0..127")
+    if any(not 0 < int(h.id) <= 255 for h in m.rtp.headerExtensions):
+        raise InvalidSdpError(f"m-line {index}: a header extension id is not 1..255")
+
+
 def parse_media(text: str) -> list[MediaSection]:
     """The audio/video m-lines of an SDP text; raises :class:`InvalidSdpError`."""
     if not isinstance(text, str) or not text.lstrip().startswith("v=0"):
@@ -108,6 +121,7 @@ def parse_media(text: str) -> list[MediaSection]:
         for s in m.ssrc:
             if s.ssrc not in rtx and s.ssrc not in ssrcs:
                 ssrcs.append(int(s.ssrc))
+        _check_numbers(index, m, (*ssrcs, *rtx, *sim))
         out.append(
             MediaSection(
                 mid=str(mid),
