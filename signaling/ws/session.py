@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
+import struct
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("urok.session")
 
 OUTBOUND_LIMIT = 2000  # queued frames before a client counts as too slow
+TOO_SLOW_GRACE_S = 5.0  # a too-slow client has this long to take its 4408 close frame, then it is cut off
 _ENDED = object()
 
 
@@ -87,7 +90,7 @@ class Session:
         if self.closing:
             return
         if self._out.qsize() >= OUTBOUND_LIMIT:
-            self.close_soon(CloseCode.TOO_SLOW, "client too slow to receive events")
+            self._too_slow()
             return
         self._out.put_nowait(text)
 
@@ -109,7 +112,7 @@ class Session:
                     return
                 assert isinstance(item, str)
                 await self.ws.send_str(item)
-        except (ConnectionResetError, RuntimeError, asyncio.CancelledError):
+        except (ConnectionError, RuntimeError, asyncio.CancelledError):  # also a socket _cut_off
             return
         except Exception:  # a broken socket must not take the room down
             self.log.exception("writer failed")
@@ -120,6 +123,33 @@ class Session:
             return
         self.closing = True
         self._out.put_nowait((int(code), reason))
+
+    def _too_slow(self) -> None:
+        """The client stopped reading: close with 4408.  Its backlog is dropped (a reconnect's welcome
+        brings it up to date) so that the close frame is next after what the kernel already holds.  The
+        writer is stuck on the full socket and aiohttp's close() waits on the same buffer, so a client
+        that does not take even that within TOO_SLOW_GRACE_S is cut off: otherwise it kept its seat and
+        its buffers until the heartbeat noticed (up to 30 s, close 1006)."""
+        self.log.warning("client too slow to receive events (%d frames queued): closing with %d",
+                         self._out.qsize(), int(CloseCode.TOO_SLOW))
+        while not self._out.empty():
+            self._out.get_nowait()
+        self.close_soon(CloseCode.TOO_SLOW, "client too slow to receive events")
+        asyncio.get_running_loop().call_later(TOO_SLOW_GRACE_S, self._cut_off)
+
+    def _cut_off(self) -> None:
+        if self._writer is None or self._writer.done():
+            return  # the close frame went out
+        sock = self.ws.get_extra_info("socket")
+        if sock is None:
+            return
+        self.log.warning("too-slow client did not take its close frame within %.0f s: connection reset",
+                         TOO_SLOW_GRACE_S)
+        with contextlib.suppress(OSError):
+            # reset rather than wait for the peer to read the buffered data; the pending write then
+            # fails, which ends the writer, the reader and so the session
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.shutdown(socket.SHUT_RDWR)
 
     def close_after_reply(self, code: int, reason: str) -> None:
         """Close once the response to the request being handled is queued (e.g. `leave`)."""
