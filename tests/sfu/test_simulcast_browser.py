@@ -21,7 +21,7 @@ from aiohttp import web
 from aiortc import MediaStreamTrack
 
 from sfu import Consumer, Producer, Worker, WorkerSettings
-from tests.e2e.browser.conftest import ALLOW, CHROMIUM, COMMON_FLAGS
+from tests.e2e.browser.conftest import ALLOW, CHROMIUM, COMMON_FLAGS, require_chromium
 
 from .helpers import SubscriberClient, TrackStats, wait_for
 
@@ -127,12 +127,7 @@ async def page_url() -> AsyncIterator[str]:
 
 @pytest.fixture
 async def chromium() -> AsyncIterator[Any]:
-    if not shutil.which(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} not installed")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError:
-        pytest.skip("playwright is not installed (.venv/bin/pip install 'playwright>=1.45,<2')")
+    async_playwright = require_chromium()  # fails (never skips) without Chromium or Playwright
     profile = tempfile.mkdtemp(prefix="urok-simulcast-")
     try:
         async with async_playwright() as pw:

@@ -46,12 +46,20 @@ DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 
-def _require_chromium() -> None:
+def require_chromium() -> Any:
+    """Playwright's ``async_playwright``, once Chromium and Playwright are known to be there.
+
+    The one rule of every browser test (tests/e2e/browser and tests/sfu/test_simulcast_browser.py): a
+    missing Chromium or Playwright is a failure that says how to install it, never a skip (make test
+    installs both, so a skip would only hide a broken setup).
+    """
     if async_playwright is None:
         pytest.fail("playwright is not installed: .venv/bin/pip install 'playwright>=1.45,<2' "
-                    "(never `playwright install`)")
+                    "(never `playwright install`)", pytrace=False)
     if not shutil.which(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} not found: run `make system-deps` (installs Debian's chromium)")
+        pytest.fail(f"{CHROMIUM} not found: run `make system-deps` (installs Debian's chromium) or set "
+                    "UROK_CHROMIUM", pytrace=False)
+    return async_playwright
 
 
 class Browsers:
@@ -102,9 +110,8 @@ class Browsers:
 
 @pytest.fixture
 async def browsers() -> AsyncIterator[Browsers]:
-    _require_chromium()
-    assert async_playwright is not None
-    async with async_playwright() as pw:
+    playwright = require_chromium()
+    async with playwright() as pw:
         b = Browsers(pw)
         try:
             yield b

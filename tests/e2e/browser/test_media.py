@@ -1,7 +1,7 @@
 """Real media through the SFU between real Chromium pages: video, audio, late join, leave, screen share.
 
-Each test first asks the server whether it has a media plane (a `publish` request); while the server
-answers `unknown_type` the tests are reported as xfail with that reason (never skipped silently).
+The media plane is part of the server: a server without it (`publish` -> `unknown_type`) fails these
+tests like any other regression (there is no expected-failure path).
 """
 
 from __future__ import annotations
@@ -11,21 +11,11 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import Server
 from tests.e2e.browser.conftest import DESKTOP, PHONE, Browsers
 from tests.e2e.browser.util import audio_flowing, eventually, join, join_url, tile, video_playing
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
-
-
-@pytest.fixture
-async def media_server(server: Any) -> Any:
-    probe_room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
-    c = await server.join(probe_room, "media-probe")
-    r = await c.request("publish", sdp="v=0\r\n", sources={})
-    await c.close()
-    if not r["ok"] and r["error"]["code"] == "unknown_type":
-        pytest.xfail("the server has no media plane yet: `publish` -> unknown_type")
-    return server
 
 
 async def _sees_video(page: Any, pid: str, what: str) -> None:
@@ -33,8 +23,7 @@ async def _sees_video(page: Any, pid: str, what: str) -> None:
     await eventually(lambda: video_playing(page, f"{tile(pid)} video"), 20.0, what=what)
 
 
-async def test_two_pages_see_and_hear_each_other(media_server: Any, browsers: Browsers, artifacts: Path) -> None:
-    server = media_server
+async def test_two_pages_see_and_hear_each_other(server: Server, browsers: Browsers, artifacts: Path) -> None:
     room = await server.create_room(guest_policy="ALWAYS_ACCEPT", name="7Б · Физика")
     a = await browsers.page(viewport=DESKTOP)
     b = await browsers.page(viewport=PHONE)
@@ -60,8 +49,7 @@ async def test_two_pages_see_and_hear_each_other(media_server: Any, browsers: Br
     await a.wait_for_selector(f"{tile(pid_b)} .mic-off", state="visible", timeout=10_000)
 
 
-async def test_late_joiner_sees_both_and_leave_removes_tile(media_server: Any, browsers: Browsers) -> None:
-    server = media_server
+async def test_late_joiner_sees_both_and_leave_removes_tile(server: Server, browsers: Browsers) -> None:
     room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     a = await browsers.page()
     b = await browsers.page()
@@ -84,8 +72,7 @@ async def test_late_joiner_sees_both_and_leave_removes_tile(media_server: Any, b
     await _sees_video(c, pid_a, "C still sees A after B left")
 
 
-async def test_screen_share_is_shown_large(media_server: Any, browsers: Browsers, artifacts: Path) -> None:
-    server = media_server
+async def test_screen_share_is_shown_large(server: Server, browsers: Browsers, artifacts: Path) -> None:
     room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     teacher = await browsers.page()
     pupil = await browsers.page()
@@ -136,9 +123,8 @@ async def _has_video(page: Any, pid: str) -> bool:
     return bool(await page.evaluate("(sel) => document.querySelector(sel)?.classList.contains('has-video')", tile(pid)))
 
 
-async def test_camera_toggle_and_reconnect(media_server: Any, browsers: Browsers) -> None:
+async def test_camera_toggle_and_reconnect(server: Server, browsers: Browsers) -> None:
     """Join with the camera off, turn it on and off; drop the socket: the page rejoins by itself."""
-    server = media_server
     room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     a = await browsers.page()
     b = await browsers.page()
@@ -175,8 +161,7 @@ async def _not(x: Any) -> bool:
     return not await x
 
 
-async def test_locked_camera_publishes_the_microphone_only(media_server: Any, browsers: Browsers) -> None:
-    server = media_server
+async def test_locked_camera_publishes_the_microphone_only(server: Server, browsers: Browsers) -> None:
     room = await server.create_room(guest_policy="ALWAYS_ACCEPT", lock={"camera": True})
     a = await browsers.page()
     b = await browsers.page()
