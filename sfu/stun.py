@@ -1,14 +1,19 @@
-"""STUN for the ICE-lite port: binding requests in, binding success responses out.
+"""STUN for the ICE-lite port: binding requests and responses, in and out.
 
-An ICE-lite agent only answers connectivity checks (RFC 8445 section 2.5), so this reads exactly
-what a check carries (RFC 8489 / RFC 8445 section 7): the transaction id, USERNAME,
-USE-CANDIDATE, MESSAGE-INTEGRITY (HMAC-SHA1 with our ICE password, checked by the caller once it
-knows the connection) and FINGERPRINT when present; and writes exactly what a success response
-needs: XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY and FINGERPRINT. No objects per attribute, the HMAC
-and the CRC in C (:mod:`hmac`, :mod:`zlib`): about a quarter of what aioice's general parser and
-builder cost per check, which matters with 2000 browsers checking consent every few seconds.
-Everything malformed raises ``ValueError`` (:class:`NotBindingRequest` for well-formed STUN that is
-not a binding request: responses, indications).
+An ICE-lite agent answers connectivity checks (RFC 8445 section 2.5), so this reads exactly what a
+check carries (RFC 8489 / RFC 8445 section 7): the transaction id, USERNAME, USE-CANDIDATE,
+MESSAGE-INTEGRITY (HMAC-SHA1 with our ICE password, checked by the caller once it knows the
+connection) and FINGERPRINT when present; and writes exactly what a success response needs:
+XOR-MAPPED-ADDRESS, MESSAGE-INTEGRITY and FINGERPRINT. No objects per attribute, the HMAC and the
+CRC in C (:mod:`hmac`, :mod:`zlib`): about a quarter of what aioice's general parser and builder
+cost per check, which matters with 2000 browsers checking consent every few seconds.
+
+The port also sends one check of its own to every new address of a peer before it sends media
+there (the address must prove it answers, RFC 7675; see :mod:`sfu.udp_mux`): :func:`binding_request`
+writes it, :func:`parse_binding_success` reads the answer.
+
+Everything malformed raises ``ValueError`` (:class:`NotBindingRequest` for well-formed STUN of
+another kind than the parser reads).
 """
 
 from __future__ import annotations
@@ -25,18 +30,21 @@ BINDING_SUCCESS = 0x0101
 ATTR_USERNAME = 0x0006
 ATTR_MESSAGE_INTEGRITY = 0x0008
 ATTR_XOR_MAPPED_ADDRESS = 0x0020
+ATTR_PRIORITY = 0x0024
 ATTR_USE_CANDIDATE = 0x0025
+ATTR_ICE_CONTROLLED = 0x8029
 ATTR_FINGERPRINT = 0x8028
 FINGERPRINT_XOR = 0x5354554E
 
 _HEADER = struct.Struct("!HHI")
 _ATTR = struct.Struct("!HH")
 _U32 = struct.Struct("!I")
+_U64 = struct.Struct("!Q")
 _COOKIE = MAGIC_COOKIE.to_bytes(4, "big")
 
 
 class NotBindingRequest(ValueError):
-    """Well-formed STUN, but not a binding request."""
+    """Well-formed STUN, but not the kind asked for (a response, an indication, an error)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +60,28 @@ class BindingRequest:
         return hmac.compare_digest(hmac.digest(key, self.signed, "sha1"), self.integrity)
 
 
-def parse_binding_request(data: bytes) -> BindingRequest:
-    """Parse a binding request; raises ``ValueError`` (or :class:`NotBindingRequest`)."""
+@dataclass(frozen=True, slots=True)
+class BindingSuccess:
+    transaction_id: bytes
+    signed: bytes
+    integrity: bytes
+
+    def check(self, key: bytes) -> bool:
+        """Whether MESSAGE-INTEGRITY is the HMAC-SHA1 of the message with ``key``."""
+        return hmac.compare_digest(hmac.digest(key, self.signed, "sha1"), self.integrity)
+
+
+def _integrity(data: bytes, expected_type: int) -> tuple[int, str | None, bool]:
+    """Walk a STUN message: ``(offset of MESSAGE-INTEGRITY, USERNAME, USE-CANDIDATE)``; checks the
+    framing, FINGERPRINT when present, and that MESSAGE-INTEGRITY is there."""
     n = len(data)
     if n < 20:
         raise ValueError("STUN message shorter than 20 bytes")
-    message_type, length, cookie = _HEADER.unpack_from(data, 0)
-    if cookie != MAGIC_COOKIE or message_type & 0xC000 or length & 3 or length + 20 != n:
+    msg_type, length, cookie = _HEADER.unpack_from(data, 0)
+    if cookie != MAGIC_COOKIE or msg_type & 0xC000 or length & 3 or length + 20 != n:
         raise ValueError("not a STUN message")
-    if message_type != BINDING_REQUEST:
-        raise NotBindingRequest(f"STUN message type {message_type:#06x}")
+    if msg_type != expected_type:
+        raise NotBindingRequest(f"STUN message type {msg_type:#06x}")
     username: str | None = None
     use_candidate = False
     integrity_at = -1
@@ -89,10 +109,32 @@ def parse_binding_request(data: bytes) -> BindingRequest:
             elif attr_type == ATTR_USE_CANDIDATE:
                 use_candidate = True
         pos = start + ((attr_len + 3) & ~3)
-    if username is None or integrity_at < 0:
-        raise ValueError("STUN binding request without USERNAME or MESSAGE-INTEGRITY")
-    signed = data[:2] + (integrity_at + 24 - 20).to_bytes(2, "big") + data[4:integrity_at]
-    return BindingRequest(bytes(data[8:20]), username, use_candidate, signed,
+    if integrity_at < 0:
+        raise ValueError("STUN message without MESSAGE-INTEGRITY")
+    return integrity_at, username, use_candidate
+
+
+def _signed(data: bytes, integrity_at: int) -> bytes:
+    """What MESSAGE-INTEGRITY covers, with the header length as RFC 8489 14.5 says."""
+    return data[:2] + (integrity_at + 24 - 20).to_bytes(2, "big") + data[4:integrity_at]
+
+
+def parse_binding_request(data: bytes) -> BindingRequest:
+    """Parse a binding request; raises ``ValueError`` (or :class:`NotBindingRequest`)."""
+    integrity_at, username, use_candidate = _integrity(data, BINDING_REQUEST)
+    if username is None:
+        raise ValueError("STUN binding request without USERNAME")
+    return BindingRequest(bytes(data[8:20]), username, use_candidate, _signed(data, integrity_at),
+                          bytes(data[integrity_at + 4 : integrity_at + 24]))
+
+
+def parse_binding_success(data: bytes) -> BindingSuccess:
+    """Parse a binding success response (the answer to :func:`binding_request`); raises
+    ``ValueError`` (:class:`NotBindingRequest` for well-formed STUN of another type). A response
+    must carry MESSAGE-INTEGRITY (RFC 8445 section 7.2.5.1: the caller checks it with the peer's
+    password); its other attributes are not needed to prove the address answers."""
+    integrity_at, _, _ = _integrity(data, BINDING_SUCCESS)
+    return BindingSuccess(bytes(data[8:20]), _signed(data, integrity_at),
                           bytes(data[integrity_at + 4 : integrity_at + 24]))
 
 
@@ -112,5 +154,21 @@ def binding_success(transaction_id: bytes, addr: tuple[str, int], key: bytes) ->
     head = _HEADER.pack(BINDING_SUCCESS, len(mapped) + 24, MAGIC_COOKIE) + transaction_id
     body = mapped + _ATTR.pack(ATTR_MESSAGE_INTEGRITY, 20) + hmac.digest(key, head + mapped, "sha1")
     head = _HEADER.pack(BINDING_SUCCESS, len(body) + 8, MAGIC_COOKIE) + transaction_id
+    crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
+    return head + body + _ATTR.pack(ATTR_FINGERPRINT, 4) + _U32.pack(crc)
+
+
+def binding_request(transaction_id: bytes, username: str, key: bytes, priority: int, tie_breaker: int) -> bytes:
+    """A connectivity check from the controlled side (RFC 8445 section 7.1.1): USERNAME
+    (``"remote_ufrag:local_ufrag"``), PRIORITY, ICE-CONTROLLED with ``tie_breaker``,
+    MESSAGE-INTEGRITY with ``key`` (the peer's ICE password) and FINGERPRINT."""
+    user = username.encode()
+    padded = user + b"\x00" * (-len(user) & 3)
+    body = (_ATTR.pack(ATTR_USERNAME, len(user)) + padded
+            + _ATTR.pack(ATTR_PRIORITY, 4) + _U32.pack(priority)
+            + _ATTR.pack(ATTR_ICE_CONTROLLED, 8) + _U64.pack(tie_breaker))
+    head = _HEADER.pack(BINDING_REQUEST, len(body) + 24, MAGIC_COOKIE) + transaction_id
+    body += _ATTR.pack(ATTR_MESSAGE_INTEGRITY, 20) + hmac.digest(key, head + body, "sha1")
+    head = _HEADER.pack(BINDING_REQUEST, len(body) + 8, MAGIC_COOKIE) + transaction_id
     crc = (zlib.crc32(head + body) ^ FINGERPRINT_XOR) & 0xFFFFFFFF
     return head + body + _ATTR.pack(ATTR_FINGERPRINT, 4) + _U32.pack(crc)

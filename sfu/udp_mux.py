@@ -2,19 +2,38 @@
 
 ``UdpMux`` owns one socket. Each peer connection gets a ``LiteConnection`` (a stand-in for
 ``aioice.Connection`` that aiortc's ICE and DTLS transports use unchanged) with its own ICE
-ufrag/password. The mux answers STUN binding requests itself (it never sends checks: the browser,
-the full ICE agent, does), and demultiplexes:
+ufrag/password. The mux answers STUN binding requests itself and demultiplexes:
 
 1. a STUN binding request, by the first half of its USERNAME (our ufrag), checked with that
-   connection's password (MESSAGE-INTEGRITY); the request's source address is then bound to the
-   connection (the latest USE-CANDIDATE request chooses the address we send to);
+   connection's password (MESSAGE-INTEGRITY); a binding success response, by its transaction id
+   (an answer to one of our own checks, below);
 2. anything else (DTLS, SRTP, SRTCP), by the source address alone: one dict lookup.
+
+Where media goes (issue 10: a replayed or source-forged check must never redirect a stream). A
+valid check proves its sender knows the ICE password, not that the source address is the peer's:
+the request can be replayed from elsewhere, and the peer itself can forge its source. So every
+address a connection sees is a *path* of its own (``_Path``), and media goes only to a *verified*
+one: on the first valid check from a new address the mux sends its own binding request there
+(USERNAME ``remote:local``, signed with the peer's password, RFC 8445 section 7.2.2), and the
+address is verified when a success response with that transaction id and valid MESSAGE-INTEGRITY
+comes back from it (consent, RFC 7675 section 5.1: only the real peer at that address can answer).
+Full agents (browsers, aioice) answer checks from a lite peer (RFC 8445 section 7.3). The verified
+path with the most recent USE-CANDIDATE (or the first one verified) is where we send; ``connect()``
+returns on the first. A transaction id is remembered with the address it came from: the same id
+from another address is a replay and is dropped. A check never moves another connection's receive
+address (``_by_addr``) unless this connection verified it.
+
+Consent is per path: a path lives while valid checks keep arriving from it and it answered one of
+our checks within ``consent_timeout`` (30 s, RFC 7675 section 5.1; re-checked on the peer's own
+checks once a third of that passed). ``expire()`` (the worker's ticker) drops paths without
+consent, moves the send path to another verified one, and closes a connection that has none left
+(aiortc reports a failed ICE transport).
 
 2000 participants need one socket and one file descriptor, not 2000 of each. Malformed STUN, an
 unknown ufrag, a bad password, data from an unknown address: dropped and counted, never raised.
 
 Sends (``batch_send``): every datagram of the worker, SRTP from the forwarding core, DTLS and
-STUN responses alike, is appended to one pending batch, sent by one ``sendmmsg(2)`` call
+STUN alike, is appended to one pending batch, sent by one ``sendmmsg(2)`` call
 (``sfu._sendmmsg``, a C extension built with the package) at most one event-loop iteration later
 or as soon as ``BATCH_MAX`` datagrams wait. The order of datagrams is kept (one queue). Without the
 extension, or with ``batch_send=False``, each datagram is one ``transport.sendto``.
@@ -54,8 +73,15 @@ def batch_send_available() -> bool:
     return _sendmmsg is not None
 
 STUN_MAGIC = b"\x21\x12\xa4\x42"
-CONSENT_TIMEOUT = 30.0  # s without a valid binding request: the peer is gone (RFC 7675)
-CONNECT_TIMEOUT = 30.0  # s to wait for the first check after the descriptions are exchanged
+CONSENT_TIMEOUT = 30.0  # s a path keeps consent without a valid check and an answered one (RFC 7675 5.1)
+CONNECT_TIMEOUT = 30.0  # s to wait for the first verified path after the descriptions are exchanged
+PATHS_MAX = 8  # addresses tracked per connection (a browser checks from a few candidates)
+TXIDS_MAX = 32  # transaction ids remembered per connection (replay detection)
+PENDING_MAX = 16384  # our own checks awaiting an answer, whole mux
+VERIFY_RTO = 0.25  # s before our first retransmission; doubled each time (RFC 8489 6.2.1)
+VERIFY_TRIES = 5  # sends of one check: 0.25 + 0.5 + 1 + 2 + 4 = 7.75 s to answer
+# PRIORITY of our checks: a peer-reflexive candidate of ours (RFC 8445 section 7.1.1)
+_CHECK_PRIORITY = candidate_priority(1, "prflx")
 
 # drop reasons counted in WorkerStats.mux_dropped
 MUX_BAD_STUN = "bad_stun"
@@ -63,6 +89,9 @@ MUX_UNKNOWN_UFRAG = "unknown_ufrag"
 MUX_BAD_INTEGRITY = "bad_integrity"
 MUX_UNKNOWN_ADDRESS = "unknown_address"
 MUX_NOT_BINDING = "not_binding_request"
+MUX_REPLAYED = "replayed_request"  # a seen transaction id from another address
+MUX_UNKNOWN_TRANSACTION = "unknown_transaction"  # a response to no check of ours (or from elsewhere)
+MUX_CHECKS_BUSY = "checks_busy"  # PENDING_MAX checks of ours outstanding: this one waits for the next
 
 
 @dataclass
@@ -71,6 +100,9 @@ class MuxStats:
 
     stun_requests: int = 0
     stun_responses: int = 0
+    checks_sent: int = 0  # our own binding requests (path verification), retransmissions included
+    paths_verified: int = 0  # answers to them: an address proved it is the peer's
+    paths_expired: int = 0  # paths dropped for lost consent
     datagrams_in: int = 0
     dropped: dict[str, int] = field(default_factory=dict)
 
@@ -218,6 +250,35 @@ def _unpack(packed: bytes) -> tuple[str, int]:
     return socket.inet_ntop(socket.AF_INET, packed[4:8]), port
 
 
+class _Path:
+    """One remote address of a connection: consent state and our outstanding check to it."""
+
+    __slots__ = ("addr", "answered", "last_check", "nominated", "verified", "verify")
+
+    def __init__(self, addr: tuple[str, int], now: float) -> None:
+        self.addr = addr
+        self.verified = False  # answered one of our checks: media may go here
+        self.last_check = now  # last valid check from it (or answer to ours)
+        self.answered = 0.0  # last answer to one of our checks
+        self.nominated = 0  # sequence number of its latest USE-CANDIDATE check (0: never)
+        self.verify: _Verify | None = None  # our outstanding check (at most one per address)
+
+
+class _Verify:
+    """Our binding request to a path, until answered or given up."""
+
+    __slots__ = ("conn", "data", "key", "path", "timer", "tries", "txid")
+
+    def __init__(self, conn: LiteConnection, path: _Path, txid: bytes, data: bytes, key: bytes) -> None:
+        self.conn = conn
+        self.path = path
+        self.txid = txid
+        self.data = data
+        self.key = key  # the peer's password: its answer is signed with it
+        self.tries = 1
+        self.timer: asyncio.TimerHandle | None = None
+
+
 class LiteConnection:
     """The ICE-lite side of one peer connection, in ``aioice.Connection``'s shape.
 
@@ -226,7 +287,8 @@ class LiteConnection:
     ``recv()``, ``send()``, ``get_event()``, ``close()``, and sets ``ice_controlling``,
     ``remote_username``, ``remote_password``, ``remote_is_lite``. ``data_received`` is the
     per-datagram entry point (the forwarding core replaces it on the instance to handle SRTP
-    synchronously).
+    synchronously). ``_nominated[1]`` is the selected (send) path, read by
+    ``sfu.aiortc_compat.selected_pair``; it only ever holds a verified address.
     """
 
     def __init__(self, mux: UdpMux) -> None:
@@ -235,18 +297,20 @@ class LiteConnection:
         self.local_password = secrets.token_urlsafe(18)  # 24 chars >= the 22 RFC 8839 asks for
         self.local_key = self.local_password.encode()  # the MESSAGE-INTEGRITY key
         self.ice_controlling = False  # an ICE-lite agent is always controlled
+        self.tie_breaker = secrets.randbits(64)  # ICE-CONTROLLED of our checks
         self.remote_username: str | None = None
         self.remote_password: str | None = None
         self.remote_is_lite = False
         self.remote_candidates: list[Candidate] = []
         self._nominated: dict[int, _Pair] = {}
-        self._addresses: set[tuple[str, int]] = set()
+        self._paths: dict[tuple[str, int], _Path] = {}
+        self._selected: _Path | None = None
+        self._nominations = 0
+        self._txids: dict[bytes, tuple[str, int]] = {}  # recent check transaction ids -> first source
         self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
         self._connected = asyncio.Event()
         self._closed = False
         self._event_waiter: asyncio.Future[None] | None = None
-        self.last_consent = time.monotonic()
-        self.on_consent_lost: Callable[[], None] | None = None
         self.local_candidates = [
             Candidate(
                 foundation=candidate_foundation("host", "udp", host),
@@ -272,17 +336,21 @@ class LiteConnection:
             self.remote_candidates.append(remote_candidate)  # informational: a lite agent sends no checks
 
     async def connect(self) -> None:
-        """Wait for the peer's first valid check (the lite side has nothing to probe)."""
+        """Wait for the first verified path: the peer's check, and its answer to ours."""
         self._mux.register(self)
+        # aiortc set remote_password just before: check the addresses whose checks came earlier
+        for path in list(self._paths.values()):
+            if not path.verified:
+                self._mux.verify(self, path)
         try:
             await asyncio.wait_for(self._connected.wait(), CONNECT_TIMEOUT)
         except TimeoutError:
-            raise ConnectionError("ICE failed: no connectivity check arrived") from None
+            raise ConnectionError("ICE failed: no verified connectivity check") from None
         if self._closed:
             raise ConnectionError("ICE connection closed")
 
     async def recv(self) -> bytes:
-        if not self._nominated:
+        if not self._connected.is_set():
             raise ConnectionError("Cannot receive data, not connected")
         data = await self._queue.get()
         if data is None:
@@ -311,6 +379,8 @@ class LiteConnection:
             return
         self._closed = True
         self._mux.unregister(self)
+        self._nominated.clear()  # nothing more is sent (the forwarding core reads this)
+        self._selected = None
         self._queue.put_nowait(None)
         self._connected.set()
         if self._event_waiter is not None and not self._event_waiter.done():
@@ -322,18 +392,60 @@ class LiteConnection:
 
     @property
     def addresses(self) -> set[tuple[str, int]]:
-        return self._addresses
+        """Every address a valid check came from (verified or not)."""
+        return set(self._paths)
+
+    @property
+    def verified_addresses(self) -> set[tuple[str, int]]:
+        return {a for a, p in self._paths.items() if p.verified}
+
+    @property
+    def selected_address(self) -> tuple[str, int] | None:
+        """Where media goes (a verified path), or None."""
+        return self._selected.addr if self._selected is not None else None
+
+    @property
+    def last_consent(self) -> float:
+        """When the selected path last showed consent (0.0 without one)."""
+        p = self._selected
+        return min(p.last_check, p.answered) if p is not None else 0.0
 
     def data_received(self, data: bytes, component: int) -> None:
         self._queue.put_nowait(data)
 
-    def check_received(self, addr: tuple[str, int], nominate: bool) -> None:
-        """A valid binding request came from ``addr``."""
-        self.last_consent = time.monotonic()
-        self._addresses.add(addr)
-        if nominate or not self._nominated:
-            self._nominated[1] = _Pair(self._mux.send_side, addr)
+    def _select(self, path: _Path | None) -> None:
+        if path is self._selected:
+            return
+        self._selected = path
+        if path is None:
+            self._nominated.clear()
+            return
+        self._nominated[1] = _Pair(self._mux.send_side, path.addr)
         self._connected.set()
+
+    def _consider(self, path: _Path) -> None:
+        """A verified path checked or was verified: the first one, or a later nomination, is selected."""
+        selected = self._selected
+        if selected is None or (path is not selected and path.nominated > selected.nominated):
+            self._select(path)
+
+    def _drop_path(self, addr: tuple[str, int]) -> None:
+        """Forget ``addr`` (consent lost, or another connection verified it); pick another send path."""
+        path = self._paths.pop(addr, None)
+        if path is None:
+            return
+        self._mux.forget(self, path)
+        if path is self._selected:
+            fresh = [p for p in self._paths.values() if p.verified]
+            self._select(max(fresh, key=lambda p: (p.nominated, p.last_check)) if fresh else None)
+
+    def _new_path(self, addr: tuple[str, int], now: float) -> _Path:
+        paths = self._paths
+        if len(paths) >= PATHS_MAX:  # the least recently checked one that is not the send path goes
+            old = min((p for p in paths.values() if p is not self._selected), key=lambda p: p.last_check)
+            self._drop_path(old.addr)
+        path = paths[addr] = _Path(addr, now)
+        return path
 
 
 class UdpMux(asyncio.DatagramProtocol):
@@ -346,8 +458,13 @@ class UdpMux(asyncio.DatagramProtocol):
     """
 
     def __init__(self, listen_address: str, port: int, announced_addresses: tuple[str, ...] = (),
-                 *, batch_send: bool | None = None) -> None:
+                 *, batch_send: bool | None = None, consent_timeout: float = CONSENT_TIMEOUT) -> None:
+        if not consent_timeout > 0:
+            raise ValueError("consent_timeout must be > 0")
         self.listen_address = listen_address
+        self.consent_timeout = consent_timeout
+        # a path's answer is renewed on its own checks once this old (RFC 7675 5.1 checks every ~5 s)
+        self._reverify_after = consent_timeout / 3
         self.requested_port = port
         self.port = port
         self.announced_addresses = announced_addresses or (listen_address,)
@@ -355,6 +472,8 @@ class UdpMux(asyncio.DatagramProtocol):
         self.transport: asyncio.DatagramTransport | None = None
         self._by_ufrag: dict[str, LiteConnection] = {}
         self._by_addr: dict[tuple[str, int], LiteConnection] = {}
+        self._pending: dict[bytes, _Verify] = {}  # our checks awaiting an answer, by transaction id
+        self._next_expiry = 0.0
         self._sendto: Callable[[bytes, tuple[str, int]], None] | None = None
         self.batch_send = batch_send
         self._batch: _Batch | None = None
@@ -402,9 +521,51 @@ class UdpMux(asyncio.DatagramProtocol):
     def unregister(self, conn: LiteConnection) -> None:
         if self._by_ufrag.get(conn.local_username) is conn:
             del self._by_ufrag[conn.local_username]
-        for addr in conn.addresses:
-            if self._by_addr.get(addr) is conn:
-                del self._by_addr[addr]
+        for path in conn._paths.values():
+            self.forget(conn, path)
+
+    def forget(self, conn: LiteConnection, path: _Path) -> None:
+        """``conn`` no longer uses ``path``: release its receive address and our check to it."""
+        if self._by_addr.get(path.addr) is conn:
+            del self._by_addr[path.addr]
+        v = path.verify
+        if v is not None:
+            path.verify = None
+            self._pending.pop(v.txid, None)
+            if v.timer is not None:
+                v.timer.cancel()
+
+    def verify(self, conn: LiteConnection, path: _Path) -> None:
+        """Send our check to ``path`` (RFC 7675 5.1) unless one is outstanding or the peer's password
+        is not known yet (then ``connect()`` or the peer's next check does it)."""
+        if path.verify is not None or conn.remote_password is None or conn.remote_username is None:
+            return
+        if len(self._pending) >= PENDING_MAX:
+            self.stats.drop(MUX_CHECKS_BUSY)
+            return
+        txid = secrets.token_bytes(12)
+        key = conn.remote_password.encode()
+        data = stun.binding_request(txid, f"{conn.remote_username}:{conn.local_username}", key,
+                                    _CHECK_PRIORITY, conn.tie_breaker)
+        v = path.verify = _Verify(conn, path, txid, data, key)
+        self._pending[txid] = v
+        self.sendto(data, path.addr)
+        self.stats.checks_sent += 1
+        with contextlib.suppress(RuntimeError):  # no running loop: no retransmissions
+            v.timer = asyncio.get_running_loop().call_later(VERIFY_RTO, self._retransmit, v)
+
+    def _retransmit(self, v: _Verify) -> None:
+        if self._pending.get(v.txid) is not v:
+            return
+        if v.tries >= VERIFY_TRIES:  # unanswered: the path stays as it is; its next check asks again
+            del self._pending[v.txid]
+            v.path.verify = None
+            v.timer = None
+            return
+        self.sendto(v.data, v.path.addr)
+        self.stats.checks_sent += 1
+        v.timer = asyncio.get_running_loop().call_later(VERIFY_RTO * (1 << v.tries), self._retransmit, v)
+        v.tries += 1
 
     @property
     def connections(self) -> int:
@@ -425,6 +586,10 @@ class UdpMux(asyncio.DatagramProtocol):
     def close(self) -> None:
         for conn in list(self._by_ufrag.values()):
             conn.close_now()
+        for v in self._pending.values():
+            if v.timer is not None:
+                v.timer.cancel()
+        self._pending.clear()
         if self._batch is not None:
             self._batch.close()  # what is pending goes out first
             self._batch = None
@@ -454,10 +619,13 @@ class UdpMux(asyncio.DatagramProtocol):
         logger.debug("udp mux: %s", exc)
 
     def _stun(self, data: bytes, addr: tuple[str, int]) -> None:
+        if data[0] == 1 and data[1] == 1:  # 0x0101: a binding success response, to one of our checks
+            self._answer(data, addr)
+            return
         try:
             request = stun.parse_binding_request(data)
         except stun.NotBindingRequest:
-            self.stats.drop(MUX_NOT_BINDING)  # responses to checks we never sent, indications
+            self.stats.drop(MUX_NOT_BINDING)  # error responses, indications
             return
         except ValueError:
             self.stats.drop(MUX_BAD_STUN)
@@ -470,20 +638,87 @@ class UdpMux(asyncio.DatagramProtocol):
         if not request.check(key):
             self.stats.drop(MUX_BAD_INTEGRITY)
             return
+        # a retransmission comes from the same address; the same id from another one is a replay
+        # (issue 10: a captured check sent from elsewhere must not even look like a new path)
+        txids = conn._txids
+        txid = request.transaction_id
+        first = txids.get(txid)
+        if first is None:
+            if len(txids) >= TXIDS_MAX:
+                del txids[next(iter(txids))]
+            txids[txid] = addr
+        elif first != addr:
+            self.stats.drop(MUX_REPLAYED)
+            return
         self.stats.stun_requests += 1
-        self.sendto(stun.binding_success(request.transaction_id, addr, key), addr)
+        now = time.monotonic()
+        path = conn._paths.get(addr)
+        if path is None:
+            path = conn._new_path(addr, now)
+        path.last_check = now
+        if request.use_candidate:
+            conn._nominations += 1
+            path.nominated = conn._nominations
+        if not path.verified or now - path.answered > self._reverify_after:
+            self.verify(conn, path)  # before the response: its answer comes back before DTLS starts
+        self.sendto(stun.binding_success(txid, addr, key), addr)
         self.stats.stun_responses += 1
-        previous = self._by_addr.get(addr)
-        if previous is not None and previous is not conn:
-            previous.addresses.discard(addr)
-        self._by_addr[addr] = conn
-        conn.check_received(addr, request.use_candidate)
+        owner = self._by_addr.get(addr)
+        if owner is None:
+            self._by_addr[addr] = conn  # receive only: another connection's address needs verifying
+        if path.verified:
+            conn._consider(path)
+
+    def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
+        """A binding success response: the answer to our check of a path verifies that path."""
+        try:
+            response = stun.parse_binding_success(data)
+        except ValueError:
+            self.stats.drop(MUX_BAD_STUN)
+            return
+        v = self._pending.get(response.transaction_id)
+        if v is None or v.path.addr != addr:
+            self.stats.drop(MUX_UNKNOWN_TRANSACTION)
+            return
+        if not response.check(v.key):
+            self.stats.drop(MUX_BAD_INTEGRITY)
+            return
+        del self._pending[response.transaction_id]
+        if v.timer is not None:
+            v.timer.cancel()
+        path, conn = v.path, v.conn
+        path.verify = None
+        if conn.closed or conn._paths.get(addr) is not path:
+            return
+        now = time.monotonic()
+        path.answered = path.last_check = now
+        if not path.verified:
+            path.verified = True
+            self.stats.paths_verified += 1
+        owner = self._by_addr.get(addr)
+        if owner is not conn:  # the peer at this address is now conn's: receive follows
+            if owner is not None:
+                owner._drop_path(addr)
+            self._by_addr[addr] = conn
+        conn._consider(path)
 
     def expire(self, now: float) -> list[LiteConnection]:
-        """Close connections whose peer stopped sending consent checks; returns them."""
-        gone = [c for c in self._by_ufrag.values()
-                if c.addresses and now - c.last_consent > CONSENT_TIMEOUT]
-        for c in gone:
-            c.close_now()
-        return gone
+        """Drop paths without consent; close connections left without a verified path (returned).
 
+        Called by the worker's ticker; scans every connection at most every ``consent_timeout / 8``
+        (at most once a second)."""
+        if now < self._next_expiry:
+            return []
+        timeout = self.consent_timeout
+        self._next_expiry = now + min(1.0, timeout / 8)
+        gone: list[LiteConnection] = []
+        for conn in list(self._by_ufrag.values()):
+            for addr, path in list(conn._paths.items()):
+                if now - path.last_check > timeout or (path.verified and now - path.answered > timeout):
+                    conn._drop_path(addr)
+                    self.stats.paths_expired += 1
+            if conn._connected.is_set() and conn._selected is None:
+                gone.append(conn)
+        for conn in gone:
+            conn.close_now()
+        return gone

@@ -18,7 +18,8 @@ import sfu.worker
 from sfu import Worker, WorkerSettings
 from sfu.udp_mux import UdpMux
 from tests.sfu import test_single_port_e2e
-from tests.sfu.test_udp_mux import binding_request
+from tests.sfu.test_udp_mux import binding_request, lite
+from tests.sfu.test_udp_mux import peer as stun_peer
 
 try:
     from sfu import _sendmmsg
@@ -397,19 +398,17 @@ async def test_without_the_extension_batch_send_falls_back_to_sendto(monkeypatch
 async def test_stun_answer_and_data_path_in_both_modes(batch_send: bool) -> None:
     mux = UdpMux("127.0.0.1", 0, batch_send=batch_send)
     await mux.start()
-    c = mux.connection()
-    await c.gather_candidates()
-    [(t, p)] = await peers(1)
+    c = await lite(mux)
+    t, p = await stun_peer(answer_for=c)  # answers the mux's own check (issue 10)
     try:
         t.sendto(binding_request(c), ("127.0.0.1", mux.port))
         await asyncio.wait_for(c.connect(), 2)
-        await wait_count([(t, p)], 1)
-        response = stun.parse_message(p.received[0])
+        response = await p.next_response()
         assert response.message_class == stun.Class.RESPONSE
         assert response.check_message_integrity(c.local_password.encode())
+        assert len(p.checks) == 1  # the mux's check went out on this send path too
         await c.send(b"\x16dtls")
-        await wait_count([(t, p)], 2)
-        assert p.received[1] == b"\x16dtls"
+        assert await p.next_data() == b"\x16dtls"
     finally:
         mux.close()
         t.close()

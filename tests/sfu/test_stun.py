@@ -91,3 +91,57 @@ def test_random_and_mutated_input_only_ever_raises_value_error(noise: bytes, at:
         except ValueError:
             continue
         assert isinstance(r.username, str) and len(r.transaction_id) == 12
+
+
+def test_our_check_is_what_aioice_reads_as_a_controlled_agents_check() -> None:
+    tid = os.urandom(12)
+    data = stun.binding_request(tid, "remoteufrag:local", KEY, 1862270975, 0xDEADBEEF12345678)
+    m = aioice_stun.parse_message(data)  # checks FINGERPRINT
+    assert m.message_method == aioice_stun.Method.BINDING and m.message_class == aioice_stun.Class.REQUEST
+    assert m.transaction_id == tid and m.attributes["USERNAME"] == "remoteufrag:local"
+    assert m.attributes["PRIORITY"] == 1862270975 and m.attributes["ICE-CONTROLLED"] == 0xDEADBEEF12345678
+    assert "USE-CANDIDATE" not in m.attributes and "FINGERPRINT" in m.attributes
+    assert m.check_message_integrity(KEY) and not m.check_message_integrity(b"x")
+    r = stun.parse_binding_request(data)  # and our own parser agrees
+    assert r.username == "remoteufrag:local" and r.check(KEY)
+
+
+@pytest.mark.parametrize("fingerprint", [False, True])
+def test_success_responses_from_aioice_parse_and_verify(fingerprint: bool) -> None:
+    tid = os.urandom(12)
+    m = aioice_stun.Message(message_method=aioice_stun.Method.BINDING, message_class=aioice_stun.Class.RESPONSE,
+                            transaction_id=tid)
+    m.attributes["XOR-MAPPED-ADDRESS"] = ("192.0.2.1", 4242)
+    m.add_message_integrity(KEY)
+    data = bytes(m)
+    if not fingerprint:
+        data = data[:2] + struct.pack("!H", len(data) - 28) + data[4:-8]
+    r = stun.parse_binding_success(data)
+    assert r.transaction_id == tid and r.check(KEY) and not r.check(b"another key")
+    assert stun.parse_binding_success(stun.binding_success(tid, ("127.0.0.1", 1), KEY)).check(KEY)
+
+
+def test_a_response_without_integrity_or_of_another_type_is_refused() -> None:
+    m = aioice_stun.Message(message_method=aioice_stun.Method.BINDING, message_class=aioice_stun.Class.RESPONSE)
+    m.attributes["XOR-MAPPED-ADDRESS"] = ("192.0.2.1", 4242)
+    with pytest.raises(ValueError):
+        stun.parse_binding_success(bytes(m))  # unsigned: proves nothing
+    error = aioice_stun.Message(message_method=aioice_stun.Method.BINDING, message_class=aioice_stun.Class.ERROR)
+    error.attributes["ERROR-CODE"] = (487, "Role Conflict")
+    error.add_message_integrity(KEY)
+    with pytest.raises(stun.NotBindingRequest):
+        stun.parse_binding_success(bytes(error))
+    with pytest.raises(stun.NotBindingRequest):
+        stun.parse_binding_success(request())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=200), st.integers(min_value=0, max_value=120), st.binary(min_size=1, max_size=8))
+def test_random_and_mutated_responses_only_ever_raise_value_error(noise: bytes, at: int, patch: bytes) -> None:
+    good = stun.binding_success(os.urandom(12), ("2001:db8::1", 5000), KEY)
+    for data in (noise, good[:at] + patch + good[at + len(patch):], b"\x01\x01" + noise):
+        try:
+            r = stun.parse_binding_success(data)
+        except ValueError:
+            continue
+        assert len(r.transaction_id) == 12 and len(r.integrity) == 20
