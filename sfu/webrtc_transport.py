@@ -452,7 +452,8 @@ class WebRtcTransport:
         if self._closed:
             return
         state = self._pc.connectionState
-        if state == "connected":
+        if state in ("connected", "failed"):
+            # failed: e.g. ICE consent lost (sfu.udp_mux.expire): the send path is gone, stop now
             self._refresh_path()
         if state in STATES:
             self._set_state(state)

@@ -57,6 +57,10 @@ class WorkerSettings:
     udp_listen_address: str = "0.0.0.0"
     # addresses put in the shared port's host candidates; () = host_addresses, else every interface
     announced_addresses: tuple[str, ...] = ()
+    # ICE consent on the shared port (RFC 7675): a path without a valid check from the peer, or without
+    # an answer to the port's own check, for this long loses consent; a transport left without a
+    # verified path is failed. See docs/sfu.md, "One UDP port for every transport".
+    ice_consent_timeout: float = 30.0
     # Sends on the shared port in sendmmsg batches (the C extension sfu._sendmmsg): None = when the
     # extension is built, False = one sendto per datagram. See docs/sfu.md, "Batched sends".
     batch_send: bool | None = None
@@ -97,7 +101,7 @@ class Worker:
         if not announced:
             announced = tuple(aiortc_compat.default_host_addresses())
         mux = UdpMux(self.settings.udp_listen_address, self.settings.udp_port, tuple(announced),
-                     batch_send=self.settings.batch_send)
+                     batch_send=self.settings.batch_send, consent_timeout=self.settings.ice_consent_timeout)
         await mux.start()
         ice_lite.install()
         self.mux = mux
@@ -189,7 +193,10 @@ class Worker:
             await asyncio.sleep(self.settings.tick_interval)
             now = time.monotonic()
             if self.mux is not None:
-                self.mux.expire(now)
+                try:
+                    self.mux.expire(now)  # ICE consent (RFC 7675): the only place it is enforced
+                except Exception:
+                    logger.exception("udp mux: consent expiry failed")
             for router in list(self._routers.values()):
                 try:
                     router._tick_observers(now)
