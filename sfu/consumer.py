@@ -11,9 +11,10 @@ from typing import TYPE_CHECKING
 
 from . import rtcp
 from .fast_path import FanOut, Slot
+from .nack import NACK_FAR, RetransmitGuard, count_dropped
 from .rtp import SEQ_TS_SSRC, make_id_map, parse_header, rewrite_extensions, seq_newer
 from .simulcast import HIGHEST, layer_index
-from .stats import RTP_NOT_CONNECTED, WorkerStats
+from .stats import RTP_NOT_CONNECTED, ConsumerStats, WorkerStats
 
 if TYPE_CHECKING:
     from .producer import Producer
@@ -78,6 +79,10 @@ class Consumer:
         self._switched_at = 0.0
         self.estimate: int | None = None  # last REMB share for this consumer (bit/s)
         self.layer_switches = 0
+        # NACK answering: this consumer's counters and limits (sfu.nack)
+        self.stats = ConsumerStats()
+        settings = transport._settings
+        self._nack_guard = RetransmitGuard(settings.retransmit_rate, settings.retransmit_burst, settings.nack_window)
 
     # ---- public API -------------------------------------------------------------------------
     @property
@@ -430,24 +435,44 @@ class Consumer:
             self._last_ts = slot.last_ts
             self._last_time = slot.last_time
 
+    @property
+    def rtt(self) -> float | None:
+        """Round-trip time to the subscriber (seconds, smoothed) from its receiver reports; None
+        until one echoed a sender report of ours."""
+        return self._nack_guard.rtt
+
     def _handle_nack(self, seqs: list[int]) -> None:
-        """Re-send requested packets from the producer's history with this consumer's rewrite."""
-        stats = self._stats
+        """Re-send requested packets from the producer's history with this consumer's rewrite,
+        within the limits of ``sfu.nack`` (window, once per RTT, byte budget)."""
+        stats, mine, guard = self._stats, self.stats, self._nack_guard
         stats.nack_received += len(seqs)
+        mine.nack_received += len(seqs)
         history = self._current.history if self._current is not None else self._producer.history
         start = self._offset_start
+        slot = self._slot
+        newest = slot.last_seq if self._fan is not None and slot is not None and slot.last_seq >= 0 else self._last_seq
+        now = time.monotonic()
+        guard.refill(now)
         for out_seq in seqs:
+            if newest is None or guard.far(out_seq, newest):
+                count_dropped(stats, mine, NACK_FAR)
+                continue
             seq = (out_seq - self._seq_off) & 0xFFFF
             data = None
             if start is not None and not seq_newer(start, seq):
-                data = history.get(seq)
+                data = history.get(seq, now)
+            if data is not None:
+                try:
+                    h = parse_header(data)
+                except ValueError:
+                    data = None
             if data is None:
                 stats.retransmit_missed += 1
+                mine.retransmit_missed += 1
                 continue
-            try:
-                h = parse_header(data)
-            except ValueError:
-                stats.retransmit_missed += 1
+            reason = guard.admit(out_seq, len(data), now)
+            if reason is not None:
+                count_dropped(stats, mine, reason)
                 continue
             buf = bytearray(data)
             buf[1] = (buf[1] & 0x80) | self._pt
@@ -456,6 +481,19 @@ class Consumer:
                 rewrite_extensions(buf, h.ext_profile, h.ext_start, h.ext_end, self._id_map)
             if self._transport._send_rtp(buf):
                 stats.retransmitted += 1
+                stats.retransmitted_bytes += len(buf)
+                mine.retransmitted += 1
+                mine.retransmitted_bytes += len(buf)
+
+    def _on_report_block(self, lsr: int, dlsr: int) -> None:
+        """A receiver report block about this consumer's SSRC: an RTT sample when it echoes one of
+        our sender reports (RFC 3550 6.4.1: RTT = arrival - LSR - DLSR; our send time of that SR
+        stands for LSR, since the NTP time in it is the publisher's)."""
+        if lsr == 0:
+            return  # no sender report received yet
+        sent = self._producer.sr_times.sent_at(lsr)
+        if sent is not None:
+            self._nack_guard.on_rtt_sample(time.monotonic() - sent - dlsr / 65536)
 
     def _request_keyframe(self) -> None:
         """A PLI/FIR from the subscriber: ask for a keyframe of the layer it gets (throttled)."""

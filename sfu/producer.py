@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import rtcp
 from .fast_path import FanOut, make_fanout
+from .nack import SenderReportTimes
 from .packet_history import PacketHistory
 from .reception import ReceptionStats
 from .rtp import (
@@ -79,6 +80,8 @@ class Producer(ReceptionStats):
         self.on_audio_level: Callable[[int, bool], None] | None = None
         self._audio_level_id = self.extensions.get(EXT_AUDIO_LEVEL, 0) if kind == "audio" else 0
         self.history = PacketHistory(history_size, history_age)
+        # when our translated SRs went out, for the consumers' RTT from receiver reports (sfu.nack)
+        self.sr_times = SenderReportTimes()
         self._transport = transport
         self._stats = stats
         self._closed = False
@@ -317,6 +320,7 @@ class Producer(ReceptionStats):
             layer = self._layer_by_ssrc.get(ssrc) if ssrc is not None else None
             if layer is None:
                 return
+            self.sr_times.note(ntp, time.monotonic())
             layer.on_sender_report(ntp, rtp_ts, time.monotonic())
             self._fan_sender_report(layer.fan, ntp, rtp_ts)
             for c in self._active:
@@ -325,6 +329,7 @@ class Producer(ReceptionStats):
             return
         self.last_sr = (ntp, rtp_ts)
         self._last_sr_at = time.monotonic()
+        self.sr_times.note(ntp, self._last_sr_at)
         self._fan_sender_report(self._fan, ntp, rtp_ts)
         for c in self._active:
             if c._fan is None:

@@ -45,7 +45,9 @@ class WorkerStats:
     rtcp_dropped: dict[str, int] = field(default_factory=dict)
     nack_received: int = 0  # sequence numbers asked for by subscribers
     retransmitted: int = 0  # of those, re-sent from the packet history
+    retransmitted_bytes: int = 0  # RTP bytes of those retransmissions (before SRTP)
     retransmit_missed: int = 0  # not (or no longer) in the history
+    nack_dropped: dict[str, int] = field(default_factory=dict)  # not re-sent, by rule (sfu.nack)
     pli_received: int = 0  # PLI/FIR from subscribers
     pli_sent: int = 0  # PLI to publishers (after throttling)
     keyframes: int = 0  # keyframe starts seen from publishers
@@ -69,4 +71,17 @@ class WorkerStats:
         copy = dataclasses.replace(self)
         copy.rtp_dropped = dict(self.rtp_dropped)
         copy.rtcp_dropped = dict(self.rtcp_dropped)
+        copy.nack_dropped = dict(self.nack_dropped)
         return copy
+
+
+@dataclass
+class ConsumerStats:
+    """One consumer's share of the NACK counters (``consumer.stats``), so that a subscriber that
+    asks for much more than it gets can be told apart (see ``sfu.nack``)."""
+
+    nack_received: int = 0  # sequence numbers asked for
+    retransmitted: int = 0
+    retransmitted_bytes: int = 0
+    retransmit_missed: int = 0
+    nack_dropped: dict[str, int] = field(default_factory=dict)  # by reason: far, recent, rate

@@ -31,7 +31,7 @@ from aiortc.rtcconfiguration import RTCBundlePolicy
 from aiortc.sdp import candidate_from_sdp
 
 from . import aiortc_compat as compat
-from . import ice_lite, rtcp
+from . import ice_lite, nack, rtcp
 from .consumer import Consumer
 from .errors import (
     ClosedError,
@@ -684,6 +684,7 @@ class WebRtcTransport:
                         producer._on_sender_report(ntp, rtp_ts, ssrc)
                 elif pt == rtcp.RTCP_RR:
                     stats.rr_received += 1
+                    nack.on_receiver_report(self._consumer_by_ssrc, data, start, end, fmt)  # RTT
                 elif pt == rtcp.RTCP_RTPFB and fmt == rtcp.RTPFB_NACK:
                     media, seqs = rtcp.parse_nack(data, start, end)
                     consumer = self._consumer_by_ssrc.get(media)

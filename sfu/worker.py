@@ -44,6 +44,12 @@ class WorkerSettings:
     tick_interval: float = 0.25  # seconds between periodic checks (PLI retries, REMB, paths)
     history_size: int = 1024  # packets kept per producer for NACKs (power of two)
     history_age: float = 2.0  # seconds a packet stays answerable
+    # NACK answering limits per consumer (sfu.nack, issue 10): retransmitted RTP bytes per second
+    # and at once (a token bucket; 64 kB/s is about 17% of a 3 Mbit/s stream), and how far behind
+    # the newest sent packet a NACKed sequence number may be (further ones are ignored)
+    retransmit_rate: int = 64_000
+    retransmit_burst: int = 64_000
+    nack_window: int = 512
     # Receive SRTP synchronously from aioice's datagram callback (faster); False: from aiortc's
     # DTLS transport receive loop (one queue hop and one coroutine per packet more).
     direct_receive: bool = True
