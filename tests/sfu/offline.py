@@ -32,11 +32,12 @@ def load_packets(name: str) -> list[bytes]:
 FAN_OUTS = ["python", "fast"]  # params of the offline tests' worker fixtures
 
 
-def offline_worker(fan_out: str = "python") -> Worker:
-    """``fan_out``: "python" (the reference path) or "fast" (the compiled fan-out, sfu.fast_path).
-    No periodic work: the tests drive everything (and no real path may replace the capture)."""
+def offline_worker(fan_out: str = "python", **settings: Any) -> Worker:
+    """``fan_out``: "python" (the reference path) or "fast" (the compiled fan-out, sfu.fast_path);
+    ``settings``: more WorkerSettings fields. No periodic work: the tests drive everything (and no
+    real path may replace the capture)."""
     worker = Worker(WorkerSettings(host_addresses=("127.0.0.1",), tick_interval=3600,
-                                   fast_path=fan_out == "fast"))
+                                   fast_path=fan_out == "fast", **settings))
     assert worker.fast_path is (fan_out == "fast"), "sfu._fastpath is not built"
     return worker
 
@@ -45,7 +46,11 @@ class CapturePath:
     """Stands in for the selected ICE pair's datagram transport; decrypts what was sent.
 
     With ``real_socket`` (for the compiled fan-out, which sends on a file descriptor itself) both
-    paths send on one real UDP socket to a receiving socket on 127.0.0.1, read back in order."""
+    paths send on one real UDP socket to a receiving socket on 127.0.0.1, read back in the order
+    they left. Like the shared port's batch (``UdpMux.send_side``), ``sendto`` only queues a
+    datagram: it leaves at ``flush()`` (which the core calls before a consumer joins the compiled
+    fan-out) or when the test reads :attr:`sent` (the mux's next loop iteration), so a hand-over
+    that forgot the flush shows as Python-path packets arriving after the compiled path's."""
 
     def __init__(self, real_socket: bool = False) -> None:
         self.key = os.urandom(30)
@@ -53,6 +58,8 @@ class CapturePath:
         policy.allow_repeat_tx = True  # as aiortc's own session: retransmissions repeat an index
         self.tx = Session(policy)
         self._sent: list[bytes] = []
+        self._pending: list[bytes] = []  # queued by sendto, not yet on the socket
+        self.flushes = 0  # flush() calls that sent something
         self._socks: tuple[socket.socket, socket.socket] | None = None
         self.address: tuple[str, int] = ("127.0.0.1", 9)
         if real_socket:
@@ -69,7 +76,9 @@ class CapturePath:
 
     @property
     def sent(self) -> list[bytes]:
+        """Everything sent so far, in the order it left (what was still queued leaves first)."""
         if self._socks is not None:
+            self.flush()
             rx = self._socks[0]
             while True:
                 try:
@@ -87,12 +96,17 @@ class CapturePath:
     def family(self) -> int:
         return socket.AF_INET
 
-    def flush(self) -> None:  # sendto above sends at once: nothing waits
-        return None
+    def flush(self) -> None:
+        if self._socks is None or not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        for data in pending:
+            self._socks[1].sendto(data, self.address)
+        self.flushes += 1
 
     def sendto(self, data: bytes, addr: Any) -> None:
         if self._socks is not None:
-            self._socks[1].sendto(bytes(data), self.address)
+            self._pending.append(bytes(data))
         else:
             self._sent.append(bytes(data))
 

@@ -207,7 +207,7 @@ async def test_a_closed_consumers_m_line_is_reused_after_it_was_negotiated_inact
     _pub1, producers1, _ = await offline_publisher(router, name="pub1")
     pub2, producers2, _ = await offline_publisher(router, name="pub2")
     sub = router.create_transport("sub")
-    path = attach(sub)
+    attach(sub)
     pc = client_pc()
 
     async def negotiate() -> list[MediaSection]:
@@ -232,6 +232,9 @@ async def test_a_closed_consumers_m_line_is_reused_after_it_was_negotiated_inact
         (section,) = [m for m in media if m.mid == old_mid]
         assert section.direction == "sendonly" and section.ssrcs == (second.ssrc,)
         assert f"a=msid:{pub2.stream_id} {producers2['video'].id}" in sub.peer_connection.localDescription.sdp
+        # the client pc is live on 127.0.0.1: during the awaits above its ICE/DTLS may have
+        # connected (or failed) and replaced the capture; attach again, then send with no await
+        path = attach(sub)
         for data in VP8[5:]:
             pub2._on_rtp(data)
         out = [RtpPacket.parse(p) for p in path.rtp()]
