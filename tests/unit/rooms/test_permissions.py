@@ -1,34 +1,82 @@
-"""The permission table, exhaustively: every role x registered x action x lock."""
+"""The permission table, exhaustively: every role x registered x action x lock.
+
+The expected answers come from MATRIX below, a literal table written from docs/protocol.md (Call
+control: Roles; Requests; Mute and locks; Room settings: `lock`), not from the implementation's own
+ROLE_ACTIONS / GUEST_FORBIDDEN / LOCKS: a table checked against itself passes any mistake made in
+both (issue 20, item 8: dropping `chat` from the private-chat locks went unnoticed).  The WebSocket
+path of each lock is tested in tests/e2e/test_call_control_forbidden.py."""
 
 import itertools
 
 import pytest
 
 from signaling.rooms import Action, LockSettings, PermissionDenied, Role, allowed, require
-from signaling.rooms.permissions import GUEST_FORBIDDEN, LOCKS, ROLE_ACTIONS
+from signaling.rooms.permissions import ROLE_ACTIONS
 
-MODERATOR_ONLY = {
-    Action.ADMIT, Action.MUTE_OTHERS, Action.SET_ROLE, Action.REMOVE, Action.SET_LOCK, Action.ATTENTION,
-    Action.LOWER_OTHERS_HAND, Action.CHAT_DELETE, Action.BREAKOUTS, Action.RECORDING, Action.TRANSCRIPTION,
-    Action.END_ROOM, Action.VIEW_WAITING_ROOM, Action.VIEW_HANDS,
+H, C, P, V = "host", "cohost", "participant", "viewer"
+EVERYONE = (H, C, P, V)
+PUBLISHERS = (H, C, P)
+MODERATORS = (H, C)
+
+# action: (roles that may, guests (registered: false) may too, locks that forbid it to participants and
+# viewers).  Locks never bind hosts and co-hosts; the guest rule binds only participants and viewers.
+MATRIX: dict[str, tuple[tuple[str, ...], bool, frozenset[str]]] = {
+    # "publish (microphone, camera, screen), draw: host, cohost yes; participant unless locked; viewer no"
+    "publish_microphone": (PUBLISHERS, True, frozenset({"microphone"})),
+    "publish_camera": (PUBLISHERS, True, frozenset({"camera"})),
+    "publish_screen": (PUBLISHERS, True, frozenset({"screen_share"})),
+    "draw": (PUBLISHERS, True, frozenset({"whiteboard"})),
+    # "set_muted muted: false ... with `self_unmute` locked, a host's allow_unmute or a pending request"
+    "unmute_self": (EVERYONE, True, frozenset({"self_unmute"})),
+    "subscribe": (EVERYONE, True, frozenset()),
+    # "chat, private chat, react, raise a hand, acknowledge attention: unless locked; guests read the
+    # chat but never write; viewer same as participant"; "a private message to a host or co-host is
+    # allowed unless `chat` is locked; to anyone else only while `private_chat` (and `chat`) is unlocked"
+    "chat": (EVERYONE, False, frozenset({"chat"})),
+    "chat_to_host": (EVERYONE, False, frozenset({"chat"})),
+    "private_chat": (EVERYONE, False, frozenset({"chat", "private_chat"})),
+    "react": (EVERYONE, True, frozenset({"reactions"})),
+    "raise_hand": (EVERYONE, True, frozenset()),  # a full lockdown leaves hands
+    "ack_attention": (EVERYONE, True, frozenset()),
+    # "admit / deny, mute others, ask to unmute, allow unmute, remove, locks, lockdown, attention, lower
+    # others' hands, see the hand queue, delete chat messages, end the lesson: host, cohost"
+    "admit": (MODERATORS, True, frozenset()),
+    "view_waiting_room": (MODERATORS, True, frozenset()),
+    "mute_others": (MODERATORS, True, frozenset()),
+    "set_role": (MODERATORS, True, frozenset()),
+    "remove": (MODERATORS, True, frozenset()),
+    "set_lock": (MODERATORS, True, frozenset()),
+    "attention": (MODERATORS, True, frozenset()),
+    "lower_others_hand": (MODERATORS, True, frozenset()),
+    "view_hands": (MODERATORS, True, frozenset()),
+    "chat_delete": (MODERATORS, True, frozenset()),
+    "end_room": (MODERATORS, True, frozenset()),
+    "breakouts": (MODERATORS, True, frozenset()),  # later features: moderators' tools
+    "recording": (MODERATORS, True, frozenset()),
+    "transcription": (MODERATORS, True, frozenset()),
+    # "make or unmake co-hosts and hosts, change a host's role: host"
+    "appoint_moderators": ((H,), True, frozenset()),
 }
-HOST_ONLY = {Action.APPOINT_MODERATORS}
-PUBLISHING = {Action.PUBLISH_MICROPHONE, Action.PUBLISH_CAMERA, Action.PUBLISH_SCREEN, Action.DRAW}
-LOCK_NAMES = list(LockSettings.__struct_fields__)
+LOCK_NAMES = ["camera", "microphone", "screen_share", "chat", "private_chat", "reactions", "whiteboard",
+              "self_unmute"]  # docs/protocol.md, Room settings: `lock`
 
 
 def expected(role: Role, registered: bool, action: Action, locks: frozenset[str]) -> bool:
-    if action in HOST_ONLY:
-        return role is Role.HOST
-    if action in MODERATOR_ONLY:
-        return role.is_moderator
-    if action in PUBLISHING and role is Role.VIEWER:
+    roles, guests_may, locked_by = MATRIX[action.value]
+    if role.value not in roles:
         return False
-    if role.is_moderator:
+    if role.value in MODERATORS:
         return True
-    if not registered and action in GUEST_FORBIDDEN:
+    if not registered and not guests_may:
         return False
-    return not any(name in locks for name in LOCKS.get(action, ()))
+    return not locked_by & locks
+
+
+def test_the_matrix_covers_every_action_and_lock() -> None:
+    assert set(MATRIX) == {a.value for a in Action}  # a new action needs its row here
+    assert list(LockSettings.__struct_fields__) == LOCK_NAMES
+    assert {r.value for r in Role} == set(EVERYONE)
+    assert set().union(*(locks for _, _, locks in MATRIX.values())) == set(LOCK_NAMES)  # every lock forbids
 
 
 @pytest.mark.parametrize("role", list(Role))
@@ -43,10 +91,19 @@ def test_every_action_under_every_single_lock(role: Role, registered: bool) -> N
 
 def test_full_lockdown_leaves_participants_only_receiving_and_hands() -> None:
     lock = LockSettings(**{n: True for n in LOCK_NAMES})
-    left = {a for a in Action if allowed(Role.PARTICIPANT, True, a, lock)}
-    assert left == {Action.SUBSCRIBE, Action.RAISE_HAND, Action.ACK_ATTENTION}
-    assert all(allowed(Role.COHOST, True, a, lock) for a in Action if a not in HOST_ONLY)
+    left = {a.value for a in Action if allowed(Role.PARTICIPANT, True, a, lock)}
+    assert left == {"subscribe", "raise_hand", "ack_attention"}
+    assert {a.value for a in Action if allowed(Role.VIEWER, True, a, lock)} == left
+    assert {a.value for a in Action if not allowed(Role.COHOST, True, a, lock)} == {"appoint_moderators"}
     assert all(allowed(Role.HOST, True, a, lock) for a in Action)
+    assert all(allowed(Role.HOST, False, a, lock) for a in Action)  # a guest host: the guest rule is not for hosts
+
+
+def test_guests_read_but_do_not_write_the_chat_and_may_do_the_rest() -> None:
+    for role in (Role.PARTICIPANT, Role.VIEWER):
+        refused = {a.value for a in Action if allowed(role, True, a, LockSettings())
+                   and not allowed(role, False, a, LockSettings())}
+        assert refused == {"chat", "chat_to_host", "private_chat"}, role
 
 
 def test_every_action_is_in_some_role() -> None:
@@ -74,12 +131,12 @@ def test_every_action_under_every_combination_of_locks(role: Role, registered: b
                     role, registered, action, combo)
 
 
-def test_every_lock_forbids_something_and_every_source_has_a_publish_action() -> None:
+def test_every_source_has_its_publish_action() -> None:
     from signaling.rooms.permissions import SOURCE_ACTIONS
 
-    assert {name for names in LOCKS.values() for name in names} == set(LOCK_NAMES)
-    assert set(SOURCE_ACTIONS) == {"microphone", "camera", "screen", "screen_audio"}
-    assert set(SOURCE_ACTIONS.values()) <= PUBLISHING
+    assert {s: a.value for s, a in SOURCE_ACTIONS.items()} == {
+        "microphone": "publish_microphone", "camera": "publish_camera", "screen": "publish_screen",
+        "screen_audio": "publish_screen"}
 
 
 def test_cohost_may_not_appoint_moderators() -> None:
