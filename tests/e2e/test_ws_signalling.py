@@ -166,11 +166,17 @@ async def test_flooding_is_rate_limited_without_disconnecting(server_factory) ->
     server = await server_factory(ws_rate_per_s=5.0, ws_rate_burst=10, ws_rate_abuse_limit=1000)
     room_id = await server.create_room()
     c = await server.join(room_id, "u")
+    t0 = time.monotonic()
     for i in range(30):
         await c.ws.send_str(json.dumps({"id": 100 + i, "type": "ping"}))
     await c.wait_for(lambda: len([k for k in c.responses if isinstance(k, int) and k >= 100]) == 30)
+    elapsed = time.monotonic() - t0
     limited = [r for r in c.responses.values() if not r["ok"]]
-    assert 10 <= len(limited) <= 20
+    # the bucket's own arithmetic over the test's own clock, not a fixed window (issue 20, item 9): the
+    # burst (10) is always served, and at most 5/s more came back while the 30 were handled
+    assert all(c.responses[100 + i]["ok"] for i in range(10)), c.responses
+    accepted = 30 - len(limited)
+    assert 10 <= accepted <= 10 + 5.0 * elapsed + 1, (accepted, elapsed)
     assert {r["error"]["code"] for r in limited} == {"rate_limited"}
     await asyncio.sleep(0.5)
     assert (await c.request("ping"))["ok"] is True
