@@ -30,13 +30,17 @@ async def test_publisher_reaches_three_subscribers_and_a_late_joiner_then_leaves
     assert "urok_media_consumers 6.0" in text and "urok_media_consumers_fast 6.0" in text, text
 
     await asyncio.sleep(5)  # well into the publisher's GOP: the late joiner needs a fresh keyframe
+    stats = server.app[WORKER].stats
+    plis, keyframes = stats.pli_sent, stats.keyframes
     late = await RtcClient.join(server, room_id, "late")
     assert await wait_until(lambda: late.frames("video") >= 1, 10)
+    # keyframe on demand, not the next GOP (aiortc's encoder: 3000 frames, 100 s), seen in the server's
+    # own counters rather than a wall-clock bound (issue 20, item 9): its first frame came after the
+    # server asked the publisher for a keyframe (PLI) and a new keyframe came in
+    assert stats.pli_sent > plis and stats.keyframes > keyframes, (plis, keyframes, stats)
     assert late.first_answer_at is not None
     first = late.received[next(t for t in track_ids if late.received.get(t) and late.received[t].kind == "video")]
-    assert first.first_frame_at is not None
-    waited = first.first_frame_at - late.first_answer_at
-    assert waited < 1.0, waited  # keyframe on demand (PLI), not the next GOP
+    assert first.first_frame_at is not None and first.first_frame_at >= late.first_answer_at
 
     await teacher.ws.request("leave")
     for s in [*students, late]:

@@ -95,12 +95,16 @@ async def test_late_joiner_gets_keyframe_within_one_second(worker: Worker) -> No
         late = SubscriberClient()
         t2 = router.create_transport("late")
         t2.consume(video)
+        keyframes = worker.stats.keyframes
         start = time.monotonic()
         await late.negotiate(t2)
-        assert await wait_for(lambda: late.frames("video") > 0, 3)
+        assert await wait_for(lambda: late.frames("video") > 0, 10)
         first = late.first_frame_at("video")
-        assert first is not None and first - start < 1.0, first - start if first else None
-        assert worker.stats.pli_sent > plis
+        # on demand, not the next GOP (aiortc's encoder: 3000 frames, 100 s), seen in the core's own
+        # counters rather than a wall-clock bound (issue 20, item 9): a PLI went to the publisher and
+        # a new keyframe came in before the late joiner's first frame
+        assert first is not None and first >= start
+        assert worker.stats.pli_sent > plis and worker.stats.keyframes > keyframes, worker.stats
         await late.close()
     finally:
         await early.close()
