@@ -366,8 +366,17 @@ class LiteConnection:
     async def get_event(self) -> ConnectionClosed:
         """The only event: closed (aiortc's ICE transport monitor returns on it)."""
         if not self._closed:
-            self._event_waiter = asyncio.get_running_loop().create_future()
-            await asyncio.shield(self._event_waiter)
+            loop = asyncio.get_running_loop()
+            self._event_waiter = loop.create_future()
+            try:
+                await asyncio.shield(self._event_waiter)
+            finally:
+                if self._closed:
+                    # aiortc's monitor marks the ICE transport failed as soon as this returns; the
+                    # DTLS receive ends one loop iteration later, so a lost path (consent, issue 20)
+                    # is reported as 'failed' before aiortc closes the peer connection for the
+                    # ended DTLS (which it reports as 'closed')
+                    loop.call_soon(self._queue.put_nowait, None)
         return ConnectionClosed()
 
     async def close(self) -> None:
@@ -381,10 +390,12 @@ class LiteConnection:
         self._mux.unregister(self)
         self._nominated.clear()  # nothing more is sent (the forwarding core reads this)
         self._selected = None
-        self._queue.put_nowait(None)
         self._connected.set()
-        if self._event_waiter is not None and not self._event_waiter.done():
-            self._event_waiter.set_result(None)
+        waiter = self._event_waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)  # get_event ends the receive queue after the monitor saw it
+        else:
+            self._queue.put_nowait(None)
 
     @property
     def closed(self) -> bool:
