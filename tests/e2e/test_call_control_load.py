@@ -12,8 +12,10 @@ async def test_fifty_clients_join_through_the_waiting_room_and_hear_every_broadc
     result = await run_with_server(50, rounds=3)
     assert result["clients"] == 50 and result["closed_early"] == 0
     assert result["samples"] == 3 * 51  # every client (and the host) got every hand raise
-    assert result["joins_per_s"] > 0 and result["hand_p99_ms"] < 5000 and result["chat_p99_ms"] < 5000
-    assert "joins" in report(result)
+    # the latencies are the benchmark's figures (issue 20, item 10); here only that they are ordered
+    assert 0 <= result["hand_p50_ms"] <= result["hand_p99_ms"] and 0 <= result["chat_p50_ms"] <= result["chat_p99_ms"]
+    text = report(result)
+    assert text.startswith("clients=50 ") and "(153 deliveries each; sockets closed early: 0)" in text, text
 
 
 @pytest.mark.slow

@@ -11,27 +11,26 @@ from benchmarks.forwarding import BenchConfig, PointResult, format_table, parse_
 
 
 async def test_two_subscribers_receive_everything_and_the_table_is_sane(tmp_path: Path) -> None:
+    """What cannot be noise: both subscribers connected and got packets without gaps in the sequence
+    numbers, subscriber 0 decoded video, the figures are consistent with each other and the table
+    says what the result says.  Rates, throughput and CPU are the benchmark's to measure (issue 20,
+    item 10: a +-3% packet-rate window over 2 s flaked on a loaded machine)."""
     cfg = BenchConfig(window_s=2.0, warmup_s=2.5, log_dir=tmp_path)
     r = await run_point(2, cfg)
     assert r.connected == 2, r.failures
-    assert 120 < r.pub_pps < 220, r  # ~110 VP8 + 50 Opus packets per second
-    assert abs(r.expected_pps - 2 * r.pub_pps) < 1e-6
-    assert r.loss_pct < 3.0, r
-    assert r.seq_loss_pct < 1.0, r  # no gaps in the sequence numbers on loopback
-    assert 0.97 * r.expected_pps < r.fwd_pps < 1.03 * r.expected_pps, r
-    assert 0.9 * r.pub_pps < r.min_sub_pps <= r.max_sub_pps < 1.1 * r.pub_pps, r  # both subscribers got it all
-    assert 0.8 < r.fwd_mbps / 2 < 1.5, r  # ~1.05 Mbit/s per subscriber
-    assert r.decoded_fps > 10, r  # subscriber 0 really decodes the VP8 (a keyframe every 2 s)
-    assert r.server_cpu_s_per_s > 0 and r.server_us_per_pkt is not None and r.server_us_per_pkt > 0, r
-    assert 0 <= r.server_sys_pct <= 100, r
-    assert 20 < r.server_rss_mb < 2000 and r.server_procs >= 1 and r.server_threads >= 1, r
-    assert r.gen_cpu_s_per_s > 0 and r.gen_procs == 1, r
+    assert r.pub_pps > 0 and abs(r.expected_pps - 2 * r.pub_pps) < 1e-6, r
+    assert r.min_sub_pps > 0, r  # each subscriber received packets in the window
+    assert r.seq_loss_pct < 1.0, r  # no gaps in the sequence numbers on loopback (a forwarding bug: far more)
+    assert r.decoded_fps > 0, r  # subscriber 0 really decodes the VP8
+    assert r.server_us_per_pkt is not None and 0 <= r.server_sys_pct <= 100, r  # /proc was read
+    assert r.server_procs >= 1 and r.server_threads >= 1 and r.gen_procs == 1, r
     assert (tmp_path / "server-N2.log").read_text()  # the server's own log is kept
 
     table = format_table([r])
     header, row = table.splitlines()[:2]
     assert header.split()[:3] == ["N", "conn", "fwd"] and "us/fwd pkt" in header
-    assert row.split()[:2] == ["2", "2"]
+    assert row.split()[:5] == ["2", "2", f"{r.fwd_pps:.0f}", f"{r.expected_pps:.0f}", f"{r.loss_pct:.2f}"]
+    assert ("disturbed (rerun these)" in table) == bool(r.disturbances()), table
 
 
 def test_table_marginal_cost_and_subs_parsing() -> None:

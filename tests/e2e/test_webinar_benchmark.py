@@ -35,22 +35,20 @@ from benchmarks.webinar import (
 async def test_five_viewers_receive_the_low_layer_and_audio(tmp_path: Path, count: str) -> None:
     cfg = WebinarConfig(window_s=2.0, warmup_s=0.5, procs=1, join_timeout_s=15, log_dir=tmp_path, count=count)
     r = await run_point(5, cfg)
-    assert r.connected == 5 and r.alive_end == 5, r.failures
+    # what cannot be noise: every viewer connected and stayed, counted where it was asked to, received
+    # audio and video without gaps in the sequence numbers, and the server logged no problem.  Rates,
+    # join times, CPU and memory are the benchmark's figures (issue 20, item 10)
+    assert r.connected == 5 and r.alive_end == 5 and r.lost == 0, r.failures
     assert r.gen_procs == 1
     assert r.count == count and r.tapped == (0 if count == "srtp" else 5) and not r.tap_errors, r
     assert r.batched == (5 if count == "batch" else 0), r
     if count == "batch":  # the drainer read the sockets, counted SRTCP (sender reports), passed STUN on
-        assert r.batch_stats["datagrams"] > r.batch_stats["srtcp"] > 0 and r.batch_stats["drains"] > 50, r
-    assert r.gen_us_per_pkt is not None and r.gen_us_per_pkt > 0, r
-    assert 60 < r.pub_pps < 120, r  # ~35 VP8 (320x180 15 fps ~300 kbit/s) + 50 Opus packets per second
-    assert 20 < r.pub_video_pps < 60, r
-    assert r.loss_pct < 3.0 and r.seq_loss_pct < 1.0, r
-    assert 0.9 * r.pub_pps < r.min_viewer_pps <= r.max_viewer_pps < 1.1 * r.pub_pps, r  # audio and video each
-    assert 0.25 < r.video_share < 0.6, r
-    assert 0 < r.join_s < 10 and r.join_p50_s <= r.join_p95_s <= r.join_max_s, r
-    assert 0.2 < r.recv_mbps / 5 < 0.6, r  # ~0.35 Mbit/s per viewer
-    assert r.server_cpu_s_per_s > 0 and 20 < r.server_rss_idle_mb <= r.server_rss_mb + 1 < 2000, r
-    assert r.gen_cpu_s_per_s > 0 and r.gen_rss_mb > 10, r
+        assert r.batch_stats["datagrams"] > r.batch_stats["srtcp"] > 0 and r.batch_stats["drains"] > 0, r
+    assert r.gen_us_per_pkt is not None, r
+    assert r.pub_pps > r.pub_video_pps > 0 and r.min_viewer_pps > 0, r  # each viewer got packets in the window
+    assert 0 < r.video_share < 1, r  # audio and video both arrived
+    assert r.seq_loss_pct < 1.0, r  # no gaps in the sequence numbers on loopback (a forwarding bug: far more)
+    assert 0 < r.join_p50_s <= r.join_p95_s <= r.join_max_s, r
     assert r.server_log_problems == 0, (tmp_path / "server-webinar-N5.log").read_text()[-3000:]
 
     table = format_table([r])
