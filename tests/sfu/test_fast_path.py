@@ -9,8 +9,10 @@ between the two paths.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
+import select
 import socket
 import struct
 import sys
@@ -332,3 +334,123 @@ def test_sender_reports_are_translated_per_slot_in_c(sender: socket.socket, peer
                                    1000 + payload)
     assert peers[1].received() == []
     assert fan.take_errors() == (0, 0)
+
+
+async def test_the_python_batch_leaves_before_the_compiled_paths_first_packet(worker: Worker) -> None:
+    """The hand-over flushes: packets the Python path queued on the shared port's batch go out
+    before the first packet the compiled fan-out sends (issue 20). The stand-in socket queues like
+    the mux's batch, and the receiving socket records the order they left in."""
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    audio = producers["audio"]
+    sub, (consumer,), path, _ = await offline_subscriber(router, [audio])
+    sink = sub._fast_sink
+    sub._set_fast_sink(None)  # no sink for a while: these stay on the Python path, queued
+    for data in OPUS[:4]:
+        pub._on_rtp(data)
+    assert not consumer.fast and path.flushes == 0
+    sub._set_fast_sink(sink)
+    pub._on_rtp(OPUS[4])  # Python, then the hand-over: the batch of five must leave now
+    assert consumer.fast and path.flushes == 1
+    for data in OPUS[5:12]:
+        pub._on_rtp(data)  # the compiled path: straight to the socket
+    out = [RtpPacket.parse(p) for p in path.rtp()]
+    assert [p.payload for p in out] == [RtpPacket.parse(d).payload for d in OPUS[:12]]
+    assert all((b.sequence_number - a.sequence_number) & 0xFFFF == 1 for a, b in itertools.pairwise(out))
+
+
+def test_more_slots_than_one_sendmmsg_chunk_all_get_every_packet(sender: socket.socket) -> None:
+    """1100 slots on one socket: three sendmmsg calls of at most 512 (CHUNK) per packet; every
+    slot's packet arrives, rewritten with its own SSRC and offset, and is counted once."""
+    fan = make_fanout()
+    assert fan is not None
+    peers: list[Peer] = []
+    for _ in range(16):
+        key = os.urandom(30)
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 * 1024 * 1024)
+        rx.bind(("127.0.0.1", 0))
+        rx.setblocking(False)
+        peers.append(Peer(rx, Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND)),
+                          Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))))
+    try:
+        n = 1100
+        slots = []
+        for i in range(n):
+            slot = Slot()
+            configure(slot, sender, peers[i % len(peers)], pt=111, ssrc=0x10000 + i, seq_off=i)
+            fan.add(slot)
+            slots.append(slot)
+        assert len(fan) == n
+        got: dict[int, list[int]] = {}
+        for data in OPUS[:2]:
+            assert forward(fan, data) == n
+            for peer in peers:  # drained after each packet: 69 datagrams per socket at most
+                for packet in peer.received():
+                    h = parse_header(packet)
+                    got.setdefault(h.ssrc, []).append(h.sequence_number)
+        assert fan.take_errors() == (0, 0)
+        seqs = [parse_header(d).sequence_number for d in OPUS[:2]]
+        assert got == {0x10000 + i: [(s + i) & 0xFFFF for s in seqs] for i in range(n)}
+        assert all(slot.packets == 2 for slot in slots)
+    finally:
+        fan.clear()
+        for peer in peers:
+            peer.rx.close()
+
+
+@pytest.fixture
+def full_sockets() -> Iterator[list[socket.socket]]:
+    """Three sockets that cannot take a byte and will not for seconds: TCP connections to a
+    listener on 127.0.0.1 whose accept queue is full, so their SYNs are dropped and they stay in
+    SYN-SENT (the next SYN goes after 1 s); a send on them fails with EAGAIN and poll never says
+    POLLOUT, as for a UDP socket behind a full NIC queue. (A UDP socket on loopback never fills:
+    the kernel hands each datagram to the receiver at once, or drops it.) The fan-out's sendmmsg
+    ignores the slot's address on a TCP socket."""
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)  # an accept queue of one
+    first = socket.create_connection(listener.getsockname())  # fills it (never accepted)
+    made = [listener, first]
+    for _ in range(3):
+        client = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        client.setblocking(False)
+        made.append(client)
+        assert client.connect_ex(listener.getsockname()) == errno.EINPROGRESS
+    _, writable, _ = select.select([], made[2:], [], 0.05)
+    assert writable == [], "the listener's accept queue did not fill"
+    yield made[2:]
+    for s in made:
+        s.close()
+
+
+def test_a_full_socket_is_waited_for_within_the_budget_then_its_packets_are_dropped(
+        full_sockets: list[socket.socket], peers: list[Peer]) -> None:
+    fan = make_fanout()
+    assert fan is not None
+    for i, sock in enumerate(full_sockets):
+        slot = Slot()
+        configure(slot, sock, peers[i], pt=111, ssrc=100 + i)
+        fan.add(slot)
+    time.sleep(0.15)  # a fresh 100 ms window of the process-wide waiting share
+    started = time.monotonic()
+    assert forward(fan, OPUS[0]) == 0
+    took = time.monotonic() - started
+    # one wait (poll, 5 ms) for the first full socket; the call's budget is then spent, so the
+    # other two are dropped at once; nothing raises, everything is counted
+    assert fan.send_waits == 1 and took >= 0.004
+    assert fan.take_errors() == (0, 3)
+    # many calls in a row: together they wait at most 10 ms per 100 ms (each wait takes >= 1 ms
+    # of that share), whatever the number of calls; then packets are dropped without waiting
+    calls = 200
+    time.sleep(0.15)  # a fresh window again
+    started = time.monotonic()
+    for i in range(calls):  # increasing sequence numbers: libsrtp protects each (no replay)
+        data = OPUS[i % len(OPUS)]
+        seq = (parse_header(OPUS[0]).sequence_number + 1 + i) & 0xFFFF
+        assert forward(fan, data[:2] + struct.pack("!H", seq) + data[4:]) == 0
+    elapsed = time.monotonic() - started
+    waits = fan.send_waits - 1
+    assert 1 <= waits <= 10 * (elapsed / 0.1 + 2), (waits, elapsed)
+    assert fan.take_errors() == (0, 3 * calls)
+    fan.clear()
