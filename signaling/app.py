@@ -28,6 +28,7 @@ from signaling.rest.api_route import ApiRoute
 from signaling.rest.middleware import error_middleware
 from signaling.rest.openapi import build_openapi
 from signaling.rest.ops_api import OPENAPI_KEY, server_version
+from signaling.rest.security_headers import add_security_headers
 from signaling.rest.web_api import setup_web
 from signaling.room_manager import RoomManager
 from signaling.settings import Settings
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
                extra_routes: Iterable[Mapping[str, Route[Any]]] = ()) -> web.Application:
     settings.check_can_serve()
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
+    app.on_response_prepare.append(add_security_headers)  # every response, errors and static files too
     app[SETTINGS] = settings
     app[CLOCK] = clock
     app[TOKENS] = TokenService(settings.api_key, settings.api_secret)

@@ -72,6 +72,10 @@ class Browsers:
         self.console: dict[int, list[str]] = {}
         self.page_errors: list[str] = []  # uncaught exceptions in any page: the test fails
         self.outside: list[str] = []  # requests that leave 127.0.0.1: the test fails (nothing from the internet)
+        # the client runs under a strict Content-Security-Policy (signaling/rest/security_headers.py):
+        # anything it blocks fails the test, unless the test provokes the refusal itself
+        self.csp_refusals: list[str] = []
+        self.expect_csp_refusals = False
 
     async def browser(self, deny: bool = False) -> Browser:
         key = "deny" if deny else "allow"
@@ -90,11 +94,16 @@ class Browsers:
         page = await ctx.new_page()
         log: list[str] = []
         self.console[id(page)] = log
-        page.on("console", lambda m: log.append(f"{m.type}: {m.text}"))
+        page.on("console", lambda m: self._console(log, f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: (log.append(f"pageerror: {e}"), self.page_errors.append(str(e))))
         if url:
             await page.goto(url)
         return page
+
+    def _console(self, log: list[str], line: str) -> None:
+        log.append(line)
+        if "Content Security Policy" in line:
+            self.csp_refusals.append(line)
 
     def log(self, page: Page) -> str:
         return "\n".join(self.console.get(id(page), [])[-40:])
@@ -119,6 +128,8 @@ async def browsers() -> AsyncIterator[Browsers]:
             await b.close()
         if b.outside:
             pytest.fail("the client loaded something from outside the server:\n" + "\n".join(b.outside[:10]))
+        if b.csp_refusals and not b.expect_csp_refusals:
+            pytest.fail("the Content-Security-Policy refused something:\n" + "\n".join(b.csp_refusals[:10]))
         if b.page_errors:
             pytest.fail("uncaught errors in the page:\n" + "\n".join(b.page_errors[:10]))
 
