@@ -16,10 +16,15 @@ a ``struct.error``, a ``KeyError``, a broken invariant) raises :class:`ParserCra
 from __future__ import annotations
 
 import hmac
+import json
 import random
 import struct
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+import msgspec
+import msgspec.inspect as mi
 
 from sfu import rtcp, rtp, stun
 from sfu.errors import InvalidSdpError
@@ -482,3 +487,133 @@ def check_datagram(kind: str, data: bytes) -> str:
     # DTLS and random bytes: every packet parser must cope
     outcomes = {check_rtp(data), check_rtcp(data), check_stun(data)}
     return "ok" if "ok" in outcomes else "rejected"
+
+
+# --- signalling frames ------------------------------------------------------------------------
+_ODD_STRINGS = ("", " ", "\u00e9", "\ud800", "a\udfff", "\x00", "null", "0", "-1", "<script>", "\u202e", "x" * 300)
+
+
+def json_value(r: random.Random, depth: int = 0) -> Any:
+    """Any JSON value (NaN and huge integers included; strings with lone surrogates too)."""
+    kind = r.randrange(9 if depth < 3 else 6)
+    if kind == 0:
+        return None
+    if kind == 1:
+        return r.random() < 0.5
+    if kind == 2:
+        return r.choice((0, 1, -1, 2**31, 2**63, -(2**70), r.randrange(-1000, 1000)))
+    if kind == 3:
+        # NaN/Infinity make the whole frame invalid JSON for the server (as for JSON.parse): rare
+        return r.choice((float("nan"), float("inf"))) if r.random() < 0.1 else r.choice((0.5, -0.0, 1e308))
+    if kind in (4, 5):
+        return r.choice(_ODD_STRINGS) if r.random() < 0.4 else _text(r, 20)
+    if kind in (6, 7):
+        return [json_value(r, depth + 1) for _ in range(r.randrange(4))]
+    return {_text(r, 8): json_value(r, depth + 1) for _ in range(r.randrange(4))}
+
+
+def _text(r: random.Random, max_len: int) -> str:
+    alphabet = "abcxyz019 _-:\u00e9\u4e2d\U0001f600"
+    return "".join(r.choice(alphabet) for _ in range(r.randrange(max_len + 1)))
+
+
+def valid_value(r: random.Random, t: Any, name: str, pools: Mapping[str, Sequence[Any]]) -> Any:
+    """A value that msgspec accepts for type ``t`` (msgspec.inspect), from ``pools[name]`` when
+    the test has real ones (participant ids, SDP offers)."""
+    pool = pools.get(name)
+    is_list = isinstance(t, mi.ListType | mi.SetType | mi.FrozenSetType | mi.VarTupleType)
+    if pool and not is_list and r.random() < 0.7:  # a list field takes its items from the pool
+        return r.choice(pool)
+    if isinstance(t, mi.StrType):
+        lo, hi = t.min_length or 0, min(t.max_length if t.max_length is not None else 40, 40)
+        return _text(r, hi).ljust(lo, "x")[: max(lo, hi)]
+    if isinstance(t, mi.IntType):
+        lo = t.ge if t.ge is not None else -5
+        hi = t.le if t.le is not None else 1000
+        return r.randint(lo, hi)
+    if isinstance(t, mi.BoolType):
+        return r.random() < 0.5
+    if isinstance(t, mi.NoneType):
+        return None
+    if isinstance(t, mi.LiteralType):
+        return r.choice(t.values)
+    if isinstance(t, mi.EnumType):
+        return r.choice([e.value for e in t.cls])
+    if isinstance(t, mi.UnionType):
+        return valid_value(r, r.choice(t.types), name, pools)
+    if is_list:
+        n = r.randrange(max(t.min_length or 0, 1), min(t.max_length or 4, 4) + 1) if r.random() < 0.9 else 0
+        return [valid_value(r, t.item_type, name, pools) for _ in range(n)]
+    if isinstance(t, mi.DictType):
+        return {valid_value(r, t.key_type, "", pools): valid_value(r, t.value_type, "", pools)
+                for _ in range(r.randrange(4))}
+    if isinstance(t, mi.StructType):
+        return struct_body(r, t, pools, damage=0.02)
+    return json_value(r)
+
+
+def struct_body(r: random.Random, t: Any, pools: Mapping[str, Sequence[Any]], damage: float = 0.1) -> dict[str, Any]:
+    """The fields of a struct: mostly valid values; with probability about ``damage`` per field any
+    JSON value instead, or a required field left out; sometimes one field too many."""
+    body: dict[str, Any] = {}
+    for f in t.fields:
+        roll = r.random()
+        if roll < damage / 2 or (not f.required and roll < 0.3):
+            continue
+        body[f.encode_name] = json_value(r) if roll > 1 - damage else valid_value(r, f.type, f.encode_name, pools)
+    if r.random() < 0.1:
+        body[_text(r, 8)] = json_value(r)
+    return body
+
+
+def request_frame(r: random.Random, type_: str, model: type[Any], pools: Mapping[str, Sequence[Any]]) -> str:
+    """One request of ``type_`` whose body is generated from the request's msgspec model."""
+    body = struct_body(r, mi.type_info(model), pools)
+    frame: dict[str, Any] = {"type": type_, **body}
+    roll = r.random()
+    if roll < 0.85:
+        frame["id"] = r.randrange(1, 10**6)
+    elif roll < 0.9:
+        frame["id"] = r.choice(("req-1", "x" * 65, 1.5, True, [1], None))
+    if r.random() < 0.5:  # the order of the keys is the client's business
+        frame = dict(sorted(frame.items(), key=lambda _: r.random()))
+    return json.dumps(frame)
+
+
+def junk_frame(r: random.Random, types: Sequence[str]) -> str:
+    """Not a request: broken JSON, a JSON array or number, an object without a (string) type, an
+    unknown type."""
+    kind = r.randrange(6)
+    if kind == 0:
+        return _text(r, 60)
+    if kind == 1:
+        good = json.dumps({"id": 1, "type": r.choice(types)})
+        return good[: r.randrange(len(good))]
+    if kind == 2:
+        return json.dumps(json_value(r))
+    if kind == 3:
+        return json.dumps({"id": r.randrange(100), "type": json_value(r)})
+    if kind == 4:
+        return json.dumps({"id": r.randrange(100), "type": r.choice(types) + r.choice(("_", "X", " ", "\u00e9"))})
+    return json.dumps({"id": r.randrange(100), **{_text(r, 8): json_value(r) for _ in range(3)}})
+
+
+def frame_label(text: str, types: Collection[str]) -> str:
+    """The ``type`` label the server counts a frame under in ``urok_ws_handled_total`` (the same
+    rules as ``signaling.ws.session``, rate limiting aside): the request type, ``<malformed>`` or
+    ``<unknown>``."""
+    try:
+        frame = msgspec.json.decode(text)  # as the server: no NaN, no lone surrogate escapes
+    except (ValueError, RecursionError):
+        return "<malformed>"
+    if not isinstance(frame, dict):
+        return "<malformed>"
+    req_id = frame.get("id")
+    if isinstance(req_id, str):
+        id_ok = len(req_id) <= 64
+    else:
+        id_ok = req_id is None or (isinstance(req_id, int) and not isinstance(req_id, bool))
+    type_ = frame.get("type")
+    if not id_ok or not isinstance(type_, str):
+        return "<malformed>"
+    return type_ if type_ in types else "<unknown>"

@@ -1,79 +1,219 @@
-"""Hypothesis-generated frames against a live server: nothing a client sends can crash the server or
-another participant's session."""
+"""Generated requests against a live server: nothing a client sends can crash the server or another
+participant's session, and the generated frames really reach the handlers (issue 20, item 1).
 
+Two fuzzing participants (a host, so that restricted requests get past the permission check, and
+a student) send requests of every type in the dispatch table, built from each request's msgspec
+model (mostly valid values, real participant ids and SDP offers from pools, sometimes any JSON
+value, a missing or extra field, a bad id) plus frames that are not requests at all. A socket that
+closes (the generated `leave`) is reopened before the next frame; the room's rate limit is raised
+for the test (the limiter has its own tests), so no frame is refused or dropped. After a barrier (a
+ping answered on each socket: frames of one socket are handled in order) the test compares what it
+sent, per type, with what the server counted in ``urok_ws_handled_total`` and requires a floor of
+frames per type that got past parsing into the handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
 import json
+import logging
+import random
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import pytest
+from aiortc import RTCPeerConnection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
+from benchmarks import fuzz_inputs as fi
+from signaling.app_keys import DISPATCH
 from signaling.rooms import Role
-from tests.conftest import Server
+from signaling.rooms.moderation import REACTIONS
+from tests.conftest import Server, WsClient
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | st.floats(allow_nan=True)
-    | st.text(max_size=40),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
-    max_leaves=12,
-)
-known_types = st.sampled_from(["ping", "leave", "list_participants", "publish", "subscriber_answer",
-                               "ice_candidate", "subscribe", "unsubscribe", "set_muted", "raise_hand",
-                               "chat_send", "mute", "admit", "end_room"])
-frames = st.one_of(
-    st.builds(lambda t, body, i: json.dumps({"id": i, "type": t, **body}), known_types,
-              st.dictionaries(st.sampled_from(["sdp", "sources", "offset", "limit", "tracks", "track_ids",
-                                               "candidate", "target", "source", "muted", "text", "all"]),
-                              json_values, max_size=4),
-              st.one_of(st.integers(0, 10**6), st.text(max_size=8), st.none())),
-    json_values.map(json.dumps),
-    st.text(max_size=200),
-)
+PER_TYPE = 16  # generated requests of each type, per fuzzing participant
+JUNK = 60  # frames that are not requests, per fuzzing participant
+NOT_PAST_PARSING = {"invalid_message", "forbidden", "unknown_type", "rate_limited"}
 
 
-async def test_random_frames_never_break_the_server_or_other_sessions(server: Server) -> None:
+def generate(count: int, make: Callable[[random.Random], str]) -> list[str]:
+    """``count`` frames from a derandomized hypothesis run (no example database: CI is reproducible)."""
+    out: list[str] = []
+
+    @settings(max_examples=count, deadline=None, derandomize=True, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(st.integers(min_value=0, max_value=2**64))  # a seed per example: st.randoms() leans to zeros
+    def run(seed: int) -> None:
+        out.append(make(random.Random(seed)))
+
+    run()
+    return out[:count]
+
+
+class Fuzzer:
+    """One identity; reconnects when its socket closes (after the `leave` it sent itself)."""
+
+    def __init__(self, server: Server, token: str, types: Sequence[str]) -> None:
+        self.server, self.token, self.types = server, token, types
+        self.client: WsClient | None = None
+        self.sent: Counter[str] = Counter()
+        self.connects = 0
+        self.unexpected_closes = 0
+
+    async def ensure_open(self) -> WsClient:
+        c = self.client
+        if c is not None and not c.closed.is_set():
+            return c
+        c = self.client = await self.server.connect(self.token)
+        await c.event("welcome", timeout=15)
+        self.connects += 1
+        return c
+
+    async def send(self, text: str) -> None:
+        c = await self.ensure_open()
+        label = fi.frame_label(text, self.types)
+        await c.send_raw(text)
+        self.sent[label] += 1
+        if label == "leave":  # always valid: the server answers and closes
+            await asyncio.wait_for(c.closed.wait(), 15)
+        elif c.closed.is_set():
+            self.unexpected_closes += 1
+
+    async def barrier(self, n: int) -> None:
+        c = await self.ensure_open()
+        rid = f"barrier-{n}"
+        await c.send_raw(json.dumps({"id": rid, "type": "ping"}))
+        self.sent["ping"] += 1
+        r = await c.wait_for(lambda: c.responses.get(rid), timeout=60)
+        assert r["ok"] is True, r
+
+
+def _known_aiortc(record: logging.LogRecord) -> bool:
+    """aiortc starts ``RTCPeerConnection.__connect`` as a task nobody awaits: a transport closed
+    while it connects (a generated `publish`, then `leave`) leaves "Task exception was never
+    retrieved ... RTCIceTransport is closed" in the loop's handler. Known, reported; not the server's
+    own code failing."""
+    text = record.getMessage()
+    exc = record.exc_info[1] if record.exc_info else None
+    return "RTCPeerConnection.__connect" in text and "RTCIceTransport is closed" in str(exc)
+
+
+def handled_per_type(metrics_text: str) -> dict[str, Counter[str]]:
+    out: dict[str, Counter[str]] = {}
+    for family in text_string_to_metric_families(metrics_text):
+        if family.name == "urok_ws_handled":
+            for s in family.samples:
+                if s.name == "urok_ws_handled_total":
+                    out.setdefault(s.labels["type"], Counter())[s.labels["outcome"]] += int(s.value)
+    return out
+
+
+async def _offer() -> str:
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio", direction="sendonly")
+    pc.addTransceiver("video", direction="sendonly")
+    await pc.setLocalDescription(await pc.createOffer())
+    sdp: str = pc.localDescription.sdp
+    await pc.close()
+    return sdp
+
+
+async def test_generated_requests_reach_every_handler_and_never_break_the_server(
+    server_factory: Callable[..., Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR)
+    server: Server = await server_factory(ws_rate_per_s=100_000.0, ws_rate_burst=100_000)
     room_id = await server.create_room()
     victim = await server.join(room_id, "victim")
-    fuzzer_token = server.token(room_id, "fuzzer", role=Role.PARTICIPANT)
-    state: dict[str, Any] = {"client": await server.connect(fuzzer_token)}
+    bystander = await server.join(room_id, "bystander")
+    table = server.app[DISPATCH]
+    models = {t: table.route(t).model for t in table.types}
+    offer = await _offer()
+    ids = [str(bystander.events[0]["participant_id"]), "nobody"]
+    pools: Mapping[str, Sequence[Any]] = {
+        "participant_id": ids, "participant_ids": ids, "to": ids,
+        "sdp": [offer] * 6 + generate(6, lambda r: fi.sdp_text(r, [offer])),
+        "sources": [{"0": "microphone", "1": "camera"}, {"1": "camera"}],
+        "track_id": ["nope"], "track_ids": ["nope"], "emoji": list(REACTIONS),
+    }
+    host = Fuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST),
+                  [t for t in models if t != "end_room"])  # the room must outlive the test
+    student = Fuzzer(server, server.token(room_id, "fuzz-student", role=Role.PARTICIPANT), list(models))
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(batch=st.lists(frames, min_size=1, max_size=5))
-    async def run(batch: list[str]) -> None:
-        c = state["client"]
-        if c.closed.is_set():  # it sent `leave` or was rate limited: come back
-            state["client"] = c = await server.connect(fuzzer_token)
-            await c.event("welcome")
-        for frame in batch:
-            if c.closed.is_set():
-                break
-            try:
-                await c.send_raw(frame)
-            except ConnectionResetError:
-                break
+    def frames_for(f: Fuzzer) -> list[str]:
+        frames: list[str] = []
+        for t in f.types:
+            frames += generate(PER_TYPE, lambda r, t=t: fi.request_frame(r, t, models[t], pools))  # type: ignore[misc]
+        frames += generate(JUNK, lambda r: fi.junk_frame(r, list(models)))
+        random.Random(len(f.types)).shuffle(frames)
+        return frames
 
-    # hypothesis drives an async test function through the running loop
-    examples = await _drive(run)
-    assert examples >= 100
+    async def run(f: Fuzzer, frames: list[str]) -> None:
+        for text in frames:
+            await f.send(text)
+        await f.barrier(1)
+
+    plans = [(host, frames_for(host)), (student, frames_for(student))]
+    await asyncio.gather(*(run(f, frames) for f, frames in plans))
+
+    async with server.http.get(server.base + "/metrics") as resp:
+        handled = handled_per_type(await resp.text())
+    sent = host.sent + student.sent
+    table_rows = {t: dict(handled.get(t, {})) for t in sorted(set(handled) | set(sent))}
+    print(f"fuzz signalling: sent {sum(sent.values())} frames, {host.connects + student.connects} connections")
+    for t, outcomes in table_rows.items():
+        print(f"  {t:20} sent {sent[t]:4}  handled {outcomes}")
+
+    assert host.unexpected_closes == student.unexpected_closes == 0
+    assert host.connects > 1 and student.connects > 1  # generated `leave`s were followed by reconnects
+    # every frame sent was handled, none dropped (the issue: only 10 to 60 typed frames got through)
+    assert {t: sum(c.values()) for t, c in handled.items()} == {t: n for t, n in sent.items() if n}
+    for t in models:
+        assert sum(handled[t].values()) >= PER_TYPE * 3 // 4, (t, handled.get(t))  # a few had a bad id
+        if t == "end_room":  # only the student may send it here: the next test ends a room
+            continue
+        past_parsing = sum(n for outcome, n in handled[t].items() if outcome not in NOT_PAST_PARSING)
+        assert past_parsing >= 2, (t, handled[t])  # into the handler, not only the edge's checks
+    assert not any("internal_error" in c for c in handled.values()), table_rows
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and not _known_aiortc(r)] == []
+
     r = await victim.request("ping")
     assert r["ok"] is True and not victim.closed.is_set()
     status, health = await server.rest("GET", "/healthz", auth=False)
     assert status == 200 and health["status"] == "ok"
     status, _ = await server.rest("GET", f"/v1/rooms/{room_id}")
     assert status == 200
+
+
+async def test_generated_end_room_requests_end_the_room_once(server_factory: Callable[..., Any]) -> None:
+    """`end_room` is the one request the main test cannot let a host send (the room must live on)."""
+    server: Server = await server_factory(ws_rate_per_s=100_000.0, ws_rate_burst=100_000)
+    room_id = await server.create_room()
+    victim = await server.join(room_id, "victim")
+    model = server.app[DISPATCH].route("end_room").model
+    host = Fuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST), ["end_room"])
+    frames = generate(PER_TYPE, lambda r: fi.request_frame(r, "end_room", model, {}))
+    for text in frames:
+        label = fi.frame_label(text, ["end_room"])
+        await host.send(text)
+        if label == "end_room":
+            break
+    assert host.sent["end_room"] == 1
+    await victim.wait_for(lambda: victim.closed.is_set(), timeout=10)  # everyone is sent away
     async with server.http.get(server.base + "/metrics") as resp:
-        assert 'code="internal_error"' not in await resp.text()
+        handled = handled_per_type(await resp.text())
+    assert handled["end_room"] == Counter(ok=1), handled
 
 
-async def _drive(test: Any) -> int:
-    """Run a hypothesis @given coroutine function example by example inside this event loop."""
-    inner = test.hypothesis.inner_test
-    collected: list[Any] = []
-
-    def sync(**kwargs: Any) -> None:
-        collected.append(kwargs)
-
-    test.hypothesis.inner_test = sync
-    test()  # hypothesis generates and "runs" each example synchronously: we record them
-    for kwargs in collected:
-        await inner(**kwargs)
-    return len(collected)
+def test_frame_label_follows_the_servers_rules() -> None:
+    types = ["ping", "leave"]
+    assert fi.frame_label('{"id": 1, "type": "ping"}', types) == "ping"
+    assert fi.frame_label('{"type": "ping", "id": "x"}', types) == "ping"
+    assert fi.frame_label('{"id": true, "type": "ping"}', types) == "<malformed>"
+    assert fi.frame_label('{"id": "%s", "type": "ping"}' % ("x" * 65), types) == "<malformed>"
+    assert fi.frame_label('{"id": 1, "type": 5}', types) == "<malformed>"
+    assert fi.frame_label('{"id": 1, "type": "pong"}', types) == "<unknown>"
+    assert fi.frame_label("[1]", types) == fi.frame_label("{", types) == "<malformed>"
