@@ -59,10 +59,11 @@ export function readToken(loc = location, hist = history, store = storage()) {
   const key = STORE_PREFIX + loc.pathname;
   let token = query.get("token") || fragment.get("token") || "";
   if (query.has("token") || fragment.has("token")) {
+    const inFragment = fragment.has("token"); // else the fragment stays as it was (#anchor, not key=value)
     query.delete("token");
     fragment.delete("token");
     const q = query.toString();
-    const f = fragment.toString();
+    const f = inFragment ? fragment.toString() : loc.hash.replace(/^#/, "");
     hist.replaceState(hist.state, "", loc.pathname + (q ? `?${q}` : "") + (f ? `#${f}` : ""));
     try {
       if (token) store?.setItem(key, token);
