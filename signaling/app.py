@@ -81,7 +81,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     app.on_response_prepare.append(add_security_headers)  # every response, errors and static files too
     app[SETTINGS] = settings
     app[CLOCK] = clock
-    app[TOKENS] = TokenService(settings.api_key, settings.api_secret)
+    app[TOKENS] = TokenService(settings.api_key, settings.api_secret, max_ttl_s=settings.token_max_ttl_s)
     app[METRICS] = Metrics()
     store = make_store(settings)
     app[STORE] = store

@@ -9,10 +9,13 @@ from typing import Any
 
 import jwt
 
+from signaling.errors import InvalidRequest
 from signaling.rooms.role import Role
 
 ALGORITHM = "HS256"
 LEEWAY_S = 10
+MAX_TTL_S = 7 * 24 * 3600  # the default of the setting token_max_ttl_s (and the REST API's ttl_s cap)
+_TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
 class TokenError(Exception):
@@ -59,11 +62,26 @@ def _text(claims: dict[str, Any], key: str, *, required: bool, limit: int = MAX_
 
 
 class TokenService:
-    def __init__(self, api_key: str, api_secret: str) -> None:
+    """Mints and verifies tokens.  ``max_ttl_s`` bounds every token's lifetime: one that expires
+    later than that from now is refused (a leaked token must not work for years), and none is minted
+    with a longer one."""
+
+    def __init__(self, api_key: str, api_secret: str, *, max_ttl_s: int = MAX_TTL_S) -> None:
         if not api_key or not api_secret:
             raise ValueError("TokenService needs an API key and secret")
+        if max_ttl_s < 60:
+            raise ValueError("max_ttl_s must be at least 60 seconds")
         self._key = api_key
         self._secret = api_secret
+        self._max_ttl_s = max_ttl_s
+
+    @property
+    def max_ttl_s(self) -> int:
+        return self._max_ttl_s
+
+    def _check_ttl(self, ttl_s: int) -> None:
+        if ttl_s > self._max_ttl_s:
+            raise InvalidRequest(f"ttl_s: at most {self._max_ttl_s} seconds (setting token_max_ttl_s)")
 
     @property
     def api_key(self) -> str:
@@ -87,6 +105,7 @@ class TokenService:
         given_name: str = "",
         now: float | None = None,
     ) -> str:
+        self._check_ttl(ttl_s)
         t = int(time.time() if now is None else now)
         claims: dict[str, Any] = {
             "iss": self._key, "sub": identity, "name": name, "room": room_id, "role": role.value,
@@ -99,6 +118,7 @@ class TokenService:
         return self._encode(claims)
 
     def mint_admin(self, *, subject: str = "admin", ttl_s: int, now: float | None = None) -> str:
+        self._check_ttl(ttl_s)
         t = int(time.time() if now is None else now)
         return self._encode({"iss": self._key, "sub": subject, "admin": True, "iat": t, "exp": t + ttl_s})
 
@@ -126,11 +146,18 @@ class TokenService:
             raise TokenError(f"malformed token: {e}") from None
         if claims.get("iss") != self._key:
             raise TokenError("token was issued for another API key")
+        for name in _TIME_CLAIMS:  # PyJWT takes int(value): "99999999999" as a string would pass
+            value = claims.get(name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+                raise TokenError(f"token claim {name!r} must be a number (seconds since the epoch)")
+        if claims["exp"] - time.time() > self._max_ttl_s + LEEWAY_S:
+            raise TokenError(f"token lives longer than this server allows ({self._max_ttl_s} s); "
+                             "mint one with a shorter lifetime")
         return claims
 
     def verify_access(self, token: str, *, room_id: str | None = None) -> AccessGrant:
         claims = self._decode(token)
-        if claims.get("admin") is True and "room" not in claims:
+        if "admin" in claims:  # whatever else it claims (a room too): admin tokens are for the REST API
             raise TokenError("an admin token cannot join a room")
         room = _text(claims, "room", required=True)
         if room_id is not None and room != room_id:

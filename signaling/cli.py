@@ -36,8 +36,10 @@ def _token(args: argparse.Namespace) -> int:
     settings = _load(args, {"dev": True if args.dev else None})
     if not settings.api_key or not settings.api_secret:
         raise SettingsError("no API key and secret (set UROK_API_KEY / UROK_API_SECRET or pass --dev)")
-    tokens = TokenService(settings.api_key, settings.api_secret)
+    tokens = TokenService(settings.api_key, settings.api_secret, max_ttl_s=settings.token_max_ttl_s)
     ttl = args.ttl or settings.token_ttl_s
+    if not 60 <= ttl <= settings.token_max_ttl_s:
+        raise SettingsError(f"--ttl: between 60 and {settings.token_max_ttl_s} seconds (token_max_ttl_s)")
     if args.admin:
         print(tokens.mint_admin(subject=args.identity or "admin", ttl_s=ttl))
         return 0

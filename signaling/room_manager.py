@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -33,12 +34,18 @@ class RoomManager:
         self._ice = [{"urls": [u]} for u in ice_servers]
         self.live: dict[str, LiveRoom] = {}
         self.feature_factories: list[FeatureFactory] = []
+        self._creating = asyncio.Lock()
 
     async def create(self, settings: RoomSettings) -> tuple[Room, bool]:
-        if await self.store.count_rooms(active_only=True) >= self.max_rooms:
-            raise ServiceUnavailable(f"this server holds at most {self.max_rooms} active rooms")
-        room = Room(room_id=new_id("RM"), settings=settings, created_at=self.clock())
-        stored, created = await self.store.create_room(room)
+        return await self._create(Room(room_id=new_id("RM"), settings=settings, created_at=self.clock()))
+
+    async def _create(self, room: Room) -> tuple[Room, bool]:
+        """The one place a room comes to be (the API, or a token when rooms_created_by_token), so
+        max_rooms holds whichever way; the lock keeps two creations from both passing the count."""
+        async with self._creating:
+            if await self.store.count_rooms(active_only=True) >= self.max_rooms:
+                raise ServiceUnavailable(f"this server holds at most {self.max_rooms} active rooms")
+            stored, created = await self.store.create_room(room)
         if created:
             log.info("room created", extra={"room_id": stored.room_id})
         return stored, created
@@ -53,8 +60,9 @@ class RoomManager:
         return room
 
     async def open(self, room_id: str, *, create: bool) -> LiveRoom:
-        """The live room for a joining participant; a room named by a valid token that does not
-        exist yet is created with default settings when ``create`` is true (as LiveKit does)."""
+        """The live room for a joining participant.  A room named by a valid token that does not
+        exist is refused (RoomNotFound), or created with default settings when ``create`` is true
+        (the setting rooms_created_by_token, as LiveKit does), within max_rooms like any other."""
         live = self.live.get(room_id)
         if live is not None and not live.closed:
             return live
@@ -62,9 +70,10 @@ class RoomManager:
         if room is None:
             if not create:
                 raise RoomNotFound(f"no room {room_id!r}")
-            room = Room(room_id=room_id, settings=RoomSettings(), created_at=self.clock())
-            room, _ = await self.store.create_room(room)
-            log.info("room created on first join", extra={"room_id": room_id})
+            room, _ = await self._create(Room(room_id=room_id, settings=RoomSettings(), created_at=self.clock()))
+            live = self.live.get(room_id)  # another join created and opened it while we waited
+            if live is not None and not live.closed:
+                return live
         ends_at = room.ends_at(self.minute_s)
         if not room.ended and ends_at is not None and ends_at <= self.clock():
             room.end(ends_at)  # its time ran out while nobody was connected

@@ -38,6 +38,7 @@ class Settings:
     api_key: str = ""
     api_secret: str = ""
     token_ttl_s: int = 6 * 3600
+    token_max_ttl_s: int = 7 * 24 * 3600  # no token (access or admin) that lives longer is minted or accepted
     # store
     store: str = "memory"  # memory | redis (later)
     redis_url: str = "redis://127.0.0.1:6379/0"
@@ -48,6 +49,7 @@ class Settings:
     ws_rate_burst: int = 40
     ws_rate_abuse_limit: int = 400  # consecutive refused requests before the socket is closed
     max_rooms: int = 10_000
+    rooms_created_by_token: bool = False  # a valid token for an unknown room creates it (else: refused, 4404)
     # media
     ice_servers: tuple[str, ...] = ()  # e.g. ("stun:stun.example.org:3478",); none on loopback
     rtc_host_addresses: tuple[str, ...] = ()  # addresses announced in ICE host candidates; () = automatic
@@ -84,6 +86,8 @@ class Settings:
             raise SettingsError(f"rtc_udp_port: {self.rtc_udp_port} is not a UDP port (0..65535)")
         if self.token_ttl_s < 60:
             raise SettingsError("token_ttl_s: must be at least 60 seconds")
+        if self.token_max_ttl_s < self.token_ttl_s:
+            raise SettingsError(f"token_max_ttl_s: must be at least token_ttl_s ({self.token_ttl_s})")
 
     @property
     def base_url(self) -> str:

@@ -9,6 +9,7 @@ from signaling.rooms.errors import (
     RoomClosed,
     RoomError,
     RoomFull,
+    SeatTaken,
 )
 from signaling.rooms.participant import Participant, ParticipantState
 from signaling.rooms.permissions import Action, allowed, denial, require
@@ -19,6 +20,6 @@ from signaling.rooms.room_settings import GuestPolicy, LockSettings, RoomMode, R
 __all__ = [
     "Action", "EntryRefused", "GuestPolicy", "Identity", "InvalidSettings", "InvalidState", "LockSettings",
     "Participant", "ParticipantNotFound", "ParticipantState", "PermissionDenied", "Role", "Room",
-    "RoomClosed", "RoomError", "RoomFull", "RoomMode", "RoomSettings", "allowed", "denial", "new_id",
+    "RoomClosed", "RoomError", "RoomFull", "RoomMode", "RoomSettings", "SeatTaken", "allowed", "denial", "new_id",
     "require",
 ]

@@ -9,6 +9,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MERGE_GAP_S = 60.0
+# a cell a spreadsheet would read as a formula (=HYPERLINK(...), +cmd, -1+1, @SUM) or that starts with
+# a tab or carriage return gets a leading apostrophe: OWASP "CSV Injection" (names come from tokens)
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 CSV_COLUMNS = ("identity", "name", "family_name", "given_name", "role", "registered", "first_joined",
                "last_left", "total_seconds", "sessions")
 
@@ -89,9 +92,17 @@ class Attendance:
         return sorted(self._records.values(), key=AttendanceRecord.sort_key)
 
     def rows(self, now: float) -> list[list[Any]]:
-        """One row per identity in CSV_COLUMNS order."""
+        """One row per identity in CSV_COLUMNS order, for the CSV download: text is neutralised
+        (``csv_safe``), numbers and booleans are left as they are."""
         out: list[list[Any]] = []
         for r in self.records():
             j = r.to_json(now)
-            out.append([j[c] for c in CSV_COLUMNS])
+            out.append([csv_safe(j[c]) for c in CSV_COLUMNS])
         return out
+
+
+def csv_safe(value: Any) -> Any:
+    """A text cell that a spreadsheet would run as a formula, quoted with a leading apostrophe."""
+    if isinstance(value, str) and value.startswith(FORMULA_START):
+        return "'" + value
+    return value

@@ -33,6 +33,12 @@ class EntryRefused(RoomError):
     code = "entry_refused"
 
 
+class SeatTaken(RoomError):
+    """The identity is connected already and the room does not let a second connection take over."""
+
+    code = "already_connected"
+
+
 class InvalidSettings(RoomError):
     code = "invalid_settings"
 

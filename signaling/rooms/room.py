@@ -24,6 +24,7 @@ from signaling.rooms.errors import (
     PermissionDenied,
     RoomClosed,
     RoomFull,
+    SeatTaken,
 )
 from signaling.rooms.hand_queue import HandQueue, RaisedHand
 from signaling.rooms.moderation import FULL_LOCK, changed_lock, check_emoji, check_rank, check_role_change
@@ -147,11 +148,13 @@ class Room:
             return True
         return not who.registered  # ALWAYS_ACCEPT_AUTH; ALWAYS_DENY refused guests before this
 
-    def admit_or_queue(self, who: Identity, now: float) -> Participant:
+    def admit_or_queue(self, who: Identity, now: float, *, connected: bool = False) -> Participant:
         """A connection asks to join: returns the participant, joined or waiting.
 
         A reconnect of the same identity keeps its participant id (and its seat: a participant
-        who was joined stays joined, one who waited keeps its place in the queue).
+        who was joined stays joined, one who waited keeps its place in the queue).  ``connected``:
+        that identity has a live connection now; unless `allow_seat_takeover`, the new one is
+        refused (SeatTaken) instead of taking the seat from it.
         """
         if self.ended:
             raise RoomClosed("this lesson has ended")
@@ -168,6 +171,8 @@ class Room:
             raise EntryRefused("this lesson admits only users signed in to the school")
         existing = self.by_identity(who.identity)
         if existing is not None and existing.state is not ParticipantState.LEFT:
+            if connected and not self.settings.allow_seat_takeover:
+                raise SeatTaken("you are already in this lesson in another tab or on another device")
             existing.name, existing.role, existing.registered = who.name, role, who.registered
             existing.family_name, existing.given_name = who.family_name, who.given_name
             if existing.state is ParticipantState.WAITING and not self._must_wait(

@@ -65,6 +65,10 @@ class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     transcription: TranscriptionSettings = msgspec.field(default_factory=TranscriptionSettings)
     noise_suppression: bool = False
     duration_minutes: Annotated[int, msgspec.Meta(ge=0, le=7 * 24 * 60)] = 0
+    # a second connection of someone who is connected takes the seat (the older socket is closed
+    # with 4409, hosts are told); false: it is refused (`already_connected`, 4423) while the first
+    # socket lives, and a reconnect after it is gone still keeps the seat
+    allow_seat_takeover: bool = True
 
     @classmethod
     def parse(cls, data: Any) -> RoomSettings:

@@ -17,5 +17,6 @@ class CloseCode(IntEnum):
     ROOM_ENDED = 4410
     REMOVED = 4411  # removed by a host
     ROOM_FULL = 4413
+    ALREADY_CONNECTED = 4423  # the identity is connected and the room forbids taking its seat
     RATE_LIMITED = 4429  # kept flooding after many `rate_limited` errors
     INTERNAL = 4500

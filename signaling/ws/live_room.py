@@ -162,12 +162,24 @@ class LiveRoom:
                        "participant": participant.to_json()}, also=participant.participant_id)
 
     # --- membership --------------------------------------------------------------------------
+    def connected(self, identity: str) -> bool:
+        """Whether that identity has a live socket here (one that is not being closed)."""
+        p = self.room.by_identity(identity)
+        s = self.sessions.get(p.participant_id) if p is not None else None
+        return s is not None and not s.closing
+
     def welcome(self, session: Session, *, page: tuple[str, dict[str, Any], int] | None = None) -> None:
         """``page`` (from ``_welcome_page``): the shared part, encoded once when many are welcomed
-        at once (admit all)."""
+        at once (admit all).  Someone in the waiting room learns only their own state: who is in the
+        lesson is not theirs to see until a host lets them in (they may be denied)."""
         p = session.participant
-        listed, summary, total = page if page is not None else self._welcome_page()
         you = p.to_json()
+        if p.state is not ParticipantState.JOINED:
+            session.send({"event": "welcome", "participant_id": p.participant_id, "state": p.state.value,
+                          "you": you, "room": {"room_id": self.room_id, "name": self.room.settings.name},
+                          "participants": [], "ice_servers": self.ice_servers, "server_time": self.clock()})
+            return
+        listed, summary, total = page if page is not None else self._welcome_page()
         you["unmute_allowed"] = p.participant_id in self.room.unmute_allowed  # after a reconnect too
         you["unmute_requested"] = sorted(src for pid, src in self.room.unmute_once if pid == p.participant_id)
         head = _encode({"event": "welcome", "participant_id": p.participant_id, "state": p.state.value,
@@ -225,6 +237,12 @@ class LiveRoom:
         old = self.sessions.get(p.participant_id)
         self.sessions[p.participant_id] = session
         if old is not None and old is not session:
+            if not old.closing:  # a live socket loses its seat: it is told why, the hosts are told
+                old.send_event("replaced", reason="you joined from another tab or device")
+                self.broadcast({"event": "participant_replaced", "participant_id": p.participant_id,
+                                "participant": p.to_json()},
+                               to=[pid for pid, s in self.sessions.items()
+                                   if s.participant.role.is_moderator and pid != p.participant_id])
             old.close_soon(CloseCode.REPLACED, "replaced by a newer connection of the same user")
             for f in self.features:
                 await f.on_left(old)

@@ -9,7 +9,7 @@ from aiohttp import web
 from signaling.app_keys import CLOCK, DISPATCH, METRICS, ROOMS, SETTINGS, TOKENS
 from signaling.auth import TokenError
 from signaling.errors import ApiError, RoomEnded, RoomNotFound
-from signaling.rooms import EntryRefused, Identity, RoomClosed, RoomError, RoomFull
+from signaling.rooms import EntryRefused, Identity, RoomClosed, RoomError, RoomFull, SeatTaken
 from signaling.ws.close_codes import CloseCode
 from signaling.ws.session import Session
 
@@ -21,6 +21,7 @@ _ROOM_ERROR_CLOSE: dict[type[Exception], CloseCode] = {
     RoomEnded: CloseCode.ROOM_ENDED,
     EntryRefused: CloseCode.ENTRY_REFUSED,
     RoomNotFound: CloseCode.ROOM_NOT_FOUND,
+    SeatTaken: CloseCode.ALREADY_CONNECTED,
 }
 
 
@@ -45,10 +46,13 @@ async def rtc_handler(request: web.Request) -> web.WebSocketResponse:
     rooms = app[ROOMS]
     who = Identity(identity=grant.identity, name=grant.name, role=grant.role, registered=grant.registered,
                    family_name=grant.family_name, given_name=grant.given_name)
+    live = None
     try:
-        live = await rooms.open(grant.room_id, create=True)
-        participant = live.room.admit_or_queue(who, app[CLOCK]())
+        live = await rooms.open(grant.room_id, create=settings.rooms_created_by_token)
+        participant = live.room.admit_or_queue(who, app[CLOCK](), connected=live.connected(grant.identity))
     except (ApiError, RoomError) as e:
+        if live is not None:
+            rooms.release_if_empty(live)  # opened for nobody: do not keep serving it
         code = _ROOM_ERROR_CLOSE.get(type(e), CloseCode.INTERNAL)
         return await _refuse(request, ws, code, e.code, e.message)
     session = Session(ws, room=live, participant=participant, settings=settings, metrics=app[METRICS],

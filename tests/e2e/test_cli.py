@@ -33,6 +33,18 @@ def test_urok_token_mints_access_and_admin_tokens() -> None:
     assert url.stdout.startswith("http://127.0.0.1:8080/join/R1?token=")
 
 
+def test_urok_token_refuses_a_lifetime_past_the_maximum() -> None:
+    out = run_cli("token", "--dev", "--room", "R1", "--identity", "u", "--ttl", str(8 * 24 * 3600))
+    assert out.returncode == 2 and "token_max_ttl_s" in out.stderr and not out.stdout
+    short = run_cli("token", "--dev", "--admin", "--ttl", "7200", env={"UROK_TOKEN_MAX_TTL_S": "3600",
+                                                                      "UROK_TOKEN_TTL_S": "600"})
+    assert short.returncode == 2 and "3600" in short.stderr
+    ok = run_cli("token", "--dev", "--room", "R1", "--identity", "u", "--ttl", "3600",
+                 env={"UROK_TOKEN_MAX_TTL_S": "3600", "UROK_TOKEN_TTL_S": "600"})
+    claims = jwt.decode(ok.stdout.strip(), "devsecret", algorithms=["HS256"])
+    assert claims["exp"] - claims["iat"] == 3600
+
+
 def test_urok_token_without_keys_explains_what_is_missing() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("UROK_")}
     out = subprocess.run([str(UROK), "token", "--room", "R", "--identity", "u"], capture_output=True,

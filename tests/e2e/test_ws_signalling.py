@@ -7,6 +7,7 @@ import time
 import jwt
 import pytest
 
+from signaling.app_keys import ROOMS
 from signaling.rooms import Role
 from tests.conftest import Server
 
@@ -60,11 +61,68 @@ async def test_reconnect_with_the_same_token_keeps_the_seat_and_closes_the_old_s
     assert len([e for e in a.events if e["event"] == "participant_joined"]) == 1
 
 
-@pytest.mark.parametrize("kind", ["expired", "bad_signature", "malformed", "missing", "admin"])
+def _signed(claims: dict[str, object]) -> str:
+    return jwt.encode({"iss": "testkey", "sub": "u", **claims}, "testsecret", algorithm="HS256")
+
+
+async def test_a_second_connection_takes_the_seat_the_first_is_told_why_and_the_hosts_see_it(server: Server) -> None:
+    """Finding 10: the seat was taken silently (the host saw nothing, the first client got only a
+    close code)."""
+    room_id = await server.create_room()
+    host_tok = server.token(room_id, "host", role=Role.HOST)
+    host = await server.connect(host_tok)
+    await host.event("welcome")
+    student = await server.join(room_id, "student")
+    tok = server.token(room_id, "b")
+    b1 = await server.connect(tok)
+    pid = (await b1.event("welcome"))["participant_id"]
+    b2 = await server.connect(tok)
+    assert (await b2.event("welcome"))["participant_id"] == pid
+    assert "another tab or device" in (await b1.event("replaced"))["reason"]
+    await b1.closed.wait()
+    assert b1.ws.close_code == 4409
+    notice = await host.event("participant_replaced", participant_id=pid)
+    assert notice["participant"]["identity"] == "b"
+    await asyncio.sleep(0.1)
+    assert not [e for e in student.events + b2.events if e["event"] == "participant_replaced"]
+    host2 = await server.connect(host_tok)  # a moderator taking its own seat: welcome first, no notice
+    await host2.event("welcome")
+    assert host2.events[0]["event"] == "welcome"
+    await host.closed.wait()
+    assert not [e for e in host2.events if e["event"] == "participant_replaced"]
+
+
+async def test_with_seat_takeover_off_a_second_connection_is_refused_while_the_first_lives(server: Server) -> None:
+    room_id = await server.create_room(allow_seat_takeover=False)
+    host = await server.join(room_id, "host", role=Role.HOST)
+    tok = server.token(room_id, "b")
+    b1 = await server.connect(tok)
+    pid = (await b1.event("welcome"))["participant_id"]
+    b2 = await server.connect(tok)
+    await b2.closed.wait()
+    assert b2.ws.close_code == 4423
+    assert (await b2.event("error"))["error"]["code"] == "already_connected"
+    assert not [e for e in b2.events if e["event"] == "welcome"]
+    assert (await b1.request("ping"))["ok"] is True and not b1.closed.is_set()
+    assert not [e for e in host.events if e["event"] in ("participant_replaced", "participant_left")]
+    await b1.ws.close()  # the first socket is gone: coming back keeps the seat
+    await host.event("participant_left", participant_id=pid)
+    b3 = await server.connect(tok)
+    assert (await b3.event("welcome"))["participant_id"] == pid
+
+
+@pytest.mark.parametrize("kind", ["expired", "bad_signature", "malformed", "missing", "admin", "admin_with_room",
+                                  "exp_in_9999", "exp_as_text", "exp_past_max_ttl"])
 async def test_bad_tokens_are_closed_with_4401_and_a_reason(server: Server, kind: str) -> None:
+    """Finding 10: a token that never expires (exp in 9999, or a string) or an admin token naming a
+    room used to join."""
     room_id = await server.create_room()
     now = time.time()
     token = {
+        "admin_with_room": _signed({"admin": True, "room": room_id, "role": "host", "exp": now + 60}),
+        "exp_in_9999": _signed({"room": room_id, "exp": 253402300799}),
+        "exp_as_text": _signed({"room": room_id, "exp": "253402300799"}),
+        "exp_past_max_ttl": _signed({"room": room_id, "exp": now + 7 * 24 * 3600 + 120}),
         "expired": server.tokens.mint_access(identity="u", name="u", room_id=room_id, role=Role.HOST,
                                              registered=True, ttl_s=60, now=now - 3600),
         "bad_signature": jwt.encode({"iss": "testkey", "sub": "u", "room": room_id, "exp": now + 60},
@@ -79,6 +137,9 @@ async def test_bad_tokens_are_closed_with_4401_and_a_reason(server: Server, kind
     err = await c.event("error")
     assert err["error"]["code"] == "unauthorized" and err["error"]["message"]
     assert not [e for e in c.events if e["event"] == "welcome"]
+    reason = {"admin_with_room": "admin token cannot join", "exp_in_9999": "longer than this server allows",
+              "exp_as_text": "must be a number", "exp_past_max_ttl": "longer than this server allows"}
+    assert reason.get(kind, "") in err["error"]["message"]
 
 
 async def test_token_for_another_room_is_refused(server: Server) -> None:
@@ -136,11 +197,38 @@ async def test_guest_policy_always_deny_closes_guests_with_a_reason(server: Serv
     assert "signed in" in (await g.event("error"))["error"]["message"]
 
 
-async def test_room_named_in_a_valid_token_is_created_on_first_join(server: Server) -> None:
+async def test_a_token_for_a_room_that_does_not_exist_is_refused_and_creates_nothing(server: Server) -> None:
+    """Finding 8: each token for an unknown room id made a room, past max_rooms."""
+    for i in range(5):
+        c = await server.connect(server.token(f"adhoc-{i}", "u", role=Role.HOST))
+        await c.closed.wait()
+        assert c.ws.close_code == 4404
+        assert (await c.event("error"))["error"]["code"] == "room_not_found"
+        assert not [e for e in c.events if e["event"] == "welcome"]
+    status, _ = await server.rest("GET", "/v1/rooms/adhoc-0")
+    assert status == 404
+    status, body = await server.rest("GET", "/v1/rooms?active=false")
+    assert status == 200 and body["total"] == 0
+    assert server.app[ROOMS].live == {}
+
+
+async def test_with_rooms_created_by_token_a_token_opens_its_room_within_max_rooms(server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = await server_factory(rooms_created_by_token=True, max_rooms=2)
     c = await server.join("adhoc-room", "u", role=Role.HOST)
     assert (await c.event("welcome"))["room"]["room_id"] == "adhoc-room"
     status, _ = await server.rest("GET", "/v1/rooms/adhoc-room")
     assert status == 200
+    await server.create_room()  # the second room, through the API
+    over = await server.connect(server.token("adhoc-other", "u", role=Role.HOST))
+    await over.closed.wait()
+    assert over.ws.close_code == 4500
+    assert (await over.event("error"))["error"]["code"] == "unavailable"
+    status, _ = await server.rest("GET", "/v1/rooms/adhoc-other")
+    assert status == 404
+    status, body = await server.rest("POST", "/v1/rooms", {})
+    assert status == 503 and body["error"]["code"] == "unavailable"
+    again = await server.join("adhoc-room", "v")  # an existing room still opens
+    assert (await again.event("welcome"))["state"] == "joined"
 
 
 async def test_unknown_type_and_invalid_messages_keep_the_socket_open(server: Server) -> None:

@@ -4,6 +4,7 @@ import jwt
 import pytest
 
 from signaling.auth import TokenError, TokenService
+from signaling.errors import InvalidRequest
 from signaling.rooms import Role
 
 SVC = TokenService("key", "secret-secret-secret-secret-secret")
@@ -76,3 +77,46 @@ def test_admin_token_is_not_an_access_token_and_vice_versa() -> None:
         SVC.verify_access(admin)
     with pytest.raises(TokenError, match="not an admin token"):
         SVC.verify_admin(access())
+
+
+def signed(claims: dict[str, object], secret: str = "secret-secret-secret-secret-secret") -> str:
+    return jwt.encode({"iss": "key", "sub": "u", "room": "R", **claims}, secret, algorithm="HS256")
+
+
+@pytest.mark.parametrize("exp", [253402300799, 1e300, time.time() + 7 * 24 * 3600 + 60])
+def test_a_token_living_past_the_maximum_lifetime_is_refused(exp: float) -> None:
+    with pytest.raises(TokenError, match="longer than this server allows"):
+        SVC.verify_access(signed({"exp": exp}))
+
+
+def test_the_maximum_lifetime_is_a_setting_and_a_token_just_under_it_is_accepted() -> None:
+    short = TokenService("key", "secret-secret-secret-secret-secret", max_ttl_s=3600)
+    assert short.verify_access(signed({"exp": time.time() + 3500})).identity == "u"
+    assert SVC.verify_access(signed({"exp": time.time() + 7 * 24 * 3600 - 60})).identity == "u"
+    with pytest.raises(TokenError, match="3600 s"):
+        short.verify_access(signed({"exp": time.time() + 7200}))
+    with pytest.raises(TokenError, match="longer than"):
+        short.verify_admin(signed({"admin": True, "exp": time.time() + 7200}))
+
+
+@pytest.mark.parametrize("claims", [{"exp": "253402300799"}, {"iat": "1"}, {"nbf": "0"},
+                                    {"exp": [1]}])
+def test_time_claims_must_be_numbers(claims: dict[str, object]) -> None:
+    with pytest.raises(TokenError):
+        SVC.verify_access(signed({"exp": time.time() + 60, **claims}))
+
+
+def test_minting_past_the_maximum_lifetime_is_refused() -> None:
+    short = TokenService("key", "secret-secret-secret-secret-secret", max_ttl_s=3600)
+    with pytest.raises(InvalidRequest, match="3600"):
+        short.mint_access(identity="u", name="n", room_id="R", role=Role.HOST, registered=True, ttl_s=3601)
+    with pytest.raises(InvalidRequest):
+        short.mint_admin(ttl_s=3601)
+    assert short.verify_access(short.mint_access(identity="u", name="n", room_id="R", role=Role.HOST,
+                                                 registered=True, ttl_s=3600)).role is Role.HOST
+
+
+@pytest.mark.parametrize("admin", [True, False, "yes"])
+def test_a_token_with_an_admin_claim_cannot_join_even_naming_a_room(admin: object) -> None:
+    with pytest.raises(TokenError, match="admin token cannot join"):
+        SVC.verify_access(signed({"admin": admin, "role": "host", "exp": time.time() + 60}), room_id="R")

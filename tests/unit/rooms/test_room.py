@@ -9,6 +9,7 @@ from signaling.rooms import (
     RoomClosed,
     RoomFull,
     RoomSettings,
+    SeatTaken,
 )
 from signaling.rooms.errors import InvalidSettings
 from tests.unit.rooms.helpers import make_room, who
@@ -116,3 +117,31 @@ def test_all_protocol_settings_are_accepted_and_round_trip() -> None:
         if key != "lock":
             assert out[key] == value
     assert GuestPolicy(out["guest_policy"]) is GuestPolicy.ASK_HOST
+
+
+# --- a second connection of the same identity --------------------------------------------------------
+def test_a_connected_identity_may_take_its_seat_by_default() -> None:
+    room = make_room()
+    p = room.admit_or_queue(who("u"), now=1.0)
+    again = room.admit_or_queue(who("u"), now=2.0, connected=True)
+    assert again is p and again.state is ParticipantState.JOINED
+
+
+@pytest.mark.parametrize("policy", ["ALWAYS_ACCEPT_AUTH", "ASK_HOST"])
+def test_without_seat_takeover_a_connected_identity_is_refused_and_keeps_its_seat(policy: str) -> None:
+    room = make_room(allow_seat_takeover=False, guest_policy=policy)
+    p = room.admit_or_queue(who("u"), now=1.0)
+    with pytest.raises(SeatTaken, match="another tab"):
+        room.admit_or_queue(who("u"), now=2.0, connected=True)
+    assert room.by_identity("u") is p and p.state in (ParticipantState.JOINED, ParticipantState.WAITING)
+    assert room.admit_or_queue(who("u"), now=3.0, connected=False) is p  # the old socket is gone: a reconnect
+
+
+def test_without_seat_takeover_a_new_identity_and_a_returning_one_still_enter() -> None:
+    room = make_room(allow_seat_takeover=False)
+    p = room.admit_or_queue(who("u"), now=1.0)
+    room.leave(p.participant_id, 2.0)
+    back = room.admit_or_queue(who("u"), now=3.0, connected=False)
+    assert back.participant_id == p.participant_id and back.state is ParticipantState.JOINED
+    assert room.admit_or_queue(who("v"), now=3.0, connected=False).state is ParticipantState.JOINED
+    assert RoomSettings.parse({"allow_seat_takeover": False}).to_json()["allow_seat_takeover"] is False
