@@ -26,13 +26,19 @@ _U32 = struct.Struct("!I")
 _II = struct.Struct("!II")
 _SR_INFO = struct.Struct("!IQIII")  # ssrc, ntp, rtp ts, packets, octets
 _NACK_ITEM = struct.Struct("!HH")
+# the fixed part of the packet types the core reads, header included: RFC 3550 6.4.1/6.4.2 (SR:
+# sender SSRC + sender info; RR: sender SSRC), RFC 4585 6.1 (feedback: sender + media SSRC). A
+# shorter packet is truncated like one whose length field lies (found by tests/sfu/test_fuzz_transport.py:
+# an 8-byte PLI or SR raised from the parsers inside the receive hook, which logged it as a bug)
+_MIN_LENGTH = {RTCP_SR: 28, RTCP_RR: 8, RTCP_RTPFB: 12, RTCP_PSFB: 12}
 
 
 def split_compound(data: bytes | bytearray) -> list[tuple[int, int, int, int]]:
     """``(packet_type, count_or_fmt, start, end)`` for each packet of an RTCP compound.
 
     ``start`` is the packet's first byte (its header); ``end`` excludes padding. Raises
-    ``ValueError`` when any packet is truncated or is not version 2.
+    ``ValueError`` when any packet is truncated (its length field, or an SR, RR or feedback packet
+    shorter than the fixed part of its type) or is not version 2.
     """
     out: list[tuple[int, int, int, int]] = []
     pos = 0
@@ -54,6 +60,8 @@ def split_compound(data: bytes | bytearray) -> list[tuple[int, int, int, int]]:
             if pad == 0 or end - pad < pos + 4:
                 raise ValueError("RTCP padding invalid")
             body_end = end - pad
+        if body_end - pos < _MIN_LENGTH.get(pt, 4):
+            raise ValueError("RTCP packet shorter than the fixed part of its type")
         out.append((pt, b0 & 0x1F, pos, body_end))
         pos = end
     return out
