@@ -11,7 +11,7 @@ import { createCallUi } from "./callui.js";
 
 const FINAL_TEXT = {
   badToken: "badToken", expiredToken: "expiredToken", refused: "refused", roomNotFound: "roomNotFound", replaced: "replaced",
-  ended: "ended", removed: "removed", roomFull: "roomFull", denied: "denied",
+  ended: "ended", removed: "removed", roomFull: "roomFull", denied: "denied", alreadyConnected: "alreadyConnected",
 };
 
 function bestColumns(n, width, height, aspect = 16 / 9, gap = 8) {

@@ -25,11 +25,22 @@ export function simulcastLayers() {
 }
 
 // Close codes after which the page does not reconnect (1000 comes after our own `leave`; any other
-// close, 1000 included when we did not leave, is a drop: rejoin with the same token).
+// close, 1000 included when we did not leave, is a drop: rejoin with the same token). 4409: another
+// tab or device took our seat; reconnecting would take it back and start a fight. 4423: the room
+// forbids taking a connected seat; final for a page that never got in (another tab holds it), retried
+// by a page that was in (its own dropped socket holds the seat until the server's heartbeat ends it).
 const FINAL_CLOSE = {
   4401: "badToken", 4403: "refused", 4404: "roomNotFound", 4409: "replaced",
-  4410: "ended", 4411: "removed", 4413: "roomFull",
+  4410: "ended", 4411: "removed", 4413: "roomFull", 4423: "alreadyConnected",
 };
+// events about the room that a page in the waiting room ignores (the server does not send them
+// before a host admits us; the waiting screen shows no one)
+const ROOM_EVENTS = new Set(["participant_joined", "participant_left", "participants_joined", "participant_updated",
+  "participants_muted", "track_published", "track_unpublished", "track_muted", "active_speaker", "active_speakers",
+  "speakers_changed", "chat_message", "chat_deleted", "chat_history", "hand_raised", "hand_lowered", "hand_queue",
+  "reaction", "locks_changed", "attention", "room_update", "participant_waiting", "waiting_room",
+  "participant_replaced"]);
+const SEAT_RETRIES = 12; // 4423 refusals in a row (about a minute) before a page that was in gives up
 const SPEAKING = 0.04; // getStats audioLevel (0..1, linear) above which a participant speaks
 
 export class Session extends EventTarget {
@@ -127,6 +138,7 @@ export class Session extends EventTarget {
     sig.onclose = (info) => { if (gen === this.gen) this._onClose(info); };
     sig.on("*", (m) => {
       if (gen !== this.gen) return;
+      if (this.status === "waiting" && ROOM_EVENTS.has(m.event)) return;
       this._onEvent(m);
       this._emit("server", m);
     });
@@ -139,6 +151,10 @@ export class Session extends EventTarget {
 
   _onClose({ code, reason }) {
     if (this.status === "closed") return;
+    if (code === 4423 && this.wasIn && (this.seatRefusals = (this.seatRefusals || 0) + 1) <= SEAT_RETRIES) {
+      this._reconnect("our dropped socket still holds the seat");
+      return;
+    }
     const final = FINAL_CLOSE[code] || this.finalReason;
     if (final) {
       this.gen++;
@@ -224,6 +240,10 @@ export class Session extends EventTarget {
         return undefined;
       case "room_ended": this.finalReason = "ended"; return undefined;
       case "removed": this.finalReason = "removed"; return undefined;
+      case "replaced": this.finalReason = "replaced"; return undefined;
+      case "participant_replaced":
+        if (m.participant_id !== this.me) this._emit("notice", { key: "participantReplaced", params: { name: m.participant?.name || "?" } });
+        return undefined;
       case "error":
         console.warn("urok: server error", m.error);
         if (m.error?.code === "unauthorized") this.finalReason = "badToken";
@@ -243,7 +263,9 @@ export class Session extends EventTarget {
     this.unmuteAllowed = Boolean(m.you?.unmute_allowed);
     this.unmuteOnce = new Set(m.you?.unmute_requested || []);
     this.participants.clear();
-    for (const p of m.participants || []) this.participants.set(p.participant_id, p);
+    this.wasIn = true; // we hold a seat (joined or waiting): a refusal 4423 later is our own old socket
+    this.seatRefusals = 0;
+    if (m.state !== "waiting") for (const p of m.participants || []) this.participants.set(p.participant_id, p);
     if (this.you) this.participants.set(this.me, this.you);
     for (const p of this.participants.values()) {
       for (const [src, v] of Object.entries(p.muted || {})) this._setMuted(p.participant_id, src, v, false);
