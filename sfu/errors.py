@@ -9,9 +9,17 @@ from __future__ import annotations
 
 
 class SfuError(Exception):
-    """Base class of every error raised by :mod:`sfu`."""
+    """Base class of every error raised by :mod:`sfu`.
+
+    ``str(error)`` is the core's own fixed wording, safe to show a remote peer; ``detail`` is what
+    a library underneath said (aiortc's exception text, which names its internals): for logs only.
+    """
 
     code = "sfu_error"
+
+    def __init__(self, message: str = "", *, detail: str = "") -> None:
+        super().__init__(message)
+        self.detail = detail
 
 
 class ClosedError(SfuError):
@@ -30,6 +38,18 @@ class InvalidSdpError(SfuError):
     """An SDP offer or answer could not be parsed or applied."""
 
     code = "invalid_sdp"
+
+
+class SdpTooLargeError(InvalidSdpError):
+    """An SDP text is over a size limit of :func:`sfu.sdp.check_limits` (checked before parsing)."""
+
+    code = "sdp_too_large"
+
+
+class TooManySectionsError(SdpTooLargeError):
+    """An SDP text has more m-lines than the caller accepts."""
+
+    code = "too_many_sections"
 
 
 class InvalidStateError(SfuError):
@@ -54,3 +74,10 @@ class InvalidCandidateError(SfuError):
     """A trickled ICE candidate could not be parsed."""
 
     code = "invalid_candidate"
+
+
+class TooManyCandidatesError(SfuError):
+    """A transport already holds as many remote candidates as it accepts
+    (:data:`sfu.webrtc_transport.MAX_REMOTE_CANDIDATES`)."""
+
+    code = "too_many_candidates"

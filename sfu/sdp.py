@@ -12,10 +12,17 @@ from typing import Any
 
 from aiortc import sdp as aiortc_sdp
 
-from .errors import InvalidSdpError
+from .errors import InvalidSdpError, SdpTooLargeError, TooManySectionsError
 from .simulcast import offered_rids
 
 SENDING_DIRECTIONS = frozenset({"sendonly", "sendrecv"})
+# Per m-line bounds of check_limits.  Parsing costs more than linear time in these (aiortc looks up
+# each a=ssrc among the m-line's SSRCs and each a=rtcp-fb/a=fmtp among its codecs), so a 60 KB
+# description of one m-line with 2000 a=ssrc lines took ~45 ms per parse; real ones stay far below:
+# Chromium's video m-line has ~25 codecs, ~130 lines, 4 a=ssrc lines (6 with rtx, 12 legacy SIM).
+MAX_LINES_PER_SECTION = 300
+MAX_CODECS_PER_SECTION = 64
+MAX_SSRC_LINES_PER_SECTION = 32
 AUXILIARY_CODECS = frozenset({"rtx", "red", "ulpfec", "flexfec-03"})
 
 
@@ -81,6 +88,43 @@ def _codec(c: Any) -> CodecInfo:
     )
 
 
+def count_media_sections(text: str) -> int:
+    """How many m-lines (of any kind) an SDP text has, without parsing it."""
+    return text.count("\nm=") + text.startswith("m=")
+
+
+def check_limits(text: str, max_sections: int) -> int:
+    """Check an SDP text's size before anything parses it; returns its number of m-lines.
+
+    Every m-line costs the parse (here and in aiortc) and the transceiver aiortc makes for it, and
+    a few line kinds cost more than linearly (see MAX_*_PER_SECTION), so the text is only scanned:
+    :class:`TooManySectionsError` over ``max_sections`` m-lines, :class:`SdpTooLargeError` for an
+    m-line over the per-m-line bounds.
+    """
+    sections = count_media_sections(text)
+    if sections > max_sections:
+        raise TooManySectionsError(f"the description has {sections} m-lines; at most {max_sections} are accepted")
+    lines = codecs = ssrcs = 0
+    index = -1
+    for line in text.split("\n"):
+        if line.startswith("m="):
+            index += 1
+            lines = codecs = ssrcs = 0
+            continue
+        lines += 1
+        if line.startswith("a=rtpmap:"):
+            codecs += 1
+        elif line.startswith("a=ssrc:"):
+            ssrcs += 1
+        if index >= 0 and (lines > MAX_LINES_PER_SECTION or codecs > MAX_CODECS_PER_SECTION
+                           or ssrcs > MAX_SSRC_LINES_PER_SECTION):
+            raise SdpTooLargeError(
+                f"m-line {index} is too long (at most {MAX_LINES_PER_SECTION} lines, "
+                f"{MAX_CODECS_PER_SECTION} codecs and {MAX_SSRC_LINES_PER_SECTION} a=ssrc lines)"
+            )
+    return sections
+
+
 def _check_numbers(index: int, m: Any, ssrcs: tuple[int, ...]) -> None:
     """aiortc reads these with int() and no range check; out of range they would reach
     ``struct.pack`` / a header byte on the packet path (found by tests/sfu/test_fuzz_parsers.py:
@@ -101,7 +145,17 @@ def parse_media(text: str) -> list[MediaSection]:
     try:
         desc = aiortc_sdp.SessionDescription.parse(text)
     except Exception as exc:  # aiortc raises ValueError, KeyError, AssertionError, ...
-        raise InvalidSdpError(f"cannot parse SDP: {exc}") from exc
+        # aiortc's text names its internals (a failed assert, a regex): only in the detail
+        raise InvalidSdpError("cannot parse SDP", detail=f"{type(exc).__name__}: {exc}") from exc
+    try:
+        return _media_sections(desc, text)
+    except InvalidSdpError:
+        raise
+    except Exception as exc:  # a malformed value aiortc let through (int(), a=rid/a=simulcast)
+        raise InvalidSdpError("cannot parse SDP", detail=f"{type(exc).__name__}: {exc}") from exc
+
+
+def _media_sections(desc: Any, text: str) -> list[MediaSection]:
     rids_per_section = offered_rids(text)
     out: list[MediaSection] = []
     for index, m in enumerate(desc.media):
@@ -117,10 +171,7 @@ def parse_media(text: str) -> list[MediaSection]:
                 rtx.update(int(x) for x in group.items[1:])
             elif group.semantic == "SIM" and len(group.items) >= 2:
                 sim = tuple(int(x) for x in group.items)
-        ssrcs: list[int] = []
-        for s in m.ssrc:
-            if s.ssrc not in rtx and s.ssrc not in ssrcs:
-                ssrcs.append(int(s.ssrc))
+        ssrcs = list(dict.fromkeys(int(s.ssrc) for s in m.ssrc if s.ssrc not in rtx))
         _check_numbers(index, m, (*ssrcs, *rtx, *sim))
         out.append(
             MediaSection(

@@ -13,6 +13,7 @@ two peer connections per participant, as LiveKit does):
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import struct
@@ -39,13 +40,14 @@ from .errors import (
     InvalidSdpError,
     InvalidStateError,
     SfuError,
+    TooManyCandidatesError,
     UnknownMidError,
     UnsupportedCodecError,
 )
 from .fast_path import FastSink, make_sink
 from .producer import Producer
 from .rtp import EXT_MID, EXT_RID, find_extension
-from .sdp import MediaSection, parse_media
+from .sdp import MediaSection, check_limits, parse_media
 from .simulcast import munge_answer
 from .stats import (
     RTCP_ERROR,
@@ -75,6 +77,10 @@ _U32 = struct.Struct("!I")
 FORWARDABLE_CODECS = frozenset({"video/vp8", "video/h264", "audio/opus"})
 STATES = ("connecting", "connected", "failed", "closed")
 PATH_REFRESH_INTERVAL = 1.0  # s between path checks of a connected transport without producers
+# Remote candidates a transport takes (buffered before the description, then applied): a browser
+# trickles a handful per network interface; more is a client bug or a flood (each one is kept,
+# and a full ICE agent would pair and check it).
+MAX_REMOTE_CANDIDATES = 50
 
 
 class WebRtcTransport:
@@ -104,6 +110,7 @@ class WebRtcTransport:
         self._remote_media: list[MediaSection] = []
         self._local_media: list[MediaSection] = []
         self._pending_candidates: list[Any] = []  # RTCIceCandidate or None, before a description
+        self._remote_candidates = 0  # taken so far (pending and applied), at most MAX_REMOTE_CANDIDATES
         self._producers: dict[str, Producer] = {}
         self._producer_by_mid: dict[str, Producer] = {}
         self._producer_by_ssrc: dict[int, Producer] = {}
@@ -182,6 +189,10 @@ class WebRtcTransport:
         if self._pc.signalingState != "stable":
             raise InvalidStateError(f"cannot accept an offer in state {self._pc.signalingState}")
         media = parse_media(offer_sdp)
+        await asyncio.sleep(0)  # aiortc parses it again: one parse per turn of the loop
+        self._check_open()
+        if self._pc.signalingState != "stable":
+            raise InvalidStateError(f"cannot accept an offer in state {self._pc.signalingState}")
         try:
             with ice_lite.using_mux(self._router._worker.mux), compat.parked_receivers():
                 await self._pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
@@ -194,6 +205,8 @@ class WebRtcTransport:
         self._remote_media = media
         # aiortc drops a=rid / a=simulcast and the rid extmaps: add them back (sfu.simulcast)
         answer_sdp = munge_answer(str(self._pc.localDescription.sdp), offer_sdp)
+        await asyncio.sleep(0)  # serialising and munging the answer was this turn's share
+        self._check_open()
         self._local_media = parse_media(answer_sdp)
         mid_ext = next((m.extensions.get(EXT_MID, 0) for m in media if EXT_MID in m.extensions), 0)
         self._mid_ext_id = mid_ext
@@ -201,6 +214,7 @@ class WebRtcTransport:
             (m.extensions.get(EXT_RID, 0) for m in self._local_media if EXT_RID in m.extensions), 0
         )
         by_mid = {m.mid: m for m in media}
+        await asyncio.sleep(0)  # closing a producer closes its consumers everywhere: a turn of its own
         for producer in list(self._producers.values()):
             section = by_mid.get(producer.mid)
             if section is None or not section.sending:
@@ -271,7 +285,7 @@ class WebRtcTransport:
         try:
             transceiver.setCodecPreferences([capability])
         except ValueError as exc:  # pragma: no cover - capability comes from aiortc itself
-            raise UnsupportedCodecError(str(exc)) from exc
+            raise UnsupportedCodecError(f"cannot offer {producer.codec}", detail=str(exc)) from exc
         compat.set_sender_msid(transceiver.sender, producer.transport.stream_id, producer.id)
         consumer = Consumer(self, producer, compat.sender_ssrc(transceiver.sender), self._stats)
         producer._add_consumer(consumer)
@@ -294,19 +308,28 @@ class WebRtcTransport:
         except Exception as exc:
             raise self._negotiation_error("cannot create offer", exc) from exc
         self._prepare_transceivers()
-        self._local_media = parse_media(self._pc.localDescription.sdp)
         for consumer_id, transceiver in self._transceiver_by_consumer.items():
             consumer = self._consumers.get(consumer_id)
             if consumer is not None:
                 consumer.mid = transceiver.mid
-        return str(self._pc.localDescription.sdp)
+        sdp = str(self._pc.localDescription.sdp)  # aiortc writes the text anew on every read
+        await asyncio.sleep(0)  # the parse in a turn of the loop of its own
+        self._check_open()
+        self._local_media = parse_media(sdp)
+        return sdp
 
     async def accept_answer(self, answer_sdp: str) -> None:
         """Apply the client's answer to :meth:`create_offer`; consumers start forwarding."""
         self._check_open()
         if self._pc.signalingState != "have-local-offer":
             raise InvalidStateError("no offer is pending")
+        # an answer has the offer's m-lines: bound its parse by them before anything parses it
+        check_limits(answer_sdp, len(self._local_media))
         media = parse_media(answer_sdp)
+        await asyncio.sleep(0)  # aiortc parses it again: one parse per turn of the loop
+        self._check_open()
+        if self._pc.signalingState != "have-local-offer":
+            raise InvalidStateError("no offer is pending")
         try:
             await self._pc.setRemoteDescription(RTCSessionDescription(sdp=answer_sdp, type="answer"))
         except Exception as exc:
@@ -338,9 +361,14 @@ class WebRtcTransport:
         """Add a trickled RTCIceCandidateInit (``None`` or an empty candidate: end of candidates).
 
         Candidates that arrive before the remote description are buffered and applied with it.
+        A transport takes at most :data:`MAX_REMOTE_CANDIDATES` (end-of-candidates included):
+        :class:`TooManyCandidatesError` after that.
         """
         self._check_open()
         parsed = _parse_candidate(candidate)
+        if self._remote_candidates >= MAX_REMOTE_CANDIDATES:  # end-of-candidates counts too
+            raise TooManyCandidatesError(f"at most {MAX_REMOTE_CANDIDATES} remote candidates per transport")
+        self._remote_candidates += 1
         if self._pc.remoteDescription is None:
             self._pending_candidates.append(parsed)
             return
@@ -394,7 +422,8 @@ class WebRtcTransport:
         or the description could not be applied."""
         if self._closed:
             return ClosedError("transport closed during negotiation")
-        return InvalidSdpError(f"{what}: {exc}")
+        # aiortc's message names its internals (e.g. "None is not in list"): logs only
+        return InvalidSdpError(what, detail=f"{type(exc).__name__}: {exc}")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -733,6 +762,12 @@ def _capability_for(producer: Producer) -> Any:
     return caps[0]
 
 
+def check_candidate(candidate: Mapping[str, Any] | None) -> None:
+    """Raise :class:`InvalidCandidateError` for a candidate :meth:`WebRtcTransport.add_remote_candidate`
+    would refuse (for callers that hold candidates until a transport exists)."""
+    _parse_candidate(candidate)
+
+
 def _parse_candidate(candidate: Mapping[str, Any] | None) -> Any:
     if candidate is None:
         return None
@@ -748,10 +783,10 @@ def _parse_candidate(candidate: Mapping[str, Any] | None) -> Any:
     try:
         parsed = candidate_from_sdp(text)
     except Exception as exc:
-        raise InvalidCandidateError(f"cannot parse candidate: {exc}") from exc
+        raise InvalidCandidateError("cannot parse candidate", detail=f"{type(exc).__name__}: {exc}") from exc
     parsed.sdpMid = candidate.get("sdpMid")
     parsed.sdpMLineIndex = candidate.get("sdpMLineIndex")
     return parsed
 
 
-__all__ = ["WebRtcTransport"]
+__all__ = ["MAX_REMOTE_CANDIDATES", "WebRtcTransport", "check_candidate"]
