@@ -71,5 +71,11 @@ class RateLimited(ApiError):
     code, status = "rate_limited", 429
 
 
+class TooManyTracks(ApiError):
+    """A publish over the per-source or per-offer limit (docs/protocol.md, Media)."""
+
+    code, status = "too_many_tracks", 400
+
+
 class ServiceUnavailable(ApiError):
     code, status = "unavailable", 503

@@ -55,6 +55,7 @@ class Settings:
     rtc_host_addresses: tuple[str, ...] = ()  # addresses announced in ICE host candidates; () = automatic
     large_room_threshold: int = 50  # joined participants above which a room forwards selectively
     last_n_audio: int = 3  # in a large room, each participant receives the N most active speakers' audio
+    rtc_max_mlines: int = 16  # m-lines in a publisher's offer, stopped ones included (4 sources send)
     rtc_single_port: bool = True  # one UDP port for every peer connection (ICE-lite)
     rtc_udp_port: int = 7882  # that port (0: any free port)
     rtc_batch_send: str = "auto"  # sendmmsg batches on the shared port: auto (when built) | on | off
@@ -79,6 +80,8 @@ class Settings:
             raise SettingsError("ws_rate_per_s and ws_rate_burst must be positive")
         if self.large_room_threshold < 2 or self.last_n_audio < 1:
             raise SettingsError("large_room_threshold must be at least 2 and last_n_audio at least 1")
+        if not 4 <= self.rtc_max_mlines <= 64:
+            raise SettingsError("rtc_max_mlines: must be 4..64 (one m-line per source, and each costs the loop)")
         for name in ("rtc_batch_send", "rtc_fast_path"):
             if getattr(self, name) not in ("auto", "on", "off"):
                 raise SettingsError(f"{name}: {getattr(self, name)!r} is not one of auto, on, off")

@@ -9,7 +9,7 @@ import msgspec
 from sfu import SfuError
 from signaling.dispatcher import Reply, Route
 from signaling.errors import InvalidMessage
-from signaling.media.media_feature import MediaFeature
+from signaling.media.media_feature import MediaFeature, sdp_error
 from signaling.messages import IceCandidate, Publish, SetMuted, Subscribe, SubscriberAnswer, Unsubscribe
 
 if TYPE_CHECKING:
@@ -31,7 +31,7 @@ async def subscriber_answer(session: Session, req: SubscriberAnswer) -> Reply:
     try:
         await MediaFeature.media_of(session).accept_answer(req.sdp)
     except SfuError as e:
-        raise InvalidMessage(f"sdp: {e}") from None
+        raise sdp_error(session, "sdp", e) from None
     return None
 
 
@@ -40,7 +40,7 @@ async def ice_candidate(session: Session, req: IceCandidate) -> Reply:
     try:
         await MediaFeature.media_of(session).add_candidate(req.target, cand)
     except SfuError as e:
-        raise InvalidMessage(f"candidate: {e}") from None
+        raise sdp_error(session, "candidate", e) from None
     return None
 
 

@@ -7,16 +7,20 @@ its methods.  Everyone receives every track of a small room by default; `subscri
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sfu import Producer, SfuError, Worker
-from sfu.sdp import parse_media
-from signaling.errors import InvalidMessage, NotFound
+from sfu.errors import TooManySectionsError
+from sfu.sdp import check_limits, parse_media
+from signaling.errors import ApiError, InvalidMessage, NotFound, TooManyTracks
 from signaling.media.participant_media import ParticipantMedia
 from signaling.rooms import Action, Participant, PermissionDenied, denial
+from signaling.rooms.rate_limit import RateRule
 
 if TYPE_CHECKING:
     from signaling.ws.live_room import LiveRoom
@@ -32,6 +36,25 @@ SOURCE_ACTION = {
 }
 SOURCE_KIND = {"microphone": "audio", "camera": "video", "screen": "video", "screen_audio": "audio"}
 MEDIA_KEY = "media"
+# A client publishes on joining and when a source starts or stops (the browser client reuses its
+# camera and microphone m-lines; a screen share starts and stops one): a burst covers a quick
+# share/stop/share, and each publish renegotiates every listener of the room (issue 10).
+PUBLISH_RATE = RateRule(rate_per_s=1.0, burst=8)
+# Consumers made per turn of the loop: each is an aiortc transceiver (~0.2-0.5 ms), and a track
+# published in a room of 50 (or a speaker's audio in a webinar of 2000) is one per listener.
+CONSUMES_PER_TURN = 16
+
+
+def sdp_error(session: Session, field: str, e: SfuError) -> ApiError:
+    """The protocol error for a failed SDP or ICE step.  ``str(e)`` is the core's own wording;
+    what aiortc said (``e.detail``: its internals, e.g. "None is not in list") is only logged."""
+    if e.detail:
+        session.log.info("%s rejected: %s (%s)", field, e, e.detail)
+    else:
+        session.log.debug("%s rejected: %s", field, e)
+    if isinstance(e, TooManySectionsError):
+        return TooManyTracks(f"{field}: {e}")
+    return InvalidMessage(f"{field}: {e}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +88,12 @@ class MediaFeature:
         self.speakers = self.router.create_active_speaker_observer()
         self.speakers.on_dominant_speaker = self._dominant_speaker
         self._loudest: set[str] = set()  # audio track ids forwarded in a large room
+        # One SDP step (a publisher's offer, a subscriber's offer or answer) of this room at a
+        # time.  Each costs aiortc ~5-25 ms of CPU in a few callbacks; a publish in a room of 20
+        # makes 20 subscriber offers, and 20 tasks ready at once held the loop for all of them in
+        # one turn (issue 10: other rooms' pings waited > 100 ms).  Serialised, the room adds one
+        # step per turn of the loop and its renegotiations take their turns with everyone else's.
+        self.negotiation = asyncio.Lock()
 
     @property
     def large(self) -> bool:
@@ -106,15 +135,22 @@ class MediaFeature:
         if old is not None:
             old.close()
         pm = ParticipantMedia(self.router, pid, connection=next(self._connections),
-                              send_event=session.send_event)
+                              send_event=session.send_event, negotiation=self.negotiation)
         self.media[pid] = pm
         session.extensions[MEDIA_KEY] = pm
         large = self.large  # once: it counts the joined participants
+        made = 0
         for track in list(self.tracks.values()):
-            if track.participant_id != pid:
-                session.send_event("track_published", **track.to_json())
-                if self._auto_receives(track, large):
-                    self._consume(pm, track, large)
+            if track.participant_id == pid or track.producer.closed:
+                continue
+            session.send_event("track_published", **track.to_json())
+            if self._auto_receives(track, large):
+                self._consume(pm, track, large)
+                made += 1
+                if made % CONSUMES_PER_TURN == 0:
+                    await asyncio.sleep(0)
+                    if pm.closed:
+                        return
         self._apply_last_n()
 
     async def on_left(self, session: Session) -> None:
@@ -154,10 +190,18 @@ class MediaFeature:
     async def publish(self, session: Session, sdp: str, sources: dict[str, str]) -> dict[str, Any]:
         pm = self.media_of(session)
         participant = session.participant
+        self.live.room.limits.take(participant.participant_id, "publish", PUBLISH_RATE, self.live.clock())
+        # the limits first, on the text: the parses (here, in the transport, in aiortc) and each
+        # listener's consumer cost the loop per m-line (issue 10: 150 m-lines stalled every room)
+        per_source = Counter(sources.values())
+        over = sorted(source for source, n in per_source.items() if n > 1)
+        if over:
+            raise TooManyTracks(f"sources: one track per source; {per_source[over[0]]} m-lines are {over[0]}")
         try:
+            check_limits(sdp, session.settings.rtc_max_mlines)
             offered = parse_media(sdp)
         except SfuError as e:
-            raise InvalidMessage(f"sdp: {e}") from None
+            raise sdp_error(session, "sdp", e) from None
         sending = {m.mid: m for m in offered if m.sending}
         unknown = sorted(set(sources) - set(sending))
         if unknown:
@@ -172,28 +216,31 @@ class MediaFeature:
                             self.live.room.settings.lock)
             if reason:
                 raise PermissionDenied(reason)
+        await asyncio.sleep(0)  # one parse per turn of the loop
         transport = pm.publisher_transport()
         try:
-            answer = await transport.accept_offer(sdp)
+            async with self.negotiation:
+                answer = await transport.accept_offer(sdp)
         except SfuError as e:
-            raise InvalidMessage(f"sdp: {e}") from None
+            raise sdp_error(session, "sdp", e) from None
         await pm.flush_early_candidates()
         produced = {p.mid: p for p in transport.producers}
         for mid, source in sources.items():
             existing = produced.get(mid)
             if existing is not None and existing.source == source:
                 continue
+            await asyncio.sleep(0)  # each new track reaches every listener: one per turn of the loop
             if existing is not None:
                 existing.close()
             try:
                 producer = transport.produce(mid=mid, source=source)
             except SfuError as e:
-                raise InvalidMessage(f"sources: mid {mid}: {e}") from None
-            self._add_track(participant, producer)
+                raise sdp_error(session, f"sources: mid {mid}", e) from None
+            await self._add_track(participant, producer)
         tracks = [t.to_json() for t in self.tracks.values() if t.participant_id == participant.participant_id]
         return {"sdp": answer, "tracks": tracks}
 
-    def _add_track(self, participant: Participant, producer: Producer) -> None:
+    async def _add_track(self, participant: Participant, producer: Producer) -> None:
         track = Track(participant.participant_id, producer)
         self.tracks[producer.id] = track
         if participant.muted.get(producer.source):
@@ -202,6 +249,8 @@ class MediaFeature:
         def unpublished() -> None:
             self.speakers.remove_producer(producer)
             self._loudest.discard(producer.id)
+            for pm in self.media.values():
+                pm.forget_track(producer.id)  # per-session state stays within the room's tracks
             if self.tracks.pop(producer.id, None) is not None and not self.live.closed:
                 self.live.broadcast({"event": "track_unpublished", **track.to_json()})
 
@@ -211,9 +260,18 @@ class MediaFeature:
         if producer.kind == "audio":
             self.speakers.add_producer(producer)
         large = self.large
-        for other_pid, other in self.media.items():
-            if other_pid != participant.participant_id and self._auto_receives(track, large):
-                self._consume(other, track, large)
+        if not self._auto_receives(track, large):
+            return
+        made = 0
+        for other_pid, other in list(self.media.items()):
+            if other_pid == participant.participant_id:
+                continue
+            self._consume(other, track, large)  # nothing for a participant who left meanwhile
+            made += 1
+            if made % CONSUMES_PER_TURN == 0:
+                await asyncio.sleep(0)
+                if producer.closed:
+                    return
 
     def _consume(self, pm: ParticipantMedia, track: Track, large: bool) -> None:
         consumer = pm.consume(track.producer)
@@ -255,6 +313,9 @@ class MediaFeature:
 
     async def unsubscribe(self, session: Session, track_ids: list[str]) -> dict[str, Any]:
         pm = self.media_of(session)
+        missing = [tid for tid in track_ids if tid not in self.tracks]
+        if missing:  # nothing is stored for an id that is no track (issue 10: memory grew per id)
+            raise NotFound(f"no track {missing[0]!r} in this room")
         for tid in track_ids:
             pm.unsubscribed.add(tid)
             pm.stop_consuming(tid)

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from typing import Any
 
 from sfu import Consumer, Producer, Router, SfuError, WebRtcTransport
+from sfu.errors import TooManyCandidatesError
+from sfu.webrtc_transport import MAX_REMOTE_CANDIDATES, check_candidate
 from signaling.rooms import InvalidState
 
 log = logging.getLogger("urok.media")
@@ -18,7 +20,7 @@ log = logging.getLogger("urok.media")
 
 class ParticipantMedia:
     def __init__(self, router: Router, participant_id: str, *, connection: int,
-                 send_event: Callable[..., None]) -> None:
+                 send_event: Callable[..., None], negotiation: asyncio.Lock | None = None) -> None:
         self.router = router
         self.participant_id = participant_id
         self._conn = connection
@@ -27,12 +29,16 @@ class ParticipantMedia:
         self.subscriber: WebRtcTransport = router.create_transport(f"{participant_id}:{connection}:sub")
         self.subscriber.on_negotiation_needed = self.schedule_offer
         self.consumers: dict[str, Consumer] = {}  # producer id -> consumer
+        # both keyed by tracks of the room only, forgotten when the track goes (forget_track)
         self.unsubscribed: set[str] = set()  # producer ids this participant asked not to receive
         self.quality: dict[str, str] = {}  # producer id -> low | medium | high (simulcast)
-        self._early_candidates: list[dict[str, Any] | None] = []  # publisher, before it exists
+        # publisher candidates before its first offer, at most as many as a transport takes
+        self._early_candidates: list[dict[str, Any] | None] = []
         self._offer_in_flight = False
         self._offer_task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # the room's: one SDP step of the room at a time (see MediaFeature.negotiation)
+        self.negotiation = negotiation or asyncio.Lock()
         self.closed = False
 
     # --- publisher ---------------------------------------------------------------------------
@@ -46,6 +52,9 @@ class ParticipantMedia:
         if target == "subscriber":
             await self.subscriber.add_remote_candidate(candidate)
         elif self.publisher is None:
+            check_candidate(candidate)
+            if len(self._early_candidates) >= MAX_REMOTE_CANDIDATES:
+                raise TooManyCandidatesError(f"at most {MAX_REMOTE_CANDIDATES} candidates before the first offer")
             self._early_candidates.append(candidate)
         else:
             await self.publisher.add_remote_candidate(candidate)
@@ -54,7 +63,16 @@ class ParticipantMedia:
         early, self._early_candidates = self._early_candidates, []
         if self.publisher is not None:
             for c in early:
-                await self.publisher.add_remote_candidate(c)
+                try:
+                    await self.publisher.add_remote_candidate(c)
+                except SfuError as e:  # checked when buffered; a closed transport ends here
+                    log.debug("early candidate dropped: %s (%s)", e, e.detail,
+                              extra={"participant_id": self.participant_id})
+
+    def forget_track(self, producer_id: str) -> None:
+        """The track is gone from the room: nothing of it stays in this participant's state."""
+        self.unsubscribed.discard(producer_id)
+        self.quality.pop(producer_id, None)
 
     # --- subscriber --------------------------------------------------------------------------
     def consume(self, producer: Producer) -> Consumer | None:
@@ -95,7 +113,10 @@ class ParticipantMedia:
             if self.closed or self._offer_in_flight or not self.subscriber.negotiation_needed:
                 return
             try:
-                sdp = await self.subscriber.create_offer()
+                async with self.negotiation:
+                    if self.closed:
+                        return
+                    sdp = await self.subscriber.create_offer()
             except SfuError as e:
                 log.warning("subscriber offer failed: %s", e, extra={"participant_id": self.participant_id})
                 return
@@ -106,7 +127,8 @@ class ParticipantMedia:
         async with self._lock:
             if not self._offer_in_flight:
                 raise InvalidState("no subscriber_offer is waiting for an answer")
-            await self.subscriber.accept_answer(sdp)
+            async with self.negotiation:
+                await self.subscriber.accept_answer(sdp)
             self._offer_in_flight = False
         if self.subscriber.negotiation_needed:
             self.schedule_offer()
