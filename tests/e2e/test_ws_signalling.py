@@ -142,6 +142,25 @@ async def test_bad_tokens_are_closed_with_4401_and_a_reason(server: Server, kind
     assert reason.get(kind, "") in err["error"]["message"]
 
 
+async def test_no_token_is_minted_or_accepted_past_token_max_ttl_s(server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = await server_factory(token_max_ttl_s=3600, token_ttl_s=600)
+    room_id = await server.create_room()
+    status, body = await server.rest("POST", f"/v1/rooms/{room_id}/tokens", {"identity": "u", "name": "u",
+                                                                             "ttl_s": 7200})
+    assert status == 400 and body["error"]["code"] == "invalid_request" and "3600" in body["error"]["message"]
+    status, body = await server.rest("POST", f"/v1/rooms/{room_id}/tokens", {"identity": "u", "name": "u",
+                                                                             "ttl_s": 3600})
+    assert status == 201
+    c = await server.connect(body["token"])
+    assert (await c.event("welcome"))["you"]["identity"] == "u"
+    late = await server.connect(_signed({"room": room_id, "exp": time.time() + 7200}))
+    await late.closed.wait()
+    assert late.ws.close_code == 4401
+    status, _ = await server.rest("GET", "/v1/rooms", headers={
+        "Authorization": "Bearer " + _signed({"admin": True, "exp": time.time() + 7200})})
+    assert status == 401
+
+
 async def test_token_for_another_room_is_refused(server: Server) -> None:
     r1, r2 = await server.create_room(), await server.create_room()
     ws = await server.http.ws_connect(
