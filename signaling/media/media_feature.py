@@ -45,14 +45,15 @@ PUBLISH_RATE = RateRule(rate_per_s=1.0, burst=8)
 CONSUMES_PER_TURN = 16
 
 
-def sdp_error(session: Session, field: str, e: SfuError) -> ApiError:
+def sdp_error(session: Session, field: str, e: SfuError, *, offer: bool = False) -> ApiError:
     """The protocol error for a failed SDP or ICE step.  ``str(e)`` is the core's own wording;
-    what aiortc said (``e.detail``: its internals, e.g. "None is not in list") is only logged."""
+    what aiortc said (``e.detail``: its internals, e.g. "None is not in list") is only logged.
+    Too many m-lines in an ``offer`` is ``too_many_tracks`` (the client can do with fewer)."""
     if e.detail:
         session.log.info("%s rejected: %s (%s)", field, e, e.detail)
     else:
         session.log.debug("%s rejected: %s", field, e)
-    if isinstance(e, TooManySectionsError):
+    if offer and isinstance(e, TooManySectionsError):
         return TooManyTracks(f"{field}: {e}")
     return InvalidMessage(f"{field}: {e}")
 
@@ -201,7 +202,7 @@ class MediaFeature:
             check_limits(sdp, session.settings.rtc_max_mlines)
             offered = parse_media(sdp)
         except SfuError as e:
-            raise sdp_error(session, "sdp", e) from None
+            raise sdp_error(session, "sdp", e, offer=True) from None
         sending = {m.mid: m for m in offered if m.sending}
         unknown = sorted(set(sources) - set(sending))
         if unknown:
