@@ -15,7 +15,6 @@ frames per type that got past parsing into the handler.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections import Counter
@@ -26,13 +25,13 @@ import pytest
 from aiortc import RTCPeerConnection
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks import fuzz_inputs as fi
+from benchmarks.fuzz import WsFuzzer, handled_per_type, known_aiortc_record
 from signaling.app_keys import DISPATCH
 from signaling.rooms import Role
 from signaling.rooms.moderation import REACTIONS
-from tests.conftest import Server, WsClient
+from tests.conftest import Server
 
 PER_TYPE = 16  # generated requests of each type, per fuzzing participant
 JUNK = 60  # frames that are not requests, per fuzzing participant
@@ -51,64 +50,6 @@ def generate(count: int, make: Callable[[random.Random], str]) -> list[str]:
 
     run()
     return out[:count]
-
-
-class Fuzzer:
-    """One identity; reconnects when its socket closes (after the `leave` it sent itself)."""
-
-    def __init__(self, server: Server, token: str, types: Sequence[str]) -> None:
-        self.server, self.token, self.types = server, token, types
-        self.client: WsClient | None = None
-        self.sent: Counter[str] = Counter()
-        self.connects = 0
-        self.unexpected_closes = 0
-
-    async def ensure_open(self) -> WsClient:
-        c = self.client
-        if c is not None and not c.closed.is_set():
-            return c
-        c = self.client = await self.server.connect(self.token)
-        await c.event("welcome", timeout=15)
-        self.connects += 1
-        return c
-
-    async def send(self, text: str) -> None:
-        c = await self.ensure_open()
-        label = fi.frame_label(text, self.types)
-        await c.send_raw(text)
-        self.sent[label] += 1
-        if label == "leave":  # always valid: the server answers and closes
-            await asyncio.wait_for(c.closed.wait(), 15)
-        elif c.closed.is_set():
-            self.unexpected_closes += 1
-
-    async def barrier(self, n: int) -> None:
-        c = await self.ensure_open()
-        rid = f"barrier-{n}"
-        await c.send_raw(json.dumps({"id": rid, "type": "ping"}))
-        self.sent["ping"] += 1
-        r = await c.wait_for(lambda: c.responses.get(rid), timeout=60)
-        assert r["ok"] is True, r
-
-
-def _known_aiortc(record: logging.LogRecord) -> bool:
-    """aiortc starts ``RTCPeerConnection.__connect`` as a task nobody awaits: a transport closed
-    while it connects (a generated `publish`, then `leave`) leaves "Task exception was never
-    retrieved ... RTCIceTransport is closed" in the loop's handler. Known, reported; not the server's
-    own code failing."""
-    text = record.getMessage()
-    exc = record.exc_info[1] if record.exc_info else None
-    return "RTCPeerConnection.__connect" in text and "RTCIceTransport is closed" in str(exc)
-
-
-def handled_per_type(metrics_text: str) -> dict[str, Counter[str]]:
-    out: dict[str, Counter[str]] = {}
-    for family in text_string_to_metric_families(metrics_text):
-        if family.name == "urok_ws_handled":
-            for s in family.samples:
-                if s.name == "urok_ws_handled_total":
-                    out.setdefault(s.labels["type"], Counter())[s.labels["outcome"]] += int(s.value)
-    return out
 
 
 async def _offer() -> str:
@@ -139,11 +80,11 @@ async def test_generated_requests_reach_every_handler_and_never_break_the_server
         "sources": [{"0": "microphone", "1": "camera"}, {"1": "camera"}],
         "track_id": ["nope"], "track_ids": ["nope"], "emoji": list(REACTIONS),
     }
-    host = Fuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST),
+    host = WsFuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST),
                   [t for t in models if t != "end_room"])  # the room must outlive the test
-    student = Fuzzer(server, server.token(room_id, "fuzz-student", role=Role.PARTICIPANT), list(models))
+    student = WsFuzzer(server, server.token(room_id, "fuzz-student", role=Role.PARTICIPANT), list(models))
 
-    def frames_for(f: Fuzzer) -> list[str]:
+    def frames_for(f: WsFuzzer) -> list[str]:
         frames: list[str] = []
         for t in f.types:
             frames += generate(PER_TYPE, lambda r, t=t: fi.request_frame(r, t, models[t], pools))  # type: ignore[misc]
@@ -151,7 +92,7 @@ async def test_generated_requests_reach_every_handler_and_never_break_the_server
         random.Random(len(f.types)).shuffle(frames)
         return frames
 
-    async def run(f: Fuzzer, frames: list[str]) -> None:
+    async def run(f: WsFuzzer, frames: list[str]) -> None:
         for text in frames:
             await f.send(text)
         await f.barrier(1)
@@ -178,7 +119,7 @@ async def test_generated_requests_reach_every_handler_and_never_break_the_server
         past_parsing = sum(n for outcome, n in handled[t].items() if outcome not in NOT_PAST_PARSING)
         assert past_parsing >= 2, (t, handled[t])  # into the handler, not only the edge's checks
     assert not any("internal_error" in c for c in handled.values()), table_rows
-    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and not _known_aiortc(r)] == []
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR and not known_aiortc_record(r)] == []
 
     r = await victim.request("ping")
     assert r["ok"] is True and not victim.closed.is_set()
@@ -194,7 +135,7 @@ async def test_generated_end_room_requests_end_the_room_once(server_factory: Cal
     room_id = await server.create_room()
     victim = await server.join(room_id, "victim")
     model = server.app[DISPATCH].route("end_room").model
-    host = Fuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST), ["end_room"])
+    host = WsFuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST), ["end_room"])
     frames = generate(PER_TYPE, lambda r: fi.request_frame(r, "end_room", model, {}))
     for text in frames:
         label = fi.frame_label(text, ["end_room"])
