@@ -49,10 +49,12 @@ def sdp_error(session: Session, field: str, e: SfuError, *, offer: bool = False)
     """The protocol error for a failed SDP or ICE step.  ``str(e)`` is the core's own wording;
     what aiortc said (``e.detail``: its internals, e.g. "None is not in list") is only logged.
     Too many m-lines in an ``offer`` is ``too_many_tracks`` (the client can do with fewer)."""
-    if e.detail:
+    # INFO for a description aiortc refused (publishes are rate limited; a bad answer is a client
+    # bug worth seeing), DEBUG for the rest: a candidate flood must not flood the log
+    if e.detail and field == "sdp":
         session.log.info("%s rejected: %s (%s)", field, e, e.detail)
     else:
-        session.log.debug("%s rejected: %s", field, e)
+        session.log.debug("%s rejected: %s (%s)", field, e, e.detail or e.code)
     if offer and isinstance(e, TooManySectionsError):
         return TooManyTracks(f"{field}: {e}")
     return InvalidMessage(f"{field}: {e}")
