@@ -203,6 +203,17 @@ async def test_two_tracks_of_one_source_are_too_many_tracks(server: Server) -> N
     assert sorted(t["source"] for t in r["tracks"]) == sorted(SOURCES)
 
 
+async def test_publishes_come_in_a_burst_of_eight_then_one_a_second(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    host = await server.join(room_id, "host", role=Role.HOST)
+    two = await client_offer(["video", "video"])
+    # refused at once after the rate check (two cameras): nine take a few ms, the refill nothing
+    replies = [await host.request("publish", sdp=two, sources={"0": "camera", "1": "camera"}) for _ in range(9)]
+    assert [r["error"]["code"] for r in replies] == ["too_many_tracks"] * 8 + ["rate_limited"], replies
+    await asyncio.sleep(1.1)
+    assert (await host.request("publish", sdp=await client_offer(["audio"]), sources={"0": "microphone"}))["ok"]
+
+
 async def test_an_mline_too_long_to_parse_cheaply_is_invalid_message(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
