@@ -8,6 +8,7 @@ its methods.  Everyone receives every track of a small room by default; `subscri
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections import Counter
@@ -91,8 +92,8 @@ class MediaFeature:
         self.speakers = self.router.create_active_speaker_observer()
         self.speakers.on_dominant_speaker = self._dominant_speaker
         self._loudest: set[str] = set()  # audio track ids forwarded in a large room
-        # One SDP step (a publisher's offer, a subscriber's offer or answer) of this room at a
-        # time.  Each costs aiortc ~5-25 ms of CPU in a few callbacks; a publish in a room of 20
+        # One negotiation (a subscriber's offer or answer, a publisher's new offer) of this room at
+        # a time.  Each costs aiortc ~5-25 ms of CPU in a few callbacks; a publish in a room of 20
         # makes 20 subscriber offers, and 20 tasks ready at once held the loop for all of them in
         # one turn (issue 10: other rooms' pings waited > 100 ms).  Serialised, the room adds one
         # step per turn of the loop and its renegotiations take their turns with everyone else's.
@@ -221,8 +222,12 @@ class MediaFeature:
                 raise PermissionDenied(reason)
         await asyncio.sleep(0)  # one parse per turn of the loop
         transport = pm.publisher_transport()
+        # A renegotiation takes the room's turn (self.negotiation) like the listeners' offers it
+        # causes: a publisher cannot turn tracks over faster than the room renegotiates.  The
+        # first offer does not: it gathers candidates, which waits for a STUN server with full ICE.
+        turn = self.negotiation if transport.gathered else contextlib.nullcontext()
         try:
-            async with self.negotiation:
+            async with turn:
                 answer = await transport.accept_offer(sdp)
         except SfuError as e:
             raise sdp_error(session, "sdp", e) from None

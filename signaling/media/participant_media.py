@@ -113,6 +113,7 @@ class ParticipantMedia:
             if self.closed or self._offer_in_flight or not self.subscriber.negotiation_needed:
                 return
             try:
+                await self.subscriber.gather()  # may wait for a STUN server: not in the room's turn
                 async with self.negotiation:
                     if self.closed:
                         return
