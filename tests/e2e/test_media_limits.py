@@ -419,6 +419,16 @@ async def test_an_offer_aiortc_cannot_apply_gets_a_fixed_message(server: Server,
     assert r["ok"], r  # nothing was left half-applied
 
 
+async def test_an_offer_without_a_forwardable_codec_gets_a_fixed_message(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    host = await server.join(room_id, "host", role=Role.HOST)
+    offer = await client_offer(["audio"])
+    pcmu = re.sub(r"(m=audio \d+ UDP/TLS/RTP/SAVPF) [\d ]+", r"\1 0", offer, count=1)  # PCMU only
+    pcmu = "\r\n".join(x for x in pcmu.split("\r\n") if not re.match(r"a=(rtpmap|fmtp|rtcp-fb):(96|9|8) ", x))
+    r = await host.request("publish", sdp=pcmu, sources={"0": "microphone"})
+    assert_own_words(r, "invalid_message", "sources: mid 0: no forwardable codec on m-line '0'")
+
+
 async def test_a_subscriber_answer_aiortc_cannot_parse_or_apply_gets_a_fixed_message(
         server: Server, media_log: pytest.LogCaptureFixture) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
