@@ -297,23 +297,11 @@ class WebRtcTransport:
         return consumer
 
     @property
-    def gathered(self) -> bool:
-        """The local ICE candidates are gathered: a negotiation will not wait for the network."""
-        transceivers = self._pc.getTransceivers()
-        return bool(transceivers) and all(
-            t.sender.transport.transport.iceGatherer.state == "completed" for t in transceivers
-        )
-
-    async def gather(self) -> None:
-        """Gather the local ICE candidates of the m-lines so far, as :meth:`create_offer` would
-        (idempotent; at once on the shared port).  For a caller that serialises the CPU-bound SDP
-        steps: with full ICE and a STUN server, gathering waits for the network, outside its turn."""
-        self._check_open()
-        try:
-            for t in self._pc.getTransceivers():
-                await t.sender.transport.transport.iceGatherer.gather()
-        except Exception as exc:
-            raise self._negotiation_error("cannot gather candidates", exc) from exc
+    def ice_lite(self) -> bool:
+        """On the shared port (ICE-lite), so its negotiations wait for nothing but the CPU: no
+        gathering (a STUN server), no mDNS name of a remote candidate to resolve, no checks.
+        False until the first description made its ICE transport."""
+        return ice_lite.is_lite(self._pc)
 
     async def create_offer(self) -> str:
         """Create and apply an offer: one sendonly m-line per live consumer, closed ones inactive."""

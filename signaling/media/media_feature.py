@@ -97,6 +97,7 @@ class MediaFeature:
         # makes 20 subscriber offers, and 20 tasks ready at once held the loop for all of them in
         # one turn (issue 10: other rooms' pings waited > 100 ms).  Serialised, the room adds one
         # step per turn of the loop and its renegotiations take their turns with everyone else's.
+        # On the shared port only (ICE-lite, the default), where a step waits for nothing else.
         self.negotiation = asyncio.Lock()
 
     @property
@@ -223,9 +224,9 @@ class MediaFeature:
         await asyncio.sleep(0)  # one parse per turn of the loop
         transport = pm.publisher_transport()
         # A renegotiation takes the room's turn (self.negotiation) like the listeners' offers it
-        # causes: a publisher cannot turn tracks over faster than the room renegotiates.  The
-        # first offer does not: it gathers candidates, which waits for a STUN server with full ICE.
-        turn = self.negotiation if transport.gathered else contextlib.nullcontext()
+        # causes: a publisher cannot turn tracks over faster than the room renegotiates.  Not the
+        # first offer, nor with full ICE: their steps can wait for the network (a STUN server).
+        turn = self.negotiation if transport.ice_lite else contextlib.nullcontext()
         try:
             async with turn:
                 answer = await transport.accept_offer(sdp)

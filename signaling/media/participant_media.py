@@ -100,6 +100,11 @@ class ParticipantMedia:
         consumer.close()
         return True
 
+    def _turn(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """The room's turn for a subscriber negotiation; none with full ICE, whose steps can wait
+        for the network (gathering, an mDNS name), which must not hold the room."""
+        return self.negotiation if self.subscriber.ice_lite else contextlib.nullcontext()
+
     def schedule_offer(self) -> None:
         """Called by the transport when its consumers changed: offer soon (coalescing changes)."""
         if self.closed or self._offer_in_flight:
@@ -113,8 +118,7 @@ class ParticipantMedia:
             if self.closed or self._offer_in_flight or not self.subscriber.negotiation_needed:
                 return
             try:
-                await self.subscriber.gather()  # may wait for a STUN server: not in the room's turn
-                async with self.negotiation:
+                async with self._turn():
                     if self.closed:
                         return
                     sdp = await self.subscriber.create_offer()
@@ -128,7 +132,7 @@ class ParticipantMedia:
         async with self._lock:
             if not self._offer_in_flight:
                 raise InvalidState("no subscriber_offer is waiting for an answer")
-            async with self.negotiation:
+            async with self._turn():
                 await self.subscriber.accept_answer(sdp)
             self._offer_in_flight = False
         if self.subscriber.negotiation_needed:
