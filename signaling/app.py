@@ -56,14 +56,17 @@ def media_counters(worker: Worker) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {
         name: {"": float(getattr(st, name))}
         for name in ("rtp_in", "rtp_out", "rtp_in_bytes", "rtp_out_bytes", "rtcp_in", "rtcp_out", "nack_received",
-                     "retransmitted", "retransmit_missed", "pli_received", "pli_sent", "keyframes", "remb_sent",
-                     "sr_received", "sr_sent", "rr_received")
+                     "retransmitted", "retransmitted_bytes", "retransmit_missed", "pli_received", "pli_sent",
+                     "keyframes", "remb_sent", "sr_received", "sr_sent", "rr_received")
     }
     out["rtp_dropped"] = {f"reason={k}": float(v) for k, v in st.rtp_dropped.items()}
     out["rtcp_dropped"] = {f"reason={k}": float(v) for k, v in st.rtcp_dropped.items()}
+    out["nack_dropped"] = {f"rule={k}": float(v) for k, v in st.nack_dropped.items()}
     if worker.mux is not None:
         ms = worker.mux.stats
         out["udp_stun_requests"] = {"": float(ms.stun_requests)}
+        for name in ("checks_sent", "paths_verified", "paths_expired"):
+            out[f"udp_{name}"] = {"": float(getattr(ms, name))}
         out["udp_datagrams_dropped"] = {f"reason={k}": float(v) for k, v in ms.dropped.items()}
     return out
 
@@ -95,6 +98,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
         ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses,
         udp_port=settings.rtc_udp_port if settings.rtc_single_port else None,
         udp_listen_address=settings.rtc_listen, announced_addresses=settings.rtc_host_addresses,
+        ice_consent_timeout=settings.rtc_ice_consent_timeout_s,
+        retransmit_rate=settings.rtc_retransmit_rate, retransmit_burst=settings.rtc_retransmit_burst,
         batch_send=_AUTO_ON_OFF[settings.rtc_batch_send], fast_path=_AUTO_ON_OFF[settings.rtc_fast_path]))
     app[WORKER] = worker
     policy = ForwardingPolicy(large_room_threshold=settings.large_room_threshold, last_n_audio=settings.last_n_audio)

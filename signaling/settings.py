@@ -55,6 +55,9 @@ class Settings:
     rtc_host_addresses: tuple[str, ...] = ()  # addresses announced in ICE host candidates; () = automatic
     large_room_threshold: int = 50  # joined participants above which a room forwards selectively
     last_n_audio: int = 3  # in a large room, each participant receives the N most active speakers' audio
+    rtc_ice_consent_timeout_s: float = 30.0  # a media path without consent this long is dropped (RFC 7675)
+    rtc_retransmit_rate: int = 64_000  # NACK answers: retransmitted bytes per second per consumer
+    rtc_retransmit_burst: int = 64_000  # ... and at once (a token bucket; sfu.nack)
     rtc_max_mlines: int = 16  # m-lines in a publisher's offer, stopped ones included (4 sources send)
     rtc_single_port: bool = True  # one UDP port for every peer connection (ICE-lite)
     rtc_udp_port: int = 7882  # that port (0: any free port)
@@ -82,6 +85,11 @@ class Settings:
             raise SettingsError("large_room_threshold must be at least 2 and last_n_audio at least 1")
         if not 4 <= self.rtc_max_mlines <= 64:
             raise SettingsError("rtc_max_mlines: must be 4..64 (one m-line per source, and each costs the loop)")
+        if not 2.0 <= self.rtc_ice_consent_timeout_s <= 300.0:
+            raise SettingsError("rtc_ice_consent_timeout_s: must be 2..300 s (RFC 7675 asks for 30)")
+        if self.rtc_retransmit_rate < 1000 or self.rtc_retransmit_burst < 1500:
+            raise SettingsError("rtc_retransmit_rate must be at least 1000 and rtc_retransmit_burst at least 1500 "
+                                "(one packet)")
         for name in ("rtc_batch_send", "rtc_fast_path"):
             if getattr(self, name) not in ("auto", "on", "off"):
                 raise SettingsError(f"{name}: {getattr(self, name)!r} is not one of auto, on, off")

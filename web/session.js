@@ -216,6 +216,9 @@ export class Session extends EventTarget {
         return this._emit("media");
       case "subscriber_offer": return this._onSubscriberOffer(m.sdp);
       case "ice_candidate": return this._onRemoteCandidate(m.target, m.candidate);
+      // the server lost our media path (ICE consent, RFC 7675) and tore our media down: a new
+      // session brings fresh peer connections (sooner than our own ICE would notice)
+      case "media_failed": return this._reconnect(`media failed at the server (${m.target})`);
       case "track_published":
         this.trackMap.publish(m);
         this._setMuted(m.participant_id, m.source, m.muted);

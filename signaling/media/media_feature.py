@@ -20,7 +20,7 @@ from sfu.errors import TooManySectionsError
 from sfu.sdp import check_limits, parse_media
 from signaling.errors import ApiError, InvalidMessage, NotFound, TooManyTracks
 from signaling.media.participant_media import ParticipantMedia
-from signaling.rooms import Action, Participant, PermissionDenied, denial
+from signaling.rooms import Action, InvalidState, Participant, PermissionDenied, denial
 from signaling.rooms.rate_limit import RateRule
 
 if TYPE_CHECKING:
@@ -140,7 +140,8 @@ class MediaFeature:
         if old is not None:
             old.close()
         pm = ParticipantMedia(self.router, pid, connection=next(self._connections),
-                              send_event=session.send_event, negotiation=self.negotiation)
+                              send_event=session.send_event, negotiation=self.negotiation,
+                              on_failed=self._media_failed)
         self.media[pid] = pm
         session.extensions[MEDIA_KEY] = pm
         large = self.large  # once: it counts the joined participants
@@ -166,6 +167,17 @@ class MediaFeature:
             del self.media[session.participant_id]
         pm.close()  # its producers close, which unpublishes their tracks everywhere
 
+    def _media_failed(self, pm: ParticipantMedia, target: str) -> None:
+        """One of the participant's transports lost its path (ICE consent, RFC 7675): its tracks
+        leave the room now (listeners stop waiting for them) and the client is told, so that it
+        reconnects at once instead of after its own ICE timeout. The session stays; its next
+        join (a reconnect) gets fresh media."""
+        if pm.closed:
+            return
+        log.info("media failed (%s transport): torn down", target, extra={"participant_id": pm.participant_id})
+        pm.close()  # its producers close, which unpublishes their tracks everywhere
+        pm.send_event("media_failed", target=target, reason="ice_failed")
+
     async def on_mute_changed(self, participant: Participant, source: str, muted: bool) -> None:
         for track in list(self.tracks.values()):
             if track.participant_id == participant.participant_id and track.producer.source == source:
@@ -183,6 +195,8 @@ class MediaFeature:
         pm = session.extensions.get(MEDIA_KEY)
         if not isinstance(pm, ParticipantMedia):
             raise InvalidMessage("no media session: join the room first")
+        if pm.closed:
+            raise InvalidState("the media connection failed (media_failed): reconnect")
         return pm
 
     def check_may_publish(self, session: Session) -> None:

@@ -20,14 +20,19 @@ log = logging.getLogger("urok.media")
 
 class ParticipantMedia:
     def __init__(self, router: Router, participant_id: str, *, connection: int,
-                 send_event: Callable[..., None], negotiation: asyncio.Lock | None = None) -> None:
+                 send_event: Callable[..., None], negotiation: asyncio.Lock | None = None,
+                 on_failed: Callable[[ParticipantMedia, str], None] | None = None) -> None:
         self.router = router
         self.participant_id = participant_id
         self._conn = connection
-        self._send_event = send_event
+        self.send_event = send_event  # to this participant's socket
         self.publisher: WebRtcTransport | None = None
         self.subscriber: WebRtcTransport = router.create_transport(f"{participant_id}:{connection}:sub")
         self.subscriber.on_negotiation_needed = self.schedule_offer
+        # a transport whose path failed (ICE consent lost, RFC 7675: the client stopped answering)
+        # sends nothing more: the owner tears the media down and tells the client (issue 20)
+        self._on_failed = on_failed
+        self.subscriber.on_state_change = lambda state: self._state_changed("subscriber", state)
         self.consumers: dict[str, Consumer] = {}  # producer id -> consumer
         # both keyed by tracks of the room only, forgotten when the track goes (forget_track)
         self.unsubscribed: set[str] = set()  # producer ids this participant asked not to receive
@@ -46,6 +51,7 @@ class ParticipantMedia:
         if self.publisher is None:
             self.publisher = self.router.create_transport(f"{self.participant_id}:{self._conn}:pub")
             self.publisher.stream_id = self.participant_id  # a=msid:<participant_id> <track_id>
+            self.publisher.on_state_change = lambda state: self._state_changed("publisher", state)
         return self.publisher
 
     async def add_candidate(self, target: str, candidate: dict[str, Any] | None) -> None:
@@ -126,7 +132,7 @@ class ParticipantMedia:
                 log.warning("subscriber offer failed: %s", e, extra={"participant_id": self.participant_id})
                 return
             self._offer_in_flight = True
-        self._send_event("subscriber_offer", sdp=sdp)
+        self.send_event("subscriber_offer", sdp=sdp)
 
     async def accept_answer(self, sdp: str) -> None:
         async with self._lock:
@@ -137,6 +143,10 @@ class ParticipantMedia:
             self._offer_in_flight = False
         if self.subscriber.negotiation_needed:
             self.schedule_offer()
+
+    def _state_changed(self, target: str, state: str) -> None:
+        if state == "failed" and not self.closed and self._on_failed is not None:
+            self._on_failed(self, target)
 
     # --- lifetime ----------------------------------------------------------------------------
     def close(self) -> None:

@@ -91,3 +91,10 @@ def test_sample_config_file_in_the_repo_loads() -> None:
 def test_every_setting_is_described() -> None:
     names = {row[0] for row in describe()}
     assert {"host", "port", "api_key", "api_secret", "store"} <= names
+
+
+@pytest.mark.parametrize("bad", [{"rtc_ice_consent_timeout_s": 1.0}, {"rtc_ice_consent_timeout_s": 301.0},
+                                 {"rtc_retransmit_rate": 999}, {"rtc_retransmit_burst": 1000}])
+def test_media_protection_settings_out_of_range_are_refused_with_their_name(bad: dict[str, float]) -> None:
+    with pytest.raises(SettingsError, match=next(iter(bad))):
+        Settings(**bad)
