@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from typing import Any
+from urllib.parse import quote
 
 import msgspec
 from aiohttp import web
@@ -101,11 +103,19 @@ async def attendance(request: web.Request) -> web.Response:
             w.writerow(["" if v is None else v for v in row])
         return web.Response(body=buf.getvalue().encode("utf-8"), headers={
             "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="attendance-{room.room_id}.csv"',
+            "Content-Disposition": _attachment(f"attendance-{room.room_id}.csv"),
         })
     records = [r.to_json(now) for r in room.attendance.records()]
     return _json({"room_id": room.room_id, "name": room.settings.name, "started_at": room.started_at,
                   "ended_at": room.ended_at, "count": len(records), "participants": records})
+
+
+def _attachment(filename: str) -> str:
+    """A Content-Disposition for a download named after a room id, which a token may choose
+    (rooms_created_by_token): an ASCII fallback with nothing that could end the quoted string or
+    the header, and the exact name percent-encoded (RFC 6266 section 4.3, RFC 8187)."""
+    fallback = re.sub(r"[^A-Za-z0-9._-]", "_", filename)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename, safe='')}"
 
 
 ROUTES = (

@@ -4,6 +4,7 @@ import asyncio
 import csv
 import io
 import time
+from urllib.parse import quote, unquote
 
 from signaling.app_keys import ROOMS
 from signaling.rooms import Role
@@ -149,3 +150,17 @@ async def test_attendance_csv_neutralises_cells_a_spreadsheet_would_run_as_formu
     status, att = await server.rest("GET", f"/v1/rooms/{room_id}/attendance")  # JSON: as they are
     assert status == 200
     assert {r["identity"]: r["name"] for r in att["participants"]}["e1"] == evil["e1"][0]
+
+
+async def test_the_csv_download_name_of_a_token_chosen_room_id_cannot_break_the_header(server_factory) -> None:  # type: ignore[no-untyped-def]
+    server = await server_factory(rooms_created_by_token=True)
+    room_id = 'урок"; filename=evil.exe; x="'
+    c = await server.join(room_id, "t1", role=Role.HOST)
+    await c.event("welcome")
+    async with server.http.get(server.base + f"/v1/rooms/{quote(room_id, safe='')}/attendance?format=csv",
+                               headers=server.admin) as resp:
+        assert resp.status == 200
+        disposition = resp.headers["Content-Disposition"]
+    fallback, encoded = disposition.split("; filename*=UTF-8''")
+    assert fallback == 'attachment; filename="attendance-_______filename_evil.exe__x__.csv"'
+    assert unquote(encoded) == f"attendance-{room_id}.csv"
