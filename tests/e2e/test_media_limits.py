@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
 
 from signaling.app_keys import ROOMS
 from signaling.media.media_feature import MEDIA_KEY
@@ -24,21 +23,12 @@ from signaling.rooms import Role
 from signaling.ws.session import Session
 from tests.conftest import Server, WsClient
 from tests.e2e.loop_blocks import LoopBlocks
+from tests.sfu.helpers import sendonly_offer
 
 SOURCES = ("microphone", "camera", "screen", "screen_audio")
 SOURCE_KIND = {"microphone": "audio", "camera": "video", "screen": "video", "screen_audio": "audio"}
 
 
-async def client_offer(kinds: list[str]) -> str:
-    """A real aiortc offer with one sendonly m-line per kind (mids "0", "1", ...)."""
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    try:
-        for kind in kinds:
-            pc.addTransceiver(kind, direction="sendonly")
-        await pc.setLocalDescription(await pc.createOffer())
-        return str(pc.localDescription.sdp)
-    finally:
-        await pc.close()
 
 
 def sections(sdp: str) -> tuple[list[str], list[list[str]]]:
@@ -165,14 +155,14 @@ async def ping_rtts(ws: WsClient, until: asyncio.Event) -> list[float]:
 async def test_an_offer_over_the_mline_limit_is_too_many_tracks_before_it_is_parsed(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    flood = many_mlines(await client_offer(["audio"]), 150)
+    flood = many_mlines(await sendonly_offer(["audio"]), 150)
     with LoopBlocks() as blocks:
         r = await host.request("publish", sdp=flood, sources={str(i): "microphone" for i in range(1)})
     assert r["error"]["code"] == "too_many_tracks", r
     assert "150 m-lines" in r["error"]["message"] and "16" in r["error"]["message"]
     assert blocks.longest < 0.010, blocks.top()  # refused on a count of the text, not after a parse
     # one m-line over the default limit of 16 is refused as well; 16 is accepted
-    offer = await client_offer(["audio"])
+    offer = await sendonly_offer(["audio"])
     r = await host.request("publish", sdp=many_mlines(offer, 17), sources={"0": "microphone"})
     assert r["error"]["code"] == "too_many_tracks", r
     r = await host.request("publish", sdp=only_sending(many_mlines(offer, 16), {"0"}), sources={"0": "microphone"})
@@ -183,7 +173,7 @@ async def test_the_mline_limit_is_a_setting(server_factory: Any) -> None:
     server = await server_factory(rtc_max_mlines=4)
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    offer = only_sending(await client_offer(["audio", "video", "video", "audio", "video"]), {"0", "1", "2", "3"})
+    offer = only_sending(await sendonly_offer(["audio", "video", "video", "audio", "video"]), {"0", "1", "2", "3"})
     r = await host.request("publish", sdp=offer, sources={"0": "microphone", "1": "camera", "2": "screen",
                                                           "3": "screen_audio"})
     assert r["error"]["code"] == "too_many_tracks" and "at most 4" in r["error"]["message"], r
@@ -192,12 +182,12 @@ async def test_the_mline_limit_is_a_setting(server_factory: Any) -> None:
 async def test_two_tracks_of_one_source_are_too_many_tracks(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    offer = await client_offer(["video", "video"])
+    offer = await sendonly_offer(["video", "video"])
     r = await host.request("publish", sdp=offer, sources={"0": "camera", "1": "camera"})
     assert r["error"]["code"] == "too_many_tracks" and "camera" in r["error"]["message"], r
     assert not [e for e in host.events if e["event"] == "track_published"]
     # one per source, all four at once, is what a client does
-    offer = await client_offer([SOURCE_KIND[s] for s in SOURCES])
+    offer = await sendonly_offer([SOURCE_KIND[s] for s in SOURCES])
     r = await host.request("publish", sdp=offer, sources={str(i): s for i, s in enumerate(SOURCES)})
     assert r["ok"], r
     assert sorted(t["source"] for t in r["tracks"]) == sorted(SOURCES)
@@ -206,18 +196,18 @@ async def test_two_tracks_of_one_source_are_too_many_tracks(server: Server) -> N
 async def test_publishes_come_in_a_burst_of_eight_then_one_a_second(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    two = await client_offer(["video", "video"])
+    two = await sendonly_offer(["video", "video"])
     # refused at once after the rate check (two cameras): nine take a few ms, the refill nothing
     replies = [await host.request("publish", sdp=two, sources={"0": "camera", "1": "camera"}) for _ in range(9)]
     assert [r["error"]["code"] for r in replies] == ["too_many_tracks"] * 8 + ["rate_limited"], replies
     await asyncio.sleep(1.1)
-    assert (await host.request("publish", sdp=await client_offer(["audio"]), sources={"0": "microphone"}))["ok"]
+    assert (await host.request("publish", sdp=await sendonly_offer(["audio"]), sources={"0": "microphone"}))["ok"]
 
 
 async def test_an_mline_too_long_to_parse_cheaply_is_invalid_message(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    head, secs = sections(await client_offer(["audio"]))
+    head, secs = sections(await sendonly_offer(["audio"]))
     secs[0] += [f"a=ssrc:{1000 + i} cname:x" for i in range(2000)]  # aiortc's lookup is quadratic
     with LoopBlocks() as blocks:
         r = await host.request("publish", sdp=join(head, secs), sources={"0": "microphone"})
@@ -239,9 +229,9 @@ async def test_publish_flood_with_the_largest_offers_keeps_other_rooms_responsiv
     flooder = await server.join(room_id, "flooder", role=Role.HOST)
     listeners = [Listener(await server.join(room_id, f"l{i}")) for i in range(19)]
     kinds = ["audio", "video", "video", "audio"] * 4  # 16 m-lines: mids 0..15, kind by source order
-    full = await client_offer(kinds)
+    full = await sendonly_offer(kinds)
     rounds = [only_sending(full, {str(4 * k + j) for j in range(4)}) for k in range(4)]
-    flood = many_mlines(await client_offer(["audio"]), 150)
+    flood = many_mlines(await sendonly_offer(["audio"]), 150)
     flood_sources = {str(i): "microphone" for i in range(150)}  # the issue's offer: 150 tracks
 
     done = asyncio.Event()
@@ -302,7 +292,7 @@ async def test_unsubscribe_of_unknown_ids_is_not_found_and_stores_nothing(server
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
     ws = await server.join(room_id, "student")
-    r = await host.request("publish", sdp=await client_offer(["audio"]), sources={"0": "microphone"})
+    r = await host.request("publish", sdp=await sendonly_offer(["audio"]), sources={"0": "microphone"})
     assert r["ok"], r
     track_id = r["tracks"][0]["track_id"]
     pm = media_of(session_of(server, ws))
@@ -321,7 +311,7 @@ async def test_unsubscribe_of_unknown_ids_is_not_found_and_stores_nothing(server
     r = await ws.request("unsubscribe", track_ids=[track_id])
     assert r["ok"]
     # the track goes: nothing of it stays in the listener's state
-    r = await host.request("publish", sdp=only_sending(await client_offer(["audio"]), set()), sources={})
+    r = await host.request("publish", sdp=only_sending(await sendonly_offer(["audio"]), set()), sources={})
     assert r["ok"], r
     await ws.event("track_unpublished", track_id=track_id)
     assert pm.unsubscribed == set() and pm.quality == {}
@@ -396,7 +386,7 @@ async def test_an_offer_aiortc_cannot_parse_gets_a_fixed_message(server: Server,
                                                                    media_log: pytest.LogCaptureFixture) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    offer = await client_offer(["audio"])
+    offer = await sendonly_offer(["audio"])
     bad = re.sub(r"(m=audio \d+ UDP/TLS/RTP/SAVPF)", r"\1 300", offer, count=1)  # aiortc asserts pt < 256
     assert bad != offer
     r = await host.request("publish", sdp=bad, sources={"0": "microphone"})
@@ -410,7 +400,7 @@ async def test_an_offer_aiortc_cannot_apply_gets_a_fixed_message(server: Server,
                                                                   media_log: pytest.LogCaptureFixture) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    offer = await client_offer(["audio"])
+    offer = await sendonly_offer(["audio"])
     bad = "\r\n".join(x for x in offer.split("\r\n") if not x.startswith(("a=ice-ufrag", "a=ice-pwd")))
     r = await host.request("publish", sdp=bad, sources={"0": "microphone"})
     assert_own_words(r, "invalid_message", "sdp: cannot apply offer")
@@ -422,7 +412,7 @@ async def test_an_offer_aiortc_cannot_apply_gets_a_fixed_message(server: Server,
 async def test_an_offer_without_a_forwardable_codec_gets_a_fixed_message(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    offer = await client_offer(["audio"])
+    offer = await sendonly_offer(["audio"])
     pcmu = re.sub(r"(m=audio \d+ UDP/TLS/RTP/SAVPF) [\d ]+", r"\1 0", offer, count=1)  # PCMU only
     pcmu = "\r\n".join(x for x in pcmu.split("\r\n") if not re.match(r"a=(rtpmap|fmtp|rtcp-fb):(96|9|8) ", x))
     r = await host.request("publish", sdp=pcmu, sources={"0": "microphone"})
@@ -433,7 +423,7 @@ async def test_a_subscriber_answer_aiortc_cannot_parse_or_apply_gets_a_fixed_mes
         server: Server, media_log: pytest.LogCaptureFixture) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    assert (await host.request("publish", sdp=await client_offer(["audio"]), sources={"0": "microphone"}))["ok"]
+    assert (await host.request("publish", sdp=await sendonly_offer(["audio"]), sources={"0": "microphone"}))["ok"]
     ws = await server.join(room_id, "student")
     offer = (await ws.event("subscriber_offer", timeout=10))["sdp"]
     good = text_answer(offer)

@@ -158,3 +158,15 @@ class NoisyVideoTrack(SmallVideoTrack):
         frame.pts = pts
         frame.time_base = time_base
         return frame
+
+
+async def sendonly_offer(kinds: list[str]) -> str:
+    """A real aiortc offer with one sendonly m-line per kind (mids "0", "1", ...)."""
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+    try:
+        for kind in kinds:
+            pc.addTransceiver(kind, direction="sendonly")
+        await pc.setLocalDescription(await pc.createOffer())
+        return str(pc.localDescription.sdp)
+    finally:
+        await pc.close()

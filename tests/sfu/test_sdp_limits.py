@@ -7,13 +7,13 @@ import pathlib
 from collections.abc import AsyncIterator
 
 import pytest
-from aiortc import RTCConfiguration, RTCPeerConnection
 
 from sfu import InvalidCandidateError, InvalidSdpError, Worker
 from sfu.errors import SdpTooLargeError, TooManyCandidatesError, TooManySectionsError
 from sfu.sdp import MAX_SSRC_LINES_PER_SECTION, check_limits, count_media_sections, parse_media
 from sfu.webrtc_transport import MAX_REMOTE_CANDIDATES
 
+from .helpers import sendonly_offer
 from .offline import offline_worker
 
 CHROMIUM_OFFER = (pathlib.Path(__file__).parent.parent / "data" / "chromium_simulcast_offer.sdp").read_text()
@@ -27,15 +27,6 @@ async def worker() -> AsyncIterator[Worker]:
     await w.close()
 
 
-async def aiortc_offer(kinds: list[str]) -> str:
-    pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-    try:
-        for kind in kinds:
-            pc.addTransceiver(kind, direction="sendonly")
-        await pc.setLocalDescription(await pc.createOffer())
-        return str(pc.localDescription.sdp)
-    finally:
-        await pc.close()
 
 
 def test_a_real_offer_is_within_the_limits() -> None:
@@ -43,7 +34,7 @@ def test_a_real_offer_is_within_the_limits() -> None:
 
 
 async def test_more_mlines_than_allowed_are_refused_on_a_count() -> None:
-    offer = await aiortc_offer(["audio", "video", "audio"])
+    offer = await sendonly_offer(["audio", "video", "audio"])
     assert check_limits(offer, 3) == 3
     with pytest.raises(TooManySectionsError) as e:
         check_limits(offer, 2)
@@ -68,7 +59,7 @@ def test_a_parse_error_keeps_aiortcs_words_in_the_detail() -> None:
 
 
 async def test_a_negotiation_error_keeps_aiortcs_words_in_the_detail(worker: Worker) -> None:
-    offer = await aiortc_offer(["audio"])
+    offer = await sendonly_offer(["audio"])
     bad = "\r\n".join(x for x in offer.split("\r\n") if not x.startswith(("a=ice-ufrag", "a=ice-pwd")))
     t = worker.create_router("r").create_transport("t")
     with pytest.raises(InvalidSdpError) as e:
