@@ -47,7 +47,8 @@ class MediaSection:
     """One audio/video m-line of a session description, as its author wrote it.
 
     ``direction`` is from the author's point of view (``sendonly`` in a client's offer means the
-    client sends); an m-line with port 0 is reported as ``inactive``.
+    client sends); an m-line with port 0 is reported as ``inactive``, unless it is ``a=bundle-only``
+    in a BUNDLE group (RFC 8843 section 6: Firefox offers every m-line but the first that way).
     """
 
     mid: str
@@ -155,8 +156,21 @@ def parse_media(text: str) -> list[MediaSection]:
         raise InvalidSdpError("cannot parse SDP", detail=f"{type(exc).__name__}: {exc}") from exc
 
 
+def _bundle_only(text: str) -> list[bool]:
+    """Per m-section (in order), whether it has ``a=bundle-only`` (aiortc's parser drops it)."""
+    out: list[bool] = []
+    for line in text.split("\n"):
+        if line.startswith("m="):
+            out.append(False)
+        elif out and line.rstrip("\r") == "a=bundle-only":
+            out[-1] = True
+    return out
+
+
 def _media_sections(desc: Any, text: str) -> list[MediaSection]:
     rids_per_section = offered_rids(text)
+    bundle_only = _bundle_only(text)
+    bundled = {str(mid) for g in desc.group if g.semantic == "BUNDLE" for mid in g.items}
     out: list[MediaSection] = []
     for index, m in enumerate(desc.media):
         if m.kind not in ("audio", "video"):
@@ -173,11 +187,14 @@ def _media_sections(desc: Any, text: str) -> list[MediaSection]:
                 sim = tuple(int(x) for x in group.items)
         ssrcs = list(dict.fromkeys(int(s.ssrc) for s in m.ssrc if s.ssrc not in rtx))
         _check_numbers(index, m, (*ssrcs, *rtx, *sim))
+        # port 0 rejects an m-line (RFC 3264 section 8.2), except in an offer's bundle-only m-line,
+        # which shares the BUNDLE transport of the group's first one (RFC 8843 section 7.5.3)
+        rejected = m.port == 0 and not (index < len(bundle_only) and bundle_only[index] and mid in bundled)
         out.append(
             MediaSection(
                 mid=str(mid),
                 kind=str(m.kind),
-                direction="inactive" if m.port == 0 else str(m.direction or "sendrecv"),
+                direction="inactive" if rejected else str(m.direction or "sendrecv"),
                 index=index,
                 codecs=tuple(_codec(c) for c in m.rtp.codecs),
                 extensions={str(h.uri): int(h.id) for h in m.rtp.headerExtensions},
