@@ -36,6 +36,9 @@ export function runLesson(app, { token, claims, local }) {
     const countEl = h("span", { class: "count", id: "count" });
     const listenerEl = h("span", { class: "badge listener", id: "listener-notice", hidden: true, text: t("listenerBadge") });
     const banner = h("div", { class: "banner", id: "banner", role: "status", hidden: true });
+    // while the page reconnects: what happens, the attempt, the next try (its own line: notices in
+    // the banner above come and go meanwhile)
+    const reconnectEl = h("div", { class: "banner reconnecting", id: "reconnect-banner", role: "status", hidden: true });
     const stageVideo = h("video", { autoplay: true, muted: true, playsInline: true, class: "stage-video" });
     stageVideo.muted = true;
     const stageLabel = h("div", { class: "label" });
@@ -53,6 +56,7 @@ export function runLesson(app, { token, claims, local }) {
 
     const root = h("div", { class: "lesson", id: "lesson" },
       h("header", { class: "topbar" }, roomEl, countEl, listenerEl, statusEl),
+      reconnectEl,
       banner,
       h("div", { class: "body" },
         h("main", { class: "main" }, stage, grid),
@@ -242,7 +246,24 @@ export function runLesson(app, { token, claims, local }) {
       renderSpeakers();
     }
 
+    let reconnectTick = null;
+    function renderReconnect() {
+      const r = session.reconnectInfo;
+      const on = session.status === "reconnecting" && Boolean(r);
+      reconnectEl.hidden = !on;
+      if (!on) {
+        clearInterval(reconnectTick);
+        reconnectTick = null;
+        return;
+      }
+      const left = r.at ? Math.ceil((r.at - Date.now()) / 1000) : 0;
+      reconnectEl.textContent = left > 0 ? t("reconnectingIn", { n: r.attempt, s: left }) : t("reconnectingNow", { n: r.attempt });
+      reconnectEl.dataset.attempt = String(r.attempt);
+      reconnectTick ??= setInterval(renderReconnect, 1000);
+    }
+
     function finish(outcome, reasonKey, message) {
+      clearInterval(reconnectTick);
       clear(app);
       if (reasonKey === "badToken" && /expired/i.test(message || session.lastError?.message || "")) reasonKey = "expiredToken";
       const text = reasonKey === "left" ? t("leftTitle")
@@ -265,10 +286,12 @@ export function runLesson(app, { token, claims, local }) {
       statusEl.textContent = {
         connecting: t("connecting"), waiting: t("waiting"), joined: t("connected"), reconnecting: t("reconnecting"),
       }[status] || "";
-      if (status === "reconnecting") notice(t("reconnecting"), true);
-      else if (status === "waiting") notice(t("waiting"), true);
+      renderReconnect();
+      if (status === "waiting") notice(t("waiting"), true);
       else if (status === "joined") {
         if (banner.classList.contains("sticky")) notice("");
+        // a publish refused for good is not retried after a reconnect: keep saying so
+        if (session.publishRefused) notice(t("publishRefused", { reason: session.publishRefused.message }), true);
         roomEl.textContent = session.room?.name || "";
       }
       if (status === "closed") finish(reason, reason, message);
@@ -284,8 +307,9 @@ export function runLesson(app, { token, claims, local }) {
       let text = t(e.detail.key, params);
       // muted by the host while unmuting is locked: say why the button stays disabled
       if (e.detail.key === "mutedByHost" && source && session.selfUnmuteBlocked(source)) text += ` ${t("selfUnmuteLocked")}`;
-      notice(text);
+      notice(text, Boolean(e.detail.sticky));
     });
+    session.addEventListener("reconnect", renderReconnect);
 
     micBtn.addEventListener("click", () => session.setMic(!session.local.micOn));
     camBtn.addEventListener("click", async () => {

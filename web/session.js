@@ -12,6 +12,7 @@
 import { Signal } from "./signal.js";
 import { TrackMap } from "./trackmap.js";
 import { getCamera, getMicrophone } from "./media.js";
+import { Backoff } from "./backoff.js";
 
 
 /** Camera simulcast, lowest layer first (the server orders layers as listed): viewers get the
@@ -28,7 +29,8 @@ export function simulcastLayers() {
 // close, 1000 included when we did not leave, is a drop: rejoin with the same token). 4409: another
 // tab or device took our seat; reconnecting would take it back and start a fight. 4423: the room
 // forbids taking a connected seat; final for a page that never got in (another tab holds it), retried
-// by a page that was in (its own dropped socket holds the seat until the server's heartbeat ends it).
+// by a page that was in (its own dropped socket holds the seat until the server's heartbeat ends it,
+// within 30 s: ws_heartbeat_s).
 const FINAL_CLOSE = {
   4401: "badToken", 4403: "refused", 4404: "roomNotFound", 4409: "replaced",
   4410: "ended", 4411: "removed", 4413: "roomFull", 4423: "alreadyConnected",
@@ -40,7 +42,14 @@ const ROOM_EVENTS = new Set(["participant_joined", "participant_left", "particip
   "speakers_changed", "chat_message", "chat_deleted", "chat_history", "hand_raised", "hand_lowered", "hand_queue",
   "reaction", "locks_changed", "attention", "room_update", "participant_waiting", "waiting_room",
   "participant_replaced"]);
-const SEAT_RETRIES = 12; // 4423 refusals in a row (about a minute) before a page that was in gives up
+const SEAT_WAIT_MS = 60000; // how long a page that was in retries 4423 refusals before it gives up
+// `publish` refusals that the same offer will get again (issue 21): the page stops republishing
+// (also after a reconnect) and says so. `forbidden` is not here: a host may lift the lock.
+const FINAL_PUBLISH = new Set(["invalid_message", "too_many_tracks"]);
+function finalPublishError(code) {
+  return FINAL_PUBLISH.has(code) || /sdp|codec/i.test(code || "");
+}
+const SHARE_SOURCES = new Set(["screen", "screen_audio"]);
 const SPEAKING = 0.04; // getStats audioLevel (0..1, linear) above which a participant speaks
 
 export class Session extends EventTarget {
@@ -69,10 +78,15 @@ export class Session extends EventTarget {
     this.pub = null;
     this.sub = null;
     this.tx = {}; // source -> RTCRtpTransceiver on the publisher
+    this.spare = []; // stopped screen-share transceivers (inactive m-lines) a new share reuses
     // cameras publish three simulcast layers unless ?simulcast=0 (e.g. a weak uplink)
     this.simulcast = new URLSearchParams(globalThis.location?.search || "").get("simulcast") !== "0";
     this.mediaUnavailable = false;
-    this.retries = 0;
+    this.publishRefused = null; // {code, message}: a publish refusal that a retry would get again
+    this.backoff = new Backoff();
+    this.reconnectInfo = null; // {attempt, at (Date.now() ms of the next try, null while trying), why}
+    this.connectAttempts = 0; // sockets opened (for tests)
+    this.stableSince = null;
     this.timers = new Set();
     this.subChain = Promise.resolve();
     this.pubChain = Promise.resolve();
@@ -86,6 +100,7 @@ export class Session extends EventTarget {
     this._connect();
     this._every(10000, () => this._heartbeat());
     this._every(500, () => this._pollLevels());
+    this._every(1000, () => this._checkStable());
   }
 
   async leave() {
@@ -112,6 +127,7 @@ export class Session extends EventTarget {
     this.timers.clear();
     clearTimeout(this.reconnectTimer);
     clearTimeout(this.iceTimer);
+    this.reconnectInfo = null;
   }
 
   _emit(type, detail) {
@@ -132,6 +148,7 @@ export class Session extends EventTarget {
 
   async _connect() {
     const gen = ++this.gen;
+    this.connectAttempts++;
     if (this.status !== "reconnecting") this._setStatus("connecting");
     const sig = new Signal(this._wsUrl());
     this.sig = sig;
@@ -151,9 +168,12 @@ export class Session extends EventTarget {
 
   _onClose({ code, reason }) {
     if (this.status === "closed") return;
-    if (code === 4423 && this.wasIn && (this.seatRefusals = (this.seatRefusals || 0) + 1) <= SEAT_RETRIES) {
-      this._reconnect("our dropped socket still holds the seat");
-      return;
+    if (code === 4423 && this.wasIn) {
+      this.seatRefusedSince ??= Date.now();
+      if (Date.now() - this.seatRefusedSince < SEAT_WAIT_MS) {
+        this._reconnect("our dropped socket still holds the seat");
+        return;
+      }
     }
     const final = FINAL_CLOSE[code] || this.finalReason;
     if (final) {
@@ -167,19 +187,43 @@ export class Session extends EventTarget {
     this._reconnect(`socket closed (${code})`);
   }
 
-  /** Drop everything but the local tracks and join again with the same token. */
+  /** Drop everything but the local tracks and join again with the same token, after the back-off's
+   *  delay (a dropped socket and a failed peer connection alike: both rebuild everything). The
+   *  "reconnecting" status is emitted for every attempt, with {attempt, at} for the banner. */
   _reconnect(why) {
     if (this.status === "closed") return;
-    console.warn("urok: reconnecting:", why);
     const old = this.sig;
     this.gen++;
     if (old && !old.closed) old.close(4000);
     this._teardownMedia();
-    if (this.status !== "reconnecting") this._setStatus("reconnecting");
-    const delay = Math.min(5000, 300 * 2 ** Math.min(this.retries, 4));
-    this.retries++;
+    this.stableSince = null;
+    const delay = this.backoff.next();
+    const info = { attempt: this.backoff.attempt, at: Date.now() + delay, why };
+    this.reconnectInfo = info;
+    console.warn(`urok: reconnecting (${why}): attempt ${info.attempt} in ${Math.round(delay)} ms`);
+    this._setStatus("reconnecting", { attempt: info.attempt, at: info.at });
     clearTimeout(this.reconnectTimer);
-    this.reconnectTimer = setTimeout(() => this._connect(), delay);
+    this.reconnectTimer = setTimeout(() => {
+      info.at = null; // trying now
+      this._emit("reconnect", info);
+      this._connect();
+    }, delay);
+  }
+
+  /** Joined (or waiting) with every peer connection connected for BACKOFF.stableMs: the next drop
+   *  starts the back-off over. A welcome alone does not reset it: a peer connection that fails
+   *  right after every join must not make the page rejoin at once, again and again. */
+  _checkStable() {
+    const pcs = [this.pub, this.sub].filter(Boolean);
+    const up = (this.status === "joined" || this.status === "waiting") && this.sig && !this.sig.closed &&
+      pcs.every((pc) => pc.connectionState === "connected");
+    if (!up) {
+      this.stableSince = null;
+      return;
+    }
+    const now = performance.now();
+    this.stableSince ??= now;
+    if (now - this.stableSince >= this.backoff.p.stableMs) this.backoff.reset();
   }
 
   async _heartbeat() {
@@ -267,7 +311,8 @@ export class Session extends EventTarget {
     this.unmuteOnce = new Set(m.you?.unmute_requested || []);
     this.participants.clear();
     this.wasIn = true; // we hold a seat (joined or waiting): a refusal 4423 later is our own old socket
-    this.seatRefusals = 0;
+    this.seatRefusedSince = null;
+    this.reconnectInfo = null;
     if (m.state !== "waiting") for (const p of m.participants || []) this.participants.set(p.participant_id, p);
     if (this.you) this.participants.set(this.me, this.you);
     for (const p of this.participants.values()) {
@@ -278,7 +323,6 @@ export class Session extends EventTarget {
       this._setStatus("waiting");
       return;
     }
-    this.retries = 0;
     this._setStatus("joined");
     this._startMedia();
   }
@@ -447,13 +491,27 @@ export class Session extends EventTarget {
     return this.localStream;
   }
 
+  /** Puts a track on the publisher; true when the offer changed (a new or revived m-line), false
+   *  when only the track was replaced on a live one (no negotiation needed). */
   _addSender(source, track) {
     const pub = this._ensurePublisher();
     const old = this.tx[source];
-    if (old && source !== "screen" && source !== "screen_audio") {
+    if (old) {
       // reuse the m-line
       old.direction = "sendonly";
       return old.sender.replaceTrack(track).then(() => false);
+    }
+    // A new screen share takes a stopped share's m-line of its kind: Chromium keeps stopped m-lines
+    // in every later offer, and the server refuses an offer with more than rtc_max_mlines (16) of
+    // them (too_many_tracks), so a new m-line per share was refused at the 8th share. The server
+    // closes the track of an m-line that went inactive and publishes a new track (new track_id)
+    // when the same mid sends again.
+    const i = SHARE_SOURCES.has(source) ? this.spare.findIndex((tr) => !tr.stopped && tr.receiver.track.kind === track.kind) : -1;
+    if (i >= 0) {
+      const tr = this.spare.splice(i, 1)[0];
+      this.tx[source] = tr;
+      tr.direction = "sendonly";
+      return tr.sender.replaceTrack(track).then(() => true);
     }
     const init = { direction: "sendonly", streams: [this._stream()] };
     if (source === "camera" && this.simulcast) init.sendEncodings = simulcastLayers();
@@ -463,6 +521,7 @@ export class Session extends EventTarget {
 
   /** Add the current local tracks and (re)negotiate the publisher. */
   async _publish() {
+    if (this.publishRefused) return; // refused for good earlier (e.g. before a reconnect): said so once
     let any = false;
     if (this.local.video && !this.mayPublish("camera")) {
       // locked by the host: release the camera rather than show a preview nobody receives
@@ -508,8 +567,9 @@ export class Session extends EventTarget {
     return sources;
   }
 
-  /** One publish round at a time: offer -> publish {sdp, sources} -> answer. */
-  _negotiatePublisher() {
+  /** One publish round at a time: offer -> publish {sdp, sources} -> answer. `share`: the round
+   *  starts a screen share (a refusal is worded for it). */
+  _negotiatePublisher({ share = false } = {}) {
     const gen = this.gen;
     this.pubChain = this.pubChain.then(async () => {
       if (gen !== this.gen || !this.pub || this.mediaUnavailable) return;
@@ -535,6 +595,11 @@ export class Session extends EventTarget {
         if (e.code === "unknown_type") {
           this.mediaUnavailable = true;
           this._emit("notice", { key: "mediaUnavailable" });
+        } else if (finalPublishError(e.code)) {
+          // the same offer would be refused again: no automatic retry (not after a reconnect either)
+          if (!share) this.publishRefused = { code: e.code, message: e.message };
+          this._emit("notice", { key: share ? "shareRefused" : "publishRefused", params: { reason: e.message }, sticky: !share });
+          if (pub.signalingState === "have-local-offer") await pub.setLocalDescription({ type: "rollback" }).catch(() => {});
         } else if (e.code === "forbidden") {
           this._emit("notice", { key: "forbidden", params: { reason: e.message } });
           if (pub.signalingState === "have-local-offer") await pub.setLocalDescription({ type: "rollback" }).catch(() => {});
@@ -602,6 +667,7 @@ export class Session extends EventTarget {
     this.pub = null;
     this.sub = null;
     this.tx = {};
+    this.spare = [];
     this.pubChain = Promise.resolve();
     this.subChain = Promise.resolve();
     this.receivers.clear();
@@ -732,6 +798,7 @@ export class Session extends EventTarget {
 
   async startScreenShare() {
     const stream = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 15, max: 30 } }, audio: true });
+    for (const t of [this.local.screen, this.local.screenAudio]) t?.stop(); // a share replacing a share
     const video = stream.getVideoTracks()[0];
     const audio = stream.getAudioTracks()[0] || null;
     if (video && "contentHint" in video) video.contentHint = "detail";
@@ -740,32 +807,39 @@ export class Session extends EventTarget {
     video.addEventListener("ended", () => { if (this.local.screen === video) this.stopScreenShare(); });
     this._emit("media");
     if (this.status === "joined" && this.sub) {
-      // a new m-line per share: the old one stays inactive, the server closes its producer
-      delete this.tx.screen;
-      delete this.tx.screen_audio;
+      // a stopped share's m-lines are reused (_addSender); the server publishes new tracks on them
+      this.lastPublishError = null;
       await this._addSender("screen", video);
       if (audio) await this._addSender("screen_audio", audio);
-      await this._negotiatePublisher();
+      else if (this.tx.screen_audio) this._releaseShareLine("screen_audio");
+      await this._negotiatePublisher({ share: true });
       if (this.lastPublishError === "forbidden") await this.stopScreenShare();
+      // refused for good (e.g. too_many_tracks): the share ends here, and its m-lines are not offered
+      // again (no new publish for the stop: it would be refused the same way)
+      else if (finalPublishError(this.lastPublishError)) await this.stopScreenShare({ negotiate: false });
     }
   }
 
-  async stopScreenShare() {
+  /** The share's m-line goes inactive (the server closes its track) and is kept for the next share. */
+  _releaseShareLine(source) {
+    const tr = this.tx[source];
+    if (!tr) return false;
+    tr.sender.replaceTrack(null).catch(() => {});
+    tr.direction = "inactive";
+    delete this.tx[source];
+    if (!tr.stopped) this.spare.push(tr);
+    return true;
+  }
+
+  async stopScreenShare({ negotiate = true } = {}) {
     const tracks = [this.local.screen, this.local.screenAudio];
     this.local.screen = null;
     this.local.screenAudio = null;
     for (const t of tracks) t?.stop();
     let changed = false;
-    for (const source of ["screen", "screen_audio"]) {
-      const tr = this.tx[source];
-      if (!tr) continue;
-      try { await tr.sender.replaceTrack(null); } catch {}
-      tr.direction = "inactive";
-      delete this.tx[source];
-      changed = true;
-    }
+    for (const source of ["screen", "screen_audio"]) changed = this._releaseShareLine(source) || changed;
     this._emit("media");
-    if (changed && this.pub) await this._negotiatePublisher();
+    if (changed && negotiate && this.pub) await this._negotiatePublisher();
   }
 
   async switchMicrophone(deviceId) {
