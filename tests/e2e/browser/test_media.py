@@ -108,7 +108,7 @@ async def test_screen_share_is_shown_large(server: Server, browsers: Browsers, a
 
     await eventually(freed, 10.0, what="the share's m-line negotiated inactive")
     after_first = await pupil.evaluate(m_lines)
-    # a second share works too (a fresh m-line on the publisher; the pupil's freed one is reused)
+    # a second share works too (on the publisher the first share's m-lines again, on the pupil its freed one)
     await teacher.click("#btn-screen")
     await pupil.wait_for_selector("#stage:not([hidden])", timeout=20_000)
     await eventually(lambda: video_playing(pupil, "#stage video"), 20.0, what="the pupil sees the second share")
