@@ -3,13 +3,18 @@
 #   system-deps.sh build   a C compiler for the package's C extensions (sfu._sendmmsg,
 #                          sfu._fastpath, benchmarks._rxbatch); without one, and without root, it
 #                          only warns: the server then runs its pure-Python paths
-#   system-deps.sh test    the above, required, and chromium for the browser tests
+#   system-deps.sh test    the above, required, chromium for the browser tests, and for the Firefox
+#                          tests (tests/e2e/firefox) firefox-esr, node/npm and the pinned WebDriver BiDi
+#                          driver (puppeteer-core, `npm ci` from its package-lock.json; it never
+#                          downloads a browser: the tests use Debian's /usr/bin/firefox-esr)
 set -euo pipefail
 mode="${1:-test}"
 need=()
 command -v cc >/dev/null 2>&1 || need+=(gcc libc6-dev)
 if [ "$mode" = test ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
+  command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -24,4 +29,12 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if [ "$mode" = test ]; then
+  driver="$(dirname "$0")/../tests/e2e/firefox/driver"
+  if [ ! -d "$driver/node_modules/puppeteer-core" ] || [ "$driver/package-lock.json" -nt "$driver/node_modules" ]; then
+    echo "system-deps: installing the Firefox test driver (npm ci in tests/e2e/firefox/driver)" >&2
+    (cd "$driver" && PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+    touch "$driver/node_modules"
+  fi
 fi
