@@ -12,10 +12,12 @@ are connected.
    receives and decodes them. Meanwhile a thread sends ``--udp-packets`` datagrams to the media port
    from ``--sockets`` sockets, half of them first bound to the two peer connections by valid signed
    STUN checks (so their DTLS- and SRTP-looking datagrams reach the connections themselves), paced
-   at ``--udp-rate`` per second; and two WebSocket participants (a host, a student) send
-   ``--messages`` requests of every type (the room's rate limit raised for the run), reconnecting
-   after each generated ``leave``. After a barrier the requests the server counted
-   (``urok_ws_handled_total``) must equal those sent.
+   at most ``--udp-rate`` per second and never more than the server drains (the sender holds while
+   32 KB wait in the port's receive queue, so what is sent reaches the server); and two WebSocket
+   participants (a host, a student) send ``--messages`` requests of every type in a room of their
+   own (its rate limit raised for the run), reconnecting after each generated ``leave``. After a
+   barrier the requests the server counted (``urok_ws_handled_total``) must equal those sent. Both
+   storms hold back while the event loop lags over 100 ms (the clients share it).
    A crash here is an exception that reached the event loop's handler, an ERROR log record, a
    forwarding hook error, or an ``internal_error`` reply. Server RSS and the per-connection and
    per-session structures are sampled at the start, the middle and the end; the student's decoded
@@ -47,12 +49,16 @@ import aiohttp
 
 from benchmarks import fuzz_inputs as fi
 from sfu import stun
+from sfu.udp_mux import PATHS_MAX, PENDING_MAX, TXIDS_MAX
 from signaling.app_keys import DISPATCH, ROOMS, TOKENS, WORKER
 from signaling.rooms import Role
 from signaling.rooms.moderation import REACTIONS
 from tests.conftest import Server, WsClient, start_server, test_settings
 from tests.e2e.rtc_client import RtcClient, wait_until
 
+QUEUE_HIGH = 32 * 1024  # bytes waiting at the media port above which the UDP storm holds back
+# structures bounded by design: growth up to the cap is fine, past it is not
+CAPS = {"conn.paths(max)": PATHS_MAX, "conn.txids(max)": TXIDS_MAX, "mux.pending_checks": PENDING_MAX}
 SDP_SEED_FILES = ("chromium_simulcast_offer.sdp", "aiortc_offer.sdp")
 PACKET_MIX = (("rtp", 35), ("rtcp", 25), ("stun", 20), ("dtls", 10), ("random", 10))
 
@@ -94,6 +100,7 @@ class FuzzResult:
     parser_s: float = 0.0
     udp_sent: Counter[str] = field(default_factory=Counter)
     udp_s: float = 0.0
+    udp_held_s: float = 0.0
     udp_kernel_drops: int = 0
     mux_dropped: dict[str, int] = field(default_factory=dict)
     media_dropped: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -104,6 +111,9 @@ class FuzzResult:
     server_crashes: list[str] = field(default_factory=list)
     known_aiortc: int = 0
     media_connections_kept: bool = False  # the publisher's and subscriber's connections, at the end
+    loop_lag_max: float = 0.0
+    held_s: float = 0.0
+    media_lost: str = ""  # when (s into the storm) and how they were lost, if they were
     samples: list[Sample] = field(default_factory=list)
 
     @property
@@ -127,8 +137,12 @@ class FuzzResult:
         if len(self.samples) < 3:
             return []
         mid, end = self.samples[1], self.samples[2]
-        out = [f"{k} {mid.structures.get(k, 0)} -> {v}" for k, v in end.structures.items()
-               if v > max(2 * mid.structures.get(k, 0), mid.structures.get(k, 0) + 16)]
+        out = []
+        for k, v in end.structures.items():
+            cap = CAPS.get(k)
+            before = mid.structures.get(k, 0)
+            if (v > cap) if cap is not None else v > max(2 * before, before + 16):
+                out.append(f"{k} {before} -> {v}" + (f" (cap {cap})" if cap is not None else ""))
         if end.rss_mb > mid.rss_mb + 64:
             out.append(f"rss {mid.rss_mb:.0f} -> {end.rss_mb:.0f} MB")
         return out
@@ -178,15 +192,41 @@ def signed_check(creds: Credentials, r: random.Random) -> bytes:
                                 r.getrandbits(31), r.getrandbits(64))
 
 
+class LoopLag:
+    """How late the event loop wakes a 50 ms sleep. The clients run in this process too: aioice
+    gives up a peer after six consent checks unanswered within 0.5 s each (RFC 7675), so both storms
+    hold back while the loop lags by more than ``limit`` (what is measured is robustness, not the
+    most the server takes)."""
+
+    def __init__(self, limit: float = 0.1) -> None:
+        self.limit = limit
+        self.lag = 0.0
+        self.max = 0.0
+        self.held = 0.0  # seconds the storms waited for the loop
+
+    async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            t = loop.time()
+            await asyncio.sleep(0.05)
+            self.lag = loop.time() - t - 0.05
+            self.max = max(self.max, self.lag)
+
+    def behind(self) -> bool:
+        return self.lag > self.limit
+
+
 class UdpStorm:
     """Datagrams to the media port from a thread; ``sent`` counts what went out, by kind."""
 
     def __init__(self, port: int, creds: Sequence[Credentials], count: int, rate: float, sockets: int,
-                 seed: int, empty: bool = False, max_size: int = 1500) -> None:
+                 seed: int, empty: bool = False, max_size: int = 1500, lag: LoopLag | None = None) -> None:
         self.port, self.creds, self.count, self.rate, self.empty = port, list(creds), count, rate, empty
         self.max_size = max_size
+        self.lag = lag
         self.sent: Counter[str] = Counter()
         self.done = 0
+        self.held = 0.0  # seconds waited for the port's receive queue to drain
         self._seed = seed
         self._socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(max(1, sockets))]
         for s in self._socks:
@@ -203,7 +243,7 @@ class UdpStorm:
         dest = ("127.0.0.1", self.port)
         bound = self._socks[: max(1, len(self._socks) // 2)]  # their addresses reach the connections
         kinds = [k for k, w in PACKET_MIX for _ in range(w)]
-        started = time.monotonic()
+        chunk_started = time.monotonic()
         for i in range(self.count):
             if self._stop.is_set():
                 break
@@ -236,24 +276,43 @@ class UdpStorm:
                 continue
             self.sent[kind] += 1
             self.done = i + 1
-            if i % 256 == 255:
-                ahead = (i + 1) / self.rate - (time.monotonic() - started)
+            if i % 64 == 63:  # pace: 64 datagrams take at least 64 / rate seconds
+                now = time.monotonic()
+                ahead = 64 / self.rate - (now - chunk_started)
                 if ahead > 0:
                     time.sleep(ahead)
+                # hold while the port's receive queue is long: a queue that the server drains slower
+                # than it fills delays every peer's consent checks past aioice's 0.5 s timeout (and
+                # then the kernel drops them), which measures the flood, not the parsing
+                queued, _ = udp_socket_state(self.port)
+                while queued > QUEUE_HIGH and not self._stop.is_set():
+                    time.sleep(0.005)
+                    self.held += 0.005
+                    queued, _ = udp_socket_state(self.port)
+                while self.lag is not None and self.lag.behind() and not self._stop.is_set():
+                    time.sleep(0.02)
+                    self.lag.held += 0.02
+                chunk_started = time.monotonic()
 
 
-def kernel_drops(port: int) -> int:
-    """Datagrams the kernel dropped at the UDP socket bound to ``port`` (/proc/net/udp)."""
+def udp_socket_state(port: int) -> tuple[int, int]:
+    """(bytes waiting in the receive queue, datagrams dropped) of the UDP socket bound to ``port``
+    (/proc/net/udp)."""
     try:
         with open("/proc/net/udp") as f:
             next(f)
             for line in f:
                 parts = line.split()
                 if int(parts[1].split(":")[1], 16) == port:
-                    return int(parts[-1])
+                    return int(parts[4].split(":")[1], 16), int(parts[-1])
     except (OSError, ValueError, IndexError):
         pass
-    return 0
+    return 0, 0
+
+
+def kernel_drops(port: int) -> int:
+    """Datagrams the kernel dropped at the UDP socket bound to ``port``."""
+    return udp_socket_state(port)[1]
 
 
 # --- 2b. WebSocket --------------------------------------------------------------------------------
@@ -317,7 +376,7 @@ def handled_per_type(metrics_text: str) -> dict[str, Counter[str]]:
 
 
 async def ws_storm(server: Server, room_id: str, count: int, seed: int, pools: dict[str, list[Any]],
-                   progress: list[int]) -> tuple[list[WsFuzzer], float]:
+                   progress: list[int], lag: LoopLag | None = None) -> tuple[list[WsFuzzer], float]:
     table = server.app[DISPATCH]
     models = {t: table.route(t).model for t in table.types}
     fuzzers = [WsFuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST),
@@ -335,6 +394,9 @@ async def ws_storm(server: Server, room_id: str, count: int, seed: int, pools: d
                 text = fi.request_frame(r, t, models[t], pools)
             await f.send(text)
             progress[0] += 1
+            while lag is not None and lag.behind():
+                await asyncio.sleep(0.02)
+                lag.held += 0.02
         await f.barrier(1)
 
     await asyncio.gather(*(run(f, count // 2 + (i == 0) * (count % 2), random.Random(seed + i))
@@ -441,7 +503,10 @@ async def run_server(cfg: FuzzConfig, result: FuzzResult) -> None:
 
         sample("start")
         drops_before = kernel_drops(port)
-        storm = UdpStorm(port, creds, cfg.udp_count, cfg.udp_rate, cfg.sockets, cfg.seed, cfg.empty, cfg.max_size)
+        lag = LoopLag()
+        lag_task = asyncio.ensure_future(lag.run())
+        storm = UdpStorm(port, creds, cfg.udp_count, cfg.udp_rate, cfg.sockets, cfg.seed, cfg.empty, cfg.max_size,
+                         lag)
         offer = (await teacher.pub.createOffer()).sdp if teacher.pub is not None else ""
         # the requests go to a room of their own: a generated `mute` (all) or `remove` there must not
         # stop the media this run watches
@@ -456,9 +521,22 @@ async def run_server(cfg: FuzzConfig, result: FuzzResult) -> None:
         progress = [0]
         udp_started = time.perf_counter()
         udp_task = asyncio.ensure_future(asyncio.to_thread(storm.run))
+
+        async def watch() -> None:  # when the media connections go, and what the port saw by then
+            while True:
+                await asyncio.sleep(0.5)
+                if not all(c.local_ufrag in mux._by_ufrag for c in creds):
+                    st = mux.stats
+                    result.media_lost = (
+                        f"at {time.perf_counter() - udp_started:.1f} s: {storm.done} datagrams sent, kernel drops "
+                        f"{kernel_drops(port) - drops_before}, paths expired {st.paths_expired}, checks sent "
+                        f"{st.checks_sent}, paths verified {st.paths_verified}")
+                    return
+
+        watcher = asyncio.ensure_future(watch())
         async with http.get(base + "/metrics") as resp:
             handled_before = handled_per_type(await resp.text())  # the media clients' own requests
-        ws_task = asyncio.ensure_future(ws_storm(server, fuzz_room, cfg.messages, cfg.seed, pools, progress))
+        ws_task = asyncio.ensure_future(ws_storm(server, fuzz_room, cfg.messages, cfg.seed, pools, progress, lag))
 
         def half_done() -> bool:
             return (storm is not None and storm.done >= cfg.udp_count // 2) and progress[0] >= cfg.messages // 2
@@ -468,10 +546,14 @@ async def run_server(cfg: FuzzConfig, result: FuzzResult) -> None:
         await udp_task
         result.udp_s = time.perf_counter() - udp_started
         fuzzers, result.ws_s = await ws_task
+        watcher.cancel()
+        lag_task.cancel()
+        result.loop_lag_max, result.held_s = lag.max, lag.held
         await asyncio.sleep(2.0)  # what is queued drains; the student decodes on
         sample("end")
 
         result.udp_sent = storm.sent
+        result.udp_held_s = storm.held
         result.media_connections_kept = all(c.local_ufrag in mux._by_ufrag for c in creds)
         result.udp_kernel_drops = kernel_drops(port) - drops_before
         result.mux_dropped = dict(mux.stats.dropped)
@@ -529,14 +611,19 @@ def report(cfg: FuzzConfig, r: FuzzResult) -> str:
     lines += [f"    {c}" for c in r.parser_crashes[:10]]
     udp_total = sum(v for k, v in r.udp_sent.items() if not k.endswith(("_left_out", "not_sendable")))
     lines.append(f"server UDP: {udp_total} datagrams in {r.udp_s:.1f} s ({udp_total / max(r.udp_s, 1e-9):,.0f}/s), "
-                 f"kernel drops {r.udp_kernel_drops}; sent {dict(r.udp_sent)}")
+                 f"kernel drops {r.udp_kernel_drops} (reached the server: {udp_total - r.udp_kernel_drops}), "
+                 f"held {r.udp_held_s:.1f} s for the port's queue to drain; sent {dict(r.udp_sent)}")
     lines.append(f"  shared port dropped {r.mux_dropped}; media dropped {r.media_dropped}")
     ws_total = sum(r.ws_sent.values())
     lines.append(f"server WebSocket: {ws_total} frames in {r.ws_s:.1f} s ({ws_total / max(r.ws_s, 1e-9):,.0f}/s), "
                  f"{r.ws_connections} connections; mismatch sent/handled: {r.ws_mismatch or 'none'}")
     for t, c in sorted(r.ws_handled.items()):
         lines.append(f"  {t:20} {dict(c)}")
+    lines.append(f"event loop: lag at most {r.loop_lag_max * 1000:.0f} ms; the storms held back {r.held_s:.1f} s "
+                 "while it lagged over 100 ms")
     lines.append(f"server crashes: {len(r.server_crashes)} (known aiortc task noise: {r.known_aiortc})")
+    if r.media_lost:
+        lines.append(f"media connections lost {r.media_lost}")
     lines += [f"    {c}" for c in r.server_crashes[:10]]
     for s in r.samples:
         lines.append(f"sample {s.at:6} rss {s.rss_mb:6.1f} MB  video frames {s.video_frames:6}  {s.structures}")
