@@ -27,7 +27,7 @@ from sfu.sdp import parse_media
 
 from .offline import DATA, load_packets
 
-EXAMPLES = 400
+EXAMPLES = 300
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                 suppress_health_check=list(HealthCheck))
 SDP_SEEDS = [(DATA / "chromium_simulcast_offer.sdp").read_text(),
