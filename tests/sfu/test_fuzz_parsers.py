@@ -182,3 +182,19 @@ def test_rtcp_shorter_than_its_types_fixed_part_is_truncated(packet: bytes) -> N
     with pytest.raises(ValueError):
         rtcp.split_compound(rtcp.build_rr(1, []) + packet)
     fi.check_rtcp(packet)
+
+
+@settings(FUZZ, max_examples=100)
+@given(st.binary(min_size=12, max_size=12), st.text(max_size=60), st.binary(min_size=1, max_size=64),
+       st.integers(0, 2**32 - 1), st.integers(0, 2**64 - 1), st.booleans())
+def test_the_ports_own_checks_and_answers_read_back(tid: bytes, username: str, key: bytes, priority: int,
+                                                    tie: int, ipv6: bool) -> None:
+    """What the shared port writes (its checks of a path, its answers) reads back with its own parsers
+    and verifies with the key, whatever the username (non-ASCII too) and key."""
+    if not hasattr(stun, "binding_request"):  # pragma: no cover - before the port sent checks
+        pytest.skip("sfu.stun has no binding_request")
+    req = stun.parse_binding_request(stun.binding_request(tid, username, key, priority, tie))
+    assert (req.transaction_id, req.username, req.use_candidate) == (tid, username, False)
+    assert req.check(key) and not req.check(key + b"x")
+    res = stun.parse_binding_success(stun.binding_success(tid, ("::1", 9) if ipv6 else ("127.0.0.1", 9), key))
+    assert res.transaction_id == tid and res.check(key) and not res.check(key + b"x")
