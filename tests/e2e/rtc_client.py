@@ -29,7 +29,7 @@ from tests.conftest import Server, WsClient
 WIDTH, HEIGHT = 320, 240
 
 
-class PatternVideoTrack(VideoStreamTrack):  # type: ignore[misc]
+class PatternVideoTrack(VideoStreamTrack):
     """30 fps frames with changing content (the encoder makes real P-frames)."""
 
     def __init__(self, width: int = WIDTH, height: int = HEIGHT) -> None:
@@ -46,7 +46,7 @@ class PatternVideoTrack(VideoStreamTrack):  # type: ignore[misc]
         return frame
 
 
-class ToneTrack(AudioStreamTrack):  # type: ignore[misc]
+class ToneTrack(AudioStreamTrack):
     """A 440 Hz tone at a given amplitude (0..32767): aiortc computes the RFC 6464 level from it."""
 
     def __init__(self, amplitude: int) -> None:
@@ -56,6 +56,7 @@ class ToneTrack(AudioStreamTrack):  # type: ignore[misc]
 
     async def recv(self) -> av.AudioFrame:
         frame = await super().recv()  # paced silence, 20 ms
+        assert isinstance(frame, av.AudioFrame)
         n, rate = frame.samples, frame.sample_rate
         samples = array.array("h", (int(self.amplitude * math.sin(2 * math.pi * 440 * (self._phase + i) / rate))
                                     for i in range(n)))
@@ -172,8 +173,8 @@ class RtcClient:
                 return
             original(data, component)
 
-        connection.data_received = lossy
-        connection._urok_drop_installed = True
+        connection.data_received = lossy  # type: ignore[method-assign]
+        setattr(connection, "_urok_drop_installed", True)  # noqa: B010 - marks an aioice object we patched
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         rec = Received(track_id=track.id, kind=track.kind)
@@ -187,7 +188,7 @@ class RtcClient:
                 if rec.first_frame_at is None:
                     rec.first_frame_at = time.monotonic()
                 rec.frames += 1
-                if track.kind == "video":
+                if track.kind == "video" and isinstance(frame, av.VideoFrame):
                     rec.sizes.add((frame.width, frame.height))
                     rec.last_size = (frame.width, frame.height)
         rec.ended = True
@@ -206,6 +207,7 @@ class RtcClient:
         transceivers = [(self.pub.addTransceiver(t, direction="sendonly"), s) for t, s in tracks]
         await self.pub.setLocalDescription(await self.pub.createOffer())
         for tr, source in transceivers:
+            assert tr.mid is not None  # set by setLocalDescription
             sources[tr.mid] = source
         r = await self.ws.request("publish", timeout=15, sdp=self.pub.localDescription.sdp, sources=sources)
         assert r["ok"], r
