@@ -62,6 +62,7 @@ class MediaSection:
     msid: str | None = None
     rids: tuple[str, ...] = ()  # simulcast send rids (a=rid + a=simulcast), lowest layer first
     simulcast_ssrcs: tuple[int, ...] = ()  # legacy a=ssrc-group:SIM, lowest layer first
+    rejected: bool = False  # port 0 (and not bundle-only): the author refused or stopped it
 
     @property
     def simulcast(self) -> bool:
@@ -72,6 +73,11 @@ class MediaSection:
     def sending(self) -> bool:
         """Whether the author of the description sends media on this m-line."""
         return self.direction in SENDING_DIRECTIONS
+
+    @property
+    def direction_line(self) -> str:
+        """The SDP line that decides whether the author sends here, for error messages."""
+        return f"m={self.kind} 0 (port 0)" if self.rejected else f"a={self.direction}"
 
     @property
     def main_codec(self) -> CodecInfo | None:
@@ -126,17 +132,20 @@ def check_limits(text: str, max_sections: int) -> int:
     return sections
 
 
-def _check_numbers(index: int, m: Any, ssrcs: tuple[int, ...]) -> None:
+def _check_numbers(where: str, m: Any, ssrcs: tuple[int, ...]) -> None:
     """aiortc reads these with int() and no range check; out of range they would reach
     ``struct.pack`` / a header byte on the packet path (found by tests/sfu/test_fuzz_parsers.py:
     ``a=ssrc:-1``, ``a=rtpmap:300``, ``a=extmap:99999``). RFC 3550: 32-bit SSRC, 7-bit PT;
-    RFC 8285: extension ids 1..255 (1..14 in the one-byte form)."""
-    if any(not 0 <= s <= 0xFFFFFFFF for s in ssrcs):
-        raise InvalidSdpError(f"m-line {index}: an SSRC is not a 32-bit number")
-    if any(not 0 <= int(c.payloadType) <= 127 for c in m.rtp.codecs):
-        raise InvalidSdpError(f"m-line {index}: a payload type is not 0..127")
-    if any(not 0 < int(h.id) <= 255 for h in m.rtp.headerExtensions):
-        raise InvalidSdpError(f"m-line {index}: a header extension id is not 1..255")
+    RFC 8285: extension ids 1..255 (1..14 in the one-byte form). The message names the line."""
+    bad_ssrc = next((s for s in ssrcs if not 0 <= s <= 0xFFFFFFFF), None)
+    if bad_ssrc is not None:
+        raise InvalidSdpError(f"{where}: a=ssrc:{bad_ssrc}: an SSRC is not a 32-bit number")
+    bad_pt = next((c for c in m.rtp.codecs if not 0 <= int(c.payloadType) <= 127), None)
+    if bad_pt is not None:
+        raise InvalidSdpError(f"{where}: a=rtpmap:{int(bad_pt.payloadType)}: a payload type is not 0..127")
+    bad_ext = next((h for h in m.rtp.headerExtensions if not 0 < int(h.id) <= 255), None)
+    if bad_ext is not None:
+        raise InvalidSdpError(f"{where}: a=extmap:{int(bad_ext.id)}: a header extension id is not 1..255")
 
 
 def parse_media(text: str) -> list[MediaSection]:
@@ -177,7 +186,7 @@ def _media_sections(desc: Any, text: str) -> list[MediaSection]:
             continue
         mid = m.rtp.muxId
         if not mid:
-            raise InvalidSdpError(f"m-line {index} has no a=mid")
+            raise InvalidSdpError(f"m-line {index} (m={m.kind}) has no a=mid")
         rtx: set[int] = set()
         sim: tuple[int, ...] = ()
         for group in m.ssrc_group:
@@ -186,7 +195,7 @@ def _media_sections(desc: Any, text: str) -> list[MediaSection]:
             elif group.semantic == "SIM" and len(group.items) >= 2:
                 sim = tuple(int(x) for x in group.items)
         ssrcs = list(dict.fromkeys(int(s.ssrc) for s in m.ssrc if s.ssrc not in rtx))
-        _check_numbers(index, m, (*ssrcs, *rtx, *sim))
+        _check_numbers(f"m-line {index} (a=mid:{str(mid)[:32]})", m, (*ssrcs, *rtx, *sim))
         # port 0 rejects an m-line (RFC 3264 section 8.2), except in an offer's bundle-only m-line,
         # which shares the BUNDLE transport of the group's first one (RFC 8843 section 7.5.3)
         rejected = m.port == 0 and not (index < len(bundle_only) and bundle_only[index] and mid in bundled)
@@ -203,6 +212,7 @@ def _media_sections(desc: Any, text: str) -> list[MediaSection]:
                 msid=m.msid,
                 rids=rids_per_section[index] if index < len(rids_per_section) else (),
                 simulcast_ssrcs=sim,
+                rejected=rejected,
             )
         )
     return out

@@ -224,7 +224,12 @@ class MediaFeature:
         sending = {m.mid: m for m in offered if m.sending}
         unknown = sorted(set(sources) - set(sending))
         if unknown:
-            raise InvalidMessage(f"sources: {', '.join(unknown)} is not a sending m-line of the offer")
+            # name the SDP line that decided it (issue 21: Firefox's bundle-only m-lines were refused
+            # here with no word of why)
+            section = next((m for m in offered if m.mid == unknown[0]), None)
+            line = (f"m-line {section.index}: {section.direction_line}" if section is not None
+                    else f"no m-line has a=mid:{unknown[0][:32]}")
+            raise InvalidMessage(f"sources: {', '.join(unknown)} is not a sending m-line of the offer ({line})")
         unlisted = sorted(set(sending) - set(sources))
         if unlisted:
             raise InvalidMessage(f"sources: every sending m-line must be listed; missing mid {', '.join(unlisted)}")

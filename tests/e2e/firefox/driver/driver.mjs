@@ -11,8 +11,9 @@ import puppeteer from "puppeteer-core";
 const PREFS = {
   "media.navigator.streams.fake": true, // a fake camera (moving frames) and microphone (a tone)
   "media.navigator.permission.disabled": true, // no permission prompts
-  // host candidates as addresses, not mDNS .local names (the server resolves no mDNS)
-  "media.peerconnection.ice.obfuscate_host_addresses": false,
+  // host candidates stay Firefox's default, mDNS "<uuid>.local" names (what students' browsers
+  // send): the shared port (ICE-lite) needs no remote candidate, it learns the address from the
+  // browser's own checks (peer-reflexive, RFC 8445 section 7.3.1.3) and verifies it (sfu/udp_mux.py)
   "media.autoplay.default": 0, // remote audio/video play without a click
   "media.autoplay.blocking_policy": 0,
   "network.proxy.type": 0,
