@@ -101,6 +101,10 @@ async def test_chromium_teacher_and_firefox_student_see_and_hear_each_other(
         await audio_flowing(teacher)
         await audio_flowing(student)
         assert await student.evaluate("window.urok.session.lastPublishError") is None
+        # Firefox's default host candidates are mDNS names the server never resolves: the shared
+        # port learned the student's address from its checks and verified it with its own
+        sdp = await student.evaluate("window.urok.pcs.publisher.localDescription.sdp")
+        assert ".local " in sdp and "a=bundle-only" in sdp, sdp
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- Chromium log:\n{chromium.log(teacher)}"
                              f"\n--- Firefox log:\n{firefox_browser.log(student)}{mux_stats(server)}") from e
