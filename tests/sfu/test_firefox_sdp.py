@@ -7,7 +7,7 @@
 - simulcast: ``a=rid:<id> send`` + ``a=simulcast:send q;h;f`` like Chromium, but also an
   ``a=ssrc`` for each layer (and its RTX) with FID groups and no SIM group.
 
-Captured with Debian's firefox-esr driven by tests/e2e/firefox/driver (a page that adds the tracks
+Captured with ``python -m tests.e2e.firefox.capture_sdp`` (Debian's firefox-esr adds the tracks
 like web/session.js: addTransceiver sendonly, camera sendEncodings q/h/f):
 firefox_offer.sdp (microphone + camera), firefox_simulcast_offer.sdp (camera with sendEncodings
 q/h/f), firefox_screen_offer.sdp (microphone + camera + a third video track, the screen share),
