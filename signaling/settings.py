@@ -40,7 +40,9 @@ class Settings:
     token_ttl_s: int = 6 * 3600
     token_max_ttl_s: int = 7 * 24 * 3600  # no token (access or admin) that lives longer is minted or accepted
     # store
-    store: str = "memory"  # memory | redis (later)
+    store: str = "memory"  # memory | sqlite (one file in data_dir) | postgres (database_url)
+    data_dir: str = "data"  # the SQLite file (urok.sqlite3) lives here; created on first start
+    database_url: str = ""  # postgresql://user:password@host:5432/urok, for store = "postgres"
     redis_url: str = "redis://127.0.0.1:6379/0"
     # signalling limits
     ws_max_message_bytes: int = 64 * 1024
@@ -73,8 +75,13 @@ class Settings:
     def __post_init__(self) -> None:
         if not (0 < self.port < 65536):
             raise SettingsError(f"port: {self.port} is not a TCP port (1..65535)")
-        if self.store not in ("memory", "redis"):
-            raise SettingsError(f"store: {self.store!r} is not one of memory, redis")
+        if self.store not in ("memory", "sqlite", "postgres"):
+            raise SettingsError(f"store: {self.store!r} is not one of memory, sqlite, postgres")
+        if self.store == "sqlite" and not self.data_dir:
+            raise SettingsError("store: sqlite needs data_dir (the folder of its database file)")
+        if self.store == "postgres" and not self.database_url.startswith(("postgresql://", "postgres://",
+                                                                          "postgresql+asyncpg://")):
+            raise SettingsError("store: postgres needs database_url = postgresql://user:password@host:port/db")
         if self.log_format not in ("text", "json"):
             raise SettingsError(f"log_format: {self.log_format!r} is not one of text, json")
         if self.ws_max_message_bytes < 1024:

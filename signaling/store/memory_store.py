@@ -14,6 +14,12 @@ class MemoryStore:
         self._lock = asyncio.Lock()
         self._keep_ended = keep_ended
 
+    async def open(self) -> None:
+        return None
+
+    async def flush(self) -> None:
+        return None  # nothing is written anywhere
+
     async def create_room(self, room: Room) -> tuple[Room, bool]:
         async with self._lock:
             ext = room.settings.external_id

@@ -1,8 +1,8 @@
 """The RoomStore interface: where rooms live between requests.
 
-The in-memory store keeps the live objects; a Redis store (for several processes or machines)
-keeps the same data serialised, with the room pinned to the node that serves it.  Both pass the
-same test suite (tests/unit/test_room_store.py runs it against every implementation).
+The in-memory store keeps the live objects; the SQL store (SQLite or PostgreSQL, sql_store.py) keeps
+the same objects in memory too and writes their durable state behind them.  Every implementation
+passes the same suite (tests/unit/store/test_room_store.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,10 @@ from signaling.rooms import Room
 
 
 class RoomStore(Protocol):
+    async def open(self) -> None:
+        """Connect (and migrate) before serving; idempotent."""
+        ...
+
     async def create_room(self, room: Room) -> tuple[Room, bool]:
         """Store a new room, or return the existing active room with the same external_id.
 
@@ -31,5 +35,9 @@ class RoomStore(Protocol):
         ...
 
     async def count_rooms(self, *, active_only: bool) -> int: ...
+
+    async def flush(self) -> None:
+        """Write every change made so far (a durable store writes behind; see sql_store)."""
+        ...
 
     async def close(self) -> None: ...
