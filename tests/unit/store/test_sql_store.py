@@ -1,0 +1,107 @@
+"""What only the SQL store has: migrations, what is (not) in the database's rows, several
+processes on one database.  Each test runs on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from signaling.rooms import Identity, Role, Room, RoomSettings
+from signaling.settings import Settings
+from signaling.store import MemoryStore
+from signaling.store import schema as t
+from signaling.store.factory import make_store
+from signaling.store.migrate import SchemaError, head_revision
+from signaling.store.sql_store import SqlStore
+
+pytestmark = pytest.mark.parametrize("sql_url", ["sqlite", "postgres"], indirect=True)
+
+
+async def test_the_migrated_schema_is_the_one_the_code_uses(sql_url: str) -> None:
+    s = SqlStore(sql_url)
+    await s.open()
+    try:
+        async with s.engine.connect() as conn:
+            diff = await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), t.metadata))
+            version = await conn.scalar(sa.text("SELECT version_num FROM alembic_version"))
+        assert diff == [] and version == head_revision()
+    finally:
+        await s.close()
+
+
+async def test_a_database_from_a_newer_urok_is_refused_with_a_clear_error(sql_url: str) -> None:
+    s = SqlStore(sql_url)
+    await s.open()
+    async with s.engine.begin() as conn:
+        await conn.execute(sa.text("UPDATE alembic_version SET version_num = 'r9999'"))
+    await s.close()
+    with pytest.raises(SchemaError, match="newer urok"):
+        await SqlStore(sql_url).open()
+
+
+async def test_opening_twice_migrates_once_and_keeps_the_rooms(sql_url: str) -> None:
+    s = SqlStore(sql_url)
+    await s.create_room(Room(room_id="A", settings=RoomSettings(), created_at=1.0))
+    await s.close()
+    s2 = SqlStore(sql_url)
+    try:
+        assert await s2.get_room("A") is not None
+    finally:
+        await s2.close()
+
+
+async def test_a_deleted_messages_text_is_gone_from_the_database(sql_url: str) -> None:
+    s = SqlStore(sql_url)
+    r, _ = await s.create_room(Room(room_id="A", settings=RoomSettings(), created_at=1.0))
+    host = r.admit_or_queue(Identity("t", "Teacher", Role.HOST, True), 2.0)
+    kept = r.chat_send(host, "homework: page 12", None, 3.0)
+    secret = r.chat_send(host, "my phone is 555-0100", None, 4.0)
+    await s.flush()  # chat is written without save_room: the room has people in it
+    async with s.engine.connect() as conn:
+        texts = dict((await conn.execute(sa.select(t.chat_messages.c.message_id, t.chat_messages.c.text))).all())
+    assert texts == {kept.message_id: "homework: page 12", secret.message_id: "my phone is 555-0100"}
+    r.chat_delete(host, secret.message_id)
+    await s.flush()
+    async with s.engine.connect() as conn:
+        rows = (await conn.execute(sa.select(t.chat_messages.c.text, t.chat_messages.c.deleted)
+                                   .where(t.chat_messages.c.message_id == secret.message_id))).all()
+        hits = await conn.scalar(sa.select(sa.func.count()).select_from(t.chat_messages)
+                                 .where(t.chat_messages.c.text.like("%555-0100%")))
+    await s.close()
+    assert [tuple(row) for row in rows] == [("", True)] and hits == 0
+
+
+async def test_two_processes_creating_one_external_id_get_one_room(sql_url: str) -> None:
+    a, b = SqlStore(sql_url), SqlStore(sql_url)
+    await a.open()
+    await b.open()
+    try:
+        results = await asyncio.gather(*(
+            s.create_room(Room(room_id=f"R{n}", settings=RoomSettings(external_id="ej-1"), created_at=float(n)))
+            for n, s in enumerate([a, b] * 5)))
+        assert sum(created for _, created in results) == 1
+        assert len({r.room_id for r, _ in results}) == 1
+        assert await a.count_rooms(active_only=False) == 1
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_the_settings_pick_the_store(sql_url: str, tmp_path: Path) -> None:
+    assert isinstance(make_store(Settings()), MemoryStore)
+    lite = make_store(Settings(store="sqlite", data_dir=str(tmp_path / "d")))
+    assert isinstance(lite, SqlStore) and lite.url.endswith("/d/urok.sqlite3")
+    if sql_url.startswith("postgresql"):
+        pg = make_store(Settings(store="postgres", database_url=sql_url))
+        assert isinstance(pg, SqlStore) and pg.url == sql_url
+    else:
+        assert isinstance(lite, SqlStore)
+        await lite.open()
+        async with lite.engine.connect() as conn:
+            assert await conn.scalar(sa.text("PRAGMA journal_mode")) == "wal"
+        await lite.close()
