@@ -63,7 +63,8 @@ async def test_a_deleted_messages_text_is_gone_from_the_database(sql_url: str) -
     secret = r.chat_send(host, "my phone is 555-0100", None, 4.0)
     await s.flush()  # chat is written without save_room: the room has people in it
     async with s.engine.connect() as conn:
-        texts = dict((await conn.execute(sa.select(t.chat_messages.c.message_id, t.chat_messages.c.text))).all())
+        texts = {row.message_id: row.text for row in
+                 await conn.execute(sa.select(t.chat_messages.c.message_id, t.chat_messages.c.text))}
     assert texts == {kept.message_id: "homework: page 12", secret.message_id: "my phone is 555-0100"}
     r.chat_delete(host, secret.message_id)
     await s.flush()
