@@ -105,6 +105,9 @@ async def test_chromium_teacher_and_firefox_student_see_and_hear_each_other(
         # port learned the student's address from its checks and verified it with its own
         sdp = await student.evaluate("window.urok.pcs.publisher.localDescription.sdp")
         assert ".local " in sdp and "a=bundle-only" in sdp, sdp
+        # each browser answered the shared port's own checks on both its connections (RFC 7675)
+        mux = server.app[WORKER].mux
+        assert mux is not None and mux.stats.paths_verified >= 4, mux.stats
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- Chromium log:\n{chromium.log(teacher)}"
                              f"\n--- Firefox log:\n{firefox_browser.log(student)}{mux_stats(server)}") from e
