@@ -32,7 +32,8 @@ from signaling.rest.security_headers import add_security_headers
 from signaling.rest.web_api import setup_web
 from signaling.room_manager import RoomManager
 from signaling.settings import Settings
-from signaling.store import MemoryStore, RoomStore
+from signaling.store import RoomStore
+from signaling.store import factory as store_factory
 from signaling.ws.rtc_endpoint import rtc_handler
 
 REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *participants_api.ROUTES)
@@ -72,9 +73,7 @@ def media_counters(worker: Worker) -> dict[str, dict[str, float]]:
 
 
 def make_store(settings: Settings) -> RoomStore:
-    if settings.store == "memory":
-        return MemoryStore()
-    raise ValueError(f"store {settings.store!r} is not available in this version (use memory)")
+    return store_factory.make_store(settings)
 
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
@@ -114,6 +113,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     setup_web(app)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await store.open()  # connects and migrates (SQL); a newer schema or no database stops the start
         await worker.start()
         yield
         await rooms.shutdown()
