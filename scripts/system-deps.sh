@@ -7,6 +7,7 @@
 #                          tests (tests/e2e/firefox) firefox-esr, node/npm and the pinned WebDriver BiDi
 #                          driver (puppeteer-core, `npm ci` from its package-lock.json; it never
 #                          downloads a browser: the tests use Debian's /usr/bin/firefox-esr)
+#                          and postgresql (initdb, pg_ctl) for the store suite's throwaway cluster
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -15,6 +16,8 @@ if [ "$mode" = test ]; then
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v firefox-esr >/dev/null 2>&1 || need+=(firefox-esr)
   command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+  # the store suite's throwaway PostgreSQL cluster (tests/unit/store/conftest.py: initdb + pg_ctl)
+  command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
