@@ -28,8 +28,9 @@ def test_netns() -> Iterator[str]:
 
 @pytest.fixture
 async def ff_server(test_netns: str, server_factory: Callable[..., Any]) -> Server:
-    """The server in the namespace; its ICE candidates carry the namespace's test address."""
-    srv: Server = await server_factory(rtc_host_addresses=(netns.TEST_ADDRESS,), rtc_listen_address=netns.TEST_ADDRESS)
+    """The server in the namespace; its ICE candidates carry the namespace's test address. The
+    shared port listens on 0.0.0.0 as in production (rtc_listen_address unset)."""
+    srv: Server = await server_factory(rtc_host_addresses=(netns.TEST_ADDRESS,))
     return srv
 
 
