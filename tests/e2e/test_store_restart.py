@@ -1,0 +1,139 @@
+"""A restart keeps the lesson: `urok serve` on SQLite, a lesson with a host, two students, chat, a
+deletion, a ban; `kill -9` the server; start it again on the same data dir; the clients reconnect
+with the same tokens and find their seats, the chat (the tombstone too) and the ban."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from signaling.auth import TokenService
+from signaling.rooms import Role
+from tests.conftest import WsClient, free_port
+
+UROK = Path(sys.executable).with_name("urok")
+TOKENS = TokenService("devkey", "devsecret")
+
+
+class Serve:
+    """One `urok serve --dev` process on a data dir (stopped with kill -9: a crash)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.proc: asyncio.subprocess.Process | None = None
+
+    async def start(self, http: aiohttp.ClientSession) -> None:
+        env = {**os.environ, "UROK_STORE": "sqlite", "UROK_DATA_DIR": str(self.data_dir), "UROK_RTC_UDP_PORT": "0",
+               "UROK_DEMO_ROOM": "false"}
+        self.proc = await asyncio.create_subprocess_exec(
+            str(UROK), "serve", "--dev", "--port", str(self.port), env=env,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        for _ in range(300):  # up to 30 s on a loaded machine
+            assert self.proc.returncode is None, "the server exited while starting"
+            with contextlib.suppress(aiohttp.ClientError):
+                async with http.get(self.base + "/healthz") as r:
+                    if r.status == 200:
+                        return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the server did not start")
+
+    async def kill9(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)  # the PID this test started
+        await self.proc.wait()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def token(room_id: str, identity: str, role: Role = Role.PARTICIPANT) -> str:
+    return TOKENS.mint_access(identity=identity, name=identity.title(), room_id=room_id, role=role,
+                              registered=True, ttl_s=600, family_name=identity.title(), given_name="")
+
+
+async def connect(http: aiohttp.ClientSession, srv: Serve, tok: str) -> WsClient:
+    ws = await http.ws_connect(srv.base.replace("http", "ws", 1) + f"/v1/rtc?token={tok}", heartbeat=None)
+    return WsClient(ws)
+
+
+async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+    admin = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
+    first = Serve(tmp_path / "data")
+    clients: list[WsClient] = []
+    try:
+        await first.start(http)
+        async with http.post(first.base + "/v1/rooms", json={"name": "Физика", "external_id": "ej-7"},
+                             headers=admin) as r:
+            assert r.status in (200, 201)
+            room_id = (await r.json())["room_id"]
+        toks = {"teacher": token(room_id, "teacher", Role.HOST), "anna": token(room_id, "anna"),
+                "boris": token(room_id, "boris")}
+        seats: dict[str, str] = {}
+        for name, tok in toks.items():
+            c = await connect(http, first, tok)
+            clients.append(c)
+            seats[name] = (await c.event("welcome"))["participant_id"]
+        host, anna, _ = clients
+        await anna.event("chat_history")
+        kept = await anna.request("chat_send", text="здравствуйте")
+        rude = await anna.request("chat_send", text="something rude")
+        assert kept["ok"] and rude["ok"], (kept, rude)
+        rude_id = rude["message_id"]
+        assert (await host.request("chat_delete", message_id=rude_id))["ok"]
+        assert (await host.request("remove", participant_id=seats["boris"], ban=True))["ok"]
+        async with http.get(first.base + "/v1/rooms", headers=admin) as r:  # lists flush the store
+            assert r.status == 200
+        async with http.get(first.base + f"/v1/rooms/{room_id}/attendance", headers=admin) as r:
+            before = {p["identity"]: p["intervals"] for p in (await r.json())["participants"]}
+        await first.kill9()
+        for c in clients:
+            await c.close()
+        clients.clear()
+
+        second = Serve(tmp_path / "data")
+        await second.start(http)
+        try:
+            again: dict[str, dict[str, Any]] = {}
+            history: dict[str, list[dict[str, Any]]] = {}
+            for name in ("teacher", "anna"):
+                c = await connect(http, second, toks[name])
+                clients.append(c)
+                again[name] = await c.event("welcome")
+                history[name] = (await c.event("chat_history"))["messages"]
+            assert {n: w["participant_id"] for n, w in again.items()} == {n: seats[n] for n in again}
+            assert again["teacher"]["you"]["role"] == "host"
+            texts = [(m["text"], m["deleted"]) for m in history["anna"]]
+            assert texts == [("здравствуйте", False), ("", True)]
+            boris = await connect(http, second, toks["boris"])
+            clients.append(boris)
+            await asyncio.wait_for(boris.closed.wait(), 10)
+            assert boris.ws.close_code == 4403  # banned stays banned
+            assert not any(e["event"] == "welcome" for e in boris.events)
+            async with http.get(second.base + f"/v1/rooms/{room_id}/attendance", headers=admin) as r:
+                after = {p["identity"]: p["intervals"] for p in (await r.json())["participants"]}
+            assert after["boris"] == before["boris"] and after["boris"][-1]["left"] is not None
+            for name in ("teacher", "anna"):  # the interval open at the crash goes on (a reconnect)
+                assert after[name][0]["joined"] == before[name][0]["joined"]
+            async with http.post(second.base + "/v1/rooms", json={"external_id": "ej-7"}, headers=admin) as r:
+                assert (await r.json())["room_id"] == room_id  # the e-journal's link still works
+        finally:
+            await second.kill9()
+    finally:
+        for c in clients:
+            await c.close()
+        if first.proc is not None and first.proc.returncode is None:
+            await first.kill9()
