@@ -134,6 +134,15 @@ async def test_firefox_teacher_shares_a_screen_a_chromium_student_sees(
         assert await student.get_attribute("#stage", "data-participant-id") == pid_t
         await frames_growing(student, "Chromium student")
         await audio_flowing(student)
+        # Firefox stops sharing (its next offer stops the share's m-line): the stage goes away
+        # and the camera keeps playing; a second share works on the same connection
+        await teacher.click("#btn-screen")
+        await student.wait_for_selector("#stage", state="hidden", timeout=15_000)
+        await teacher.click("#btn-screen")
+        await student.wait_for_selector("#stage:not([hidden])", timeout=20_000)
+        await eventually(lambda: video_playing(student, "#stage video"), 25.0, what="the second share")
+        await eventually(lambda: video_playing(student, f"{tile(pid_t)} video"), 10.0, what="the camera")
+        assert await teacher.evaluate("window.urok.session.lastPublishError") is None
     except AssertionError as e:
         raise AssertionError(f"{e}\n--- Firefox log:\n{firefox_browser.log(teacher)}"
                              f"\n--- Chromium log:\n{chromium.log(student)}") from e
