@@ -1,4 +1,4 @@
-"""A restart keeps the lesson: `urok serve` on SQLite, a lesson with a host, two students, chat, a
+"""A restart keeps the lesson: `urok serve` on SQLite (and on PostgreSQL), a lesson with a host, two students, chat, a
 deletion, a ban; `kill -9` the server; start it again on the same data dir; the clients reconnect
 with the same tokens and find their seats, the chat (the tombstone too) and the ban."""
 
@@ -9,7 +9,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ import pytest
 from signaling.auth import TokenService
 from signaling.rooms import Role
 from tests.conftest import WsClient, free_port
+from tests.pg_cluster import SKIP_REASON, PgCluster, pg_cluster_running
 
 UROK = Path(sys.executable).with_name("urok")
 TOKENS = TokenService("devkey", "devsecret")
@@ -27,15 +28,19 @@ TOKENS = TokenService("devkey", "devsecret")
 class Serve:
     """One `urok serve --dev` process on a data dir (stopped with kill -9: a crash)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, database_url: str) -> None:
         self.data_dir = data_dir
+        self.database_url = database_url
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
-        env = {**os.environ, "UROK_STORE": "sqlite", "UROK_DATA_DIR": str(self.data_dir), "UROK_RTC_UDP_PORT": "0",
-               "UROK_DEMO_ROOM": "false"}
+        env = {**os.environ, "UROK_RTC_UDP_PORT": "0", "UROK_DEMO_ROOM": "false"}
+        if self.database_url:
+            env.update(UROK_STORE="postgres", UROK_DATABASE_URL=self.database_url)
+        else:
+            env.update(UROK_STORE="sqlite", UROK_DATA_DIR=str(self.data_dir))
         self.proc = await asyncio.create_subprocess_exec(
             str(UROK), "serve", "--dev", "--port", str(self.port), env=env,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
@@ -54,6 +59,22 @@ class Serve:
         await self.proc.wait()
 
 
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[PgCluster | None]:
+    with pg_cluster_running() as cluster:
+        yield cluster
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def database_url(request: pytest.FixtureRequest, pg_cluster: PgCluster | None) -> str:
+    """Empty for SQLite (in the data dir), or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return ""
+    if pg_cluster is None:
+        pytest.skip(SKIP_REASON)
+    return await pg_cluster.new_database()
+
+
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as s:
@@ -70,9 +91,10 @@ async def connect(http: aiohttp.ClientSession, srv: Serve, tok: str) -> WsClient
     return WsClient(ws)
 
 
-async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aiohttp.ClientSession) -> None:
+async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aiohttp.ClientSession,
+                                                      database_url: str) -> None:
     admin = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
-    first = Serve(tmp_path / "data")
+    first = Serve(tmp_path / "data", database_url)
     clients: list[WsClient] = []
     try:
         await first.start(http)
@@ -104,7 +126,7 @@ async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aioh
             await c.close()
         clients.clear()
 
-        second = Serve(tmp_path / "data")
+        second = Serve(tmp_path / "data", database_url)
         await second.start(http)
         try:
             again: dict[str, dict[str, Any]] = {}

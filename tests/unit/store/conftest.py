@@ -1,92 +1,25 @@
 """Every RoomStore implementation under one fixture: the memory store, SqlStore on a SQLite file,
-SqlStore on PostgreSQL (a throwaway cluster this test session starts: initdb + pg_ctl in a temporary
-directory, on a free 127.0.0.1 port, as the postgres or nobody user when run as root; stopped at
-the end).  Without the PostgreSQL binaries the postgres cases are skipped, saying why."""
+SqlStore on PostgreSQL (a throwaway cluster this test session starts: tests/pg_cluster.py).  Without
+the PostgreSQL binaries the postgres cases are skipped, saying why."""
 
 from __future__ import annotations
 
-import glob
-import itertools
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import create_async_engine
 
 from signaling.store import MemoryStore, RoomStore
 from signaling.store.sql_store import SqlStore, sqlite_url
+from tests.pg_cluster import SKIP_REASON, PgCluster, pg_cluster_running
 
 STORES = ["memory", "sqlite", "postgres"]
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return candidates[-1] if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class PgCluster:
-    def __init__(self, root: Path, port: int, as_user: list[str]) -> None:
-        self.root, self.port, self.as_user = root, port, as_user
-        self._names = itertools.count()
-
-    @property
-    def admin_url(self) -> str:
-        return f"postgresql://urok@127.0.0.1:{self.port}/postgres"
-
-    async def new_database(self) -> str:
-        """A fresh, empty database for one test."""
-        name = f"t{os.getpid()}_{next(self._names)}"
-        engine = create_async_engine(f"postgresql+asyncpg://urok@127.0.0.1:{self.port}/postgres",
-                                     isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-        await engine.dispose()
-        return f"postgresql://urok@127.0.0.1:{self.port}/{name}"
-
-
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[PgCluster | None]:
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if initdb is None or pg_ctl is None:
-        yield None
-        return
-    root = Path(tempfile.mkdtemp(prefix="urok-pg-"))
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # initdb refuses root
-        user = "postgres"
-        try:
-            pw = pwd.getpwnam(user)
-        except KeyError:
-            user, pw = "nobody", pwd.getpwnam("nobody")
-        os.chown(root, pw.pw_uid, pw.pw_gid)
-        as_user = ["runuser", "-u", user, "--"]
-    data, port = root / "data", _free_port()
-    subprocess.run([*as_user, initdb, "-D", str(data), "-U", "urok", "--auth=trust", "-E", "UTF8",
-                    "--no-sync"], check=True, capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
-    try:
-        yield PgCluster(root, port, as_user)
-    finally:
-        subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)
-        shutil.rmtree(root, ignore_errors=True)
+    with pg_cluster_running() as cluster:
+        yield cluster
 
 
 @pytest.fixture
@@ -96,7 +29,7 @@ async def sql_url(request: pytest.FixtureRequest, tmp_path: Path, pg_cluster: Pg
     if kind == "sqlite":
         return sqlite_url(tmp_path / "data")
     if pg_cluster is None:
-        pytest.skip("PostgreSQL is not installed (Debian's postgresql package; make test installs it)")
+        pytest.skip(SKIP_REASON)
     return await pg_cluster.new_database()
 
 
@@ -109,7 +42,7 @@ async def store(request: pytest.FixtureRequest, tmp_path: Path, pg_cluster: PgCl
         s = SqlStore(sqlite_url(tmp_path / "data"))
     else:
         if pg_cluster is None:
-            pytest.skip("PostgreSQL is not installed (Debian's postgresql package; make test installs it)")
+            pytest.skip(SKIP_REASON)
         s = SqlStore(await pg_cluster.new_database())
     await s.open()
     yield s
