@@ -13,6 +13,7 @@ import itertools
 import json
 import os
 import shutil
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -59,7 +60,8 @@ class Firefox:
                "PUPPETEER_SKIP_DOWNLOAD": "1", "MOZ_CRASHREPORTER_DISABLE": "1"}
         proc = await asyncio.create_subprocess_exec(
             NODE, str(DRIVER / "driver.mjs"), cwd=str(DRIVER), env=env, limit=16 * 1024 * 1024,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            start_new_session=True)  # its own process group: Firefox goes with it (close)
         ff = cls(proc, profile)
         try:
             ff.version = await asyncio.wait_for(asyncio.shield(ff._ready), 60)
@@ -121,8 +123,9 @@ class Firefox:
                 await asyncio.wait_for(self.call("close", wait=10), 10)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._proc.wait(), 10)
-            if self._proc.returncode is None:  # our own child only: the driver (Firefox exits with it)
-                self._proc.kill()
+            if self._proc.returncode is None:  # stuck: the group we started (the driver and its Firefox)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self._proc.pid, signal.SIGKILL)
                 await self._proc.wait()
         self._reader.cancel()
         shutil.rmtree(self._profile, ignore_errors=True)
