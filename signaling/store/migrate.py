@@ -12,10 +12,17 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util.exc import CommandError
 
+from signaling.settings import SettingsError
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
-class SchemaError(RuntimeError):
+class StoreUnavailable(SettingsError):
+    """The database cannot be opened (unreachable, corrupt, read-only): the server does not start
+    (``urok`` prints the message and exits with 2, as for a bad setting)."""
+
+
+class SchemaError(StoreUnavailable):
     """The database's schema cannot be used by this version of urok."""
 
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from signaling.rooms import Room
 from signaling.rooms.chat_log import KEEP_MESSAGES, ChatMessage
 from signaling.store import schema as t
-from signaling.store.migrate import upgrade
+from signaling.store.migrate import SchemaError, StoreUnavailable, upgrade
 from signaling.store.room_rows import AttendanceRow, Capture, ParticipantRow, RoomRow, capture, rebuild
 
 log = logging.getLogger("urok.store")
@@ -41,10 +41,8 @@ SQLITE_FILE = "urok.sqlite3"
 
 
 def sqlite_url(data_dir: str | Path) -> str:
-    """The embedded database: one file in ``data_dir`` (created if missing)."""
-    d = Path(data_dir)
-    d.mkdir(parents=True, exist_ok=True)
-    return f"sqlite+aiosqlite:///{(d / SQLITE_FILE).resolve()}"
+    """The embedded database: one file in ``data_dir`` (the folder is made by ``open``)."""
+    return f"sqlite+aiosqlite:///{(Path(data_dir) / SQLITE_FILE).resolve()}"
 
 
 def postgres_url(database_url: str) -> str:
@@ -99,16 +97,27 @@ class SqlStore:
     # --- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
         """Connect and migrate the schema to this version's (idempotent).  Raises SchemaError for a
-        database made by a newer urok, SQLAlchemyError/OSError when the database cannot be reached."""
+        database made by a newer urok, StoreUnavailable when the database cannot be reached or read
+        (both SettingsErrors: the server does not start and says why)."""
         async with self._open_lock:
             if self._engine is not None:
                 return
             engine = create_async_engine(driver_url(self.url))
-            if engine.dialect.name == "sqlite":
-                sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            where = engine.url.render_as_string(hide_password=True)
             try:
+                if engine.dialect.name == "sqlite":
+                    sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+                    if engine.url.database:
+                        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
                 async with engine.begin() as conn:
                     await conn.run_sync(upgrade)
+            except SchemaError:
+                await engine.dispose()
+                raise
+            except (SQLAlchemyError, OSError) as e:
+                await engine.dispose()
+                reason = getattr(e, "orig", None) or e
+                raise StoreUnavailable(f"store: cannot open the database {where}: {reason}") from e
             except BaseException:
                 await engine.dispose()
                 raise
