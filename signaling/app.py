@@ -93,6 +93,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
                                    hands_handlers.ROUTES, chat_handlers.ROUTES, attention_handlers.ROUTES,
                                    *extra_routes)
     app[METRICS].add_gauges(rooms.counts, "urok", "served by this process")
+    app[METRICS].add_counters(store.counters, "urok_store")  # writes and failed writes (retried)
     worker = Worker(WorkerSettings(
         ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses,
         udp_port=settings.rtc_udp_port if settings.rtc_single_port else None,

@@ -55,6 +55,9 @@ class MemoryStore:
     async def count_rooms(self, *, active_only: bool) -> int:
         return sum(1 for r in self._rooms.values() if not (active_only and r.ended))
 
+    def counters(self) -> dict[str, dict[str, float]]:
+        return {}
+
     async def close(self) -> None:
         self._rooms.clear()
         self._by_external.clear()

@@ -83,6 +83,7 @@ class SqlStore:
         self.flush_s = flush_s
         self.batch_gap_s = batch_gap_s
         self.write_failures = 0
+        self.writes = 0  # transactions that wrote rooms' changes
         self._engine: AsyncEngine | None = None
         self._rooms: dict[str, Room] = {}
         self._written: dict[str, Capture] = {}
@@ -209,6 +210,9 @@ class SqlStore:
         async with self.engine.connect() as conn:
             return int(await conn.scalar(q) or 0)
 
+    def counters(self) -> dict[str, dict[str, float]]:
+        return {"writes": {"": float(self.writes)}, "write_failures": {"": float(self.write_failures)}}
+
     # --- loading -----------------------------------------------------------------------------
     async def _get(self, room_id: str) -> Room | None:
         room = self._rooms.get(room_id)
@@ -313,6 +317,7 @@ class SqlStore:
             self._dirty.update(room.room_id for room, _ in changed)
             log.exception("writing %d rooms to the store failed; retrying on the next round", len(changed))
             raise
+        self.writes += 1
         for room, cap in changed:
             self._remember(room, cap, self._chat_seq.get(room.room_id, 0) + len(cap.new_chat))
 

@@ -119,6 +119,9 @@ async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aioh
         assert (await host.request("remove", participant_id=seats["boris"], ban=True))["ok"]
         async with http.get(first.base + "/v1/rooms", headers=admin) as r:  # lists flush the store
             assert r.status == 200
+        async with http.get(first.base + "/metrics") as r:
+            metrics = await r.text()
+        assert "urok_store_write_failures_total 0.0" in metrics and "urok_store_writes_total" in metrics
         async with http.get(first.base + f"/v1/rooms/{room_id}/attendance", headers=admin) as r:
             before = {p["identity"]: p["intervals"] for p in (await r.json())["participants"]}
         await first.kill9()

@@ -58,7 +58,8 @@ async def test_a_failed_write_is_counted_retried_and_loses_nothing(tmp_path: Pat
     second = r.chat_send(host, "two", None, 4.0)
     with pytest.raises(sa.exc.OperationalError):
         await s.flush()
-    assert s.write_failures == 1 and [m.text for m in r.chat.messages()] == ["one", "two"]  # the lesson goes on
+    assert s.counters()["write_failures"] == {"": 1.0}  # /metrics: urok_store_write_failures_total
+    assert [m.text for m in r.chat.messages()] == ["one", "two"]  # the lesson goes on from memory
     async with s.engine.begin() as conn:
         await conn.execute(sa.text("ALTER TABLE chat_messages_away RENAME TO chat_messages"))
     await s.flush()  # the retry
