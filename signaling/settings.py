@@ -43,6 +43,8 @@ class Settings:
     store: str = "memory"  # memory | sqlite (one file in data_dir) | postgres (database_url)
     data_dir: str = "data"  # the SQLite file (urok.sqlite3) lives here; created on first start
     database_url: str = ""  # postgresql://user:password@host:5432/urok, for store = "postgres"
+    retention_rooms_days: int = 365  # an ended room (its attendance, bans, chat) is deleted after this; 0: kept
+    retention_chat_days: int = 90  # the chat of a room ended this long ago is deleted; 0: kept with the room
     redis_url: str = "redis://127.0.0.1:6379/0"
     # signalling limits
     ws_max_message_bytes: int = 64 * 1024
@@ -77,6 +79,8 @@ class Settings:
             raise SettingsError(f"port: {self.port} is not a TCP port (1..65535)")
         if self.store not in ("memory", "sqlite", "postgres"):
             raise SettingsError(f"store: {self.store!r} is not one of memory, sqlite, postgres")
+        if self.retention_rooms_days < 0 or self.retention_chat_days < 0:
+            raise SettingsError("retention_rooms_days and retention_chat_days: days, 0 or more (0: kept)")
         if self.store == "sqlite" and not self.data_dir:
             raise SettingsError("store: sqlite needs data_dir (the folder of its database file)")
         if self.store == "postgres" and not self.database_url.startswith(("postgresql://", "postgres://",

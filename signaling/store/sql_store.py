@@ -20,7 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -78,10 +79,17 @@ def _differs(old: Capture | None, new: Capture) -> bool:
 
 
 class SqlStore:
-    def __init__(self, url: str, *, flush_s: float = 0.5, batch_gap_s: float = 0.05) -> None:
+    def __init__(self, url: str, *, flush_s: float = 0.5, batch_gap_s: float = 0.05, retention_rooms_s: float = 0.0,
+                 retention_chat_s: float = 0.0, purge_every_s: float = 3600.0,
+                 clock: Callable[[], float] = time.time) -> None:
         self.url = url
         self.flush_s = flush_s
         self.batch_gap_s = batch_gap_s
+        self.retention_rooms_s = retention_rooms_s  # 0: ended rooms are kept
+        self.retention_chat_s = retention_chat_s  # 0: chat is kept as long as its room
+        self.purge_every_s = purge_every_s
+        self.clock = clock
+        self._next_purge = 0.0
         self.write_failures = 0
         self.writes = 0  # transactions that wrote rooms' changes
         self._engine: AsyncEngine | None = None
@@ -289,8 +297,11 @@ class SqlStore:
             try:
                 async with self._write_lock:
                     await self._flush_locked()
+                if self.clock() >= self._next_purge:
+                    self._next_purge = self.clock() + self.purge_every_s
+                    await self.purge(self.clock())
             except (SQLAlchemyError, OSError):
-                pass  # logged and counted by _flush_locked; the next round retries
+                pass  # logged and counted; the next round retries
             await asyncio.sleep(self.batch_gap_s)  # what changes meanwhile goes into the next batch
 
     async def _flush_locked(self) -> None:
@@ -320,6 +331,39 @@ class SqlStore:
         self.writes += 1
         for room, cap in changed:
             self._remember(room, cap, self._chat_seq.get(room.room_id, 0) + len(cap.new_chat))
+
+    async def purge(self, now: float) -> dict[str, int]:
+        """Retention: delete the rooms ended more than ``retention_rooms_s`` ago (their rows go with
+        them) and the chat of rooms ended more than ``retention_chat_s`` ago.  Returns the counts."""
+        out = {"rooms": 0, "chat_messages": 0}
+        async with self._write_lock:
+            try:
+                async with self.engine.begin() as conn:
+                    if self.retention_chat_s > 0:
+                        old_rooms = sa.select(t.rooms.c.room_id).where(
+                            t.rooms.c.ended_at < now - self.retention_chat_s)
+                        res = await conn.execute(sa.delete(t.chat_messages).where(
+                            t.chat_messages.c.room_id.in_(old_rooms)))
+                        out["chat_messages"] = res.rowcount
+                    if self.retention_rooms_s > 0:
+                        res = await conn.execute(sa.delete(t.rooms).where(
+                            t.rooms.c.ended_at < now - self.retention_rooms_s))
+                        out["rooms"] = res.rowcount
+            except (SQLAlchemyError, OSError):
+                self.write_failures += 1
+                log.exception("the retention job failed; it runs again later")
+                raise
+        for rid, room in list(self._rooms.items()):  # ended and written: loaded again if asked for
+            if room.ended and rid not in self._dirty:
+                self._forget(rid)
+        if out["rooms"] or out["chat_messages"]:
+            log.info("retention: deleted %(rooms)d ended rooms and %(chat_messages)d chat messages", out)
+        return out
+
+    def _forget(self, room_id: str) -> None:
+        self._rooms.pop(room_id, None)
+        self._written.pop(room_id, None)
+        self._chat_seq.pop(room_id, None)
 
     def _insert(self, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
         if self.engine.dialect.name == "postgresql":

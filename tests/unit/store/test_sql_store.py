@@ -106,3 +106,30 @@ async def test_the_settings_pick_the_store(sql_url: str, tmp_path: Path) -> None
         async with lite.engine.connect() as conn:
             assert await conn.scalar(sa.text("PRAGMA journal_mode")) == "wal"
         await lite.close()
+
+
+async def test_retention_deletes_old_ended_rooms_and_old_chat_only(sql_url: str) -> None:
+    day = 86_400.0
+    s = SqlStore(sql_url, retention_rooms_s=365 * day, retention_chat_s=90 * day, clock=lambda: 0.0)
+    rooms: dict[str, Room] = {}
+    for rid, ended in (("old", 1.0), ("quiet", 300 * day), ("recent", 399 * day), ("live", None)):
+        r, _ = await s.create_room(Room(room_id=rid, settings=RoomSettings(), created_at=0.0))
+        host = r.admit_or_queue(Identity(f"t-{rid}", "Teacher", Role.HOST, True), 0.5)
+        r.chat_send(host, f"in {rid}", None, 0.6)
+        if ended is not None:
+            r.end(ended)
+        await s.save_room(r)
+        rooms[rid] = r
+    await s.flush()
+    assert await s.purge(400 * day) == {"rooms": 1, "chat_messages": 2}
+    async with s.engine.connect() as conn:
+        left = set((await conn.scalars(sa.select(t.rooms.c.room_id))).all())
+        chat_in = set((await conn.scalars(sa.select(t.chat_messages.c.room_id))).all())
+        orphans = await conn.scalar(sa.select(sa.func.count()).select_from(t.participants)
+                                    .where(t.participants.c.room_id == "old"))
+    assert left == {"quiet", "recent", "live"} and chat_in == {"recent", "live"} and orphans == 0
+    assert await s.get_room("old") is None
+    quiet = await s.get_room("quiet")
+    assert quiet is not None and quiet is not rooms["quiet"] and len(quiet.chat) == 0  # reloaded: no chat
+    assert await s.get_room("live") is rooms["live"]  # a room in use stays the same object
+    await s.close()
