@@ -63,9 +63,11 @@ def capture(room: Room, written: Capture | None) -> Capture:
         if m.message_id not in known:
             new_chat.append(m)
     attendance: dict[str, AttendanceRow] = {}
-    for r in room.attendance.records():
-        intervals = tuple((a, b) for a, b in r.intervals if a is not None)
-        attendance[r.identity] = (r.name, r.family_name, r.given_name, r.role, r.registered, intervals)
+    for identity in room._by_identity:  # every identity that ever came (records() would sort them all)
+        r = room.attendance.get(identity)
+        if r is not None:
+            intervals = tuple((a, b) for a, b in r.intervals if a is not None)
+            attendance[identity] = (r.name, r.family_name, r.given_name, r.role, r.registered, intervals)
     return Capture(
         room=room_row(room),
         exclusions=frozenset([(BANNED, i) for i in room.banned] + [(DENIED, i) for i in room.denied]),
