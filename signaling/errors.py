@@ -77,5 +77,13 @@ class TooManyTracks(ApiError):
     code, status = "too_many_tracks", 400
 
 
+class InvalidSdp(ApiError):
+    """A session description or ICE candidate the client sent (publish, subscriber_answer,
+    ice_candidate) that the server refuses; the message names the SDP line where it can
+    (docs/protocol.md, Media; issue 21)."""
+
+    code, status = "invalid_sdp", 400
+
+
 class ServiceUnavailable(ApiError):
     code, status = "unavailable", 503

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from sfu import SfuError
+from sfu.sdp import check_candidate
 from signaling.dispatcher import Reply, Route
 from signaling.errors import InvalidMessage
 from signaling.media.media_feature import MediaFeature, sdp_error
@@ -38,7 +39,11 @@ async def subscriber_answer(session: Session, req: SubscriberAnswer) -> Reply:
 async def ice_candidate(session: Session, req: IceCandidate) -> Reply:
     cand = None if req.candidate is None or not req.candidate.candidate else msgspec.to_builtins(req.candidate)
     try:
-        await MediaFeature.media_of(session).add_candidate(req.target, cand)
+        pm = MediaFeature.media_of(session)
+        if req.candidate is not None and req.candidate.candidate:
+            # our parser names what is wrong (invalid_sdp); aiortc's would only say it could not
+            check_candidate(req.candidate.candidate)
+        await pm.add_candidate(req.target, cand)
     except SfuError as e:
         raise sdp_error(session, "candidate", e) from None
     return None

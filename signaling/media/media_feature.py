@@ -16,9 +16,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from sfu import Producer, SfuError, Worker
-from sfu.errors import TooManySectionsError
+from sfu.errors import (
+    InvalidCandidateError,
+    InvalidSdpError,
+    TooManySectionsError,
+    UnknownMidError,
+    UnsupportedCodecError,
+)
 from sfu.sdp import check_limits, parse_media
-from signaling.errors import ApiError, InvalidMessage, NotFound, TooManyTracks
+from signaling.errors import ApiError, InvalidMessage, InvalidSdp, NotFound, TooManyTracks
 from signaling.media.participant_media import ParticipantMedia
 from signaling.rooms import Action, InvalidState, Participant, PermissionDenied, denial
 from signaling.rooms.rate_limit import RateRule
@@ -44,12 +50,17 @@ PUBLISH_RATE = RateRule(rate_per_s=1.0, burst=8)
 # Consumers made per turn of the loop: each is an aiortc transceiver (~0.2-0.5 ms), and a track
 # published in a room of 50 (or a speaker's audio in a webinar of 2000) is one per listener.
 CONSUMES_PER_TURN = 16
+# core errors that refuse the description or candidate itself: invalid_sdp (issue 21), final for the
+# client (the same text is refused again); the rest (state, closed, candidate count) stay as they were
+SDP_REFUSALS = (InvalidSdpError, InvalidCandidateError, UnknownMidError, UnsupportedCodecError)
 
 
 def sdp_error(session: Session, field: str, e: SfuError, *, offer: bool = False) -> ApiError:
     """The protocol error for a failed SDP or ICE step.  ``str(e)`` is the core's own wording;
     what aiortc said (``e.detail``: its internals, e.g. "None is not in list") is only logged.
-    Too many m-lines in an ``offer`` is ``too_many_tracks`` (the client can do with fewer)."""
+    Too many m-lines in an ``offer`` is ``too_many_tracks`` (the client can do with fewer); a
+    description or candidate refused as such is ``invalid_sdp`` (its message names the SDP line
+    where sfu.sdp.check_lines found it)."""
     # INFO for a description aiortc refused (publishes are rate limited; a bad answer is a client
     # bug worth seeing), DEBUG for the rest: a candidate flood must not flood the log
     if e.detail and field == "sdp":
@@ -58,6 +69,8 @@ def sdp_error(session: Session, field: str, e: SfuError, *, offer: bool = False)
         session.log.debug("%s rejected: %s (%s)", field, e, e.detail or e.code)
     if offer and isinstance(e, TooManySectionsError):
         return TooManyTracks(f"{field}: {e}")
+    if isinstance(e, SDP_REFUSALS):
+        return InvalidSdp(f"{field}: {e}")
     return InvalidMessage(f"{field}: {e}")
 
 
@@ -227,15 +240,18 @@ class MediaFeature:
             # name the SDP line that decided it (issue 21: Firefox's bundle-only m-lines were refused
             # here with no word of why)
             section = next((m for m in offered if m.mid == unknown[0]), None)
-            line = (f"m-line {section.index}: {section.direction_line}" if section is not None
+            line = (f"{section.where}: {section.direction_line}" if section is not None
                     else f"no m-line has a=mid:{unknown[0][:32]}")
-            raise InvalidMessage(f"sources: {', '.join(unknown)} is not a sending m-line of the offer ({line})")
+            raise InvalidSdp(f"sources: {', '.join(unknown)} is not a sending m-line of the offer ({line})")
         unlisted = sorted(set(sending) - set(sources))
         if unlisted:
-            raise InvalidMessage(f"sources: every sending m-line must be listed; missing mid {', '.join(unlisted)}")
+            first = sending[unlisted[0]]
+            raise InvalidSdp(f"sources: every sending m-line must be listed; missing mid {', '.join(unlisted)} "
+                             f"({first.where}: {first.direction_line})")
         for mid, source in sources.items():
             if sending[mid].kind != SOURCE_KIND[source]:
-                raise InvalidMessage(f"sources: mid {mid} is {sending[mid].kind}, not a {source} track")
+                raise InvalidSdp(f"sources: mid {mid} is {sending[mid].kind}, not a {source} track "
+                                 f"({sending[mid].where}: m={sending[mid].kind})")
             reason = denial(participant.role, participant.registered, SOURCE_ACTION[source],
                             self.live.room.settings.lock)
             if reason:

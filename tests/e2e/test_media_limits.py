@@ -204,14 +204,14 @@ async def test_publishes_come_in_a_burst_of_eight_then_one_a_second(server: Serv
     assert (await host.request("publish", sdp=await sendonly_offer(["audio"]), sources={"0": "microphone"}))["ok"]
 
 
-async def test_an_mline_too_long_to_parse_cheaply_is_invalid_message(server: Server) -> None:
+async def test_an_mline_too_long_to_parse_cheaply_is_invalid_sdp(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
     head, secs = sections(await sendonly_offer(["audio"]))
     secs[0] += [f"a=ssrc:{1000 + i} cname:x" for i in range(2000)]  # aiortc's lookup is quadratic
     with LoopBlocks() as blocks:
         r = await host.request("publish", sdp=join(head, secs), sources={"0": "microphone"})
-    assert r["error"]["code"] == "invalid_message" and "too long" in r["error"]["message"], r
+    assert r["error"]["code"] == "invalid_sdp" and "too long" in r["error"]["message"], r
     assert blocks.longest < 0.010, blocks.top()
 
 
@@ -382,18 +382,46 @@ def assert_own_words(reply: dict[str, Any], code: str, message: str) -> None:
     assert not AIORTC_WORDS.search(message), message
 
 
-async def test_an_offer_aiortc_cannot_parse_gets_a_fixed_message(server: Server,
-                                                                   media_log: pytest.LogCaptureFixture) -> None:
+# (pattern, replacement, message) on aiortc's one-m-line audio offer (its port made 9): each malformed
+# line is refused by the server's own parser (sfu.sdp.check_lines), by name, before aiortc sees it
+MALFORMED_OFFERS = [
+    (r"m=audio 9 UDP/TLS/RTP/SAVPF 96", "m=audio 9 UDP/TLS/RTP/SAVPF 300 96",
+     "sdp: m-line 0 (a=mid:0): m=audio 9 UDP/TLS/RTP/SAVPF 300 96 9 0 8: "
+     "payload type 300 is not 0..127 (72..76 excluded, RFC 5761)"),
+    (r"m=audio 9 UDP/TLS/RTP/SAVPF", "m=audio 9 udp",
+     "sdp: m-line 0 (a=mid:0): m=audio 9 udp 96 9 0 8: not m=<media> <port> <proto> <fmt> ..."),
+    (r"a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/48000/two",
+     "sdp: m-line 0 (a=mid:0): a=rtpmap:96 opus/48000/two: the channel count is not a number 1..255"),
+    (r"a=rtpmap:96 opus/48000/2", "a=rtpmap:96 opus/48000/2\r\na=fmtp:96 minptime=ten",
+     "sdp: m-line 0 (a=mid:0): a=fmtp:96 minptime=ten: minptime is not a number"),
+    (r"a=extmap:1 ", "a=extmap:0 ",
+     "sdp: m-line 0 (a=mid:0): a=extmap:0 urn:ietf:params:rtp-hdrext:sdes:mid: a header extension id is not 1..255"),
+    (r"a=ssrc:\d+ cname:\S+", "a=ssrc:-1 cname:x",
+     "sdp: m-line 0 (a=mid:0): a=ssrc:-1 cname:x: an SSRC is not a 32-bit number"),
+    (r"a=end-of-candidates", "a=candidate:1 1 udp 1 192.0.2.2 99999 typ host\r\na=end-of-candidates",
+     "sdp: m-line 0 (a=mid:0): a=candidate:1 1 udp 1 192.0.2.2 99999 typ host: the port is not a number 0..65535"),
+    (r"c=IN IP4 \S+", "c=IN IP4", "sdp: m-line 0 (a=mid:0): c=IN IP4: not c=IN IP4|IP6 <address>"),
+    (r"a=setup:actpass", "a=setup:client", "sdp: m-line 0 (a=mid:0): a=setup:client: not actpass, active or passive"),
+    (r"a=mid:0\r\n", "", "sdp: m-line 0: m=audio: the m-line has no a=mid"),
+    (r"a=group:BUNDLE 0", "a=group", "sdp: session level: a=group: a=group has no value"),
+    (r"\Av=0", "v=0 garbage", "sdp: session level: v=0 garbage: not v=<version>"),
+]
+
+
+@pytest.mark.parametrize(("pattern", "replacement", "message"), MALFORMED_OFFERS,
+                         ids=[m.split(": ", 2)[-1][:40] for _, _, m in MALFORMED_OFFERS])
+async def test_a_malformed_offer_is_invalid_sdp_naming_its_line_and_changes_nothing(
+        server: Server, pattern: str, replacement: str, message: str) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
-    offer = await sendonly_offer(["audio"])
-    bad = re.sub(r"(m=audio \d+ UDP/TLS/RTP/SAVPF)", r"\1 300", offer, count=1)  # aiortc asserts pt < 256
+    offer = re.sub(r"m=audio \d+ ", "m=audio 9 ", await sendonly_offer(["audio"]), count=1)
+    bad = re.sub(pattern, replacement, offer, count=1)
     assert bad != offer
     r = await host.request("publish", sdp=bad, sources={"0": "microphone"})
-    assert_own_words(r, "invalid_message", "sdp: cannot parse SDP")
-    assert "AssertionError" in media_log.text  # the detail is in the log
-    r = await host.request("publish", sdp="v=0 garbage", sources={"0": "camera"})
-    assert_own_words(r, "invalid_message", "sdp: cannot parse SDP")
+    assert_own_words(r, "invalid_sdp", message)
+    assert media_of(session_of(server, host)).publisher is None  # refused before any transport
+    r = await host.request("publish", sdp=offer, sources={"0": "microphone"})
+    assert r["ok"] and [t["source"] for t in r["tracks"]] == ["microphone"], r
 
 
 async def test_an_offer_aiortc_cannot_apply_gets_a_fixed_message(server: Server,
@@ -403,7 +431,7 @@ async def test_an_offer_aiortc_cannot_apply_gets_a_fixed_message(server: Server,
     offer = await sendonly_offer(["audio"])
     bad = "\r\n".join(x for x in offer.split("\r\n") if not x.startswith(("a=ice-ufrag", "a=ice-pwd")))
     r = await host.request("publish", sdp=bad, sources={"0": "microphone"})
-    assert_own_words(r, "invalid_message", "sdp: cannot apply offer")
+    assert_own_words(r, "invalid_sdp", "sdp: cannot apply offer")  # our parser had nothing to say
     assert "ICE username fragment or password is missing" in media_log.text
     r = await host.request("publish", sdp=offer, sources={"0": "microphone"})
     assert r["ok"], r  # nothing was left half-applied
@@ -416,10 +444,26 @@ async def test_an_offer_without_a_forwardable_codec_gets_a_fixed_message(server:
     pcmu = re.sub(r"(m=audio \d+ UDP/TLS/RTP/SAVPF) [\d ]+", r"\1 0", offer, count=1)  # PCMU only
     pcmu = "\r\n".join(x for x in pcmu.split("\r\n") if not re.match(r"a=(rtpmap|fmtp|rtcp-fb):(96|9|8) ", x))
     r = await host.request("publish", sdp=pcmu, sources={"0": "microphone"})
-    assert_own_words(r, "invalid_message", "sources: mid 0: no forwardable codec on m-line '0'")
+    assert_own_words(r, "invalid_sdp", "sources: mid 0: no forwardable codec on m-line '0'")
 
 
-async def test_a_subscriber_answer_aiortc_cannot_parse_or_apply_gets_a_fixed_message(
+async def test_an_offer_whose_mlines_do_not_fit_sources_is_invalid_sdp_naming_the_mline(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    host = await server.join(room_id, "host", role=Role.HOST)
+    offer = await sendonly_offer(["audio", "video"])
+    r = await host.request("publish", sdp=offer, sources={"0": "camera", "1": "camera"})
+    assert r["error"]["code"] == "too_many_tracks", r  # a limit, not the SDP
+    r = await host.request("publish", sdp=offer, sources={"0": "camera", "1": "microphone"})
+    assert_own_words(r, "invalid_sdp", "sources: mid 0 is audio, not a camera track (m-line 0 (a=mid:0): m=audio)")
+    r = await host.request("publish", sdp=offer, sources={"0": "microphone"})
+    assert_own_words(r, "invalid_sdp", "sources: every sending m-line must be listed; missing mid 1 "
+                                       "(m-line 1 (a=mid:1): a=sendonly)")
+    r = await host.request("publish", sdp=offer, sources={"0": "microphone", "1": "camera", "7": "screen"})
+    assert_own_words(r, "invalid_sdp", "sources: 7 is not a sending m-line of the offer (no m-line has a=mid:7)")
+    assert media_of(session_of(server, host)).publisher is None
+
+
+async def test_a_malformed_or_unappliable_subscriber_answer_is_invalid_sdp(
         server: Server, media_log: pytest.LogCaptureFixture) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     host = await server.join(room_id, "host", role=Role.HOST)
@@ -427,24 +471,33 @@ async def test_a_subscriber_answer_aiortc_cannot_parse_or_apply_gets_a_fixed_mes
     ws = await server.join(room_id, "student")
     offer = (await ws.event("subscriber_offer", timeout=10))["sdp"]
     good = text_answer(offer)
-    r = await ws.request("subscriber_answer", sdp=re.sub(r"m=audio (\d+) \S+ \d+", r"m=audio \1 x y", good))
-    assert_own_words(r, "invalid_message", "sdp: cannot parse SDP")
+    r = await ws.request("subscriber_answer", sdp=re.sub(r"m=audio (\d+) \S+ \d+", r"m=audio 9 x y", good))
+    assert_own_words(r, "invalid_sdp", "sdp: m-line 0 (a=mid:0): m=audio 9 x y: not m=<media> <port> <proto> <fmt> ...")
+    r = await ws.request("subscriber_answer", sdp=re.sub(r"a=rtpmap:(\d+) opus/48000/2", r"a=rtpmap:\1 opus", good))
+    assert r["error"]["code"] == "invalid_sdp", r
+    assert r["error"]["message"].startswith("sdp: m-line 0 (a=mid:0): a=rtpmap:"), r
     r = await ws.request("subscriber_answer", sdp=offer)  # the offer sent back: aiortc refuses the setup role
-    assert_own_words(r, "invalid_message", "sdp: cannot apply answer")
+    assert_own_words(r, "invalid_sdp", "sdp: cannot apply answer")
     r = await ws.request("subscriber_answer", sdp=good.replace("a=mid:0", "a=mid:9"))
-    assert_own_words(r, "invalid_message", "sdp: cannot apply answer")
+    assert_own_words(r, "invalid_sdp", "sdp: cannot apply answer")
     r = await ws.request("subscriber_answer", sdp=many_mlines(good, 2))  # more m-lines than offered
-    assert_own_words(r, "invalid_message", "sdp: the description has 2 m-lines; at most 1 are accepted")
+    assert_own_words(r, "invalid_sdp", "sdp: the description has 2 m-lines; at most 1 are accepted")
     assert "Error" in media_log.text
     r = await ws.request("subscriber_answer", sdp=good)
     assert r["ok"], r
 
 
-async def test_a_candidate_aiortc_cannot_parse_gets_a_fixed_message(server: Server,
-                                                                    media_log: pytest.LogCaptureFixture) -> None:
+async def test_a_malformed_candidate_is_invalid_sdp_naming_what_is_wrong(server: Server) -> None:
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     ws = await server.join(room_id, "student")
+    pm = media_of(session_of(server, ws))
     for target in ("publisher", "subscriber"):
         r = await ws.request("ice_candidate", target=target, candidate={"candidate": "candidate:1 1 udp"})
-        assert_own_words(r, "invalid_message", "candidate: cannot parse candidate")
-    assert "cannot parse candidate (AssertionError" in media_log.text
+        assert_own_words(r, "invalid_sdp", "candidate: candidate:1 1 udp: "
+                                           "not <foundation> <component> <transport> <priority> <address> <port> "
+                                           "typ <type>")
+        r = await ws.request("ice_candidate", target=target,
+                             candidate={"candidate": "candidate:1 1 udp 2130706431 127.0.0.1 70000 typ host"})
+        assert_own_words(r, "invalid_sdp", "candidate: candidate:1 1 udp 2130706431 127.0.0.1 70000 typ host: "
+                                           "the port is not a number 0..65535")
+    assert len(pm._early_candidates) == 0  # nothing was kept

@@ -16,7 +16,7 @@ async def test_a_refused_subscriber_answer_is_recorded_and_fails_close(server: S
     declared = await RtcClient.join(server, room_id, "declared", expect_refused_answer=True,
                                     mangle_answer=lambda sdp: "v=0\r\nnot an answer\r\n")
     assert await wait_until(lambda: bool(broken.refused_answers and declared.refused_answers), 15)
-    assert broken.refused_answers[0]["error"]["code"] == "invalid_message", broken.refused_answers
+    assert broken.refused_answers[0]["error"]["code"] == "invalid_sdp", broken.refused_answers
     assert broken.answered == 0 and broken.offers == 1
     with pytest.raises(AssertionError, match="subscriber_answer refused"):
         await broken.close()

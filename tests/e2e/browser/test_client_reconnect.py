@@ -37,7 +37,7 @@ COUNT_PUBLISHES = """(() => {
   };
 })();"""
 # a browser whose microphone offers only PCMU, which the server cannot forward: `publish` is refused
-# with invalid_message ("no forwardable codec"), and the same offer would be refused every time
+# with invalid_sdp ("no forwardable codec"), and the same offer would be refused every time
 PCMU_ONLY = """(() => {
   const add = RTCPeerConnection.prototype.addTransceiver;
   RTCPeerConnection.prototype.addTransceiver = function (what, init) {
@@ -135,7 +135,7 @@ async def test_a_publish_refused_for_good_is_explained_and_not_retried(
     await page.add_init_script(COUNT_PUBLISHES + PCMU_ONLY)
     await join(page, join_url(proxy.base, room, server.token(room, "pupil", name="Пётр")), camera=False)
     refused = await page.wait_for_function("() => window.urok.session.publishRefused")
-    assert (await refused.json_value())["code"] == "invalid_message"
+    assert (await refused.json_value())["code"] == "invalid_sdp"
     banner = page.locator("#banner")
     await banner.wait_for(state="visible")
     assert "Сервер не принимает видео и звук" in (await banner.text_content() or "")

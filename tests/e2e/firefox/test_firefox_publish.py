@@ -1,6 +1,6 @@
 """Firefox's captured offers (tests/data/firefox_*.sdp) published through the server's signalling,
 no browser: what the issue 21 student got (invalid_message for 80 publishes of 81) and the words of
-a refusal, which name the SDP line."""
+a refusal (invalid_sdp), which name the SDP line."""
 
 from __future__ import annotations
 
@@ -38,13 +38,15 @@ async def test_a_refused_firefox_mline_is_named_with_its_sdp_line(server: Server
     # port 0 without a=bundle-only is a rejected m-line (RFC 3264): refused, and the message says so
     stopped = OFFER.replace("a=bundle-only\n", "")
     r = await ws.request("publish", sdp=stopped, sources={"0": "microphone", "1": "camera"})
-    assert r["error"] == {"code": "invalid_message", "message": (
-        "sources: 1 is not a sending m-line of the offer (m-line 1: m=video 0 (port 0))")}, r
+    assert r["error"] == {"code": "invalid_sdp", "message": (
+        "sources: 1 is not a sending m-line of the offer (m-line 1 (a=mid:1): m=video 0 (port 0))")}, r
     recvonly = OFFER.replace("a=sendonly\n", "a=recvonly\n")
     r = await ws.request("publish", sdp=recvonly, sources={"0": "microphone"})
-    assert r["error"]["message"] == "sources: 0 is not a sending m-line of the offer (m-line 0: a=recvonly)", r
+    assert r["error"] == {"code": "invalid_sdp", "message": (
+        "sources: 0 is not a sending m-line of the offer (m-line 0 (a=mid:0): a=recvonly)")}, r
     ssrc = OFFER.split("a=ssrc:", 1)[1].split()[0]
     r = await ws.request("publish", sdp=OFFER.replace(f"a=ssrc:{ssrc} ", "a=ssrc:4294967296 "),
                          sources={"0": "microphone", "1": "camera"})
-    assert r["error"] == {"code": "invalid_message", "message": (
-        "sdp: m-line 0 (a=mid:0): a=ssrc:4294967296: an SSRC is not a 32-bit number")}, r
+    assert r["error"] == {"code": "invalid_sdp", "message": (
+        "sdp: m-line 0 (a=mid:0): a=ssrc:4294967296 cname:{ff3ea37d-ba6f-47c5-9acb-eb4916cf0899}: "
+        "an SSRC is not a 32-bit number")}, r
