@@ -185,3 +185,15 @@ async def test_2000_participants_page_by_family_name_after_a_restart(store: Room
     assert [p.participant_id for p in page] == [p.participant_id for p in expected[1000:1050]]
     first, _ = again.page(0, 20)
     assert [p.participant_id for p in first] == [p.participant_id for p in expected[:20]]
+
+
+async def test_the_waiting_room_keeps_its_queue_across_a_restart(store: RoomStore, reopen: Reopen) -> None:
+    r, _ = await store.create_room(Room(room_id="A", settings=RoomSettings(guest_policy=GuestPolicy.ASK_HOST),
+                                        created_at=1.0))
+    r.admit_or_queue(who("teacher", Role.HOST), 2.0)
+    queued = [r.admit_or_queue(who(i), t).participant_id for i, t in (("second", 4.0), ("first", 3.0))]
+    await store.save_room(r)
+    again = await stored(await reopen(store), "A")
+    assert [p.participant_id for p in again.waiting()] == queued[::-1]
+    assert again.admit_or_queue(who("first"), 5.0).participant_id == queued[1]  # still waiting, same place
+    assert [p.participant_id for p in again.waiting()] == queued[::-1]
