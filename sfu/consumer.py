@@ -216,6 +216,15 @@ class Consumer:
         if self._kind == "video":
             self._waiting_keyframe = True
 
+    def _on_source_restart(self) -> None:
+        """The publisher restarted its sequence numbers (a jump confirmed by the next packet, RFC
+        3550 A.1): the next packet re-derives the offsets from the last one sent, so the output
+        continues without a gap (as after a pause, but without waiting for a keyframe: the media
+        itself did not stop). The compiled fan-out's slot holds the old offsets: leave it; the next
+        packet sent on the Python path joins it again with the new ones."""
+        self._leave_fast()
+        self._resync = True
+
     def _resync_offsets(self, seq: int, ts: int) -> None:
         if self._last_seq is None:
             self._seq_off = (random.getrandbits(15) - seq) & 0xFFFF

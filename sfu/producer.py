@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -41,6 +42,14 @@ logger = logging.getLogger(__name__)
 
 KEYFRAME_REQUEST_INTERVAL = 1.0  # seconds between throttled PLIs to one producer
 FORCED_KEYFRAME_INTERVAL = 0.1  # even "at once" requests are merged within this window
+# RFC 3550 appendix A.1 (update_seq), as mediasoup's RtpStream::UpdateSeq: a packet up to
+# MAX_DROPOUT ahead of the highest sequence number is in order, up to MAX_MISORDER behind it is
+# late; anything else is a jump, taken only when the next packet continues from it (a restart).
+# The hot path spells the two bounds as literals (3000, 0xFF9C = 65536 - 100).
+MAX_DROPOUT = 3000
+MAX_MISORDER = 100
+RTP_BAD_SEQ = "bad_seq"  # rtp_dropped reason: a lone packet far from the stream's sequence numbers
+RTX_SSRCS_PER_LAYER = 2  # learned publisher RTX SSRCs kept per layer (oldest forgotten first)
 
 
 class Producer(ReceptionStats):
@@ -88,6 +97,11 @@ class Producer(ReceptionStats):
         self._paused = False
         self._pt = codec.payload_type
         self._other_pts = frozenset(pt for pt in payload_types if pt != codec.payload_type)
+        self._rtx_pts = frozenset(
+            pt for pt, c in payload_types.items() if c.mime_type.split("/")[-1].lower() == "rtx"
+        )
+        # RTX SSRCs learned from packets (not declared in the SDP), oldest first (_learn_rtx)
+        self._learned_rtx: deque[int] = deque()
         self._consumers: list[Consumer] = []
         self._active: list[Consumer] = []  # negotiated consumers: the fan-out list
         self.ssrc: int | None = ssrcs[0] if ssrcs else None
@@ -106,6 +120,7 @@ class Producer(ReceptionStats):
         # receive statistics for receiver reports (RFC 3550 A.3)
         self._base_seq = -1
         self._max_seq = -1  # extended (cycles << 16 | seq)
+        self._bad_seq = -1  # RFC 3550 A.1: the sequence number that would confirm a jump
         self._prior_expected = 0
         self._prior_received = 0
         self.packets = 0
@@ -288,6 +303,22 @@ class Producer(ReceptionStats):
             c._update_target()
         return True
 
+    def _learn_rtx(self, ssrc: int, pt: int, rtx_ssrcs: set[int]) -> None:
+        """A new SSRC on this m-line with another payload type than the media codec's: counted as
+        dropped; remembered in ``rtx_ssrcs`` (the transport's table, so its next packets are
+        dropped without a lookup) only when ``pt`` is an RTX payload type of the answer, and at
+        most ``RTX_SSRCS_PER_LAYER`` per layer, the oldest forgotten first (issue 10: every such
+        SSRC used to be kept: 5,000 packets on fresh SSRCs, 5,000 entries)."""
+        if pt not in self._rtx_pts:
+            self._stats.drop_rtp(RTP_UNKNOWN_PT)
+            return
+        self._stats.drop_rtp(RTP_RTX)
+        learned = self._learned_rtx
+        if len(learned) >= RTX_SSRCS_PER_LAYER * self.layers:
+            rtx_ssrcs.discard(learned.popleft())
+        learned.append(ssrc)
+        rtx_ssrcs.add(ssrc)
+
     def _learned_ssrc(self, ssrc: int) -> None:
         self.ssrc = ssrc
         if self._pli_pending:
@@ -400,10 +431,18 @@ class Producer(ReceptionStats):
         max_seq = self._max_seq
         if max_seq < 0:
             self._base_seq = self._max_seq = seq
-        elif ((seq - max_seq) & 0xFFFF) < 0x8000:  # newer: extend across wraps
-            if seq < (max_seq & 0xFFFF):
-                max_seq += 0x10000
-            self._max_seq = (max_seq & ~0xFFFF) | seq
+        else:
+            udelta = (seq - max_seq) & 0xFFFF
+            if udelta < 3000:  # MAX_DROPOUT: in order (with a gap): extend across wraps
+                if seq < (max_seq & 0xFFFF):
+                    max_seq += 0x10000
+                self._max_seq = (max_seq & ~0xFFFF) | seq
+            elif udelta <= 0xFF9C:  # neither in order nor up to MAX_MISORDER late: a jump
+                if not _jump_confirmed(self, seq):
+                    stats.drop_rtp(RTP_BAD_SEQ)  # a lone far packet must not move the consumers
+                    return
+                for c in self._active:
+                    c._on_source_restart()
         self.packets += 1
         self.bytes += n
         self.history.store(seq, data)
@@ -481,10 +520,19 @@ class Producer(ReceptionStats):
         max_seq = layer._max_seq
         if max_seq < 0:
             layer._base_seq = layer._max_seq = seq
-        elif ((seq - max_seq) & 0xFFFF) < 0x8000:
-            if seq < (max_seq & 0xFFFF):
-                max_seq += 0x10000
-            layer._max_seq = (max_seq & ~0xFFFF) | seq
+        else:
+            udelta = (seq - max_seq) & 0xFFFF
+            if udelta < 3000:  # as in _receive_rtp (RFC 3550 A.1)
+                if seq < (max_seq & 0xFFFF):
+                    max_seq += 0x10000
+                layer._max_seq = (max_seq & ~0xFFFF) | seq
+            elif udelta <= 0xFF9C:
+                if not _jump_confirmed(layer, seq):
+                    stats.drop_rtp(RTP_BAD_SEQ)
+                    return
+                for c in layer.consumers:
+                    if c._current is layer:
+                        c._on_source_restart()
         layer.packets += 1
         layer.bytes += n
         self.packets += 1
@@ -510,6 +558,24 @@ class Producer(ReceptionStats):
         for consumer in consumers:
             if consumer._fan is not fan or fan is None:
                 consumer._forward_layer(layer, data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+
+
+def _jump_confirmed(stream: Producer | SimulcastLayer, seq: int) -> bool:
+    """A packet more than MAX_DROPOUT ahead of (or MAX_MISORDER behind) ``stream``'s highest
+    sequence number (RFC 3550 A.1 update_seq; mediasoup's RtpStream::UpdateSeq). The first such
+    packet is dropped and ``seq + 1`` remembered; if the next one is exactly that, the sender
+    restarted its numbering: accepted, and the receive statistics continue from it (the extended
+    highest sequence number keeps growing, the expected count grows by this packet). True: a
+    restart, the caller forwards the packet and its consumers resync their offsets."""
+    if seq != stream._bad_seq:
+        stream._bad_seq = (seq + 1) & 0xFFFF
+        return False
+    stream._bad_seq = -1
+    old = stream._max_seq
+    new = old + ((seq - old) & 0xFFFF)
+    stream._base_seq += new - old - 1
+    stream._max_seq = new
+    return True
 
 
 def _has_sps(data: bytes, start: int, end: int) -> bool:

@@ -128,6 +128,7 @@ class SimulcastLayer(ReceptionStats):
     """
 
     __slots__ = (
+        "_bad_seq",
         "_base_seq",
         "_bytes_at",
         "_last_sr_at",
@@ -169,6 +170,7 @@ class SimulcastLayer(ReceptionStats):
         self.active = False  # received packets in the last window (True from the first packet)
         self._base_seq = -1
         self._max_seq = -1
+        self._bad_seq = -1  # RFC 3550 A.1 (sfu.producer._jump_confirmed)
         self._prior_expected = 0
         self._prior_received = 0
         self._window_start = 0.0

@@ -107,6 +107,8 @@ class WebRtcTransport:
             RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
         self._pc.on("connectionstatechange", self._on_pc_state)
+lose() while it connects: no unretrieved task error$#d
+lose() while it connects: no unretrieved task error$#d
         self._remote_media: list[MediaSection] = []
         self._local_media: list[MediaSection] = []
         self._pending_candidates: list[Any] = []  # RTCIceCandidate or None, before a description
@@ -444,6 +446,7 @@ class WebRtcTransport:
             del self._producer_by_mid[producer.mid]
         for ssrc in [s for s, p in self._producer_by_ssrc.items() if p is producer]:
             del self._producer_by_ssrc[ssrc]
+        self._rtx_ssrcs.difference_update(producer._learned_rtx)
         self._router._producer_removed(producer)
 
     def _consumer_closed(self, consumer: Consumer) -> None:
@@ -661,8 +664,7 @@ class WebRtcTransport:
         if producer.simulcast:
             # one SSRC per layer: the rid extension (sent in the first packets) names the layer
             if data[1] & 0x7F != producer.codec_info.payload_type:
-                self._rtx_ssrcs.add(ssrc)
-                stats.drop_rtp(RTP_RTX)
+                producer._learn_rtx(ssrc, data[1] & 0x7F, self._rtx_ssrcs)  # bounded, counts the drop
                 return None
             rid = find_extension(data, self._rid_ext_id) if self._rid_ext_id else None
             if rid is None or not producer._bind_layer(rid.decode("ascii", "replace"), ssrc):
@@ -672,8 +674,7 @@ class WebRtcTransport:
             return producer
         if producer.ssrc is not None and producer.ssrc != ssrc:
             if data[1] & 0x7F != producer.codec_info.payload_type:
-                self._rtx_ssrcs.add(ssrc)
-                stats.drop_rtp(RTP_RTX)
+                producer._learn_rtx(ssrc, data[1] & 0x7F, self._rtx_ssrcs)  # bounded, counts the drop
                 return None
             if producer.packets:
                 stats.drop_rtp(RTP_UNKNOWN_SSRC)  # a second stream on one m-line (simulcast): not yet
