@@ -302,6 +302,9 @@ class SqlStore:
                     await self.purge(self.clock())
             except (SQLAlchemyError, OSError):
                 pass  # logged and counted; the next round retries
+            except Exception:  # a bug must not stop the writer: every later change would be lost
+                self.write_failures += 1
+                log.exception("the store's writer failed; it goes on")
             await asyncio.sleep(self.batch_gap_s)  # what changes meanwhile goes into the next batch
 
     async def _flush_locked(self) -> None:
