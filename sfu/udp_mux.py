@@ -7,7 +7,9 @@ ufrag/password. The mux answers STUN binding requests itself and demultiplexes:
 1. a STUN binding request, by the first half of its USERNAME (our ufrag), checked with that
    connection's password (MESSAGE-INTEGRITY); a binding success response, by its transaction id
    (an answer to one of our own checks, below);
-2. anything else (DTLS, SRTP, SRTCP), by the source address alone: one dict lookup.
+2. DTLS and SRTP/SRTCP (first byte 20..63 or 128..191, RFC 7983), by the source address alone: one
+   dict lookup. Anything else (an empty datagram, TURN channel data, other first bytes) is dropped
+   and counted (``not_demuxable``); a STUN-range byte without STUN's magic cookie is ``bad_stun``.
 
 Where media goes (issue 10: a replayed or source-forged check must never redirect a stream). A
 valid check proves its sender knows the ICE password, not that the source address is the peer's:
@@ -92,6 +94,7 @@ MUX_NOT_BINDING = "not_binding_request"
 MUX_REPLAYED = "replayed_request"  # a seen transaction id from another address
 MUX_UNKNOWN_TRANSACTION = "unknown_transaction"  # a response to no check of ours (or from elsewhere)
 MUX_CHECKS_BUSY = "checks_busy"  # PENDING_MAX checks of ours outstanding: this one waits for the next
+MUX_NOT_DEMUXABLE = "not_demuxable"  # empty, or a first byte outside STUN, DTLS and RTP (RFC 7983)
 
 
 @dataclass
@@ -613,18 +616,28 @@ class UdpMux(asyncio.DatagramProtocol):
     # --- asyncio.DatagramProtocol ------------------------------------------------------------
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         addr2 = (addr[0], addr[1])
-        conn = self._by_addr.get(addr2)
         first = data[0] if data else 255
-        if conn is not None and first > 3:  # DTLS (20..63) or SRTP/SRTCP (128..191): the hot path
-            conn.data_received(data, 1)
+        # RFC 7983 section 7: the first byte says what a datagram is. Only SRTP/SRTCP (128..191,
+        # tested first: the hot path) and DTLS (20..63) go to a connection; anything else there
+        # would reach aiortc's DTLS loop, where an empty datagram raised IndexError and ended the
+        # peer connection (issue 10)
+        if 127 < first < 192 or 19 < first < 64:
+            conn = self._by_addr.get(addr2)
+            if conn is not None:
+                conn.data_received(data, 1)
+                return
+            self.stats.drop(MUX_UNKNOWN_ADDRESS)
             return
-        if first <= 3 and len(data) >= 20 and data[4:8] == STUN_MAGIC:
-            try:
-                self._stun(data, addr2)
-            except Exception:  # a malformed message must never reach the loop
-                self.stats.drop(MUX_BAD_STUN)
+        if first <= 3:
+            if len(data) >= 20 and data[4:8] == STUN_MAGIC:
+                try:
+                    self._stun(data, addr2)
+                except Exception:  # a malformed message must never reach the loop
+                    self.stats.drop(MUX_BAD_STUN)
+                return
+            self.stats.drop(MUX_BAD_STUN)
             return
-        self.stats.drop(MUX_UNKNOWN_ADDRESS)
+        self.stats.drop(MUX_NOT_DEMUXABLE)
 
     def error_received(self, exc: Exception) -> None:  # ICMP errors for one peer: not fatal
         logger.debug("udp mux: %s", exc)

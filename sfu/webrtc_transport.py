@@ -107,8 +107,7 @@ class WebRtcTransport:
             RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
         self._pc.on("connectionstatechange", self._on_pc_state)
-lose() while it connects: no unretrieved task error$#d
-lose() while it connects: no unretrieved task error$#d
+        compat.guard_connect_task(self._pc)  # close() while it connects: no unretrieved task error
         self._remote_media: list[MediaSection] = []
         self._local_media: list[MediaSection] = []
         self._pending_candidates: list[Any] = []  # RTCIceCandidate or None, before a description
