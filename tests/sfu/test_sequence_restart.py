@@ -20,6 +20,8 @@ from sfu.rtp import parse_header
 
 from .offline import FAN_OUTS, load_packets, offline_publisher, offline_subscriber, offline_worker
 from .test_fuzz_transport import OutReader, _renumber
+from .test_simulcast_forwarding import SEQ_BASE, SSRCS, TS_BASE, Layers, simulcast_publisher, wrap
+from .test_simulcast_forwarding import subscriber as simulcast_subscriber
 
 VP8 = load_packets("rtp_vp8.hex") * 8  # 240 packets (the capture has 30: looped)
 
@@ -85,3 +87,22 @@ async def test_lone_far_and_very_late_packets_are_dropped_and_late_ones_forwarde
     seqs = [h.sequence_number for h in map(parse_header, reader.read()) if h.ssrc == consumer.ssrc]
     assert len(seqs) == len(packets)
     assert worker.stats.rtp_dropped.get("srtp_error", 0) == 0
+
+
+async def test_a_simulcast_layer_that_restarts_keeps_its_consumers_output_continuous(worker: Worker) -> None:
+    pub, producer, _ = await simulcast_publisher(worker)
+    layers = Layers(pub)
+    layers.all([1])  # learn the three layers
+    _, consumer, path = await simulcast_subscriber(worker, producer)
+    layers.all(range(10, 16))  # keyframe at 10: the consumer starts on "f"
+    assert consumer.current_layer == 2 and consumer.fast is worker.fast_path
+    ts0 = parse_header(VP8[0]).timestamp
+    far = SEQ_BASE["f"] + 16 + 20000
+    for n, i in enumerate(range(16, 24)):  # "f" restarts its numbering
+        ts = TS_BASE["f"] + parse_header(VP8[i]).timestamp - ts0
+        pub._on_rtp(wrap(VP8[i], SSRCS["f"], far + n, ts))
+    assert worker.stats.rtp_dropped.get(RTP_BAD_SEQ) == 1
+    out = [parse_header(p) for p in path.rtp()]
+    seqs = [h.sequence_number for h in out]
+    assert len(seqs) == 6 + 8 - 1 and _continuous(seqs)
+    assert consumer.current_layer == 2 and consumer.fast is worker.fast_path
