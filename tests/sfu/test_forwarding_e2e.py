@@ -240,12 +240,14 @@ async def test_malformed_packets_are_counted_and_transport_keeps_working(worker:
             lambda: st.rtp_dropped.get("unknown_ssrc", 0) >= 1
             and st.rtp_dropped.get("unknown_pt", 0) >= 1
             and st.rtp_dropped.get("truncated", 0) >= 2
-            and st.rtcp_dropped.get("truncated", 0) >= 2
+            # the truncated compound, the lone byte, and the NACK shorter than its fixed part
+            # (sfu.rtcp.split_compound refuses a packet shorter than its type needs)
+            and st.rtcp_dropped.get("truncated", 0) >= 3
             and st.rtp_dropped.get("srtp_unprotect", 0) >= 1,
             3,
         ), (st.rtp_dropped, st.rtcp_dropped)
         assert st.rtp_dropped.get("bad_version", 0) == 1
-        assert st.rtcp_dropped.get("error", 0) + st.rtcp_dropped.get("unknown_ssrc", 0) >= 1
+        assert st.rtcp_dropped.get("error", 0) == 0  # nothing reached a parser that raised
         before = sub.frames("video")
         assert await wait_for(lambda: sub.frames("video") > before + 10, 5)
         assert pub_t.state == "connected" and not pub_t.closed
