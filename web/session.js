@@ -45,7 +45,7 @@ const ROOM_EVENTS = new Set(["participant_joined", "participant_left", "particip
 const SEAT_WAIT_MS = 60000; // how long a page that was in retries 4423 refusals before it gives up
 // `publish` refusals that the same offer will get again (issue 21): the page stops republishing
 // (also after a reconnect) and says so. `forbidden` is not here: a host may lift the lock.
-const FINAL_PUBLISH = new Set(["invalid_message", "too_many_tracks"]);
+const FINAL_PUBLISH = new Set(["invalid_sdp", "invalid_message", "too_many_tracks"]);
 function finalPublishError(code) {
   return FINAL_PUBLISH.has(code) || /sdp|codec/i.test(code || "");
 }
