@@ -422,7 +422,7 @@ def structures(server: Server) -> dict[str, int]:
         out["mux.by_ufrag"] = len(mux._by_ufrag)
         out["mux.pending_checks"] = len(mux._pending)
         conns = list(mux._by_ufrag.values())
-        out["conn.paths(max)"] = max((len(c._paths) for c in conns), default=0)
+        out["conn.paths(max)"] = max((len(c.paths) for c in conns), default=0)
         out["conn.txids(max)"] = max((len(c._txids) for c in conns), default=0)
         out["conn.queue(max)"] = max((c._queue.qsize() for c in conns), default=0)
     transports = [t for router in worker.routers for t in router.transports]

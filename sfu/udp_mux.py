@@ -437,13 +437,13 @@ class LiteConnection:
         self._nominated[1] = _Pair(self._mux.send_side, path.addr)
         self._connected.set()
 
-    def _consider(self, path: _Path) -> None:
+    def consider(self, path: _Path) -> None:
         """A verified path checked or was verified: the first one, or a later nomination, is selected."""
         selected = self._selected
         if selected is None or (path is not selected and path.nominated > selected.nominated):
             self._select(path)
 
-    def _drop_path(self, addr: tuple[str, int]) -> None:
+    def drop_path(self, addr: tuple[str, int]) -> None:
         """Forget ``addr`` (consent lost, or another connection verified it); pick another send path."""
         path = self._paths.pop(addr, None)
         if path is None:
@@ -457,9 +457,66 @@ class LiteConnection:
         paths = self._paths
         if len(paths) >= PATHS_MAX:  # the least recently checked one that is not the send path goes
             old = min((p for p in paths.values() if p is not self._selected), key=lambda p: p.last_check)
-            self._drop_path(old.addr)
+            self.drop_path(old.addr)
         path = paths[addr] = _Path(addr, now)
         return path
+
+    # --- what the mux calls (the connection's consent state stays behind these) -------------
+    @property
+    def paths(self) -> list[_Path]:
+        return list(self._paths.values())
+
+    def path(self, addr: tuple[str, int]) -> _Path | None:
+        return self._paths.get(addr)
+
+    def check_received(self, txid: bytes, addr: tuple[str, int], use_candidate: bool, now: float) -> _Path | None:
+        """An authenticated check from ``addr``: its path (new or known), or None for a replay.
+
+        A retransmission comes from the same address; the same transaction id from another one is
+        a replay (issue 10: a captured check sent from elsewhere must not even look like a new path)."""
+        txids = self._txids
+        first = txids.get(txid)
+        if first is None:
+            if len(txids) >= TXIDS_MAX:
+                del txids[next(iter(txids))]
+            txids[txid] = addr
+        elif first != addr:
+            return None
+        path = self._paths.get(addr)
+        if path is None:
+            path = self._new_path(addr, now)
+        path.last_check = now
+        if use_candidate:
+            self._nominations += 1
+            path.nominated = self._nominations
+        if path.verified:
+            self.consider(path)
+        return path
+
+    def path_answered(self, path: _Path, now: float) -> bool | None:
+        """The peer answered our check of ``path``: it is verified (and may be selected). Returns
+        whether it was verified just now, or None when the path is no longer this connection's."""
+        if self._closed or self._paths.get(path.addr) is not path:
+            return None
+        path.answered = path.last_check = now
+        newly = not path.verified
+        path.verified = True
+        self.consider(path)
+        return newly
+
+    def expire_paths(self, now: float, timeout: float) -> int:
+        """Drop the paths without consent (no check from it, or no answer to ours, for ``timeout``);
+        returns how many went."""
+        gone = [a for a, p in self._paths.items()
+                if now - p.last_check > timeout or (p.verified and now - p.answered > timeout)]
+        for addr in gone:
+            self.drop_path(addr)
+        return len(gone)
+
+    @property
+    def lost(self) -> bool:
+        """It was connected and has no verified path left: media can go nowhere."""
+        return self._connected.is_set() and self._selected is None
 
 
 class UdpMux(asyncio.DatagramProtocol):
@@ -535,7 +592,7 @@ class UdpMux(asyncio.DatagramProtocol):
     def unregister(self, conn: LiteConnection) -> None:
         if self._by_ufrag.get(conn.local_username) is conn:
             del self._by_ufrag[conn.local_username]
-        for path in conn._paths.values():
+        for path in conn.paths:
             self.forget(conn, path)
 
     def forget(self, conn: LiteConnection, path: _Path) -> None:
@@ -662,36 +719,19 @@ class UdpMux(asyncio.DatagramProtocol):
         if not request.check(key):
             self.stats.drop(MUX_BAD_INTEGRITY)
             return
-        # a retransmission comes from the same address; the same id from another one is a replay
-        # (issue 10: a captured check sent from elsewhere must not even look like a new path)
-        txids = conn._txids
+        now = time.monotonic()
         txid = request.transaction_id
-        first = txids.get(txid)
-        if first is None:
-            if len(txids) >= TXIDS_MAX:
-                del txids[next(iter(txids))]
-            txids[txid] = addr
-        elif first != addr:
+        path = conn.check_received(txid, addr, request.use_candidate, now)
+        if path is None:
             self.stats.drop(MUX_REPLAYED)
             return
         self.stats.stun_requests += 1
-        now = time.monotonic()
-        path = conn._paths.get(addr)
-        if path is None:
-            path = conn._new_path(addr, now)
-        path.last_check = now
-        if request.use_candidate:
-            conn._nominations += 1
-            path.nominated = conn._nominations
         if not path.verified or now - path.answered > self._reverify_after:
             self.verify(conn, path)  # before the response: its answer comes back before DTLS starts
         self.sendto(stun.binding_success(txid, addr, key), addr)
         self.stats.stun_responses += 1
-        owner = self._by_addr.get(addr)
-        if owner is None:
+        if self._by_addr.get(addr) is None:
             self._by_addr[addr] = conn  # receive only: another connection's address needs verifying
-        if path.verified:
-            conn._consider(path)
 
     def _answer(self, data: bytes, addr: tuple[str, int]) -> None:
         """A binding success response: the answer to our check of a path verifies that path."""
@@ -712,19 +752,16 @@ class UdpMux(asyncio.DatagramProtocol):
             v.timer.cancel()
         path, conn = v.path, v.conn
         path.verify = None
-        if conn.closed or conn._paths.get(addr) is not path:
+        newly = conn.path_answered(path, time.monotonic())
+        if newly is None:
             return
-        now = time.monotonic()
-        path.answered = path.last_check = now
-        if not path.verified:
-            path.verified = True
+        if newly:
             self.stats.paths_verified += 1
         owner = self._by_addr.get(addr)
         if owner is not conn:  # the peer at this address is now conn's: receive follows
             if owner is not None:
-                owner._drop_path(addr)
+                owner.drop_path(addr)
             self._by_addr[addr] = conn
-        conn._consider(path)
 
     def expire(self, now: float) -> list[LiteConnection]:
         """Drop paths without consent; close connections left without a verified path (returned).
@@ -737,11 +774,8 @@ class UdpMux(asyncio.DatagramProtocol):
         self._next_expiry = now + min(1.0, timeout / 8)
         gone: list[LiteConnection] = []
         for conn in list(self._by_ufrag.values()):
-            for addr, path in list(conn._paths.items()):
-                if now - path.last_check > timeout or (path.verified and now - path.answered > timeout):
-                    conn._drop_path(addr)
-                    self.stats.paths_expired += 1
-            if conn._connected.is_set() and conn._selected is None:
+            self.stats.paths_expired += conn.expire_paths(now, timeout)
+            if conn.lost:
                 gone.append(conn)
         for conn in gone:
             conn.close_now()

@@ -231,10 +231,10 @@ async def test_a_nominating_address_that_never_answers_never_gets_media(
     assert await p1.next_data() == b"\x80media"
     assert c.selected_address == addr_of(t1) and addr_of(t2) not in c.verified_addresses
     for _ in range(100):  # our retransmissions end (0.01 * (1 + 2 + 4 + 8) s)
-        if c._paths[addr_of(t2)].verify is None:
+        if c.path(addr_of(t2)).verify is None:
             break
         await asyncio.sleep(0.05)
-    assert c._paths[addr_of(t2)].verify is None
+    assert c.path(addr_of(t2)).verify is None
     assert p2.data == []  # STUN only: responses and our checks
     assert len(p2.checks) == udp_mux.VERIFY_TRIES  # one check (same id), retransmitted, bounded
     assert len({m.transaction_id for m in p2.checks}) == 1
@@ -333,7 +333,7 @@ async def verified(mux: UdpMux, c: LiteConnection, nominate: bool = True) -> tup
 
 def consent(c: LiteConnection, addr: tuple[str, int]) -> float:
     """Since when ``addr`` has shown consent (both its last check and its last answer)."""
-    path = c._paths[addr]
+    path = c.path(addr)
     return min(path.last_check, path.answered)
 
 
@@ -376,7 +376,7 @@ async def test_a_peer_that_keeps_checking_but_stops_answering_loses_consent(keep
     t, p = await peer(answer_for=c)
     t.sendto(binding_request(c), ("127.0.0.1", mux.port))
     await asyncio.wait_for(c.connect(), 2)
-    answered = c._paths[addr_of(t)].answered
+    answered = c.path(addr_of(t)).answered
     if not keeps_answering:
         p.answer_for.clear()
     await asyncio.sleep(timeout / 3 * 1.2)  # past the point where a check brings a new check of ours
