@@ -87,7 +87,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     app[METRICS] = Metrics()
     store = make_store(settings)
     app[STORE] = store
-    rooms = RoomManager(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms)
+    rooms = RoomManager(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms,
+                        reconnect_window_s=settings.reconnect_window_s)
     app[ROOMS] = rooms
     app[DISPATCH] = dispatch_table(session_handlers.ROUTES, media_handlers.ROUTES, moderation_handlers.ROUTES,
                                    hands_handlers.ROUTES, chat_handlers.ROUTES, attention_handlers.ROUTES,

@@ -26,6 +26,7 @@ class RoomManager:
         ice_servers: Sequence[str] = (),
         max_rooms: int = 10_000,
         minute_s: float = 60.0,
+        reconnect_window_s: float = 60.0,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -35,6 +36,11 @@ class RoomManager:
         self.live: dict[str, LiveRoom] = {}
         self.feature_factories: list[FeatureFactory] = []
         self._creating = asyncio.Lock()
+        # Who the store brings back as present was cut off by the restart (it was this process's
+        # start); they have reconnect_window_s to come back (the attendance merge gap: a reconnect
+        # within it continues the same interval), then they leave as of the start.
+        self.started_at = clock()
+        self.reconnect_window_s = reconnect_window_s
 
     async def create(self, settings: RoomSettings) -> tuple[Room, bool]:
         return await self._create(Room(room_id=new_id("RM"), settings=settings, created_at=self.clock()))
@@ -57,7 +63,16 @@ class RoomManager:
         room = await self.store.get_room(room_id)
         if room is None:
             raise RoomNotFound(f"no room {room_id!r}")
+        await self._leave_absent(room)
         return room
+
+    async def _leave_absent(self, room: Room) -> None:
+        """A room not served here: nobody in it is connected.  Once the reconnect window is over,
+        whoever the store still has as present leaves (the restart cut them off)."""
+        if room.ended or self.clock() < self.started_at + self.reconnect_window_s:
+            return
+        if any(room.leave_absent((), self.started_at)):
+            await self.store.save_room(room)
 
     async def open(self, room_id: str, *, create: bool) -> LiveRoom:
         """The live room for a joining participant.  A room named by a valid token that does not
@@ -80,10 +95,13 @@ class RoomManager:
             await self.store.save_room(room)
         if room.ended:
             raise RoomEnded("this lesson has ended")
+        await self._leave_absent(room)
         live = LiveRoom(room, store=self.store, clock=self.clock, ice_servers=self._ice, minute_s=self.minute_s)
         live.features = [factory(live) for factory in self.feature_factories]
         live.on_end = self._forget
         self.live[room_id] = live
+        if room.present():  # within the window: those who do not come back in time leave then
+            live.leave_absent_after(self.started_at + self.reconnect_window_s - self.clock(), at=self.started_at)
         return live
 
     def _forget(self, live: LiveRoom) -> None:

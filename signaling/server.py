@@ -18,12 +18,18 @@ from signaling.settings import Settings, SettingsError
 log = logging.getLogger("urok")
 
 
+def _where(settings: Settings) -> str:
+    if settings.store == "sqlite":
+        return f"SQLite file {settings.data_dir}/urok.sqlite3"
+    return "PostgreSQL" if settings.store == "postgres" else "in memory, nothing is kept"
+
+
 async def _dev_banner(app: web.Application, settings: Settings) -> str:
     tokens = app[TOKENS]
     admin = tokens.mint_admin(subject="dev-admin", ttl_s=settings.token_ttl_s)
     lines = [
         "",
-        "urok is running in DEV mode (in-memory store; do not use in production)",
+        f"urok is running in DEV mode (store: {_where(settings)}; do not use in production)",
         f"  server      {settings.base_url}/",
         f"  API key     {settings.api_key}",
         f"  API secret  {settings.api_secret}",
@@ -59,13 +65,13 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await runner.cleanup()
         raise SettingsError(f"cannot start: {e.strerror or e}") from None
     log.info("listening on http://%s:%d", settings.host, settings.port)
-    if settings.dev:
-        print(await _dev_banner(app, settings), flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a stop then still writes the store
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    if settings.dev:
+        print(await _dev_banner(app, settings), flush=True)
     if ready is not None:
         ready.set()
     try:

@@ -40,10 +40,11 @@ class Settings:
     token_ttl_s: int = 6 * 3600
     token_max_ttl_s: int = 7 * 24 * 3600  # no token (access or admin) that lives longer is minted or accepted
     # store
-    store: str = "memory"  # memory | sqlite (one file in data_dir) | postgres (database_url)
+    store: str = "sqlite"  # sqlite (one file in data_dir) | postgres (database_url) | memory (tests: nothing kept)
     data_dir: str = "data"  # the SQLite file (urok.sqlite3) lives here; created on first start
     database_url: str = ""  # postgresql://user:password@host:5432/urok, for store = "postgres"
     retention_rooms_days: int = 365  # an ended room (its attendance, bans, chat) is deleted after this; 0: kept
+    reconnect_window_s: float = 60.0  # after a restart, who was in a room and is not back within this leaves
     retention_chat_days: int = 90  # the chat of a room ended this long ago is deleted; 0: kept with the room
     redis_url: str = "redis://127.0.0.1:6379/0"
     # signalling limits
@@ -81,6 +82,8 @@ class Settings:
             raise SettingsError(f"store: {self.store!r} is not one of memory, sqlite, postgres")
         if self.retention_rooms_days < 0 or self.retention_chat_days < 0:
             raise SettingsError("retention_rooms_days and retention_chat_days: days, 0 or more (0: kept)")
+        if not 0 < self.reconnect_window_s <= 3600:
+            raise SettingsError("reconnect_window_s: seconds, more than 0 and at most 3600")
         if self.store == "sqlite" and not self.data_dir:
             raise SettingsError("store: sqlite needs data_dir (the folder of its database file)")
         if self.store == "postgres" and not self.database_url.startswith(("postgresql://", "postgres://",

@@ -20,6 +20,7 @@ async def chat_send(session: Session, req: ChatSend) -> Reply:
         live.broadcast(event)
     else:
         live.broadcast(event, to=[msg.from_id, msg.to_id])
+    await live.store.save_room(live.room)  # marks it changed: the store's writer writes it behind
     return {"message_id": msg.message_id, "sent_at": msg.sent_at}
 
 
@@ -31,6 +32,7 @@ async def chat_delete(session: Session, req: ChatDelete) -> Reply:
         live.broadcast(event)
     else:
         live.broadcast(event, to=dict.fromkeys([msg.from_id, msg.to_id, session.participant_id]))
+    await live.store.save_room(live.room)  # the tombstone: the text leaves the database too
     return {}
 
 

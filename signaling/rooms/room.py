@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -202,6 +202,18 @@ class Room:
             self.started_at = now
         self.attendance.joined(identity=p.identity, name=p.name, family_name=p.family_name,
                                given_name=p.given_name, role=p.role.value, registered=p.registered, now=now)
+
+    def leave_absent(self, connected: Collection[str], now: float) -> tuple[list[Participant], list[Participant]]:
+        """Everyone still in the room or its queue without a connection leaves, at ``now``.  After a
+        restart the store brings back who was present (a restart is a long network drop); those who
+        have not reconnected within the reconnect window are gone and must stop counting toward the
+        room and holding seats (issue 11).  Returns who left: (those who were joined, those who waited)."""
+        gone = [p for p in self.present() if p.participant_id not in connected]
+        joined = [p for p in gone if p.state is ParticipantState.JOINED]
+        waited = [p for p in gone if p.state is ParticipantState.WAITING]
+        for p in gone:
+            self.leave(p.participant_id, now)
+        return joined, waited
 
     def leave(self, participant_id: str, now: float) -> Participant:
         p = self.get(participant_id)

@@ -6,13 +6,14 @@ an identity map, one Room object per room it has created or loaded, and hands ou
 the memory store does; the domain mutates it in memory with no I/O.  A write-behind task writes
 what changed: it compares the room's durable state (``room_rows.capture``) with what it last
 wrote and sends only the difference, in one transaction for every changed room.  It runs when
-``save_room`` asks (at once, coalesced into batches ``batch_gap_s`` apart) and every ``flush_s``
-for rooms with people in them (that catches chat, which does not call save_room).  So the event
-loop never waits for the database, and a ``kill -9`` loses at most the changes of the last
-``flush_s`` + one write (0.5 s by default): at worst the last chat messages, tombstones, joins and
-leaves of that half second.  Creating a room is written before ``create_room`` returns (the API
-hands out its id and join links).  A failed write is logged, counted (``write_failures``) and
-retried on the next round with nothing already stored lost; the rooms stay served from memory.
+``save_room`` asks (every durable change does: chat, tombstones, joins and leaves, bans, roles,
+locks, the end; at once, coalesced into batches ``batch_gap_s`` apart), and every ``flush_s`` for
+retries and retention.  So the event loop never waits for the database, and a ``kill -9`` loses at
+most the changes of the last ``batch_gap_s`` + one write in flight (well under a second: the last
+chat messages, tombstones, joins and leaves of that moment).  Creating a room is written before
+``create_room`` returns (the API hands out its id and join links).  A failed write is logged,
+counted (``write_failures``) and retried on the next round with nothing already stored lost; the
+rooms stay served from memory.
 """
 
 from __future__ import annotations
@@ -102,6 +103,7 @@ class SqlStore:
         self._open_lock = asyncio.Lock()
         self._loading: dict[str, asyncio.Future[Room | None]] = {}
         self._flusher: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def open(self) -> None:
@@ -143,10 +145,19 @@ class SqlStore:
         if self._engine is None:
             return
         if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
+            # Stop the writer between rounds rather than cancel it inside a transaction (a cancel
+            # in the middle of a driver call leaves SQLAlchemy's pooled connection to be cleaned up
+            # under the last flush and dispose() below); cancelled only if a round hangs.
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._flusher), 10.0)
+            except TimeoutError:
+                self._flusher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._flusher
             self._flusher = None
+            self._stopping = False
         try:
             await self.flush()
         except (SQLAlchemyError, OSError):
@@ -290,10 +301,12 @@ class SqlStore:
 
     # --- writing -----------------------------------------------------------------------------
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.flush_s)
             self._wake.clear()
+            if self._stopping:
+                return  # close() writes the last changes itself
             try:
                 async with self._write_lock:
                     await self._flush_locked()
@@ -308,8 +321,7 @@ class SqlStore:
             await asyncio.sleep(self.batch_gap_s)  # what changes meanwhile goes into the next batch
 
     async def _flush_locked(self) -> None:
-        ids = set(self._dirty)
-        ids.update(rid for rid, room in self._rooms.items() if room.present())
+        ids = set(self._dirty)  # every durable change calls save_room (no periodic scan of rooms)
         self._dirty.clear()
         changed: list[tuple[Room, Capture]] = []
         for rid in ids:

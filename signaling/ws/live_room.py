@@ -65,6 +65,8 @@ class LiveRoom:
         self.closed = False
         self.on_end: Callable[[LiveRoom], None] | None = None  # the RoomManager forgets an ended room
         self._timer: asyncio.Task[None] | None = None
+        self._absent_check: asyncio.TimerHandle | None = None  # the reconnect window after a restart
+        self._absent_task: asyncio.Task[None] | None = None
         self._end_task: asyncio.Task[list[Participant]] | None = None
         self._announced: set[str] = set()  # participant ids the others were told have joined
         self.audience_update_s = 1.0  # webinar: at most one `room_update` to the viewers per interval
@@ -331,6 +333,9 @@ class LiveRoom:
         self._timer = asyncio.create_task(self._run_timer(), name=f"room-timer-{self.room_id}")
 
     def cancel_timer(self) -> None:
+        if self._absent_check is not None:
+            self._absent_check.cancel()
+            self._absent_check = None
         t, self._timer = self._timer, None
         if t is not None and t is not asyncio.current_task() and not t.done():
             t.cancel()
@@ -353,6 +358,32 @@ class LiveRoom:
             return
         except Exception:
             log.exception("room timer failed", extra={"room_id": self.room_id})
+
+    # --- the reconnect window after a restart ------------------------------------------------
+    def leave_absent_after(self, delay_s: float, *, at: float) -> None:
+        """After ``delay_s``, whoever the store brought back as present and has not reconnected
+        leaves (at ``at``: the restart, the last moment they could have been here)."""
+        if self._absent_check is None and not self.closed:
+            self._absent_check = asyncio.get_running_loop().call_later(
+                max(0.0, delay_s), self._window_over, at)
+
+    def _window_over(self, at: float) -> None:
+        self._absent_check = None
+        if not self.closed:
+            self._absent_task = asyncio.create_task(self.leave_absent(at=at), name=f"room-absent-{self.room_id}")
+
+    async def leave_absent(self, *, at: float) -> None:
+        joined, waited = self.room.leave_absent(self.sessions.keys(), at)
+        for p in joined:
+            self._announced.discard(p.participant_id)
+            self.to_stage({"event": "participant_left", "participant_id": p.participant_id, "reason": "left",
+                           "num_participants": self.room.num_joined})
+        for p in waited:
+            self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id})
+        if joined or waited:
+            log.info("%d participants did not reconnect after the restart; they left", len(joined) + len(waited),
+                     extra={"room_id": self.room_id})
+            await self.store.save_room(self.room)
 
     async def detach(self, session: Session, *, reason: str = "left") -> None:
         """The session ended.  If it was the participant's current socket, they left the room."""

@@ -66,20 +66,37 @@ def test_unknown_key_in_config_file_stops_the_server(tmp_path: Path) -> None:
     assert out.returncode == 2 and "unknown setting 'prot'" in out.stderr
 
 
-async def test_python_m_signaling_dev_prints_keys_admin_token_and_a_working_join_link() -> None:
-    port = free_port()
+async def _dev_server(cwd: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:
+    """`python -m signaling --dev` in ``cwd`` (its ./data is the test's own), up to the banner's links."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UROK_")}
+    env.update(UROK_RTC_UDP_PORT="0", PYTHONPATH=str(ROOT))  # any free media port: tests may run beside a server
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "signaling", "--dev", "--port", str(port), cwd=str(ROOT),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-        env={**os.environ, "UROK_RTC_UDP_PORT": "0"})  # any free media port: tests may run beside a server
+        sys.executable, "-m", "signaling", "--dev", "--port", str(port), cwd=str(cwd),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env)
+    text = ""
+    assert proc.stdout is not None
+    while "join (student)" not in text:
+        line = await asyncio.wait_for(proc.stdout.readline(), 30)
+        if not line:
+            await proc.wait()
+            raise AssertionError(f"server exited: {text}")
+        text += line.decode()
+    return proc, text
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.terminate()
+    await asyncio.wait_for(proc.wait(), 15)
+    assert proc.returncode == 0
+
+
+async def test_python_m_signaling_dev_prints_keys_admin_token_and_a_working_join_link(tmp_path: Path) -> None:
+    port = free_port()
+    proc, text = await _dev_server(tmp_path, port)
     try:
-        text = ""
-        assert proc.stdout is not None
-        while "join (student)" not in text:
-            line = await asyncio.wait_for(proc.stdout.readline(), 20)
-            assert line, f"server exited: {text}"
-            text += line.decode()
         assert "API key     devkey" in text and "API secret  devsecret" in text
+        assert "SQLite file data/urok.sqlite3" in text and (tmp_path / "data" / "urok.sqlite3").is_file()
         admin = re.search(r"admin token (\S+)", text)
         link = re.search(r"join \(student\) (\S+)", text)
         assert admin and link
@@ -95,6 +112,27 @@ async def test_python_m_signaling_dev_prints_keys_admin_token_and_a_working_join
                 welcome = await ws.receive_json(timeout=10)
                 assert welcome["event"] == "welcome" and welcome["state"] == "joined"
     finally:
-        proc.terminate()
-        await asyncio.wait_for(proc.wait(), 15)
-    assert proc.returncode == 0
+        await _stop(proc)
+
+
+async def test_dev_demo_room_and_its_links_survive_a_restart_on_the_sqlite_file(tmp_path: Path) -> None:
+    port = free_port()
+    proc, first = await _dev_server(tmp_path, port)
+    await _stop(proc)
+    proc, second = await _dev_server(tmp_path, port)  # the same ./data: the same demo room, not a second one
+    try:
+        room = re.search(r"demo room   (\S+)", first)
+        assert room and f"demo room   {room.group(1)}" in second
+        link = re.search(r"join \(student\) (\S+)", first)  # the link printed before the restart
+        admin = re.search(r"admin token (\S+)", second)
+        assert link and admin
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"http://127.0.0.1:{port}/v1/rooms",
+                                headers={"Authorization": f"Bearer {admin.group(1)}"}) as r:
+                assert (await r.json())["total"] == 1
+            token = link.group(1).split("token=")[1]
+            async with http.ws_connect(f"ws://127.0.0.1:{port}/v1/rtc?token={token}") as ws:
+                welcome = await ws.receive_json(timeout=10)
+                assert welcome["event"] == "welcome" and welcome["state"] == "joined"
+    finally:
+        await _stop(proc)

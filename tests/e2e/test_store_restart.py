@@ -32,15 +32,16 @@ TOKENS = TokenService("devkey", "devsecret")
 class Serve:
     """One `urok serve --dev` process on a data dir (stopped with kill -9: a crash)."""
 
-    def __init__(self, data_dir: Path, database_url: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.env = env
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.proc: asyncio.subprocess.Process | None = None
 
     async def start(self, http: aiohttp.ClientSession) -> None:
-        env = {**os.environ, "UROK_RTC_UDP_PORT": "0", "UROK_DEMO_ROOM": "false"}
+        env = {**os.environ, "UROK_RTC_UDP_PORT": "0", "UROK_DEMO_ROOM": "false", **self.env}
         if self.database_url:
             env.update(UROK_STORE="postgres", UROK_DATABASE_URL=self.database_url)
         else:
@@ -183,3 +184,48 @@ async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aioh
             await c.close()
         if first.proc is not None and first.proc.returncode is None:
             await first.kill9()
+
+
+async def test_who_does_not_reconnect_within_the_window_after_a_restart_leaves(
+        tmp_path: Path, http: aiohttp.ClientSession, database_url: str) -> None:
+    admin = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
+    first = Serve(tmp_path / "data", database_url)
+    second = Serve(tmp_path / "data", database_url, UROK_RECONNECT_WINDOW_S="2")
+    clients: list[WsClient] = []
+    try:
+        await first.start(http)
+        rooms: list[str] = []
+        for name in ("kept", "nobody-back"):
+            async with http.post(first.base + "/v1/rooms", json={"name": name}, headers=admin) as r:
+                rooms.append((await r.json())["room_id"])
+        seats: dict[str, str] = {}
+        for room_id, name in ((rooms[0], "teacher"), (rooms[0], "anna"), (rooms[1], "boris")):
+            c = await connect(http, first, token(room_id, name, Role.HOST if name == "teacher" else Role.PARTICIPANT))
+            clients.append(c)
+            seats[name] = (await c.event("welcome"))["participant_id"]
+        async with http.get(first.base + "/v1/rooms", headers=admin) as r:  # a listing flushes the store
+            assert r.status == 200
+        await first.kill9()
+        for c in clients:
+            await c.close()
+        clients.clear()
+
+        await second.start(http)
+        teacher = await connect(http, second, token(rooms[0], "teacher", Role.HOST))
+        clients.append(teacher)
+        welcome = await teacher.event("welcome")
+        assert welcome["participant_id"] == seats["teacher"]
+        left = await teacher.event("participant_left", timeout=20, participant_id=seats["anna"])
+        assert left["num_participants"] == 1
+        for room_id, count in ((rooms[0], 1), (rooms[1], 0)):  # the room nobody opened too
+            async with http.get(second.base + f"/v1/rooms/{room_id}", headers=admin) as r:
+                assert (await r.json())["num_participants"] == count
+        async with http.get(second.base + f"/v1/rooms/{rooms[0]}/attendance", headers=admin) as r:
+            after = {p["identity"]: p["intervals"] for p in (await r.json())["participants"]}
+        assert after["anna"][-1]["left"] is not None and after["teacher"][-1]["left"] is None
+    finally:
+        for c in clients:
+            await c.close()
+        for srv in (first, second):
+            if srv.proc is not None and srv.proc.returncode is None:
+                await srv.kill9()

@@ -7,7 +7,7 @@ from signaling.settings import DEV_API_KEY, DEV_API_SECRET, Settings, SettingsEr
 
 def test_defaults_bind_loopback_port_8080() -> None:
     s = load_settings(environ={}).settings
-    assert (s.host, s.port, s.store, s.dev) == ("127.0.0.1", 8080, "memory", False)
+    assert (s.host, s.port, s.store, s.dev) == ("127.0.0.1", 8080, "sqlite", False)
 
 
 def test_precedence_defaults_then_file_then_environment_then_command_line(tmp_path: Path) -> None:

@@ -145,3 +145,19 @@ def test_without_seat_takeover_a_new_identity_and_a_returning_one_still_enter() 
     assert back.participant_id == p.participant_id and back.state is ParticipantState.JOINED
     assert room.admit_or_queue(who("v"), now=3.0, connected=False).state is ParticipantState.JOINED
     assert RoomSettings.parse({"allow_seat_takeover": False}).to_json()["allow_seat_takeover"] is False
+
+
+def test_after_a_restart_those_who_did_not_reconnect_leave_and_free_their_seats() -> None:
+    room = make_room(max_participants=3)  # registered users enter, guests wait
+    back = room.admit_or_queue(who("back"), now=1.0)
+    gone = room.admit_or_queue(who("gone"), now=1.0)
+    queued = room.admit_or_queue(who("guest", registered=False), now=1.0)
+    assert queued.state is ParticipantState.WAITING
+    joined, waited = room.leave_absent({back.participant_id}, now=50.0)
+    assert joined == [gone] and waited == [queued]
+    assert room.num_joined == 1 and room.present() == [back] and gone.left_at == 50.0
+    intervals = {r.identity: r.intervals for r in room.attendance.records()}
+    assert intervals["gone"] == [[1.0, 50.0]] and intervals["back"] == [[1.0, None]]
+    room.admit_or_queue(who("c"), now=60.0)  # the seats are free again
+    room.admit_or_queue(who("d"), now=60.0)
+    assert room.leave_absent({p.participant_id for p in room.present()}, now=61.0) == ([], [])

@@ -64,12 +64,14 @@ async def test_a_deleted_messages_text_is_gone_from_the_database(sql_url: str) -
     host = r.admit_or_queue(Identity("t", "Teacher", Role.HOST, True), 2.0)
     kept = r.chat_send(host, "homework: page 12", None, 3.0)
     secret = r.chat_send(host, "my phone is 555-0100", None, 4.0)
-    await s.flush()  # chat is written without save_room: the room has people in it
+    await s.save_room(r)  # as the chat handlers do: every durable change marks its room
+    await s.flush()
     async with s.engine.connect() as conn:
         texts = {row.message_id: row.text for row in
                  await conn.execute(sa.select(t.chat_messages.c.message_id, t.chat_messages.c.text))}
     assert texts == {kept.message_id: "homework: page 12", secret.message_id: "my phone is 555-0100"}
     r.chat_delete(host, secret.message_id)
+    await s.save_room(r)
     await s.flush()
     async with s.engine.connect() as conn:
         rows = (await conn.execute(sa.select(t.chat_messages.c.text, t.chat_messages.c.deleted)
@@ -97,7 +99,9 @@ async def test_two_processes_creating_one_external_id_get_one_room(sql_url: str)
 
 
 async def test_the_settings_pick_the_store(sql_url: str, tmp_path: Path) -> None:
-    assert isinstance(make_store(Settings()), MemoryStore)
+    assert isinstance(make_store(Settings(store="memory")), MemoryStore)
+    default = make_store(Settings())  # the embedded default: a SQLite file under ./data
+    assert isinstance(default, SqlStore) and default.url.endswith("/data/urok.sqlite3")
     lite = make_store(Settings(store="sqlite", data_dir=str(tmp_path / "d")))
     assert isinstance(lite, SqlStore) and lite.url.endswith("/d/urok.sqlite3")
     if sql_url.startswith("postgresql"):

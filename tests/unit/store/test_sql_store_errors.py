@@ -52,10 +52,12 @@ async def test_a_failed_write_is_counted_retried_and_loses_nothing(tmp_path: Pat
     r, _ = await s.create_room(Room(room_id="A", settings=RoomSettings(), created_at=1.0))
     host = r.admit_or_queue(Identity("t", "Teacher", Role.HOST, True), 2.0)
     first = r.chat_send(host, "one", None, 3.0)
+    await s.save_room(r)
     await s.flush()
     async with s.engine.begin() as conn:  # the table goes away under the server (a broken database)
         await conn.execute(sa.text("ALTER TABLE chat_messages RENAME TO chat_messages_away"))
     second = r.chat_send(host, "two", None, 4.0)
+    await s.save_room(r)
     with pytest.raises(sa.exc.OperationalError):
         await s.flush()
     assert s.counters()["write_failures"] == {"": 1.0}  # /metrics: urok_store_write_failures_total
