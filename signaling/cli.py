@@ -1,8 +1,9 @@
-"""The `urok` command: `urok serve`, `urok token`, `urok settings`."""
+"""The `urok` command: `urok serve`, `urok token`, `urok settings`, `urok db upgrade`."""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import sys
 from collections.abc import Sequence
@@ -63,6 +64,26 @@ def _settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def _db_upgrade(args: argparse.Namespace) -> int:
+    """Bring the database the settings name to this version's schema (what `serve` does on start
+    unless migrate_on_start = false, when it refuses an old schema and names this command)."""
+    from signaling.store.factory import database_url
+    from signaling.store.sql_store import upgrade_database
+
+    settings = _load(args, {})
+    url = database_url(settings)
+    if url is None:
+        print("urok: store = memory: there is no database to upgrade")
+        return 0
+    before, after = asyncio.run(upgrade_database(url))
+    where = f"the SQLite file {settings.data_dir}/urok.sqlite3" if settings.store == "sqlite" else "PostgreSQL"
+    if before == after:
+        print(f"urok: {where}: the schema is current (revision {after})")
+    else:
+        print(f"urok: {where}: upgraded the schema from revision {before or 'none (empty)'} to {after}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="urok", description="urok: a video-lesson server (WebRTC SFU)")
     sub = p.add_subparsers(dest="command", required=True)
@@ -91,6 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     st = sub.add_parser("settings", help="list every setting with its environment variable")
     st.set_defaults(func=_settings)
+
+    db = sub.add_parser("db", help="the database (store = sqlite or postgres)")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", parents=[common], help="create or upgrade the schema to this version's")
+    up.set_defaults(func=_db_upgrade)
     return p
 
 

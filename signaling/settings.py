@@ -44,6 +44,7 @@ class Settings:
     data_dir: str = "data"  # the SQLite file (urok.sqlite3) lives here; created on first start
     database_url: str = ""  # postgresql://user:password@host:5432/urok, for store = "postgres"
     retention_rooms_days: int = 365  # an ended room (its attendance, bans, chat) is deleted after this; 0: kept
+    migrate_on_start: bool = True  # serve upgrades the schema; false: it refuses an old one (`urok db upgrade`)
     reconnect_window_s: float = 60.0  # after a restart, who was in a room and is not back within this leaves
     retention_chat_days: int = 90  # the chat of a room ended this long ago is deleted; 0: kept with the room
     redis_url: str = "redis://127.0.0.1:6379/0"

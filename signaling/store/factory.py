@@ -17,4 +17,11 @@ def make_store(settings: Settings) -> RoomStore:
         return MemoryStore()
     url = sqlite_url(settings.data_dir) if settings.store == "sqlite" else settings.database_url
     return SqlStore(url, retention_rooms_s=settings.retention_rooms_days * DAY,
-                    retention_chat_s=settings.retention_chat_days * DAY)
+                    retention_chat_s=settings.retention_chat_days * DAY, migrate=settings.migrate_on_start)
+
+
+def database_url(settings: Settings) -> str | None:
+    """The SQL database the settings name (None for the memory store)."""
+    if settings.store == "memory":
+        return None
+    return sqlite_url(settings.data_dir) if settings.store == "sqlite" else settings.database_url

@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from signaling.rooms import Room
 from signaling.rooms.chat_log import KEEP_MESSAGES, ChatMessage
 from signaling.store import schema as t
-from signaling.store.migrate import SchemaError, StoreUnavailable, upgrade
+from signaling.store.migrate import SchemaError, StoreUnavailable, check_current, current_revision, upgrade
 from signaling.store.room_rows import AttendanceRow, Capture, ParticipantRow, RoomRow, capture, rebuild
 
 log = logging.getLogger("urok.store")
@@ -73,6 +73,46 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.close()
 
 
+async def _connect(url: str, prepare: Callable[[sa.Connection], Any]) -> tuple[AsyncEngine, Any]:
+    """An engine for ``url`` (SQLite: WAL pragmas, the folder made) after ``prepare`` ran on it in one
+    transaction (migrate or check the schema).  Raises SchemaError, or StoreUnavailable naming the
+    database (password hidden) when it cannot be reached or read."""
+    engine = create_async_engine(driver_url(url))
+    where = engine.url.render_as_string(hide_password=True)
+    try:
+        if engine.dialect.name == "sqlite":
+            sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+            if engine.url.database:
+                Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
+        async with engine.begin() as conn:
+            result = await conn.run_sync(prepare)
+    except SchemaError as e:
+        await engine.dispose()
+        raise SchemaError(f"store: {where}: {e}") from None
+    except (SQLAlchemyError, OSError) as e:
+        await engine.dispose()
+        reason = getattr(e, "orig", None) or e
+        raise StoreUnavailable(f"store: cannot open the database {where}: {reason}") from e
+    except BaseException:
+        await engine.dispose()
+        raise
+    return engine, result
+
+
+async def upgrade_database(url: str) -> tuple[str | None, str | None]:
+    """``urok db upgrade``: bring the database to this version's schema; (revision before, after)."""
+
+    def run(conn: sa.Connection) -> tuple[str | None, str | None]:
+        before = current_revision(conn)
+        upgrade(conn)
+        return before, current_revision(conn)
+
+    engine, revisions = await _connect(url, run)
+    await engine.dispose()
+    result: tuple[str | None, str | None] = revisions
+    return result
+
+
 def _differs(old: Capture | None, new: Capture) -> bool:
     return (old is None or bool(new.new_chat) or old.room != new.room or old.exclusions != new.exclusions
             or old.overrides != new.overrides or old.participants != new.participants
@@ -82,8 +122,9 @@ def _differs(old: Capture | None, new: Capture) -> bool:
 class SqlStore:
     def __init__(self, url: str, *, flush_s: float = 0.5, batch_gap_s: float = 0.05, retention_rooms_s: float = 0.0,
                  retention_chat_s: float = 0.0, purge_every_s: float = 3600.0,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, migrate: bool = True) -> None:
         self.url = url
+        self.migrate = migrate  # False: the schema must be current already (`urok db upgrade`)
         self.flush_s = flush_s
         self.batch_gap_s = batch_gap_s
         self.retention_rooms_s = retention_rooms_s  # 0: ended rooms are kept
@@ -113,25 +154,7 @@ class SqlStore:
         async with self._open_lock:
             if self._engine is not None:
                 return
-            engine = create_async_engine(driver_url(self.url))
-            where = engine.url.render_as_string(hide_password=True)
-            try:
-                if engine.dialect.name == "sqlite":
-                    sa.event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
-                    if engine.url.database:
-                        Path(engine.url.database).parent.mkdir(parents=True, exist_ok=True)
-                async with engine.begin() as conn:
-                    await conn.run_sync(upgrade)
-            except SchemaError:
-                await engine.dispose()
-                raise
-            except (SQLAlchemyError, OSError) as e:
-                await engine.dispose()
-                reason = getattr(e, "orig", None) or e
-                raise StoreUnavailable(f"store: cannot open the database {where}: {reason}") from e
-            except BaseException:
-                await engine.dispose()
-                raise
+            engine, _ = await _connect(self.url, upgrade if self.migrate else check_current)
             self._engine = engine
             self._flusher = asyncio.create_task(self._run(), name="urok-store-writer")
 

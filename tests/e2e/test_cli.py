@@ -66,10 +66,10 @@ def test_unknown_key_in_config_file_stops_the_server(tmp_path: Path) -> None:
     assert out.returncode == 2 and "unknown setting 'prot'" in out.stderr
 
 
-async def _dev_server(cwd: Path, port: int) -> tuple[asyncio.subprocess.Process, str]:
+async def _dev_server(cwd: Path, port: int, **settings: str) -> tuple[asyncio.subprocess.Process, str]:
     """`python -m signaling --dev` in ``cwd`` (its ./data is the test's own), up to the banner's links."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("UROK_")}
-    env.update(UROK_RTC_UDP_PORT="0", PYTHONPATH=str(ROOT))  # any free media port: tests may run beside a server
+    env.update(UROK_RTC_UDP_PORT="0", PYTHONPATH=str(ROOT), **settings)  # any free media port: tests run beside others
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "signaling", "--dev", "--port", str(port), cwd=str(cwd),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT, env=env)
@@ -136,3 +136,21 @@ async def test_dev_demo_room_and_its_links_survive_a_restart_on_the_sqlite_file(
                 assert welcome["event"] == "welcome" and welcome["state"] == "joined"
     finally:
         await _stop(proc)
+
+
+async def test_serve_without_migrate_on_start_refuses_an_old_schema_until_urok_db_upgrade(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("UROK_")}
+    env.update(UROK_MIGRATE_ON_START="false", UROK_RTC_UDP_PORT="0")
+
+    def urok(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(UROK), *args], capture_output=True, text=True, timeout=30, env=env, cwd=tmp_path)
+
+    refused = await asyncio.to_thread(urok, "serve", "--dev", "--port", str(free_port()))
+    assert refused.returncode == 2 and "run `urok db upgrade`" in refused.stderr, refused.stderr
+    up = await asyncio.to_thread(urok, "db", "upgrade")
+    assert up.returncode == 0 and "upgraded the schema from revision none (empty) to" in up.stdout, up.stderr
+    again = await asyncio.to_thread(urok, "db", "upgrade")
+    assert again.returncode == 0 and "the schema is current" in again.stdout
+    proc, text = await _dev_server(tmp_path, free_port(), UROK_MIGRATE_ON_START="false")
+    await _stop(proc)
+    assert "demo room" in text

@@ -20,7 +20,7 @@ from signaling.store import MemoryStore
 from signaling.store import schema as t
 from signaling.store.factory import make_store
 from signaling.store.migrate import SchemaError, alembic_config, head_revision, upgrade
-from signaling.store.sql_store import SqlStore, driver_url
+from signaling.store.sql_store import SqlStore, driver_url, upgrade_database
 
 pytestmark = pytest.mark.parametrize("sql_url", ["sqlite", "postgres"], indirect=True)
 
@@ -45,6 +45,30 @@ async def test_a_database_from_a_newer_urok_is_refused_with_a_clear_error(sql_ur
     await s.close()
     with pytest.raises(SchemaError, match="newer urok"):
         await SqlStore(sql_url).open()
+
+
+async def test_without_migrate_on_start_an_old_schema_is_refused_until_db_upgrade(sql_url: str) -> None:
+    with pytest.raises(SchemaError, match="run `urok db upgrade`"):  # an empty database
+        await SqlStore(sql_url, migrate=False).open()
+    s = SqlStore(sql_url)
+    await s.create_room(Room(room_id="A", settings=RoomSettings(), created_at=1.0))
+    await s.close()
+    engine = create_async_engine(driver_url(sql_url))  # the schema of an older urok: one revision back
+    try:
+        async with engine.begin() as conn:
+            await conn.run_sync(lambda c: command.downgrade(alembic_config(c), "-1"))
+    finally:
+        await engine.dispose()
+    with pytest.raises(SchemaError, match="this urok needs"):
+        await SqlStore(sql_url, migrate=False).open()
+    previous = ScriptDirectory.from_config(alembic_config()).get_revision(head_revision()).down_revision
+    assert await upgrade_database(sql_url) == (previous, head_revision())
+    assert await upgrade_database(sql_url) == (head_revision(), head_revision())  # idempotent
+    s = SqlStore(sql_url, migrate=False)
+    try:
+        await s.open()
+    finally:
+        await s.close()
 
 
 async def test_opening_twice_migrates_once_and_keeps_the_rooms(sql_url: str) -> None:
