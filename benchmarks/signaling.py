@@ -9,6 +9,13 @@ prints: join throughput (joins/s until every client got its waiting `welcome`), 
 everyone took, and p50/p99 latency of a hand raise and of a chat message reaching every client.
 All clients live in this one process, so on a small machine the figures include the clients' own
 cost of reading every broadcast.
+
+``--store memory|sqlite|postgres`` picks the server's store (issue 11): SQLite in a temporary data
+dir; PostgreSQL at ``--database-url`` or, without one, in a throwaway cluster (tests/pg_cluster.py).
+Then a chat-write phase: ``--chat-senders`` clients in a second room each send a burst of 5 private
+messages to its host (the domain's chat burst; private, so the fan-out does not dominate) and the
+benchmark reads the database until every message is stored: messages acknowledged per second, and
+stored per second (from the first send to the last row written).
 """
 
 from __future__ import annotations
@@ -17,9 +24,11 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -27,9 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import create_async_engine
 
 from signaling.auth import TokenService
 from signaling.rooms import Role
+from signaling.rooms.rate_limit import CHAT_RATE
+from signaling.store import schema as t
+from signaling.store.sql_store import driver_url, sqlite_url
 
 DEV_KEY, DEV_SECRET = "devkey", "devsecret"
 ROOT = Path(__file__).resolve().parents[1]
@@ -202,16 +216,68 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100) -> 
     }
 
 
+async def chat_writes(base: str, senders: int, db_url: str | None) -> dict[str, Any]:
+    """``senders`` students in a fresh room each send a burst of private messages to the host;
+    the time until all are acknowledged, and (SQL stores) until all are rows in the database."""
+    tokens = TokenService(DEV_KEY, DEV_SECRET)
+    admin = {"Authorization": "Bearer " + tokens.mint_admin(ttl_s=3600)}
+    bench = Bench()
+    per_sender = CHAT_RATE.burst
+    total = senders * per_sender
+    engine = create_async_engine(driver_url(db_url)) if db_url else None
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        async with http.post(base + "/v1/rooms", json={"name": "chat writes", "max_participants": 2000},
+                             headers=admin) as resp:
+            room_id = (await resp.json())["room_id"]
+        ws_base = base.replace("http", "ws", 1) + "/v1/rtc?token="
+        gate = asyncio.Semaphore(100)
+
+        async def connect(identity: str, role: Role) -> Client:
+            async with gate:
+                tok = tokens.mint_access(identity=identity, name=identity, room_id=room_id, role=role,
+                                         registered=True, ttl_s=3600)
+                c = Client(await http.ws_connect(ws_base + tok, heartbeat=None, max_msg_size=0), bench)
+                await asyncio.wait_for(c.welcomed.wait(), 120)
+                return c
+
+        host = await connect("host", Role.HOST)
+        students = list(await asyncio.gather(*(connect(f"w{i:05}", Role.PARTICIPANT) for i in range(senders))))
+
+        async def burst(c: Client) -> None:
+            for k in range(per_sender):
+                r = await c.request("chat_send", text=f"{c.participant_id} {k}", to=host.participant_id)
+                assert r.get("ok"), r
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(burst(c) for c in students))
+        acked_s = time.perf_counter() - t0
+        stored_s = float("nan")
+        if engine is not None:
+            query = sa.select(sa.func.count()).select_from(t.chat_messages).where(t.chat_messages.c.room_id == room_id)
+            while True:
+                async with engine.connect() as conn:
+                    if (await conn.scalar(query) or 0) >= total:
+                        break
+                await asyncio.sleep(0.01)
+            stored_s = time.perf_counter() - t0
+            await engine.dispose()
+        for c in [host, *students]:
+            await c.ws.close()
+            c.reader.cancel()
+    return {"chat_messages": total, "chat_acked_per_s": total / acked_s, "chat_stored_per_s": total / stored_s,
+            "chat_stored_s": stored_s}
+
+
 class ServerProcess:
     """`urok serve --dev --port P` in a subprocess, stopped on exit."""
 
-    def __init__(self, port: int) -> None:
+    def __init__(self, port: int, store_env: dict[str, str] | None = None) -> None:
         self.port = port
         self.base = f"http://127.0.0.1:{port}"
         urok = Path(sys.executable).with_name("urok")
         cmd = [str(urok), "serve", "--dev", "--port", str(port), "--log-level", "WARNING"] if urok.exists() else \
             [sys.executable, "-m", "signaling", "serve", "--dev", "--port", str(port), "--log-level", "WARNING"]
-        env = {**os.environ, "UROK_DEMO_ROOM": "false"}
+        env = {**os.environ, "UROK_DEMO_ROOM": "false", "UROK_RTC_UDP_PORT": "0", **(store_env or {})}
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
     async def wait_ready(self, timeout: float = 30.0) -> None:
@@ -240,24 +306,55 @@ class ServerProcess:
                 self.proc.wait()
 
 
-async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None,
-                          concurrency: int = 100) -> dict[str, Any]:
+async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, concurrency: int = 100,
+                          store: str = "sqlite", database_url: str | None = None,
+                          chat_senders: int = 0) -> dict[str, Any]:
     if url:
         return await run(url.rstrip("/"), n, rounds=rounds, concurrency=concurrency)
-    server = ServerProcess(free_port())
+    data_dir = tempfile.mkdtemp(prefix="urok-bench-")
+    env = {"UROK_STORE": store}
+    db_url: str | None = None
+    if store == "sqlite":
+        env["UROK_DATA_DIR"] = data_dir
+        db_url = sqlite_url(data_dir)
+    elif store == "postgres":
+        assert database_url, "postgres needs a database URL"
+        env["UROK_DATABASE_URL"] = db_url = database_url
+    server = ServerProcess(free_port(), env)
     try:
         await server.wait_ready()
-        return await run(server.base, n, rounds=rounds, concurrency=concurrency)
+        result = await run(server.base, n, rounds=rounds, concurrency=concurrency)
+        if chat_senders:
+            result.update(await chat_writes(server.base, chat_senders, db_url))
+        return {"store": store, **result}
     finally:
         server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+async def _postgres_then_run(args: argparse.Namespace, n: int) -> dict[str, Any]:
+    """A throwaway PostgreSQL cluster (tests/pg_cluster.py) with a fresh database for the run."""
+    from tests.pg_cluster import SKIP_REASON, pg_cluster_running
+
+    with pg_cluster_running() as cluster:
+        if cluster is None:
+            raise SystemExit(f"--store postgres without --database-url: {SKIP_REASON}")
+        url = await cluster.new_database()
+        return await run_with_server(n, rounds=args.rounds, concurrency=args.concurrency, store="postgres",
+                                     database_url=url, chat_senders=args.chat_senders)
 
 
 def report(result: dict[str, Any]) -> str:
-    return (f"clients={result['clients']}  joins: {result['joins_per_s']:.0f}/s ({result['join_s']:.2f} s)  "
+    chat = ""
+    if "chat_messages" in result:
+        chat = (f"\n  chat writes: {result['chat_messages']} private messages acknowledged at "
+                f"{result['chat_acked_per_s']:.0f}/s, stored at {result['chat_stored_per_s']:.0f}/s")
+    return (f"store={result.get('store', '?')}  clients={result['clients']}  "
+            f"joins: {result['joins_per_s']:.0f}/s ({result['join_s']:.2f} s)  "
             f"admit all: {result['admit_all_s']:.2f} s\n"
             f"  hand raise to all: p50 {result['hand_p50_ms']:.1f} ms  p99 {result['hand_p99_ms']:.1f} ms\n"
             f"  chat message to all: p50 {result['chat_p50_ms']:.1f} ms  p99 {result['chat_p99_ms']:.1f} ms\n"
-            f"  ({result['samples']} deliveries each; sockets closed early: {result['closed_early']})")
+            f"  ({result['samples']} deliveries each; sockets closed early: {result['closed_early']})" + chat)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -267,6 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=100, help="connects in flight at once (default 100)")
     p.add_argument("--url", help="use a running server (dev key) instead of starting one")
     p.add_argument("--json", action="store_true", help="print JSON lines instead of text")
+    p.add_argument("--store", choices=["memory", "sqlite", "postgres"], default="sqlite",
+                   help="the server's store (default sqlite, the server's own default, in a temporary data dir)")
+    p.add_argument("--database-url", help="--store postgres: this database (default: a throwaway cluster)")
+    p.add_argument("--chat-senders", type=int, default=200,
+                   help="clients in the chat-write phase, each sending a burst of 5 messages (0: skip it)")
     args = p.parse_args(argv)
     try:
         import uvloop
@@ -275,7 +377,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         pass
     for n in args.clients:
-        result = asyncio.run(run_with_server(n, rounds=args.rounds, url=args.url, concurrency=args.concurrency))
+        if args.store == "postgres" and not args.database_url and not args.url:
+            result = asyncio.run(_postgres_then_run(args, n))
+        else:
+            result = asyncio.run(run_with_server(n, rounds=args.rounds, url=args.url, concurrency=args.concurrency,
+                                                 store=args.store, database_url=args.database_url,
+                                                 chat_senders=0 if args.url else args.chat_senders))
         print(json.dumps(result) if args.json else report(result), flush=True)
     return 0
 
