@@ -28,6 +28,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -175,6 +176,7 @@ class ServerProcess:
     proc: subprocess.Popen[bytes]
     base: str
     log_path: Path
+    data_dir: Path | None = None  # removed by stop()
 
     @classmethod
     def launch(cls, *, port: int | None = None, args: Sequence[str] = (), log_path: Path | None = None
@@ -185,12 +187,14 @@ class ServerProcess:
             os.close(fd)
             log_path = Path(name)
         cmd = [sys.executable, "-m", "signaling", "serve", "--dev", "--host", LOOPBACK, "--port", str(port), *args]
-        # a free media port (one shared ICE-lite port is the default): runs side by side do not collide
-        env = {"UROK_RTC_UDP_PORT": "0", **os.environ}
+        # a free media port (one shared ICE-lite port is the default) and a database of its own (the
+        # default SQLite store under ./data): runs side by side, or one after another, share nothing
+        data_dir = tempfile.mkdtemp(prefix="urok-bench-data-")
+        env = {"UROK_RTC_UDP_PORT": "0", "UROK_DATA_DIR": data_dir, **os.environ}
         with log_path.open("wb") as out:
             proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     cwd=CHECKOUT, env=env)
-        return cls(proc, f"http://{LOOPBACK}:{port}", log_path)
+        return cls(proc, f"http://{LOOPBACK}:{port}", log_path, Path(data_dir))
 
     @classmethod
     async def start(cls, *, port: int | None = None, args: Sequence[str] = (), log_path: Path | None = None,
@@ -244,6 +248,8 @@ class ServerProcess:
             for pid in tree:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+        if self.data_dir is not None:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
 # ---- loopback ICE ----------------------------------------------------------------------------------------
