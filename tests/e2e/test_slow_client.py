@@ -46,6 +46,11 @@ async def read_until_close_frame(sock: socket.socket, timeout: float) -> tuple[i
     """Resume reading: parse the server's (unmasked) frames up to its close frame.
     Returns (close code, text frames read before it)."""
     loop = asyncio.get_running_loop()
+    # a reader that wakes up has room again: with the stall's 4 KiB buffer, below one loopback MSS
+    # (64 KiB), Linux's receiver never announces the opened window (silly-window avoidance, RFC 1122
+    # 4.2.3.3) and the server's kernel only finds out by its zero-window probes, backing off for
+    # seconds: the 4408 grace would run out on the test's own TCP, not on the server
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
     buf = b""
     deadline = time.monotonic() + timeout
 
