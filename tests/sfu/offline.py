@@ -25,6 +25,14 @@ from .helpers import client_pc
 DATA = pathlib.Path(__file__).resolve().parent.parent / "data"
 
 
+def section_lines(sdp: str, index: int) -> list[str]:
+    """The lines of the ``index``-th m-section of ``sdp`` (its m= line first)."""
+    lines = sdp.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("m=")]
+    end = starts[index + 1] if index + 1 < len(starts) else len(lines)
+    return lines[starts[index] : end]
+
+
 def load_packets(name: str) -> list[bytes]:
     return [bytes.fromhex(line) for line in (DATA / name).read_text().split()]
 

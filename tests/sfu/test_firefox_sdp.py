@@ -24,7 +24,7 @@ from sfu import Worker
 from sfu.rtp import EXT_MID, EXT_RID, EXT_RRID
 from sfu.sdp import parse_media
 
-from .offline import DATA, offline_worker
+from .offline import DATA, offline_worker, section_lines
 
 OFFER = (DATA / "firefox_offer.sdp").read_text()
 SIMULCAST_OFFER = (DATA / "firefox_simulcast_offer.sdp").read_text()
@@ -37,13 +37,6 @@ async def worker() -> AsyncIterator[Worker]:
     w = offline_worker()
     yield w
     await w.close()
-
-
-def section_lines(sdp: str, index: int) -> list[str]:
-    lines = sdp.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("m=")]
-    end = starts[index + 1] if index + 1 < len(starts) else len(lines)
-    return lines[starts[index] : end]
 
 
 def test_the_captures_are_firefox_offers_with_bundle_only_mlines() -> None:

@@ -13,7 +13,7 @@ from sfu.sdp import parse_media
 from sfu.simulcast import layer_index, munge_answer, offered_rids
 
 from .helpers import client_pc
-from .offline import DATA, offline_worker
+from .offline import DATA, offline_worker, section_lines
 
 # captured from Chromium 156 (addTransceiver with sendEncodings q/h/f), see test_simulcast_browser.py
 CHROMIUM_OFFER = (DATA / "chromium_simulcast_offer.sdp").read_text()
@@ -24,13 +24,6 @@ async def worker() -> AsyncIterator[Worker]:
     w = offline_worker()
     yield w
     await w.close()
-
-
-def section_lines(sdp: str, index: int) -> list[str]:
-    lines = sdp.splitlines()
-    starts = [i for i, line in enumerate(lines) if line.startswith("m=")]
-    end = starts[index + 1] if index + 1 < len(starts) else len(lines)
-    return lines[starts[index] : end]
 
 
 def test_offered_rids_of_the_chromium_offer() -> None:
