@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import Server
-from tests.e2e.browser.conftest import Browsers, require_chromium
+from tests.e2e.browser.conftest import Browsers, chromium_session
 from tests.e2e.firefox import firefox, netns
 from tests.e2e.firefox.firefox import Firefox
 
@@ -47,12 +47,5 @@ async def firefox_browser(test_netns: str) -> AsyncIterator[Firefox]:
 
 @pytest.fixture
 async def chromium(test_netns: str) -> AsyncIterator[Browsers]:
-    playwright = require_chromium()
-    async with playwright() as pw:
-        b = Browsers(pw)
-        try:
-            yield b
-        finally:
-            await b.close()
-        if b.page_errors:
-            pytest.fail("uncaught errors in a Chromium page:\n" + "\n".join(b.page_errors[:10]))
+    async with chromium_session(loopback_only=False) as b:
+        yield b
