@@ -185,3 +185,28 @@ async def offline_subscriber(
     path = attach(transport)
     await transport.accept_answer(answer)
     return transport, consumers, path, answer
+
+
+class ConnectionStandIn:
+    """Stands in for the aioice connection under the DTLS transport: what the direct-receive hook
+    replaces (``data_received``) and what it falls back to for non-SRTP datagrams."""
+
+    def __init__(self) -> None:
+        self.fallback: list[bytes] = []
+
+    def data_received(self, data: bytes, component: int) -> None:
+        self.fallback.append(data)
+
+
+class IceStandIn:
+    def __init__(self) -> None:
+        self._connection = ConnectionStandIn()
+
+
+class DtlsStandIn:
+    """The two things ``install_direct_receive`` reads of an RTCDtlsTransport: the receive SRTP
+    session and the ICE transport's connection."""
+
+    def __init__(self, key: bytes) -> None:
+        self._rx_srtp = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
+        self.transport = IceStandIn()

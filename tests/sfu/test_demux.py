@@ -13,11 +13,11 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest
-from pylibsrtp import Policy, Session
 
 from sfu import aiortc_compat as compat
 from sfu.udp_mux import MUX_NOT_DEMUXABLE, LiteConnection, UdpMux
 
+from .offline import DtlsStandIn
 from .test_udp_mux import binding_request, lite, peer
 
 
@@ -59,27 +59,8 @@ async def test_only_dtls_and_rtp_first_bytes_reach_the_connection_of_a_bound_add
     t.close()
 
 
-class _Connection:
-    def __init__(self) -> None:
-        self.fallback: list[bytes] = []
-
-    def data_received(self, data: bytes, component: int) -> None:
-        self.fallback.append(data)
-
-
-class _Ice:
-    def __init__(self) -> None:
-        self._connection = _Connection()
-
-
-class _Dtls:
-    def __init__(self) -> None:
-        self._rx_srtp = Session(Policy(key=os.urandom(30), ssrc_type=Policy.SSRC_ANY_INBOUND))
-        self.transport = _Ice()
-
-
 def test_the_direct_receive_hook_drops_empty_and_overlong_datagrams_and_counts_the_long_ones() -> None:
-    dtls = _Dtls()
+    dtls = DtlsStandIn(os.urandom(30))
     errors: list[bool] = []
     delivered: list[bytes] = []
     assert compat.install_direct_receive(dtls, delivered.append, delivered.append, errors.append)

@@ -28,7 +28,15 @@ from sfu.rtp import find_extension, parse_header
 from sfu.stats import RTCP_ERROR, RTP_ERROR
 from sfu.webrtc_transport import WebRtcTransport
 
-from .offline import FAN_OUTS, CapturePath, load_packets, offline_publisher, offline_subscriber, offline_worker
+from .offline import (
+    FAN_OUTS,
+    CapturePath,
+    DtlsStandIn,
+    load_packets,
+    offline_publisher,
+    offline_subscriber,
+    offline_worker,
+)
 
 VP8 = load_packets("rtp_vp8.hex")
 OPUS = load_packets("rtp_opus.hex")
@@ -42,37 +50,12 @@ async def worker(request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
     await w.close()
 
 
-class _Connection:
-    """Stands in for the aioice connection under the DTLS transport: what the direct-receive hook
-    replaces (``data_received``) and what it falls back to for non-SRTP datagrams."""
-
-    def __init__(self) -> None:
-        self.fallback: list[bytes] = []
-
-    def data_received(self, data: bytes, component: int) -> None:
-        self.fallback.append(data)
-
-
-class _Ice:
-    def __init__(self) -> None:
-        self._connection = _Connection()
-
-
-class _Dtls:
-    """The two things ``install_direct_receive`` reads of an RTCDtlsTransport: the receive SRTP
-    session and the ICE transport's connection."""
-
-    def __init__(self, key: bytes) -> None:
-        self._rx_srtp = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND))
-        self.transport = _Ice()
-
-
 class SecuredEntry:
     """The client's side of one transport's SRTP: protects clear packets with the session keys and
     hands them to the transport's real receive entry."""
 
     def __init__(self, transport: WebRtcTransport) -> None:
-        self.dtls = _Dtls(b"\0" * 30)
+        self.dtls = DtlsStandIn(b"\0" * 30)
         self.rekey()
         assert compat.install_direct_receive(self.dtls, transport._on_rtp, transport._on_rtcp,
                                              transport._on_srtp_error)
