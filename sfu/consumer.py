@@ -41,7 +41,8 @@ class Consumer:
     """
 
     def __init__(
-        self, transport: WebRtcTransport, producer: Producer, ssrc: int, stats: WorkerStats
+        self, transport: WebRtcTransport, producer: Producer, ssrc: int, stats: WorkerStats,
+        nack_guard: RetransmitGuard,
     ) -> None:
         self.id: str = uuid.uuid4().hex[:16]
         self.on_close: Callable[[], None] | None = None
@@ -79,10 +80,10 @@ class Consumer:
         self._switched_at = 0.0
         self.estimate: int | None = None  # last REMB share for this consumer (bit/s)
         self.layer_switches = 0
-        # NACK answering: this consumer's counters and limits (sfu.nack)
+        # NACK answering: this consumer's counters and limits (sfu.nack; made by the transport from
+        # the worker's settings)
         self.stats = ConsumerStats()
-        settings = transport._settings
-        self._nack_guard = RetransmitGuard(settings.retransmit_rate, settings.retransmit_burst, settings.nack_window)
+        self._nack_guard = nack_guard
 
     # ---- public API -------------------------------------------------------------------------
     @property

@@ -288,7 +288,9 @@ class WebRtcTransport:
         except ValueError as exc:  # pragma: no cover - capability comes from aiortc itself
             raise UnsupportedCodecError(f"cannot offer {producer.codec}", detail=str(exc)) from exc
         compat.set_sender_msid(transceiver.sender, producer.transport.stream_id, producer.id)
-        consumer = Consumer(self, producer, compat.sender_ssrc(transceiver.sender), self._stats)
+        st = self._settings
+        guard = nack.RetransmitGuard(st.retransmit_rate, st.retransmit_burst, st.nack_window)
+        consumer = Consumer(self, producer, compat.sender_ssrc(transceiver.sender), self._stats, guard)
         producer._add_consumer(consumer)
         self._consumers[consumer.id] = consumer
         self._consumer_by_ssrc[consumer.ssrc] = consumer
