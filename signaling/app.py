@@ -9,21 +9,25 @@ from typing import Any
 from aiohttp import web
 
 from sfu import Worker, WorkerSettings
-from signaling.app_keys import CLOCK, DISPATCH, METRICS, ROOMS, SETTINGS, STORE, TOKENS, WORKER
+from signaling.app_keys import CLOCK, DISPATCH, EVENTS, METRICS, ROOMS, SETTINGS, STORE, TOKENS, WORKER
 from signaling.auth import TokenService
+from signaling.bbb.feature import setup_bbb
 from signaling.dispatcher import DispatchTable, Route
+from signaling.events import EventBus
 from signaling.handlers import (
     attention_handlers,
     chat_handlers,
     hands_handlers,
     media_handlers,
     moderation_handlers,
+    schedule_handlers,
     session_handlers,
 )
+from signaling.lessons.feature import setup_lessons
 from signaling.media import MediaFeature
 from signaling.media.media_feature import ForwardingPolicy
 from signaling.metrics import Metrics
-from signaling.rest import ops_api, participants_api, rooms_api
+from signaling.rest import lessons_api, ops_api, participants_api, rooms_api, webhooks_api
 from signaling.rest.api_route import ApiRoute
 from signaling.rest.middleware import error_middleware
 from signaling.rest.openapi import build_openapi
@@ -34,9 +38,15 @@ from signaling.room_manager import RoomManager
 from signaling.settings import Settings
 from signaling.store import RoomStore
 from signaling.store import factory as store_factory
+from signaling.webhooks.feature import setup_webhooks
 from signaling.ws.rtc_endpoint import rtc_handler
 
-REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *participants_api.ROUTES)
+REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *participants_api.ROUTES,
+                                     *lessons_api.ROUTES, *webhooks_api.ROUTES)
+# Features that attach to the app and the room events (signaling/events.py): each sets up its app
+# keys, subscribes to app[EVENTS] and adds its lifecycle after the store's (so the store is open
+# before them and closed after them).  Order: lessons emit events the webhooks deliver.
+FEATURE_SETUPS: tuple[Callable[[web.Application], None], ...] = (setup_lessons, setup_webhooks, setup_bbb)
 WS_PATH = "/v1/rtc"
 _AUTO_ON_OFF: Mapping[str, bool | None] = {"auto": None, "on": True, "off": False}
 
@@ -87,12 +97,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     app[METRICS] = Metrics()
     store = make_store(settings)
     app[STORE] = store
+    bus = app[EVENTS] = EventBus()
     rooms = RoomManager(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms,
-                        reconnect_window_s=settings.reconnect_window_s)
+                        reconnect_window_s=settings.reconnect_window_s, events=bus)
     app[ROOMS] = rooms
     app[DISPATCH] = dispatch_table(session_handlers.ROUTES, media_handlers.ROUTES, moderation_handlers.ROUTES,
                                    hands_handlers.ROUTES, chat_handlers.ROUTES, attention_handlers.ROUTES,
-                                   *extra_routes)
+                                   schedule_handlers.ROUTES, *extra_routes)
     app[METRICS].add_gauges(rooms.counts, "urok", "served by this process")
     app[METRICS].add_counters(store.counters, "urok_store")  # writes and failed writes (retried)
     worker = Worker(WorkerSettings(
@@ -123,4 +134,6 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)
+    for setup in FEATURE_SETUPS:
+        setup(app)
     return app

@@ -9,6 +9,7 @@ from aiohttp import web
 from sfu import Worker
 from signaling.auth import TokenService
 from signaling.dispatcher import DispatchTable
+from signaling.events import EventBus
 from signaling.metrics import Metrics
 from signaling.room_manager import RoomManager
 from signaling.settings import Settings
@@ -22,3 +23,4 @@ METRICS = web.AppKey("metrics", Metrics)
 DISPATCH = web.AppKey("dispatch", DispatchTable)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 WORKER = web.AppKey("worker", Worker)
+EVENTS = web.AppKey("events", EventBus)  # every room's events (webhooks, lessons subscribe)

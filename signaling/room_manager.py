@@ -7,7 +7,9 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from signaling import events as ev
 from signaling.errors import RoomEnded, RoomNotFound, ServiceUnavailable
+from signaling.events import EventSink, NoEvents
 from signaling.rooms import Room, RoomSettings, new_id
 from signaling.store import RoomStore
 from signaling.ws.live_room import LiveRoom, RoomFeature
@@ -27,8 +29,10 @@ class RoomManager:
         max_rooms: int = 10_000,
         minute_s: float = 60.0,
         reconnect_window_s: float = 60.0,
+        events: EventSink | None = None,
     ) -> None:
         self.store = store
+        self.events: EventSink = events if events is not None else NoEvents()  # every room's (events.py)
         self.clock = clock
         self.minute_s = minute_s  # clock seconds per lesson minute (a test runs a short lesson with less)
         self.max_rooms = max_rooms
@@ -71,8 +75,15 @@ class RoomManager:
         whoever the store still has as present leaves (the restart cut them off)."""
         if room.ended or self.clock() < self.started_at + self.reconnect_window_s:
             return
-        if any(room.leave_absent((), self.started_at)):
+        joined, waited = room.leave_absent((), self.started_at)
+        for p in joined:
+            self._emit(room, ev.PARTICIPANT_LEFT, {"participant": ev.participant_data(p), "reason": "not_reconnected"})
+        if joined or waited:
             await self.store.save_room(room)
+
+    def _emit(self, room: Room, name: str, data: dict[str, Any]) -> None:
+        """An event about a room not served here (LiveRoom.emit for one that is)."""
+        self.events.emit(ev.room_event(room, name, self.clock(), data))
 
     async def open(self, room_id: str, *, create: bool) -> LiveRoom:
         """The live room for a joining participant.  A room named by a valid token that does not
@@ -92,11 +103,13 @@ class RoomManager:
         ends_at = room.ends_at(self.minute_s)
         if not room.ended and ends_at is not None and ends_at <= self.clock():
             room.end(ends_at)  # its time ran out while nobody was connected
+            self._emit(room, ev.ROOM_ENDED, {"reason": "the lesson's time is up"})
             await self.store.save_room(room)
         if room.ended:
             raise RoomEnded("this lesson has ended")
         await self._leave_absent(room)
-        live = LiveRoom(room, store=self.store, clock=self.clock, ice_servers=self._ice, minute_s=self.minute_s)
+        live = LiveRoom(room, store=self.store, clock=self.clock, ice_servers=self._ice, minute_s=self.minute_s,
+                        events=self.events)
         live.features = [factory(live) for factory in self.feature_factories]
         live.on_end = self._forget
         self.live[room_id] = live
@@ -115,6 +128,7 @@ class RoomManager:
             await live.end(reason=reason)
         elif not room.ended:
             room.end(self.clock())
+            self._emit(room, ev.ROOM_ENDED, {"reason": reason})
             await self.store.save_room(room)
         log.info("room ended", extra={"room_id": room_id})
         return room

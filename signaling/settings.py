@@ -70,6 +70,18 @@ class Settings:
     rtc_batch_send: str = "auto"  # sendmmsg batches on the shared port: auto (when built) | on | off
     rtc_fast_path: str = "auto"  # the compiled fan-out (sfu._fastpath): auto (when built) | on | off
     rtc_listen_address: str = ""  # where it listens; "" = 127.0.0.1 for a loopback server, else 0.0.0.0
+    # lessons from the e-journal's timetable (signaling/lessons)
+    lesson_open_before_min: int = 15  # a lesson's per-person links open this many minutes before its start
+    lesson_close_after_min: int = 0  # ... and close this long after its end (a teacher can extend the lesson)
+    lesson_late_after_min: int = 5  # a student whose first join is later than this after the start is late
+    lesson_left_early_min: int = 5  # ... whose last leave is earlier than this before the end left early
+    lesson_link_max_days: int = 400  # a lesson link lives at most this long (a school year and a summer)
+    # webhooks (signaling/webhooks): at least once, in order per room, retried with back-off
+    webhook_timeout_s: float = 10.0  # one delivery attempt
+    webhook_max_backoff_s: float = 60.0  # the longest pause between two attempts of one delivery
+    webhook_retry_hours: float = 24.0  # a delivery still failing after this goes to the dead-letter list
+    # the BigBlueButton API (signaling/bbb) for platforms built for it: the shared secret; "" = off
+    bbb_secret: str = ""
     # operations
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
@@ -110,6 +122,18 @@ class Settings:
                 raise SettingsError(f"{name}: {getattr(self, name)!r} is not one of auto, on, off")
         if not (0 <= self.rtc_udp_port < 65536):
             raise SettingsError(f"rtc_udp_port: {self.rtc_udp_port} is not a UDP port (0..65535)")
+        if not (0 <= self.lesson_open_before_min <= 24 * 60 and 0 <= self.lesson_close_after_min <= 24 * 60):
+            raise SettingsError("lesson_open_before_min and lesson_close_after_min: minutes, 0..1440")
+        if self.lesson_late_after_min < 0 or self.lesson_left_early_min < 0:
+            raise SettingsError("lesson_late_after_min and lesson_left_early_min: minutes, 0 or more")
+        if not 1 <= self.lesson_link_max_days <= 3660:
+            raise SettingsError("lesson_link_max_days: days, 1..3660")
+        if not (0.5 <= self.webhook_timeout_s <= 120 and 1 <= self.webhook_max_backoff_s <= 3600
+                and 0 < self.webhook_retry_hours <= 24 * 30):
+            raise SettingsError("webhook_timeout_s (0.5..120 s), webhook_max_backoff_s (1..3600 s) and "
+                                "webhook_retry_hours (more than 0, at most 720)")
+        if self.bbb_secret and len(self.bbb_secret) < 12:
+            raise SettingsError("bbb_secret: at least 12 characters (it is all that signs BigBlueButton calls)")
         if self.token_ttl_s < 60:
             raise SettingsError("token_ttl_s: must be at least 60 seconds")
         if self.token_max_ttl_s < self.token_ttl_s:

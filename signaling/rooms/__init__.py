@@ -15,11 +15,11 @@ from signaling.rooms.participant import Participant, ParticipantState
 from signaling.rooms.permissions import Action, allowed, denial, require
 from signaling.rooms.role import Role
 from signaling.rooms.room import Identity, Room, new_id
-from signaling.rooms.room_settings import GuestPolicy, LockSettings, RoomMode, RoomSettings
+from signaling.rooms.room_settings import GuestPolicy, LessonRef, LockSettings, RoomMode, RoomSettings
 
 __all__ = [
-    "Action", "EntryRefused", "GuestPolicy", "Identity", "InvalidSettings", "InvalidState", "LockSettings",
-    "Participant", "ParticipantNotFound", "ParticipantState", "PermissionDenied", "Role", "Room",
+    "Action", "EntryRefused", "GuestPolicy", "Identity", "InvalidSettings", "InvalidState", "LessonRef",
+    "LockSettings", "Participant", "ParticipantNotFound", "ParticipantState", "PermissionDenied", "Role", "Room",
     "RoomClosed", "RoomError", "RoomFull", "RoomMode", "RoomSettings", "SeatTaken", "allowed", "denial", "new_id",
     "require",
 ]

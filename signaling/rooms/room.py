@@ -66,6 +66,8 @@ class Room:
     unmute_once: set[tuple[str, str]] = field(default_factory=set)  # (participant id, source) asked to unmute
     lock_before_lockdown: LockSettings | None = None  # set while the one-click lockdown is on
     started_at: float | None = None  # when the first participant joined (the duration counts from it)
+    # a lesson's roster (identities; signaling/lessons): None for a room without one
+    roster: set[str] | None = None
     hands: HandQueue = field(default_factory=HandQueue)
     chat: ChatLog = field(default_factory=ChatLog)
     attention: AttentionLog = field(default_factory=AttentionLog)

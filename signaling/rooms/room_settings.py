@@ -54,6 +54,15 @@ Name = Annotated[str, msgspec.Meta(max_length=200)]
 ExternalId = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 
 
+class LessonRef(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
+    """The timetable lesson a room is one occurrence of (set by the lessons service, signaling/lessons):
+    events and reports about the room carry it, so the e-journal finds its own ids."""
+
+    lesson_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    external_id: ExternalId | None = None
+    starts_at: float  # the occurrence's start by the timetable (seconds since the epoch)
+
+
 class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     name: Name = ""
     external_id: ExternalId | None = None
@@ -69,6 +78,7 @@ class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # with 4409, hosts are told); false: it is refused (`already_connected`, 4423) while the first
     # socket lives, and a reconnect after it is gone still keeps the seat
     allow_seat_takeover: bool = True
+    lesson: LessonRef | None = None  # set for a lesson's room (signaling/lessons)
 
     @classmethod
     def parse(cls, data: Any) -> RoomSettings:

@@ -12,6 +12,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from signaling import events as ev
+from signaling.events import EventSink, NoEvents
 from signaling.rooms import Participant, ParticipantState, Role, Room, RoomMode
 from signaling.rooms.schedule import warning_leads
 from signaling.ws.close_codes import CloseCode
@@ -53,8 +55,11 @@ class LiveRoom:
         clock: Callable[[], float],
         ice_servers: list[dict[str, Any]],
         minute_s: float = 60.0,
+        events: EventSink | None = None,
     ) -> None:
         self.room = room
+        self.events: EventSink = events if events is not None else NoEvents()  # webhooks, lessons (events.py)
+        self._started_told = room.started_at is not None  # room_started goes out once in the room's life
         self.store = store
         self.clock = clock
         self.ice_servers = ice_servers
@@ -85,6 +90,13 @@ class LiveRoom:
             "created_at": self.room.created_at, "num_participants": self.room.num_joined,
             "lockdown": self.room.lockdown,
         }
+
+    # --- events for listeners outside the room (signaling/events.py) --------------------------
+    def emit(self, name: str, data: dict[str, Any] | None = None) -> None:
+        self.events.emit(ev.room_event(self.room, name, self.clock(), data))
+
+    def _emit_participant(self, name: str, p: Participant, **extra: Any) -> None:
+        self.emit(name, {"participant": ev.participant_data(p), **extra})
 
     # --- delivery ----------------------------------------------------------------------------
     def broadcast(self, message: dict[str, Any], *, exclude: str | None = None,
@@ -222,6 +234,11 @@ class LiveRoom:
         """The session's participant is in the room (welcome sent): one path for those who join
         straight away and those admitted from the waiting room."""
         p = session.participant
+        if not self._started_told and self.room.started_at is not None:
+            self._started_told = True
+            self.emit(ev.ROOM_STARTED)
+        if p.participant_id not in self._announced:  # not a reconnect of someone already in
+            self._emit_participant(ev.PARTICIPANT_JOINED, p)
         self.send_room_state(session)
         if self.webinar and p.role is Role.VIEWER:
             session.send(self.audience_update())  # the audience's view of the room, kept fresh by room_update
@@ -254,6 +271,7 @@ class LiveRoom:
         else:
             self.to_moderators({"event": "participant_waiting", "participant_id": p.participant_id,
                                 "participant": p.to_json()})
+            self._emit_participant(ev.PARTICIPANT_WAITING, p)
         await self.store.save_room(self.room)
 
     async def admitted(self, participants: Sequence[Participant], *, by: str | None = None) -> None:
@@ -269,10 +287,12 @@ class LiveRoom:
             self.to_moderators({"event": "participant_left_waiting_room",
                                 "participant_id": participants[0].participant_id, "reason": "admitted"})
         for p in participants:
+            self._emit_participant(ev.PARTICIPANT_ADMITTED, p, by=by)
             s = self.sessions.get(p.participant_id)
             if s is None:  # the socket is gone: the others still learn about the seat
                 if single:
                     self._announce_joined(p)
+                self._emit_participant(ev.PARTICIPANT_JOINED, p)
                 continue
             s.send_event("admitted", by=by)
             self.welcome(s, page=page)
@@ -297,6 +317,7 @@ class LiveRoom:
     async def denied(self, participants: Sequence[Participant], *, reason: str) -> None:
         """Participants the domain just refused: `denied`, then close 4403."""
         for p in participants:
+            self._emit_participant(ev.PARTICIPANT_DENIED, p, reason=reason)
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id,
                                 "reason": "denied"})
             s = self.sessions.get(p.participant_id)
@@ -319,6 +340,7 @@ class LiveRoom:
         if was_joined:
             self.broadcast({"event": "participant_left", "participant_id": p.participant_id, "reason": "removed",
                             "num_participants": self.room.num_joined})
+            self._emit_participant(ev.PARTICIPANT_LEFT, p, reason="removed", banned=ban)
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id,
                                 "reason": "removed"})
@@ -378,6 +400,7 @@ class LiveRoom:
             self._announced.discard(p.participant_id)
             self.to_stage({"event": "participant_left", "participant_id": p.participant_id, "reason": "left",
                            "num_participants": self.room.num_joined})
+            self._emit_participant(ev.PARTICIPANT_LEFT, p, reason="not_reconnected")
         for p in waited:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id})
         if joined or waited:
@@ -402,6 +425,7 @@ class LiveRoom:
         if was_joined:
             self.to_stage({"event": "participant_left", "participant_id": pid, "reason": reason,
                            "num_participants": self.room.num_joined})
+            self._emit_participant(ev.PARTICIPANT_LEFT, p, reason=reason)
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": pid})
         await self.store.save_room(self.room)
@@ -423,6 +447,10 @@ class LiveRoom:
         if self.on_end is not None:
             self.on_end(self)
         present = self.room.end(self.clock())
+        for p in present:
+            if p.joined_at is not None and p.left_at is not None and p.participant_id in self._announced:
+                self._emit_participant(ev.PARTICIPANT_LEFT, p, reason="room_ended")
+        self.emit(ev.ROOM_ENDED, {"reason": reason})
         for s in list(self.sessions.values()):
             s.send_event("room_ended", reason=reason)
             s.close_soon(CloseCode.ROOM_ENDED, f"the lesson has ended ({reason})")
