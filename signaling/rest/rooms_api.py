@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
 import msgspec
@@ -22,9 +22,20 @@ from signaling.rest.models import (
     TokenResponse,
 )
 from signaling.rooms import ParticipantState, RoomSettings
+from signaling.rooms.room import MAX_EXTEND_MINUTES
 
 PAGE = (QueryParam("offset", {"type": "integer", "minimum": 0}, "first item"),
         QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 500}, "items per page (100)"))
+
+
+class ExtendRequest(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    minutes: Annotated[int, msgspec.Meta(ge=1, le=MAX_EXTEND_MINUTES)]
+
+
+class ExtendResult(msgspec.Struct, kw_only=True):
+    room_id: str
+    ends_at: float | None  # None: a duration that starts with the first join
+    minutes: int
 
 
 def _json(data: Any, status: int = 200) -> web.Response:
@@ -59,6 +70,20 @@ async def end_room(request: web.Request) -> web.Response:
     require_admin(request)
     room = await request.app[ROOMS].end(request.match_info["room_id"], reason="ended through the API")
     return _json(room.to_json())
+
+
+async def extend_room(request: web.Request) -> web.Response:
+    require_admin(request)
+    body: ExtendRequest = await read_body(request, ExtendRequest)
+    rooms = request.app[ROOMS]
+    room = await rooms.get(request.match_info["room_id"])
+    live = rooms.live.get(room.room_id)
+    if live is not None and not live.closed:  # the same path as a host's `room_extend`
+        ends_at = await live.extend(None, body.minutes)
+    else:
+        ends_at = room.extend(None, body.minutes, request.app[CLOCK](), minute_s=rooms.minute_s)
+        await rooms.store.save_room(room)
+    return _json({"room_id": room.room_id, "ends_at": ends_at, "minutes": body.minutes})
 
 
 async def mint_token(request: web.Request) -> web.Response:
@@ -119,6 +144,9 @@ ROUTES = (
     ApiRoute("GET", "/v1/rooms/{room_id}", get_room, "A room with settings, counts and participants",
              response=RoomOut),
     ApiRoute("DELETE", "/v1/rooms/{room_id}", end_room, "End the room for everyone", response=RoomOut),
+    ApiRoute("POST", "/v1/rooms/{room_id}/extend", extend_room,
+             "Move the lesson's end later (1..240 minutes); everyone in the room gets room_extended",
+             body=ExtendRequest, response=ExtendResult, errors=(400, 401, 404, 409, 410)),
     ApiRoute("POST", "/v1/rooms/{room_id}/tokens", mint_token, "Mint an access token and join link",
              body=TokenRequest, response=TokenResponse, status=201, errors=(400, 401, 404, 410)),
     ApiRoute("GET", "/v1/rooms/{room_id}/participants", list_participants,

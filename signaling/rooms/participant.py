@@ -15,6 +15,14 @@ class ParticipantState(StrEnum):
     LEFT = "left"
 
 
+class WaitingReason(StrEnum):
+    """Why someone is in the waiting room; the client words its waiting screen by it."""
+
+    GUEST_POLICY = "guest_policy"  # the room's guest policy: a host decides ("the teacher will let you in")
+    NOT_ON_ROSTER = "not_on_roster"  # a lesson's room and not on its roster: a host decides
+    HOST_ABSENT = "host_absent"  # would enter, but the room waits for its teacher ("waiting for the teacher")
+
+
 SOURCES = ("microphone", "camera", "screen", "screen_audio")
 
 
@@ -30,6 +38,7 @@ class Participant:
     state: ParticipantState = ParticipantState.WAITING
     joined_at: float | None = None
     waiting_since: float | None = None
+    waiting_reason: WaitingReason | None = None  # set while waiting (not stored: recomputed on reconnect)
     left_at: float | None = None
     muted: dict[str, bool] = field(default_factory=dict)
     hand_raised_at: float | None = None
@@ -40,7 +49,7 @@ class Participant:
         return (family, self.given_name.casefold(), self.name.casefold(), self.participant_id)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "participant_id": self.participant_id,
             "identity": self.identity,
             "name": self.name,
@@ -54,3 +63,6 @@ class Participant:
             "muted": dict(self.muted),
             "hand_raised_at": self.hand_raised_at,
         }
+        if self.state is ParticipantState.WAITING:
+            out["waiting_reason"] = (self.waiting_reason or WaitingReason.GUEST_POLICY).value
+        return out

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import heapq
 import secrets
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,13 +26,16 @@ from signaling.rooms.errors import (
     RoomFull,
     SeatTaken,
 )
-from signaling.rooms.hand_queue import HandQueue, RaisedHand
+from signaling.rooms.hand_queue import HandQueue, LowerReason, RaisedHand
 from signaling.rooms.moderation import FULL_LOCK, changed_lock, check_emoji, check_rank, check_role_change
-from signaling.rooms.participant import Participant, ParticipantState
+from signaling.rooms.participant import Participant, ParticipantState, WaitingReason
 from signaling.rooms.permissions import SOURCE_ACTIONS, Action, denial, require
 from signaling.rooms.rate_limit import CHAT_RATE, REACTION_RATE, RateLimits
 from signaling.rooms.role import Role
 from signaling.rooms.room_settings import GuestPolicy, LockSettings, RoomSettings
+
+MAX_EXTEND_MINUTES = 240  # one extension at most (a double lesson and then some)
+MAX_DURATION_MINUTES = 7 * 24 * 60  # RoomSettings.duration_minutes' ceiling
 
 
 def new_id(prefix: str) -> str:
@@ -78,6 +81,17 @@ class Room:
     _joined: dict[str, Participant] = field(default_factory=dict, repr=False)
     _present: dict[str, Participant] = field(default_factory=dict, repr=False)
 
+    def restore_participants(self, participants: Iterable[Participant]) -> None:
+        """The store's rebuild (signaling/store/room_rows.py): participants as they were written, each
+        in its state (one who was joined when the server stopped is still joined); the indexes follow."""
+        for p in participants:
+            self.participants[p.participant_id] = p
+            self._by_identity[p.identity] = p.participant_id
+            if p.state is not ParticipantState.LEFT:
+                self._present[p.participant_id] = p
+            if p.state is ParticipantState.JOINED:
+                self._joined[p.participant_id] = p
+
     # --- queries -----------------------------------------------------------------------------
     @property
     def ended(self) -> bool:
@@ -118,10 +132,27 @@ class Room:
         return self.lock_before_lockdown is not None
 
     def ends_at(self, minute_s: float = 60.0) -> float | None:
-        """When the lesson ends by its duration (None: no limit or not started)."""
+        """When the lesson ends: the timetable's end (`settings.ends_at`) if it has one, else by its
+        duration from the first join (None: no limit, or a duration that has not started)."""
+        if self.settings.ends_at is not None:
+            return self.settings.ends_at
         if self.settings.duration_minutes <= 0 or self.started_at is None:
             return None
         return self.started_at + self.settings.duration_minutes * minute_s
+
+    def scheduled_s(self, minute_s: float = 60.0) -> float:
+        """The lesson's length in lesson seconds (which end-of-lesson warnings fit in it): the
+        duration, or for a timetable end the time from the lesson's start (the timetable's, else the
+        first join, else the room's creation) to that end."""
+        if self.settings.ends_at is None:
+            return self.settings.duration_minutes * 60.0
+        lesson = self.settings.lesson
+        start = lesson.starts_at if lesson is not None else (
+            self.started_at if self.started_at is not None else self.created_at)
+        return max(0.0, (self.settings.ends_at - start) * 60.0 / minute_s)
+
+    def host_present(self) -> bool:
+        return any(p.role.is_moderator for p in self._joined.values())
 
     def by_identity(self, identity: str) -> Participant | None:
         pid = self._by_identity.get(identity)
@@ -140,15 +171,23 @@ class Room:
         require(actor.role, actor.registered, action, self.settings.lock)
 
     # --- admission ---------------------------------------------------------------------------
-    def _must_wait(self, who: Identity) -> bool:
-        if who.role.is_moderator:
-            return False
-        policy = self.settings.guest_policy
-        if policy is GuestPolicy.ALWAYS_ACCEPT:
-            return False
-        if policy is GuestPolicy.ASK_HOST:
-            return True
-        return not who.registered  # ALWAYS_ACCEPT_AUTH; ALWAYS_DENY refused guests before this
+    def _waiting_reason(self, identity: str, role: Role, registered: bool) -> WaitingReason | None:
+        """Why this person must wait, or None: they enter.  Hosts and co-hosts always enter.  A
+        lesson's roster replaces the guest policy (Meet + Classroom: the class enters, anyone else
+        waits for a host; ALWAYS_DENY refused guests before this); then "wait for the teacher"
+        holds back whoever would enter while no host or co-host is in."""
+        if role.is_moderator:
+            return None
+        if self.roster is not None:
+            if identity not in self.roster:
+                return WaitingReason.NOT_ON_ROSTER
+        else:
+            policy = self.settings.guest_policy
+            if policy is GuestPolicy.ASK_HOST or (policy is not GuestPolicy.ALWAYS_ACCEPT and not registered):
+                return WaitingReason.GUEST_POLICY
+        if self.settings.wait_for_host and not self.host_present():
+            return WaitingReason.HOST_ABSENT
+        return None
 
     def admit_or_queue(self, who: Identity, now: float, *, connected: bool = False) -> Participant:
         """A connection asks to join: returns the participant, joined or waiting.
@@ -177,9 +216,12 @@ class Room:
                 raise SeatTaken("you are already in this lesson in another tab or on another device")
             existing.name, existing.role, existing.registered = who.name, role, who.registered
             existing.family_name, existing.given_name = who.family_name, who.given_name
-            if existing.state is ParticipantState.WAITING and not self._must_wait(
-                    Identity(who.identity, who.name, role, who.registered)):
-                self._enter(existing, now)  # came back with a token that needs no waiting (a host's)
+            if existing.state is ParticipantState.WAITING:
+                # the reason is not stored: after a restart it is found again here; someone who
+                # needs no waiting now (a host's token, the teacher came) enters
+                existing.waiting_reason = self._waiting_reason(who.identity, role, who.registered)
+                if existing.waiting_reason is None:
+                    self._enter(existing, now)
             return existing
         if len(self._present) >= self.settings.max_participants:
             raise RoomFull(f"the room is full ({self.settings.max_participants} participants)")
@@ -191,14 +233,15 @@ class Room:
         self.participants[pid] = p
         self._present[pid] = p
         self._by_identity[who.identity] = pid
-        if self._must_wait(Identity(who.identity, who.name, role, who.registered)):
-            p.state, p.waiting_since = ParticipantState.WAITING, now
+        reason = self._waiting_reason(who.identity, role, who.registered)
+        if reason is not None:
+            p.state, p.waiting_since, p.waiting_reason = ParticipantState.WAITING, now, reason
         else:
             self._enter(p, now)
         return p
 
     def _enter(self, p: Participant, now: float) -> None:
-        p.state, p.joined_at, p.waiting_since = ParticipantState.JOINED, now, None
+        p.state, p.joined_at, p.waiting_since, p.waiting_reason = ParticipantState.JOINED, now, None, None
         self._joined[p.participant_id] = p
         if self.started_at is None:
             self.started_at = now
@@ -223,7 +266,7 @@ class Room:
         p.state, p.left_at, p.hand_raised_at = ParticipantState.LEFT, now, None
         self._joined.pop(participant_id, None)
         self._present.pop(participant_id, None)
-        self.hands.lower(participant_id)
+        self.hands.lower(participant_id, now, reason=LowerReason.LEFT)
         self.limits.forget(participant_id)
         self.unmute_allowed.discard(participant_id)
         self.unmute_once = {g for g in self.unmute_once if g[0] != participant_id}
@@ -256,6 +299,29 @@ class Room:
             self._enter(p, now)
         return admitted
 
+    def release_host_waiters(self, now: float) -> list[Participant]:
+        """"Wait for the teacher": once a host or co-host is in, everyone waiting only for that
+        (`host_absent`) enters at once; those a host must decide on stay.  Returns who entered."""
+        if not self.host_present():
+            return []
+        released = [p for p in self.waiting() if p.waiting_reason is WaitingReason.HOST_ABSENT]
+        for p in released:
+            self._enter(p, now)
+        return released
+
+    def set_roster(self, roster: Collection[str] | None, now: float) -> list[Participant]:
+        """A lesson's roster changed (also during the lesson): whoever waits is judged again.  Someone
+        now on it enters (or waits for the teacher); someone taken off it who waits now waits for a
+        host's decision.  Nobody already in is put out.  Returns who entered."""
+        self.roster = None if roster is None else set(roster)
+        entered: list[Participant] = []
+        for p in self.waiting():
+            p.waiting_reason = self._waiting_reason(p.identity, p.role, p.registered)
+            if p.waiting_reason is None:
+                self._enter(p, now)
+                entered.append(p)
+        return entered
+
     def deny(self, actor: Participant, participant_ids: Sequence[str], now: float) -> list[Participant]:
         """Refuse waiting participants; their identity cannot come back to this room."""
         self.require(actor, Action.ADMIT)
@@ -279,6 +345,32 @@ class Room:
         if ban:
             self.banned.add(p.identity)
         return p
+
+    # --- the lesson's end --------------------------------------------------------------------
+    def check_extend(self, actor: Participant) -> None:
+        if not actor.role.is_moderator:
+            raise PermissionDenied("only hosts and co-hosts can extend the lesson")
+
+    def extend(self, actor: Participant | None, minutes: int, now: float, *, minute_s: float = 60.0) -> float | None:
+        """Move the lesson's end ``minutes`` later (``actor`` None: the school's API).  A timetable
+        end moves; a duration grows (it counts from the first join: None while nobody has joined).
+        Returns the new end.  A room without an end has nothing to extend (invalid_state)."""
+        if actor is not None:
+            self.check_extend(actor)
+        if self.ended:
+            raise RoomClosed("this lesson has ended")
+        if not 1 <= minutes <= MAX_EXTEND_MINUTES:
+            raise InvalidInput(f"extend by 1 to {MAX_EXTEND_MINUTES} minutes at a time")
+        s = self.settings
+        if s.ends_at is not None:
+            self.settings = msgspec.structs.replace(s, ends_at=s.ends_at + minutes * minute_s)
+        elif s.duration_minutes > 0:
+            if s.duration_minutes + minutes > MAX_DURATION_MINUTES:
+                raise InvalidInput(f"a lesson lasts at most {MAX_DURATION_MINUTES} minutes")
+            self.settings = msgspec.structs.replace(s, duration_minutes=s.duration_minutes + minutes)
+        else:
+            raise InvalidState("this lesson has no end to extend (no timetable end or duration)")
+        return self.ends_at(minute_s)
 
     def ban(self, identity: str) -> None:
         """Keep an identity out of this room (also one that is not here now)."""
@@ -387,15 +479,20 @@ class Room:
         participant.hand_raised_at = hand.raised_at
         return hand, new
 
-    def lower_hands(self, actor: Participant, participant_id: str | None, everyone: bool) -> list[str]:
-        """Lower the actor's own hand, or (moderators) someone's or everyone's.  Returns whose."""
+    def lower_hands(self, actor: Participant, participant_id: str | None, everyone: bool,
+                    now: float | None = None) -> list[str]:
+        """Lower the actor's own hand, or (moderators) someone's or everyone's.  Returns whose.
+        The hands' history records who lowered each and when (``now``)."""
         if everyone or (participant_id is not None and participant_id != actor.participant_id):
             self.require(actor, Action.LOWER_OTHERS_HAND)
+        by = actor.participant_id
         if everyone:
-            lowered = self.hands.lower_all()
+            lowered = self.hands.lower_all(now, by=by)
         else:
             target = self.get(participant_id or actor.participant_id)
-            lowered = [target.participant_id] if self.hands.lower(target.participant_id) else []
+            reason = LowerReason.LOWERED if target.participant_id == by else LowerReason.ANSWERED
+            lowered = [target.participant_id] if self.hands.lower(target.participant_id, now, by=by,
+                                                                   reason=reason) else []
         for pid in lowered:
             if (p := self.participants.get(pid)) is not None:
                 p.hand_raised_at = None

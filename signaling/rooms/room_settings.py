@@ -79,6 +79,12 @@ class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     # socket lives, and a reconnect after it is gone still keeps the seat
     allow_seat_takeover: bool = True
     lesson: LessonRef | None = None  # set for a lesson's room (signaling/lessons)
+    # non-moderators who would enter wait (`host_absent`) until a host or co-host is in the room
+    # ("wait for the teacher"); all of them enter when the first one joins
+    wait_for_host: bool = False
+    # the timetable's end (seconds since the epoch): preferred over `duration_minutes`; the room warns
+    # before it and ends on it; hosts extend it (`room_extend`)
+    ends_at: Annotated[float, msgspec.Meta(gt=0)] | None = None
 
     @classmethod
     def parse(cls, data: Any) -> RoomSettings:

@@ -88,7 +88,7 @@ class LiveRoom:
         return {
             "room_id": self.room_id, "name": s.name, "mode": s.mode.value, "settings": s.to_json(),
             "created_at": self.room.created_at, "num_participants": self.room.num_joined,
-            "lockdown": self.room.lockdown,
+            "lockdown": self.room.lockdown, "ends_at": self.room.ends_at(self.minute_s),
         }
 
     # --- events for listeners outside the room (signaling/events.py) --------------------------
@@ -268,10 +268,13 @@ class LiveRoom:
         self.welcome(session)
         if p.state is ParticipantState.JOINED:  # a reconnect of someone already in: nobody is told
             await self._entered(session, announce=p.participant_id not in self._announced)
+            if p.role.is_moderator:  # "wait for the teacher": the teacher is here
+                await self.admitted(self.room.release_host_waiters(self.clock()), by=p.participant_id)
         else:
             self.to_moderators({"event": "participant_waiting", "participant_id": p.participant_id,
                                 "participant": p.to_json()})
             self._emit_participant(ev.PARTICIPANT_WAITING, p)
+            self.start_timer()  # a timetable end closes the room also for those still waiting
         await self.store.save_room(self.room)
 
     async def admitted(self, participants: Sequence[Participant], *, by: str | None = None) -> None:
@@ -348,8 +351,38 @@ class LiveRoom:
         return p
 
     # --- the lesson's duration ---------------------------------------------------------------
+    async def extend(self, actor: Participant | None, minutes: int) -> float | None:
+        """Move the end ``minutes`` later (``actor`` None: the school's API): everyone in the room
+        gets `room_extended`, the timer warns and ends by the new end.  Returns the new end."""
+        ends_at = self.room.extend(actor, minutes, self.clock(), minute_s=self.minute_s)
+        self.broadcast({"event": "room_extended", "ends_at": ends_at, "minutes": minutes,
+                        "by": None if actor is None else actor.participant_id})
+        self.restart_timer()
+        await self.store.save_room(self.room)
+        return ends_at
+
+    async def set_roster(self, roster: Iterable[str] | None) -> list[Participant]:
+        """A lesson's roster changed while the room is served here: whoever it lets in now enters
+        through the admitted path; hosts get the waiting room again (reasons may have changed)."""
+        entered = self.room.set_roster(None if roster is None else set(roster), self.clock())
+        await self.admitted(entered)
+        waiting = self.room.waiting()
+        self.to_moderators({"event": "waiting_room", "participants": [p.to_json() for p in waiting],
+                            "count": len(waiting)})
+        await self.store.save_room(self.room)
+        return entered
+
+    def restart_timer(self) -> None:
+        """The end moved: the timer starts again from the new end (warnings already past are skipped)."""
+        t, self._timer = self._timer, None
+        if t is not None and t is not asyncio.current_task() and not t.done():
+            t.cancel()
+        if self.sessions:
+            self.start_timer()
+
     def start_timer(self) -> None:
-        """With `duration_minutes`, warn (`room_ending`) before the end and end the room on time."""
+        """With `duration_minutes` or a timetable end, warn (`room_ending`) before the end and end
+        the room on time."""
         if self._timer is not None or self.closed or self.room.ends_at(self.minute_s) is None:
             return
         self._timer = asyncio.create_task(self._run_timer(), name=f"room-timer-{self.room_id}")
@@ -368,7 +401,7 @@ class LiveRoom:
             return
         scale = self.minute_s / 60.0
         try:
-            for lead in warning_leads(self.room.settings.duration_minutes * 60.0):
+            for lead in warning_leads(self.room.scheduled_s(self.minute_s)):
                 delay = ends_at - lead * scale - self.clock()
                 if delay < 0:
                     continue  # reopened after that warning was due
