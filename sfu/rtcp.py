@@ -114,19 +114,39 @@ def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
 
 
 def build_nack(sender_ssrc: int, media_ssrc: int, seqs: list[int]) -> bytes:
-    """Generic NACK with one FCI item per run of up to 17 sequence numbers."""
-    items: list[tuple[int, int]] = []
-    for seq in sorted(set(seqs)):
-        if items:
-            pid, blp = items[-1]
+    """Generic NACK with one FCI item per run of up to 17 sequence numbers (``seqs`` in any order;
+    sorted numerically, so a run across the 16-bit wrap takes two items)."""
+    return build_nack_fci(sender_ssrc, media_ssrc, nack_fci(sorted(set(seqs))))
+
+
+def nack_fci(seqs: list[int]) -> bytes:
+    """The FCI of a generic NACK (RFC 4585 6.2.1): packed ``PID, BLP`` pairs (2 + 2 bytes each)
+    for 16-bit sequence numbers given in sequence order (serial order: ``65534, 65535, 0, 1`` is
+    one run). Each pair covers its PID and the 16 numbers after it (bit i of BLP: PID + i + 1).
+    A number not after the previous one (a repeat, or out of order) starts a new pair."""
+    out = bytearray()
+    pid = -1
+    blp = 0
+    for seq in seqs:
+        if pid >= 0:
             diff = (seq - pid) & 0xFFFF
             if 1 <= diff <= 16:
-                items[-1] = (pid, blp | (1 << (diff - 1)))
+                blp |= 1 << (diff - 1)
                 continue
-        items.append((seq, 0))
-    body = b"".join(_NACK_ITEM.pack(p, b) for p, b in items)
-    header = struct.pack("!BBHII", 0x80 | RTPFB_NACK, RTCP_RTPFB, 2 + len(items), sender_ssrc, media_ssrc)
-    return header + body
+            out += _NACK_ITEM.pack(pid, blp)
+        pid = seq & 0xFFFF
+        blp = 0
+    if pid >= 0:
+        out += _NACK_ITEM.pack(pid, blp)
+    return bytes(out)
+
+
+def build_nack_fci(sender_ssrc: int, media_ssrc: int, fci: bytes) -> bytes:
+    """A generic NACK (RTPFB fmt 1) around an FCI from :func:`nack_fci` (a multiple of 4 bytes)."""
+    if len(fci) % 4:
+        raise ValueError("a NACK FCI is a whole number of 4-byte items")
+    header = struct.pack("!BBHII", 0x80 | RTPFB_NACK, RTCP_RTPFB, 2 + len(fci) // 4, sender_ssrc, media_ssrc)
+    return header + fci
 
 
 def build_remb(sender_ssrc: int, bitrate: int, ssrcs: list[int]) -> bytes:
