@@ -80,8 +80,11 @@ class Settings:
     webhook_timeout_s: float = 10.0  # one delivery attempt
     webhook_max_backoff_s: float = 60.0  # the longest pause between two attempts of one delivery
     webhook_retry_hours: float = 24.0  # a delivery still failing after this goes to the dead-letter list
+    webhook_keep_days: float = 30.0  # delivered and dead deliveries are deleted this long after; 0 = kept
     # the BigBlueButton API (signaling/bbb) for platforms built for it: the shared secret; "" = off
     bbb_secret: str = ""
+    # the checksum algorithms it accepts (BigBlueButton's supportedChecksumAlgorithms; the length picks one)
+    bbb_checksum_algorithms: tuple[str, ...] = ("sha1", "sha256", "sha384", "sha512")
     # operations
     log_level: str = "INFO"
     log_format: str = "text"  # text | json
@@ -132,8 +135,13 @@ class Settings:
                 and 0 < self.webhook_retry_hours <= 24 * 30):
             raise SettingsError("webhook_timeout_s (0.5..120 s), webhook_max_backoff_s (1..3600 s) and "
                                 "webhook_retry_hours (more than 0, at most 720)")
+        if not 0 <= self.webhook_keep_days <= 3650:
+            raise SettingsError("webhook_keep_days: 0 (keep) to 3650 days")
         if self.bbb_secret and len(self.bbb_secret) < 12:
             raise SettingsError("bbb_secret: at least 12 characters (it is all that signs BigBlueButton calls)")
+        if not self.bbb_checksum_algorithms or not set(self.bbb_checksum_algorithms) <= {
+                "sha1", "sha256", "sha384", "sha512"}:
+            raise SettingsError("bbb_checksum_algorithms: one or more of sha1, sha256, sha384, sha512")
         if self.token_ttl_s < 60:
             raise SettingsError("token_ttl_s: must be at least 60 seconds")
         if self.token_max_ttl_s < self.token_ttl_s:

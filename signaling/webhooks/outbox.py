@@ -1,0 +1,168 @@
+"""The outbox: room events become delivery rows, written behind in batches.
+
+``on_event`` is the event bus's subscriber: synchronous, no I/O.  For every registration that wants
+the event it makes one pending ``Delivery`` (one body for all of them, encoded once), marks it for
+the writer and hands it to the worker at once (delivery.py; the worker does not wait for the row).
+The worker's results (delivered, a failed attempt, dead) come back through ``mark`` the same way.
+
+The writer is the room store's discipline (signaling/store/sql_store.py): a task woken by the first
+mark writes every marked row, its newest state only, in one transaction (an upsert per row), then
+pauses ``batch_gap_s`` before the next round so a burst of events costs few transactions; it also
+runs every ``flush_s`` to retry a failed write (counted, logged; the rows stay marked).
+
+What a ``kill -9`` loses: the rows marked since the last committed round, i.e. events of the last
+``batch_gap_s`` (50 ms) plus the round in flight, and up to ``flush_s`` (0.5 s) if the database was
+failing.  A lost *new* row is an event never delivered; a lost *state* change (delivered, an
+attempt) only means the restarted server sends that delivery again (at least once: receivers
+deduplicate on ``X-Urok-Delivery``).  A graceful stop writes everything (``close``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import time
+from collections.abc import Callable
+
+from signaling.events import RoomEvent
+from signaling.webhooks.outbox_store import WebhookStore
+from signaling.webhooks.registration import Webhook
+from signaling.webhooks.schedule import Delivery, new_id, payload
+
+log = logging.getLogger("urok.webhooks")
+
+
+class Outbox:
+    def __init__(self, store: WebhookStore, *, clock: Callable[[], float] = time.time,
+                 on_new: Callable[[Delivery], None] = lambda d: None, batch_gap_s: float = 0.05,
+                 flush_s: float = 0.5, keep_s: float = 0.0, purge_every_s: float = 3600.0) -> None:
+        self.store = store
+        self.clock = clock
+        self.on_new = on_new  # the worker's queue
+        self.batch_gap_s = batch_gap_s
+        self.flush_s = flush_s
+        self.keep_s = keep_s  # delivered and dead rows are deleted this long after they finished (0: kept)
+        self.purge_every_s = purge_every_s
+        self.webhooks: dict[str, Webhook] = {}  # the registrations, read on every event (no I/O)
+        self.writes = 0
+        self.write_failures = 0
+        self._seq = itertools.count()
+        self._dirty: dict[str, Delivery] = {}
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()  # one writer
+        self._writer: asyncio.Task[None] | None = None
+        self._open = False
+        self._stopping = False
+        self._next_purge = 0.0
+
+    async def open(self) -> list[Delivery]:
+        """Load the registrations; start the writer; returns the pending deliveries to resume (by seq)."""
+        await self.store.open()
+        self.webhooks = {w.webhook_id: w for w in await self.store.list_webhooks()}
+        self._seq = itertools.count(await self.store.max_seq() + 1)
+        pending = await self.store.pending()
+        self._open = True
+        self._writer = asyncio.create_task(self._run(), name="urok-webhook-outbox")
+        return pending
+
+    async def close(self) -> None:
+        """Write everything marked; later events are not queued (the restarted server emits the
+        leaves of whoever does not come back)."""
+        self._open = False
+        if self._writer is not None:
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._writer), 10.0)
+            except TimeoutError:
+                self._writer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._writer
+            self._writer = None
+        await self.flush()
+        await self.store.close()
+
+    # --- the subscriber ----------------------------------------------------------------------
+    def on_event(self, event: RoomEvent) -> None:
+        if not self._open:
+            return
+        wanted = [w for w in self.webhooks.values() if w.wants(event)]
+        if not wanted:
+            return
+        event_id = new_id("EV")
+        body = payload(event, event_id)
+        now = self.clock()
+        for w in wanted:
+            d = Delivery(delivery_id=new_id("WD"), webhook_id=w.webhook_id, room_id=event.room_id,
+                         seq=self.next_seq(), event_id=event_id, event=event.name, body=body, created_at=now,
+                         retry_since=now, next_attempt_at=now)
+            self.mark(d)
+            self.on_new(d)
+
+    def next_seq(self) -> int:
+        return next(self._seq)
+
+    def mark(self, d: Delivery) -> None:
+        """The row changed: the writer writes its state as of its next round."""
+        self._dirty[d.delivery_id] = d
+        self._wake.set()
+
+    # --- registrations -----------------------------------------------------------------------
+    async def add_webhook(self, w: Webhook) -> None:
+        await self.store.add_webhook(w)
+        self.webhooks[w.webhook_id] = w
+
+    async def delete_webhook(self, webhook_id: str) -> bool:
+        async with self._lock:  # not between the writer's read of the marks and its write
+            self.webhooks.pop(webhook_id, None)
+            for did in [k for k, d in self._dirty.items() if d.webhook_id == webhook_id]:
+                del self._dirty[did]
+            return await self.store.delete_webhook(webhook_id)
+
+    # --- the writer --------------------------------------------------------------------------
+    async def flush(self) -> None:
+        """Write every mark now (REST reads that must see the latest state; close).  A failed write
+        is logged and counted, never raised: the rows stay marked for the next round."""
+        async with self._lock:
+            await self._write_locked()
+
+    async def _write_locked(self) -> None:
+        if not self._dirty:
+            return
+        batch = self._dirty
+        self._dirty = {}
+        rows = [d for d in batch.values() if d.webhook_id in self.webhooks]
+        try:
+            await self.store.save_deliveries(rows)
+        except Exception:
+            self.write_failures += 1
+            for k, d in batch.items():  # marked again meanwhile: that mark is as new
+                self._dirty.setdefault(k, d)
+            log.exception("writing %d webhook deliveries failed; retrying on the next round", len(rows))
+            return
+        self.writes += 1
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.flush_s)
+            self._wake.clear()
+            if self._stopping:
+                return  # close() writes the rest
+            try:
+                await self.flush()
+                now = self.clock()
+                if self.keep_s > 0 and now >= self._next_purge:
+                    self._next_purge = now + self.purge_every_s
+                    async with self._lock:
+                        gone = await self.store.purge(now - self.keep_s)
+                    if gone:
+                        log.info("webhooks: deleted %d finished deliveries older than the keep period", gone)
+            except Exception:  # never stops the writer: later rows would be lost
+                log.exception("the webhook outbox's retention job failed; it goes on")
+            await asyncio.sleep(self.batch_gap_s)
+
+    def counters(self) -> dict[str, float]:
+        return {"store_writes": float(self.writes), "store_write_failures": float(self.write_failures)}
