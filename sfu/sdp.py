@@ -39,11 +39,23 @@ class CodecInfo:
     clock_rate: int
     channels: int | None = None
     parameters: Mapping[str, str | int | None] = field(default_factory=dict)
+    # a=rtcp-fb of this payload type: "nack", "nack pli", "ccm fir", "goog-remb", "transport-cc"
+    feedback: tuple[str, ...] = ()
 
     @property
     def is_auxiliary(self) -> bool:
         """RTX, RED or FEC: not a media codec the core forwards."""
         return self.mime_type.split("/")[-1].lower() in AUXILIARY_CODECS
+
+    @property
+    def is_rtx(self) -> bool:
+        """An RTX payload type (RFC 4588); its ``apt`` parameter names the media payload type."""
+        return self.mime_type.split("/")[-1].lower() == "rtx"
+
+    @property
+    def nack(self) -> bool:
+        """Generic NACK (``a=rtcp-fb:<pt> nack``, RFC 4585) is negotiated for this payload type."""
+        return "nack" in self.feedback
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +79,8 @@ class MediaSection:
     rids: tuple[str, ...] = ()  # simulcast send rids (a=rid + a=simulcast), lowest layer first
     simulcast_ssrcs: tuple[int, ...] = ()  # legacy a=ssrc-group:SIM, lowest layer first
     rejected: bool = False  # port 0 (and not bundle-only): the author refused or stopped it
+    # (media SSRC, RTX SSRC) of each a=ssrc-group:FID (RFC 5576, RFC 4588 session multiplexing)
+    rtx_pairs: tuple[tuple[int, int], ...] = ()
 
     @property
     def simulcast(self) -> bool:
@@ -93,6 +107,39 @@ class MediaSection:
         """First media (non-RTX/RED/FEC) codec: the one a sender uses."""
         return next((c for c in self.codecs if not c.is_auxiliary), None)
 
+    def rtx_payload_type(self, media_pt: int) -> int | None:
+        """The RTX payload type whose ``apt`` is ``media_pt`` (the first one), or None."""
+        return next((rtx for rtx, apt in rtx_payload_types(self.codecs).items() if apt == media_pt), None)
+
+    def rtx_ssrc(self, media_ssrc: int) -> int | None:
+        """The RTX SSRC paired with ``media_ssrc`` by ``a=ssrc-group:FID``, or None."""
+        return next((rtx for media, rtx in self.rtx_pairs if media == media_ssrc), None)
+
+
+def rtx_payload_types(codecs: tuple[CodecInfo, ...] | list[CodecInfo]) -> dict[int, int]:
+    """``{rtx payload type: apt}`` for the RTX codecs among ``codecs`` whose ``apt`` names one of
+    the other codecs (RFC 4588 section 8.6: ``a=fmtp:<rtx pt> apt=<media pt>``)."""
+    pts = {c.payload_type for c in codecs if not c.is_rtx}
+    out: dict[int, int] = {}
+    for c in codecs:
+        apt = c.parameters.get("apt") if c.is_rtx else None
+        if isinstance(apt, int) and apt in pts:
+            out[c.payload_type] = apt
+        elif isinstance(apt, str) and apt.isdigit() and int(apt) in pts:
+            out[c.payload_type] = int(apt)
+    return out
+
+
+def rtx_negotiated(answer: MediaSection) -> bool:
+    """Whether an answer to a publisher's offer (the server's m-line, as :func:`parse_media` reads
+    it) lets the publisher repair its stream with RTX: its media codec has generic NACK
+    (``a=rtcp-fb:<pt> nack``) and an ``a=rtpmap:<rtx pt> rtx/<clock>`` with ``a=fmtp:<rtx pt>
+    apt=<media pt>`` is answered. The SSRC pairing (``a=ssrc-group:FID``) belongs to the sender's
+    description, the offer: a recvonly answer carries no SSRCs (for rid simulcast, the
+    repaired-rtp-stream-id extension names the layer instead)."""
+    codec = answer.main_codec
+    return codec is not None and codec.nack and answer.rtx_payload_type(codec.payload_type) is not None
+
 
 def _codec(c: Any) -> CodecInfo:
     return CodecInfo(
@@ -101,6 +148,7 @@ def _codec(c: Any) -> CodecInfo:
         clock_rate=int(c.clockRate),
         channels=c.channels,
         parameters=dict(c.parameters),
+        feedback=tuple(f"{f.type} {f.parameter}" if f.parameter else str(f.type) for f in c.rtcpFeedback),
     )
 
 
@@ -448,10 +496,12 @@ def _media_sections(desc: Any, text: str) -> list[MediaSection]:
         if not mid:
             raise InvalidSdpError(f"m-line {index}: m={_quote(str(m.kind), 16)}: the m-line has no a=mid")
         rtx: set[int] = set()
+        pairs: list[tuple[int, int]] = []
         sim: tuple[int, ...] = ()
         for group in m.ssrc_group:
             if group.semantic == "FID" and len(group.items) >= 2:
                 rtx.update(int(x) for x in group.items[1:])
+                pairs.append((int(group.items[0]), int(group.items[1])))
             elif group.semantic == "SIM" and len(group.items) >= 2:
                 sim = tuple(int(x) for x in group.items)
         ssrcs = list(dict.fromkeys(int(s.ssrc) for s in m.ssrc if s.ssrc not in rtx))
@@ -473,6 +523,7 @@ def _media_sections(desc: Any, text: str) -> list[MediaSection]:
                 rids=rids_per_section[index] if index < len(rids_per_section) else (),
                 simulcast_ssrcs=sim,
                 rejected=rejected,
+                rtx_pairs=tuple(pairs),
             )
         )
     return out
