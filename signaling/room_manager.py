@@ -70,6 +70,15 @@ class RoomManager:
         await self._leave_absent(room)
         return room
 
+    async def list_rooms(self, *, active_only: bool, offset: int, limit: int) -> tuple[list[Room], int]:
+        """The store's rooms newest first (and how many), each as ``get`` gives it: after the
+        reconnect window nobody the restart cut off is still listed as present."""
+        rooms, total = await self.store.list_rooms(active_only=active_only, offset=offset, limit=limit)
+        for room in rooms:
+            if room.room_id not in self.live:
+                await self._leave_absent(room)
+        return rooms, total
+
     async def _leave_absent(self, room: Room) -> None:
         """A room not served here: nobody in it is connected.  Once the reconnect window is over,
         whoever the store still has as present leaves (the restart cut them off)."""

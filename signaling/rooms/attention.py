@@ -1,8 +1,12 @@
-"""'Are you with us?': a host asks one or all students to confirm, and sees who did and how fast."""
+"""'Are you with us?': a host asks one or all students to confirm, and sees who did and how fast.
+
+The requests with their answers are part of the lesson's record (issue 11): the store keeps them
+and the REST API lists them (signaling/rest/records_api.py)."""
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +39,16 @@ class AttentionRequest:
                 "from": {"participant_id": self.from_id, "name": self.from_name},
                 "targets": len(self.targets), "acked": acked, "pending": pending}
 
+    def record_json(self) -> dict[str, Any]:
+        """For the lesson's record: who asked what and when, who acknowledged (and when, in the order
+        they did), who did not."""
+        return {"attention_id": self.attention_id, "text": self.text, "sent_at": self.sent_at,
+                "from": {"participant_id": self.from_id, "name": self.from_name}, "targets": len(self.targets),
+                "acked": [{"participant_id": pid, "name": self.targets[pid], "acked_at": at,
+                           "after_ms": self.after_ms(pid)} for pid, at in self.acks.items()],
+                "not_acked": [{"participant_id": pid, "name": name} for pid, name in self.targets.items()
+                              if pid not in self.acks]}
+
 
 class AttentionLog:
     def __init__(self, *, keep: int = KEEP_REQUESTS) -> None:
@@ -52,6 +66,11 @@ class AttentionLog:
         while len(self._requests) > self._keep:
             self._requests.popitem(last=False)
         return request
+
+    def restore(self, requests: Iterable[AttentionRequest]) -> None:
+        """The store's rebuild: requests as written, oldest first (acks in the order they came)."""
+        for r in requests:
+            self.add(r)
 
     def get(self, attention_id: str) -> AttentionRequest:
         r = self._requests.get(attention_id)

@@ -32,10 +32,21 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from signaling.rooms import Room
+from signaling.rooms.attention import KEEP_REQUESTS
 from signaling.rooms.chat_log import KEEP_MESSAGES, ChatMessage
+from signaling.rooms.hand_queue import KEEP_HANDS
 from signaling.store import schema as t
 from signaling.store.migrate import SchemaError, StoreUnavailable, check_current, current_revision, upgrade
-from signaling.store.room_rows import AttendanceRow, Capture, ParticipantRow, RoomRow, capture, rebuild
+from signaling.store.room_rows import (
+    AttendanceRow,
+    AttentionRow,
+    Capture,
+    HandRow,
+    ParticipantRow,
+    RoomRow,
+    capture,
+    rebuild,
+)
 
 log = logging.getLogger("urok.store")
 
@@ -116,7 +127,8 @@ async def upgrade_database(url: str) -> tuple[str | None, str | None]:
 def _differs(old: Capture | None, new: Capture) -> bool:
     return (old is None or bool(new.new_chat) or old.room != new.room or old.exclusions != new.exclusions
             or old.overrides != new.overrides or old.participants != new.participants
-            or old.attendance != new.attendance or old.chat != new.chat)
+            or old.attendance != new.attendance or old.chat != new.chat or old.hands != new.hands
+            or bool(new.new_attention) or bool(new.new_acks))
 
 
 class SqlStore:
@@ -287,7 +299,8 @@ class SqlStore:
             r = (await conn.execute(sa.select(t.rooms).where(t.rooms.c.room_id == room_id))).first()
             if r is None:
                 return None
-            row: RoomRow = (r.settings, r.external_id, r.ended_at, r.started_at, r.lock_before_lockdown)
+            row: RoomRow = (r.settings, r.external_id, r.ended_at, r.started_at, r.lock_before_lockdown,
+                            None if r.roster is None else frozenset(r.roster))
             where = {tbl: tbl.c.room_id == room_id for tbl in (t.room_exclusions, t.role_overrides, t.participants,
                                                                 t.attendance, t.attendance_intervals,
                                                                 t.chat_messages)}
@@ -310,15 +323,44 @@ class SqlStore:
             seq = await conn.scalar(sa.select(sa.func.max(t.chat_messages.c.seq)).where(where[t.chat_messages]))
             recent = (await conn.execute(sa.select(t.chat_messages).where(where[t.chat_messages])
                                          .order_by(t.chat_messages.c.seq.desc()).limit(KEEP_MESSAGES))).all()
+            hands, attention = await self._load_records(conn, room_id)
         chat = [ChatMessage(message_id=m.message_id, from_id=m.from_id, from_name=m.from_name, text=m.text,
                             sent_at=m.sent_at, to_id=m.to_id, to_name=m.to_name, deleted=m.deleted)
                 for m in reversed(recent)]
         room = rebuild(room_id, r.created_at, row, exclusions=exclusions, overrides=overrides, participants=people,
-                       attendance=attendance, chat=chat)
+                       attendance=attendance, chat=chat, hands=hands, attention=attention)
         return room, (-1 if seq is None else int(seq)) + 1
+
+    @staticmethod
+    async def _load_records(conn: AsyncConnection, room_id: str) -> tuple[list[HandRow], list[AttentionRow]]:
+        """The hands' history and the attention requests the live room keeps (the latest ones)."""
+        h = t.hands.c
+        hands: list[HandRow] = [
+            (x.seq, x.participant_id, x.raised_at, x.lowered_at, x.lowered_by, x.reason)
+            for x in await conn.execute(sa.select(t.hands).where(h.room_id == room_id)
+                                        .order_by(h.seq.desc()).limit(KEEP_HANDS))]
+        if len(hands) == KEEP_HANDS:  # a hand still up stays in the queue however old (as in the domain)
+            hands += [(x.seq, x.participant_id, x.raised_at, x.lowered_at, x.lowered_by, x.reason)
+                      for x in await conn.execute(sa.select(t.hands).where(
+                          h.room_id == room_id, h.reason.is_(None), h.seq < hands[-1][0]))]
+        a, tg = t.attention_requests.c, t.attention_targets.c
+        requests = list(reversed((await conn.execute(
+            sa.select(t.attention_requests).where(a.room_id == room_id)
+            .order_by(a.sent_at.desc(), a.attention_id.desc()).limit(KEEP_REQUESTS))).all()))
+        targets: dict[str, list[tuple[str, str, float | None]]] = {}
+        if requests:
+            for x in await conn.execute(sa.select(t.attention_targets).where(
+                    tg.room_id == room_id, tg.attention_id.in_([q.attention_id for q in requests]))
+                    .order_by(tg.attention_id, tg.seq)):
+                targets.setdefault(x.attention_id, []).append((x.participant_id, x.name, x.acked_at))
+        attention: list[AttentionRow] = [(q.attention_id, q.from_id, q.from_name, q.text, q.sent_at,
+                                          tuple(targets.get(q.attention_id, ()))) for q in requests]
+        return hands, attention
 
     def _remember(self, room: Room, written: Capture, chat_seq: int) -> None:
         written.new_chat = []
+        written.new_attention = []
+        written.new_acks = {}
         self._rooms[room.room_id] = room
         self._written[room.room_id] = written
         self._chat_seq[room.room_id] = chat_seq
@@ -417,9 +459,9 @@ class SqlStore:
 
     @staticmethod
     def _room_values(row: RoomRow) -> dict[str, Any]:
-        settings, external_id, ended_at, started_at, lock = row
+        settings, external_id, ended_at, started_at, lock, roster = row
         return {"settings": settings, "external_id": external_id, "ended_at": ended_at, "started_at": started_at,
-                "lock_before_lockdown": lock}
+                "lock_before_lockdown": lock, "roster": None if roster is None else sorted(roster)}
 
     async def _upsert(self, conn: AsyncConnection, table: sa.Table, keys: Sequence[str],
                       rows: list[dict[str, Any]]) -> None:
@@ -485,3 +527,29 @@ class SqlStore:
             await conn.execute(sa.update(t.chat_messages).where(
                 t.chat_messages.c.room_id == room_id, t.chat_messages.c.message_id.in_(tombstones),
             ).values(text="", deleted=True))
+        await self._write_records(conn, room_id, old, new)
+
+    async def _write_records(self, conn: AsyncConnection, room_id: str, old: Capture | None, new: Capture) -> None:
+        """The lesson's record: hands raised and lowered, attention requests and their answers."""
+        old_h = old.hands if old is not None else {}
+        names = ("seq", "participant_id", "raised_at", "lowered_at", "lowered_by", "reason")
+        await self._upsert(conn, t.hands, ["room_id", "seq"],
+                           [{"room_id": room_id, **dict(zip(names, row, strict=True))}
+                            for seq, row in new.hands.items() if old_h.get(seq) != row])
+        if new.new_attention:
+            await conn.execute(self._insert(t.attention_requests).on_conflict_do_nothing(), [
+                {"room_id": room_id, "attention_id": aid, "from_id": from_id, "from_name": from_name, "text": text,
+                 "sent_at": sent_at} for aid, from_id, from_name, text, sent_at, _ in new.new_attention])
+            await self._upsert(conn, t.attention_targets, ["room_id", "attention_id", "participant_id"], [
+                {"room_id": room_id, "attention_id": aid, "seq": n, "participant_id": pid, "name": name,
+                 "acked_at": acked_at}
+                for aid, _, _, _, _, targets in new.new_attention for n, (pid, name, acked_at) in enumerate(targets)])
+        if new.new_acks:
+            tg = t.attention_targets.c
+            await conn.execute(
+                sa.update(t.attention_targets).where(
+                    tg.room_id == room_id, tg.attention_id == sa.bindparam("b_attention_id"),
+                    tg.participant_id == sa.bindparam("b_participant_id"),
+                ).values(acked_at=sa.bindparam("b_acked_at")),
+                [{"b_attention_id": aid, "b_participant_id": pid, "b_acked_at": at}
+                 for aid, acks in new.new_acks.items() for pid, at in acks])
