@@ -27,7 +27,7 @@ from signaling.lessons.feature import setup_lessons
 from signaling.media import MediaFeature
 from signaling.media.media_feature import ForwardingPolicy
 from signaling.metrics import Metrics
-from signaling.rest import lessons_api, ops_api, participants_api, rooms_api, webhooks_api
+from signaling.rest import lessons_api, ops_api, participants_api, records_api, rooms_api, webhooks_api
 from signaling.rest.api_route import ApiRoute
 from signaling.rest.middleware import error_middleware
 from signaling.rest.openapi import build_openapi
@@ -42,7 +42,7 @@ from signaling.webhooks.feature import setup_webhooks
 from signaling.ws.rtc_endpoint import rtc_handler
 
 REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *participants_api.ROUTES,
-                                     *lessons_api.ROUTES, *webhooks_api.ROUTES)
+                                     *lessons_api.ROUTES, *webhooks_api.ROUTES, *records_api.ROUTES)
 # Features that attach to the app and the room events (signaling/events.py): each sets up its app
 # keys, subscribes to app[EVENTS] and adds its lifecycle after the store's (so the store is open
 # before them and closed after them).  Order: lessons emit events the webhooks deliver.

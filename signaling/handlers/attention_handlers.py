@@ -19,6 +19,7 @@ async def attention(session: Session, req: Attention) -> Reply:
     live.broadcast({"event": "attention", "attention_id": r.attention_id, "text": r.text,
                     "from": {"participant_id": r.from_id, "name": r.from_name}, "sent_at": r.sent_at},
                    to=list(r.targets))
+    await live.store.save_room(live.room)  # the request and its answers are part of the lesson's record
     return {"attention_id": r.attention_id, "targets": len(r.targets)}
 
 
@@ -30,6 +31,7 @@ async def attention_ack(session: Session, req: AttentionAck) -> Reply:
         live.to_moderators({"event": "attention_acked", "attention_id": r.attention_id,
                             "participant_id": session.participant_id, "name": session.participant.name,
                             "after_ms": after_ms})
+        await live.store.save_room(live.room)
     return {"attention_id": r.attention_id, "after_ms": after_ms}
 
 

@@ -20,6 +20,7 @@ async def raise_hand(session: Session, _: RaiseHand) -> Reply:
              "position": hand.position}
     if new:
         live.to_stage(event, also=session.participant_id)
+        await live.store.save_room(live.room)  # the hands' history is part of the lesson's record
     return {"raised_at": hand.raised_at, "position": hand.position}
 
 
@@ -27,10 +28,12 @@ async def lower_hand(session: Session, req: LowerHand) -> Reply:
     if req.all_ and req.participant_id is not None:
         raise InvalidMessage("give either 'participant_id' or 'all': true, not both")
     live = session.room
-    lowered = live.room.lower_hands(session.participant, req.participant_id, req.all_)
+    lowered = live.room.lower_hands(session.participant, req.participant_id, req.all_, live.clock())
     by = session.participant_id
     for pid in lowered:
         live.to_stage({"event": "hand_lowered", "participant_id": pid, "by": None if pid == by else by}, also=pid)
+    if lowered:
+        await live.store.save_room(live.room)
     return {"lowered": lowered}
 
 

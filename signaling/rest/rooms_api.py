@@ -55,7 +55,7 @@ async def list_rooms(request: web.Request) -> web.Response:
     offset = int_query(request, "offset", 0, 0, 10**9)
     limit = int_query(request, "limit", 100, 1, 500)
     active = request.query.get("active", "true").lower() not in ("0", "false", "no")
-    rooms, total = await request.app[ROOMS].store.list_rooms(active_only=active, offset=offset, limit=limit)
+    rooms, total = await request.app[ROOMS].list_rooms(active_only=active, offset=offset, limit=limit)
     return _json({"rooms": [r.to_json(participants=0) for r in rooms], "total": total, "offset": offset,
                   "limit": limit})
 
