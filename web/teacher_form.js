@@ -80,15 +80,14 @@ function input(id, attrs = {}) {
   return h("input", { id, name: id, ...attrs });
 }
 
-/** The teacher as the lesson's teacher: names from the token (split from "name" when it has none). */
+/** The teacher as the lesson's teacher, with the names the token gives (no guessing which word of
+ *  "name" is the family name). */
 function teacherOf(claims) {
-  const words = String(claims.name || "").trim().split(/\s+/).filter(Boolean);
-  return {
-    id: claims.sub,
-    family_name: claims.family_name || words[0] || claims.sub,
-    given_name: claims.given_name || words.slice(1).join(" "),
-    registered: true,
-  };
+  const me = { id: claims.sub, registered: true };
+  if (claims.name) me.name = String(claims.name);
+  if (claims.family_name) me.family_name = String(claims.family_name);
+  if (claims.given_name) me.given_name = String(claims.given_name);
+  return me;
 }
 
 export function createPlanForm({ token, claims, onPlanned }) {
