@@ -15,6 +15,9 @@ from signaling.rooms.role import Role
 ALGORITHM = "HS256"
 LEEWAY_S = 10
 MAX_TTL_S = 7 * 24 * 3600  # the default of the setting token_max_ttl_s (and the REST API's ttl_s cap)
+# a lesson link's token lives to the end of the lesson's last occurrence: a school year, not a week
+# (the setting lesson_link_max_days; the lessons service passes it)
+LESSON_MAX_TTL_S = 400 * 24 * 3600
 _TIME_CLAIMS = ("exp", "iat", "nbf")
 
 
@@ -40,6 +43,32 @@ class AccessGrant:
 class AdminGrant:
     subject: str
     expires_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class LessonGrant:
+    """What a verified lesson token allows: one person entering one lesson's occurrences (it is no
+    room token: POST /v1/lessons/{id}/enter trades it for one)."""
+
+    identity: str
+    name: str
+    lesson_id: str
+    role: Role
+    registered: bool
+    expires_at: int
+    family_name: str = ""
+    given_name: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TeacherGrant:
+    """A teacher of the school (the teacher's page, and the lessons API for their own lessons)."""
+
+    teacher_id: str
+    name: str
+    expires_at: int
+    family_name: str = ""
+    given_name: str = ""
 
 
 MAX_TEXT = 200
@@ -122,7 +151,48 @@ class TokenService:
         t = int(time.time() if now is None else now)
         return self._encode({"iss": self._key, "sub": subject, "admin": True, "iat": t, "exp": t + ttl_s})
 
-    def _decode(self, token: str) -> dict[str, Any]:
+    def mint_lesson(
+        self,
+        *,
+        identity: str,
+        name: str,
+        lesson_id: str,
+        role: Role,
+        registered: bool,
+        expires_at: int,
+        family_name: str = "",
+        given_name: str = "",
+        max_ttl_s: int = LESSON_MAX_TTL_S,
+        now: float | None = None,
+    ) -> str:
+        """A lesson link's token; ``expires_at`` (absolute) is the lesson's last close, at most
+        ``max_ttl_s`` from now.  No ``room`` claim: no room accepts it (verify_access)."""
+        t = int(time.time() if now is None else now)
+        if expires_at - t > max_ttl_s:
+            raise ValueError(f"a lesson token lives at most {max_ttl_s} s")
+        claims: dict[str, Any] = {
+            "iss": self._key, "sub": identity, "name": name, "lesson": lesson_id, "role": role.value,
+            "registered": registered, "iat": t, "exp": int(expires_at),
+        }
+        if family_name:
+            claims["family_name"] = family_name
+        if given_name:
+            claims["given_name"] = given_name
+        return self._encode(claims)
+
+    def mint_teacher(self, *, teacher_id: str, name: str, ttl_s: int, family_name: str = "", given_name: str = "",
+                     now: float | None = None) -> str:
+        self._check_ttl(ttl_s)
+        t = int(time.time() if now is None else now)
+        claims: dict[str, Any] = {"iss": self._key, "sub": teacher_id, "name": name, "teacher": True, "iat": t,
+                                  "exp": t + ttl_s}
+        if family_name:
+            claims["family_name"] = family_name
+        if given_name:
+            claims["given_name"] = given_name
+        return self._encode(claims)
+
+    def _decode(self, token: str, *, max_ttl_s: int | None = None) -> dict[str, Any]:
         if not token:
             raise TokenError("no token")
         try:
@@ -150,8 +220,9 @@ class TokenService:
             value = claims.get(name)
             if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
                 raise TokenError(f"token claim {name!r} must be a number (seconds since the epoch)")
-        if claims["exp"] - time.time() > self._max_ttl_s + LEEWAY_S:
-            raise TokenError(f"token lives longer than this server allows ({self._max_ttl_s} s); "
+        limit = self._max_ttl_s if max_ttl_s is None else max_ttl_s
+        if claims["exp"] - time.time() > limit + LEEWAY_S:
+            raise TokenError(f"token lives longer than this server allows ({limit} s); "
                              "mint one with a shorter lifetime")
         return claims
 
@@ -159,6 +230,10 @@ class TokenService:
         claims = self._decode(token)
         if "admin" in claims:  # whatever else it claims (a room too): admin tokens are for the REST API
             raise TokenError("an admin token cannot join a room")
+        if "lesson" in claims:
+            raise TokenError("a lesson link's token cannot join a room: enter the lesson (its /lesson/ link) first")
+        if "teacher" in claims:
+            raise TokenError("a teacher token cannot join a room: open the lesson from the teacher's page")
         room = _text(claims, "room", required=True)
         if room_id is not None and room != room_id:
             raise TokenError("token is for another room")
@@ -178,6 +253,43 @@ class TokenService:
             role=role,
             registered=registered,
             expires_at=int(exp),
+            family_name=_text(claims, "family_name", required=False),
+            given_name=_text(claims, "given_name", required=False),
+        )
+
+    def verify_lesson(self, token: str, *, lesson_id: str | None = None,
+                      max_ttl_s: int = LESSON_MAX_TTL_S) -> LessonGrant:
+        """A lesson link's token (``max_ttl_s``: the setting lesson_link_max_days in seconds)."""
+        claims = self._decode(token, max_ttl_s=max_ttl_s)
+        if "admin" in claims or "teacher" in claims or "room" in claims or "lesson" not in claims:
+            raise TokenError("not a lesson token (send the token of the lesson link)")
+        lesson = _text(claims, "lesson", required=True, limit=64)
+        if lesson_id is not None and lesson != lesson_id:
+            raise TokenError("token is for another lesson")
+        role_text = claims.get("role", Role.PARTICIPANT.value)
+        try:
+            role = Role(role_text)
+        except ValueError:
+            raise TokenError(f"token claim 'role' must be one of {', '.join(Role.values())}") from None
+        registered = claims.get("registered", False)
+        if not isinstance(registered, bool):
+            raise TokenError("token claim 'registered' must be true or false")
+        return LessonGrant(
+            identity=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
+            name=_text(claims, "name", required=False) or _text(claims, "sub", required=True),
+            lesson_id=lesson, role=role, registered=registered, expires_at=int(claims["exp"]),
+            family_name=_text(claims, "family_name", required=False),
+            given_name=_text(claims, "given_name", required=False),
+        )
+
+    def verify_teacher(self, token: str) -> TeacherGrant:
+        claims = self._decode(token)
+        if claims.get("teacher") is not True or "admin" in claims or "room" in claims or "lesson" in claims:
+            raise TokenError("not a teacher token (claim teacher: true is missing)")
+        return TeacherGrant(
+            teacher_id=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
+            name=_text(claims, "name", required=False) or _text(claims, "sub", required=True),
+            expires_at=int(claims["exp"]),
             family_name=_text(claims, "family_name", required=False),
             given_name=_text(claims, "given_name", required=False),
         )

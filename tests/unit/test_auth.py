@@ -124,3 +124,77 @@ def test_minting_past_the_maximum_lifetime_is_refused() -> None:
 def test_a_token_with_an_admin_claim_cannot_join_even_naming_a_room(admin: object) -> None:
     with pytest.raises(TokenError, match="admin token cannot join"):
         SVC.verify_access(signed({"admin": admin, "role": "host", "exp": time.time() + 60}), room_id="R")
+
+
+# --- lesson links and teacher tokens (signaling/lessons) ----------------------------------------------
+
+DAY = 86_400
+
+
+def lesson_token(svc: TokenService, *, days: float = 200, lesson: str = "LS_1", max_days: int = 400) -> str:
+    return svc.mint_lesson(identity="s-1", name="Пётр Петров", lesson_id=lesson, role=Role.PARTICIPANT,
+                           registered=True, expires_at=int(time.time() + days * DAY), family_name="Петров",
+                           given_name="Пётр", max_ttl_s=max_days * DAY)
+
+
+def test_a_lesson_token_lives_a_school_year_past_the_room_token_maximum() -> None:
+    svc = TokenService("k", "s")  # room tokens: at most 7 days
+    g = svc.verify_lesson(lesson_token(svc, days=200), lesson_id="LS_1")
+    assert (g.identity, g.lesson_id, g.role, g.registered, g.family_name, g.given_name) == (
+        "s-1", "LS_1", Role.PARTICIPANT, True, "Петров", "Пётр")
+    assert g.expires_at > time.time() + 199 * DAY
+
+
+def test_a_lesson_token_past_the_lesson_link_maximum_is_refused_and_not_minted() -> None:
+    svc = TokenService("k", "s")
+    token = lesson_token(svc, days=30)
+    with pytest.raises(TokenError, match="lives longer"):
+        svc.verify_lesson(token, max_ttl_s=10 * DAY)
+    with pytest.raises(ValueError, match="at most"):
+        lesson_token(svc, days=30, max_days=10)
+
+
+def test_a_lesson_token_is_for_its_lesson_only() -> None:
+    svc = TokenService("k", "s")
+    with pytest.raises(TokenError, match="another lesson"):
+        svc.verify_lesson(lesson_token(svc), lesson_id="LS_2")
+
+
+def test_a_lesson_token_cannot_join_a_room_nor_act_as_admin_or_teacher() -> None:
+    svc = TokenService("k", "s")
+    token = lesson_token(svc, days=2)
+    with pytest.raises(TokenError, match="lesson link"):
+        svc.verify_access(token)
+    with pytest.raises(TokenError, match="lesson link"):
+        svc.verify_access(token, room_id="LS_1")
+    with pytest.raises(TokenError):
+        svc.verify_admin(token)
+    with pytest.raises(TokenError):
+        svc.verify_teacher(token)
+
+
+def test_a_teacher_token_is_neither_a_room_nor_a_lesson_nor_an_admin_token() -> None:
+    svc = TokenService("k", "s")
+    token = svc.mint_teacher(teacher_id="t-1", name="Мария Иванова", family_name="Иванова", ttl_s=3600)
+    g = svc.verify_teacher(token)
+    assert (g.teacher_id, g.name, g.family_name) == ("t-1", "Мария Иванова", "Иванова")
+    for verify in (svc.verify_access, svc.verify_lesson, svc.verify_admin):
+        with pytest.raises(TokenError):
+            verify(token)
+
+
+def test_room_and_admin_tokens_are_not_lesson_or_teacher_tokens() -> None:
+    svc = TokenService("k", "s")
+    room = svc.mint_access(identity="u", name="U", room_id="R", role=Role.HOST, registered=True, ttl_s=60)
+    admin = svc.mint_admin(ttl_s=60)
+    for token in (room, admin):
+        with pytest.raises(TokenError):
+            svc.verify_lesson(token)
+        with pytest.raises(TokenError, match="not a teacher token"):
+            svc.verify_teacher(token)
+
+
+def test_a_teacher_token_keeps_to_the_room_token_maximum() -> None:
+    svc = TokenService("k", "s", max_ttl_s=3600)
+    with pytest.raises(InvalidRequest):
+        svc.mint_teacher(teacher_id="t-1", name="T", ttl_s=7200)
