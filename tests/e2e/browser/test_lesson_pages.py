@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.async_api import Page
+from playwright.async_api import Page, ViewportSize
 
 from tests.e2e.browser.conftest import PHONE, Browsers
 from tests.e2e.browser.util import eventually, prejoin_ready
@@ -23,6 +23,8 @@ from tests.e2e.browser.util import eventually, prejoin_ready
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
 MSK = timezone(timedelta(hours=3))
+PHONE_SIZE: ViewportSize = {"width": PHONE["width"], "height": PHONE["height"]}
+DESKTOP_SIZE: ViewportSize = {"width": 1280, "height": 800}
 NO_SIDEWAYS_SCROLL_JS = "() => document.documentElement.scrollWidth <= window.innerWidth"
 TEACHER = {"teacher_id": "t-1", "name": "Мария Иванова", "family_name": "Иванова", "given_name": "Мария"}
 
@@ -70,7 +72,7 @@ async def enter_through_prejoin(page: Page) -> None:
 
 
 async def fits_phone(page: Page) -> bool:
-    await page.set_viewport_size(PHONE)
+    await page.set_viewport_size(PHONE_SIZE)
     await page.wait_for_timeout(150)
     fits: bool = await page.evaluate(NO_SIDEWAYS_SCROLL_JS)
     return fits
@@ -101,7 +103,8 @@ async def test_teacher_plans_and_starts_a_lesson_a_roster_student_enters_and_a_s
       let d = new Date(now.getTime() + 120000);
       if (d.getDate() !== now.getDate()) d = now;  // just before midnight: today's lesson starts now
       const p = (n) => String(n).padStart(2, '0');
-      return {date: `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`, time: `${p(d.getHours())}:${p(d.getMinutes())}`};
+      return {date: `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`,
+              time: `${p(d.getHours())}:${p(d.getMinutes())}`};
     }""")
     await teacher.fill("#plan-date", when["date"])
     await teacher.fill("#plan-time", when["time"])
@@ -120,7 +123,8 @@ async def test_teacher_plans_and_starts_a_lesson_a_roster_student_enters_and_a_s
     assert status == 200, lesson
     assert [t["id"] for t in lesson["teachers"]] == ["t-1"]
     assert sorted(s["id"] for s in lesson["students"]) == ["s-1", "s-2"]
-    assert {(s["family_name"], s["given_name"]) for s in lesson["students"]} == {("Петров", "Пётр"), ("Сидорова", "Анна")}
+    names = {(s["family_name"], s["given_name"]) for s in lesson["students"]}
+    assert names == {("Петров", "Пётр"), ("Сидорова", "Анна")}
     assert lesson["duration_minutes"] == 40
 
     # "copy the students' links": one line per student, family names in order, the links shown too
@@ -136,7 +140,7 @@ async def test_teacher_plans_and_starts_a_lesson_a_roster_student_enters_and_a_s
     # the teacher's page on a phone: no sideways scroll, links and form included
     assert await fits_phone(teacher), "the teacher's page scrolls sideways at 390 px"
     await teacher.screenshot(path=str(artifacts / "teacher-phone-390.png"), full_page=True)
-    await teacher.set_viewport_size({"width": 1280, "height": 800})
+    await teacher.set_viewport_size(DESKTOP_SIZE)
 
     # "Start": the teacher's own lesson link -> the lesson page -> the room, as its host
     await item.locator(".start").click()
