@@ -10,7 +10,7 @@ import pytest
 
 from signaling.webhooks.signing import BadSignature, sign, verify
 
-BODY = '{"event":"participant_joined","room":{"room_id":"R1"}}'.encode()
+BODY = b'{"event":"participant_joined","room":{"room_id":"R1"}}'
 SECRET = "a-receivers-secret-of-32-chars!!"
 NOW = 1_800_000_000.0
 
