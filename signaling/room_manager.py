@@ -49,6 +49,11 @@ class RoomManager:
     async def create(self, settings: RoomSettings) -> tuple[Room, bool]:
         return await self._create(Room(room_id=new_id("RM"), settings=settings, created_at=self.clock()))
 
+    async def create_room(self, room: Room) -> tuple[Room, bool]:
+        """A room a feature made whole (a lesson's occurrence: its settings and roster set by the
+        lessons service): within max_rooms like any other, idempotent on its active external_id."""
+        return await self._create(room)
+
     async def _create(self, room: Room) -> tuple[Room, bool]:
         """The one place a room comes to be (the API, or a token when rooms_created_by_token), so
         max_rooms holds whichever way; the lock keeps two creations from both passing the count."""
