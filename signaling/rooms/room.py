@@ -302,7 +302,7 @@ class Room:
     def release_host_waiters(self, now: float) -> list[Participant]:
         """"Wait for the teacher": once a host or co-host is in, everyone waiting only for that
         (`host_absent`) enters at once; those a host must decide on stay.  Returns who entered."""
-        if not self.host_present():
+        if not self.settings.wait_for_host or not self.host_present():
             return []
         released = [p for p in self.waiting() if p.waiting_reason is WaitingReason.HOST_ABSENT]
         for p in released:

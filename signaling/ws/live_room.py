@@ -355,8 +355,9 @@ class LiveRoom:
         """Move the end ``minutes`` later (``actor`` None: the school's API): everyone in the room
         gets `room_extended`, the timer warns and ends by the new end.  Returns the new end."""
         ends_at = self.room.extend(actor, minutes, self.clock(), minute_s=self.minute_s)
-        self.broadcast({"event": "room_extended", "ends_at": ends_at, "minutes": minutes,
-                        "by": None if actor is None else actor.participant_id})
+        extended = {"ends_at": ends_at, "minutes": minutes, "by": None if actor is None else actor.participant_id}
+        self.broadcast({"event": "room_extended", **extended})
+        self.emit("room_extended", extended)  # the journal learns the lesson runs longer (webhooks)
         self.restart_timer()
         await self.store.save_room(self.room)
         return ends_at

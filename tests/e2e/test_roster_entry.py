@@ -8,7 +8,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from signaling.app_keys import CLOCK, ROOMS
+from signaling.app_keys import CLOCK, EVENTS, ROOMS
+from signaling.events import RoomEvent
 from signaling.rooms import Role, RoomSettings
 from tests.conftest import Server, WsClient
 
@@ -55,6 +56,8 @@ async def test_a_roster_student_enters_directly_and_a_stranger_waits_not_on_rost
 
 async def test_with_wait_for_host_the_class_waits_until_the_teacher_joins_then_enters_at_once(server: Server) -> None:
     room_id = await lesson_room(server, {"s-1", "s-2", "s-3"}, wait_for_host=True)
+    seen: list[RoomEvent] = []
+    server.app[EVENTS].subscribe(seen.append)
     s1, w1 = await welcomed(server, room_id, "s-1")
     s2, w2 = await welcomed(server, room_id, "s-2")
     stranger, ws = await welcomed(server, room_id, "stranger")
@@ -78,6 +81,10 @@ async def test_with_wait_for_host_the_class_waits_until_the_teacher_joins_then_e
     await asyncio.sleep(0.1)
     assert len(named(host, "participants_joined")) == 1 and not named(host, "participant_joined")
     assert named(stranger, "admitted") == [] and len(named(stranger, "welcome")) == 1
+    hid = named(host, "welcome")[0]["participant_id"]
+    admitted = [e for e in seen if e.name == "participant_admitted"]
+    assert sorted(e.data["participant"]["identity"] for e in admitted) == ["s-1", "s-2"]
+    assert all(e.data["by"] == hid for e in admitted)
     # with the teacher in, a latecomer of the class enters directly
     _s3, w3 = await welcomed(server, room_id, "s-3")
     assert w3["state"] == "joined"
@@ -105,6 +112,8 @@ async def test_room_extend_from_a_participant_is_forbidden_and_from_a_host_moves
         server: Server) -> None:
     now = server.app[CLOCK]()
     room_id = await lesson_room(server, {"s-1"}, ends_at=now + 3600)
+    seen: list[RoomEvent] = []
+    server.app[EVENTS].subscribe(seen.append)
     host = await server.join(room_id, "teacher", role=Role.HOST)
     student = await server.join(room_id, "s-1")
     assert named(student, "welcome")[0]["room"]["ends_at"] == now + 3600
@@ -124,6 +133,8 @@ async def test_room_extend_from_a_participant_is_forbidden_and_from_a_host_moves
         assert e == {"event": "room_extended", "ends_at": now + 4200, "minutes": 10, "by": hid}
     _status, room = await server.rest("GET", f"/v1/rooms/{room_id}")
     assert room["settings"]["ends_at"] == now + 4200
+    assert [(e.name, dict(e.data)) for e in seen if e.name == "room_extended"] == [
+        ("room_extended", {"ends_at": now + 4200, "minutes": 10, "by": hid})]
 
     bad = await host.request("room_extend", minutes=241)
     assert bad["ok"] is False and bad["error"]["code"] == "invalid_message"
