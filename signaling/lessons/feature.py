@@ -2,8 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from aiohttp import web
+
+from signaling.app_keys import CLOCK, EVENTS, ROOMS, SETTINGS, STORE, TOKENS
+from signaling.lessons.lesson_service import LessonService
+from signaling.lessons.lesson_store import LessonStore, MemoryLessonStore
+from signaling.lessons.sql_lesson_store import SqlLessonStore
+from signaling.store.sql_store import SqlStore
+
+LESSONS = web.AppKey("lessons", LessonService)
+
+
+def make_lesson_store(store: object) -> LessonStore:
+    """The lessons live where the rooms do: on the SQL store's engine, or in memory."""
+    if isinstance(store, SqlStore):
+        sql = store
+        return SqlLessonStore(lambda: sql.engine)
+    return MemoryLessonStore()
 
 
 def setup_lessons(app: web.Application) -> None:
     """Called by create_app after the store's lifecycle is registered."""
+    lessons = make_lesson_store(app[STORE])
+    service = LessonService(lessons, app[ROOMS], app[TOKENS], app[SETTINGS], clock=app[CLOCK], events=app[EVENTS])
+    app[LESSONS] = service
+    app[EVENTS].subscribe(service.on_event)  # room_ended -> attendance_ready
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await lessons.open()
+        yield
+        await service.close()
+        await lessons.close()
+
+    app.cleanup_ctx.append(lifecycle)
