@@ -3,7 +3,12 @@ fails during a lesson: the lesson goes on from memory and the write is retried, 
 
 from __future__ import annotations
 
+import asyncio
 import os
+import pwd
+import shutil
+import tempfile
+import traceback
 from pathlib import Path
 
 import pytest
@@ -21,17 +26,45 @@ async def test_a_corrupt_sqlite_file_is_refused_naming_the_file(tmp_path: Path) 
         await SqlStore(sqlite_url(tmp_path)).open()
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes read-only files anyway")
-async def test_a_read_only_sqlite_file_is_refused(tmp_path: Path) -> None:
-    s = SqlStore(sqlite_url(tmp_path))
+def test_a_read_only_sqlite_file_is_refused(tmp_path: Path) -> None:
+    if os.geteuid() != 0:
+        asyncio.run(_read_only_is_refused(tmp_path))
+        return
+    # root writes read-only files anyway: the check runs as the unprivileged user nobody, in a forked
+    # child (its modules already loaded), in a folder of its own (tmp_path's parents are root's, 0700)
+    nobody = pwd.getpwnam("nobody")
+    folder = Path(tempfile.mkdtemp(prefix="urok-readonly-"))
+    try:
+        os.chown(folder, nobody.pw_uid, nobody.pw_gid)
+        pid = os.fork()
+        if pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                os.setgroups([])
+                os.setgid(nobody.pw_gid)
+                os.setuid(nobody.pw_uid)
+                asyncio.run(_read_only_is_refused(folder))
+                code = 0
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)  # the child this test forked
+        assert os.waitstatus_to_exitcode(status) == 0, "as nobody, the read-only file was not refused (see stderr)"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+async def _read_only_is_refused(folder: Path) -> None:
+    s = SqlStore(sqlite_url(folder))
     await s.open()
     await s.close()
-    _set_modes(tmp_path, files=0o444, folder=0o555)
+    _set_modes(folder, files=0o444, folder=0o555)
     try:
         with pytest.raises(StoreUnavailable, match=r"readonly|read-only|unable to open"):
-            await SqlStore(sqlite_url(tmp_path)).open()
+            await SqlStore(sqlite_url(folder)).open()
     finally:
-        _set_modes(tmp_path, files=0o644, folder=0o755)
+        _set_modes(folder, files=0o644, folder=0o755)
 
 
 def _set_modes(path: Path, *, files: int, folder: int) -> None:
