@@ -29,7 +29,8 @@ PARTICIPANT_WAITING = "participant_waiting"  # queued in the waiting room; data:
 PARTICIPANT_ADMITTED = "participant_admitted"  # data: participant, by (participant id of the host, or None)
 PARTICIPANT_DENIED = "participant_denied"  # data: participant, reason
 ATTENDANCE_READY = "attendance_ready"  # the room ended; data: the attendance report
-EVENT_NAMES: tuple[str, ...] = (ROOM_STARTED, ROOM_ENDED, PARTICIPANT_JOINED, PARTICIPANT_LEFT,
+ROOM_EXTENDED = "room_extended"  # a host moved the end later; data: {ends_at, minutes, by}
+EVENT_NAMES: tuple[str, ...] = (ROOM_STARTED, ROOM_ENDED, ROOM_EXTENDED, PARTICIPANT_JOINED, PARTICIPANT_LEFT,
                                 PARTICIPANT_WAITING, PARTICIPANT_ADMITTED, PARTICIPANT_DENIED, ATTENDANCE_READY)
 
 
