@@ -193,7 +193,7 @@ class Timetable:
                 made += 1
                 if r.count is not None and made > r.count:
                     return
-                if made > MAX_OCCURRENCES + len(r.exceptions):
+                if made > MAX_OCCURRENCES + len(r.exceptions) + 1:
                     return  # the validation refuses this timetable; enough to say so
                 if day not in r.exceptions:
                     yield day
