@@ -1,6 +1,7 @@
 """A restart keeps the lesson: `urok serve` on SQLite (and on PostgreSQL), a lesson with a host, two students, chat, a
-deletion, a ban; `kill -9` the server; start it again on the same data dir; the clients reconnect
-with the same tokens and find their seats, the chat (the tombstone too) and the ban."""
+deletion, a ban, raised hands and an attention check; `kill -9` the server; start it again on the
+same data dir; the clients reconnect with the same tokens and find their seats, the chat (the
+tombstone too), the ban, the hand still up, and the lesson's record of hands and attention answers."""
 
 from __future__ import annotations
 
@@ -108,6 +109,16 @@ async def written(url: str, tombstone_id: str) -> None:
         await engine.dispose()
 
 
+async def records(http: aiohttp.ClientSession, base: str, room_id: str, admin: dict[str, str]) -> dict[str, Any]:
+    """The lesson's record of hands and attention checks, through the REST API."""
+    out: dict[str, Any] = {}
+    for kind, key in (("hands", "hands"), ("attention", "requests")):
+        async with http.get(base + f"/v1/rooms/{room_id}/{kind}", headers=admin) as r:
+            assert r.status == 200, await r.text()
+            out[kind] = (await r.json())[key]
+    return out
+
+
 async def connect(http: aiohttp.ClientSession, srv: Serve, tok: str) -> WsClient:
     ws = await http.ws_connect(srv.base.replace("http", "ws", 1) + f"/v1/rtc?token={tok}", heartbeat=None)
     return WsClient(ws)
@@ -131,8 +142,15 @@ async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aioh
             c = await connect(http, first, tok)
             clients.append(c)
             seats[name] = (await c.event("welcome"))["participant_id"]
-        host, anna, _ = clients
+        host, anna, boris = clients
         await anna.event("chat_history")
+        asked = await host.request("attention", all=True, text="Вы с нами?")
+        assert asked["ok"] and asked["targets"] == 2, asked
+        assert (await anna.request("attention_ack", attention_id=asked["attention_id"]))["ok"]
+        assert (await anna.request("raise_hand"))["ok"]
+        assert (await boris.request("raise_hand"))["ok"]
+        assert (await host.request("lower_hand", participant_id=seats["anna"]))["ok"]  # answered
+        assert (await anna.request("raise_hand"))["ok"]  # and up again when the server dies
         kept = await anna.request("chat_send", text="здравствуйте")
         rude = await anna.request("chat_send", text="something rude")
         assert kept["ok"] and rude["ok"], (kept, rude)
@@ -146,6 +164,12 @@ async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aioh
         assert "urok_store_write_failures_total 0.0" in metrics and "urok_store_writes_total" in metrics
         async with http.get(first.base + f"/v1/rooms/{room_id}/attendance", headers=admin) as r:
             before = {p["identity"]: p["intervals"] for p in (await r.json())["participants"]}
+        record = await records(http, first.base, room_id, admin)
+        assert [(h["identity"], h["reason"], h["answered"]) for h in record["hands"]] == [
+            ("anna", "answered", True), ("boris", "left", False), ("anna", None, False)]
+        (check,) = record["attention"]
+        assert [a["identity"] for a in check["acked"]] == ["anna"]
+        assert [a["identity"] for a in check["not_acked"]] == ["boris"]
         await first.kill9()
         for c in clients:
             await c.close()
@@ -161,6 +185,9 @@ async def test_a_lesson_survives_kill_9_of_the_server(tmp_path: Path, http: aioh
                 clients.append(c)
                 again[name] = await c.event("welcome")
                 history[name] = (await c.event("chat_history"))["messages"]
+            queue = (await clients[0].event("hand_queue"))["hands"]
+            assert [h["participant_id"] for h in queue] == [seats["anna"]]  # her hand is still up
+            assert await records(http, second.base, room_id, admin) == record
             assert {n: w["participant_id"] for n, w in again.items()} == {n: seats[n] for n in again}
             assert again["teacher"]["you"]["role"] == "host"
             texts = [(m["text"], m["deleted"]) for m in history["anna"]]
@@ -217,6 +244,9 @@ async def test_who_does_not_reconnect_within_the_window_after_a_restart_leaves(
         assert welcome["participant_id"] == seats["teacher"]
         left = await teacher.event("participant_left", timeout=20, participant_id=seats["anna"])
         assert left["num_participants"] == 1
+        async with http.get(second.base + "/v1/rooms", headers=admin) as r:  # the list, before anyone asks for it
+            listed = {room["room_id"]: room["num_participants"] for room in (await r.json())["rooms"]}
+        assert listed == {rooms[0]: 1, rooms[1]: 0}
         for room_id, count in ((rooms[0], 1), (rooms[1], 0)):  # the room nobody opened too
             async with http.get(second.base + f"/v1/rooms/{room_id}", headers=admin) as r:
                 assert (await r.json())["num_participants"] == count

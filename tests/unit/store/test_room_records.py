@@ -72,7 +72,7 @@ async def test_hands_and_attention_answers_survive_a_restart_of_the_store(sql_ur
 async def test_a_lessons_roster_survives_a_restart_of_the_store(sql_url: str, roster: set[str] | None) -> None:
     s = SqlStore(sql_url)
     await s.create_room(Room(room_id="A", settings=RoomSettings(), created_at=1.0,
-                                    roster=None if roster is None else set(roster)))
+                             roster=None if roster is None else set(roster)))
     await s.close()
     again = SqlStore(sql_url)
     try:
