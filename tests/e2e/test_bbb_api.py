@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -23,7 +24,7 @@ from bigbluebutton_api_python.exception import BBBException  # type: ignore[impo
 from yarl import URL
 
 from signaling.rooms import Role
-from tests.conftest import Server
+from tests.conftest import Server, start_server, test_settings
 
 SECRET = "8cd8ef52e8e101574e400365b55e11a6"
 API = "/bigbluebutton/api"
@@ -299,3 +300,29 @@ async def test_without_bbb_secret_there_is_no_bigbluebutton_api(server: Server) 
         assert r.status == 404
     async with aiohttp.ClientSession() as http, http.get(server.base + API) as r:
         assert r.status == 404
+
+
+async def test_meetings_survive_a_restart_of_the_server_on_sqlite(tmp_path: Path) -> None:
+    """The meetings' table is in the durable store: after a restart the same meetingID is the same
+    meeting (create warns, join finds its room), as an LMS that created it yesterday expects."""
+    settings = test_settings(bbb_secret=SECRET, store="sqlite", data_dir=str(tmp_path / "data"))
+    runner, base = await start_server(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            srv = Server(app=runner.app, base=base, http=http, admin={})
+            first = await create(srv, "year-course", attendeePW="ap", moderatorPW="mp", meta={"term": "autumn"})
+    finally:
+        await runner.cleanup()
+    runner, base = await start_server(settings)
+    try:
+        async with aiohttp.ClientSession() as http:
+            srv = Server(app=runner.app, base=base, http=http, admin={})
+            again = await create(srv, "year-course", attendeePW="ap", moderatorPW="mp")
+            assert again.get_message_key() == "duplicateWarning"
+            assert again.get_field("internalMeetingID") == first.get_field("internalMeetingID")
+            info = await get_xml(srv, signed("getMeetingInfo", "meetingID=year-course"))
+            assert info.findtext("metadata/term") == "autumn" and info.findtext("attendeePW") == "ap"
+            room_id, token = await follow_join(srv, library(srv).get_join_meeting_url("Пётр", "year-course", "ap"))
+            assert srv.tokens.verify_access(token, room_id=room_id).role is Role.PARTICIPANT
+    finally:
+        await runner.cleanup()
