@@ -60,7 +60,9 @@ class Outbox:
     async def open(self) -> list[Delivery]:
         """Load the registrations; start the writer; returns the pending deliveries to resume (by seq)."""
         await self.store.open()
-        self.webhooks = {w.webhook_id: w for w in await self.store.list_webhooks()}
+        loaded = await self.store.list_webhooks()
+        self.webhooks.clear()  # the same dict: the worker reads it by reference
+        self.webhooks.update((w.webhook_id, w) for w in loaded)
         self._seq = itertools.count(await self.store.max_seq() + 1)
         pending = await self.store.pending()
         self._open = True
