@@ -356,3 +356,16 @@ async def test_a_plain_room_gets_its_plain_attendance_when_it_ends(lesson_server
         await asyncio.sleep(0.02)
     [event] = [e for e in seen if e.name == ATTENDANCE_READY]
     assert event.lesson is None and [r["identity"] for r in event.data["attendance"]] == ["u-1"]
+
+
+async def test_the_whole_class_entering_at_once_gets_one_room(lesson_server: Make, tmp_path: Any) -> None:
+    srv, clock = await lesson_server(store="sqlite", data_dir=str(tmp_path))
+    start = start_in(2)
+    students = [{"id": f"s-{i}", "family_name": f"Ученик {i}"} for i in range(12)]
+    lesson = await create(srv, lesson_body(start, students=students))
+    clock.set(start.timestamp() - 5 * MIN)
+    answers = await asyncio.gather(*(enter(srv, lesson, p["id"]) for p in [*students, {"id": "t-1"}]))
+    assert {status for status, _ in answers} == {200}
+    assert len({body["room_id"] for _, body in answers}) == 1
+    status, rooms = await srv.rest("GET", "/v1/rooms")
+    assert status == 200 and rooms["total"] == 1
