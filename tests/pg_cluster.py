@@ -37,9 +37,19 @@ def _free_port() -> int:
 
 
 class PgCluster:
-    def __init__(self, root: Path, port: int, as_user: list[str]) -> None:
-        self.root, self.port, self.as_user = root, port, as_user
+    def __init__(self, root: Path, port: int, as_user: list[str], pg_ctl: str = "pg_ctl") -> None:
+        self.root, self.port, self.as_user, self.pg_ctl = root, port, as_user, pg_ctl
         self._names = itertools.count()
+
+    def stop(self) -> None:
+        """PostgreSQL goes down (a fast shutdown: sessions are cut off), as a district's server may."""
+        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.root / "data"), "-m", "fast", "-w", "stop"],
+                       check=True, capture_output=True)
+
+    def start(self) -> None:
+        """Up again on the same port, with the same data."""
+        subprocess.run([*self.as_user, self.pg_ctl, "-D", str(self.root / "data"), "-l", str(self.root / "log"),
+                        "-w", "-o", _options(self.root, self.port), "start"], check=True, capture_output=True)
 
     @property
     def admin_url(self) -> str:
@@ -54,6 +64,10 @@ class PgCluster:
             await conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         await engine.dispose()
         return f"postgresql://urok@127.0.0.1:{self.port}/{name}"
+
+
+def _options(root: Path, port: int) -> str:
+    return f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
 
 
 @contextmanager
@@ -85,10 +99,9 @@ def _started(root: Path, initdb: str, pg_ctl: str) -> Iterator[PgCluster]:
     data, port = root / "data", _free_port()
     subprocess.run([*as_user, initdb, "-D", str(data), "-U", "urok", "--auth=trust", "-E", "UTF8",
                     "--no-sync"], check=True, capture_output=True)
-    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o",
-                    f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off", "start"],
-                   check=True, capture_output=True)
+    subprocess.run([*as_user, pg_ctl, "-D", str(data), "-l", str(root / "log"), "-w", "-o", _options(root, port),
+                    "start"], check=True, capture_output=True)
     try:
-        yield PgCluster(root, port, as_user)
+        yield PgCluster(root, port, as_user, pg_ctl)
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"], capture_output=True)

@@ -146,6 +146,7 @@ class SqlStore:
         self._next_purge = 0.0
         self.write_failures = 0
         self.writes = 0  # transactions that wrote rooms' changes
+        self._failing = 0  # failed writes in a row (logging: see _flush_locked)
         self._engine: AsyncEngine | None = None
         self._rooms: dict[str, Room] = {}
         self._written: dict[str, Capture] = {}
@@ -410,11 +411,21 @@ class SqlStore:
                 for room, cap in changed:
                     await self._write(conn, room.room_id, self._written.get(room.room_id), cap,
                                       self._chat_seq.get(room.room_id, 0), created_at=room.created_at)
-        except (SQLAlchemyError, OSError):
+        except (SQLAlchemyError, OSError) as e:
             self.write_failures += 1
+            self._failing += 1
             self._dirty.update(room.room_id for room, _ in changed)
-            log.exception("writing %d rooms to the store failed; retrying on the next round", len(changed))
+            # the first failure with its traceback; while the database stays away (a round every
+            # flush_s at most) one line at the 2nd, 4th, 8th, ... attempt, not a traceback each time
+            if self._failing == 1:
+                log.exception("writing %d rooms to the store failed; retrying on the next round", len(changed))
+            elif self._failing & (self._failing - 1) == 0:
+                log.error("the store still cannot write (%d attempts, %d rooms waiting; the lessons go on "
+                          "from memory): %s", self._failing, len(changed), getattr(e, "orig", None) or e)
             raise
+        if self._failing:
+            log.warning("the store is writing again after %d failed attempts; nothing was lost", self._failing)
+            self._failing = 0
         self.writes += 1
         for room, cap in changed:
             self._remember(room, cap, self._chat_seq.get(room.room_id, 0) + len(cap.new_chat))

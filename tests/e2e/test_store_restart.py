@@ -33,9 +33,10 @@ TOKENS = TokenService("devkey", "devsecret")
 class Serve:
     """One `urok serve --dev` process on a data dir (stopped with kill -9: a crash)."""
 
-    def __init__(self, data_dir: Path, database_url: str, **env: str) -> None:
+    def __init__(self, data_dir: Path, database_url: str, *, log: Path | None = None, **env: str) -> None:
         self.data_dir = data_dir
         self.database_url = database_url
+        self.log = log  # the server's stderr (its log), else dropped
         self.env = env
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -47,9 +48,15 @@ class Serve:
             env.update(UROK_STORE="postgres", UROK_DATABASE_URL=self.database_url)
         else:
             env.update(UROK_STORE="sqlite", UROK_DATA_DIR=str(self.data_dir))
-        self.proc = await asyncio.create_subprocess_exec(
-            str(UROK), "serve", "--dev", "--port", str(self.port), env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL)
+        err = asyncio.subprocess.DEVNULL if self.log is None else os.open(
+            self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                str(UROK), "serve", "--dev", "--port", str(self.port), env=env,
+                stdout=asyncio.subprocess.DEVNULL, stderr=err)
+        finally:
+            if self.log is not None:
+                os.close(err)  # the server has its own copy
         for _ in range(300):  # up to 30 s on a loaded machine
             assert self.proc.returncode is None, "the server exited while starting"
             with contextlib.suppress(aiohttp.ClientError):
