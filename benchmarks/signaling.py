@@ -16,6 +16,13 @@ Then a chat-write phase: ``--chat-senders`` clients in a second room each send a
 messages to its host (the domain's chat burst; private, so the fan-out does not dominate) and the
 benchmark reads the database until every message is stored: messages acknowledged per second, and
 stored per second (from the first send to the last row written).
+
+``--webhooks N`` (issue 18): the same run twice, each on a fresh server: first without webhooks
+(the baseline), then with N registrations (every event) pointing at a local aiohttp receiver that
+the benchmark starts in a process of its own.  Prints the join rate and the join latency (connect
+to `welcome`) p50/p99 of both and their ratio (the delay webhooks add to joins), and the webhook
+deliveries per second (what the receiver got, from its first to its last delivery, once the
+server's ``urok_webhook_pending`` gauge reads 0).
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import shutil
 import socket
@@ -32,11 +40,13 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from multiprocessing.sharedctypes import Synchronized
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import sqlalchemy as sa
+from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from signaling.auth import TokenService
@@ -163,12 +173,16 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100) -> 
             room_id = (await resp.json())["room_id"]
         ws_base = base.replace("http", "ws", 1) + "/v1/rtc?token="
 
+        join_latency: list[float] = []
+
         async def connect(identity: str, role: Role) -> Client:
             tok = tokens.mint_access(identity=identity, name=f"Ученик {identity}", room_id=room_id, role=role,
                                      registered=True, ttl_s=3600, family_name=f"Фамилия{identity}")
+            started = time.perf_counter()
             ws = await http.ws_connect(ws_base + tok, heartbeat=None, max_msg_size=0)
             c = Client(ws, bench)
             await asyncio.wait_for(c.welcomed.wait(), 120)
+            join_latency.append(time.perf_counter() - started)
             if not c.welcomes:
                 raise RuntimeError(f"{identity} was refused (close code {c.close_code}); a room holds at most "
                                    "2000 including the host: use --clients 1999 or fewer")
@@ -210,6 +224,7 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100) -> 
             c.reader.cancel()
     return {
         "clients": n, "join_s": join_s, "joins_per_s": n / join_s, "admit_all_s": admit_s,
+        "join_p50_ms": pct(join_latency[1:], 0.5) * 1000, "join_p99_ms": pct(join_latency[1:], 0.99) * 1000,
         "hand_p50_ms": pct(hand, 0.5) * 1000, "hand_p99_ms": pct(hand, 0.99) * 1000,
         "chat_p50_ms": pct(chat, 0.5) * 1000, "chat_p99_ms": pct(chat, 0.99) * 1000,
         "samples": len(hand), "closed_early": len(closed),
@@ -268,6 +283,91 @@ async def chat_writes(base: str, senders: int, db_url: str | None) -> dict[str, 
             "chat_stored_s": stored_s}
 
 
+# --- webhooks: a receiver in a process of its own, counting what it gets ---------------------------
+
+def _receive(port: int, count: Synchronized[int], first: Synchronized[float], last: Synchronized[float],
+             ready: Any) -> None:
+    """The receiver process: 204 to every POST; counts them and notes the first and last (wall clock)."""
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        now = time.time()
+        with count.get_lock():
+            if count.value == 0:
+                first.value = now
+            count.value += 1
+            last.value = now
+        return web.Response(status=204)
+
+    async def serve() -> None:
+        app = web.Application()
+        app.router.add_post("/hook/{n}", hook)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, "127.0.0.1", port, backlog=1024).start()
+        ready.set()
+        await asyncio.Event().wait()
+
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:
+        pass
+    asyncio.run(serve())
+
+
+class Receiver:
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # not a fork of this process's event loop
+        self.port = free_port()
+        self.count: Synchronized[int] = ctx.Value("q", 0)
+        self.first: Synchronized[float] = ctx.Value("d", 0.0)
+        self.last: Synchronized[float] = ctx.Value("d", 0.0)
+        ready = ctx.Event()
+        self.proc = ctx.Process(target=_receive, args=(self.port, self.count, self.first, self.last, ready),
+                                daemon=True)
+        self.proc.start()
+        if not ready.wait(30):
+            raise RuntimeError("the webhook receiver did not start")
+
+    def url(self, n: int) -> str:
+        return f"http://127.0.0.1:{self.port}/hook/{n}"
+
+    def stop(self) -> None:
+        self.proc.terminate()  # the process this benchmark started
+        self.proc.join(10)
+
+
+async def register_webhooks(base: str, receiver: Receiver, n: int) -> None:
+    admin = {"Authorization": "Bearer " + TokenService(DEV_KEY, DEV_SECRET).mint_admin(ttl_s=3600)}
+    async with aiohttp.ClientSession() as http:
+        for i in range(n):
+            async with http.post(base + "/v1/webhooks", json={"url": receiver.url(i)}, headers=admin) as r:
+                assert r.status == 201, await r.text()
+
+
+async def webhook_pending(base: str) -> float:
+    async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as r:
+        for line in (await r.text()).splitlines():
+            if line.startswith("urok_webhook_pending "):
+                return float(line.split()[1])
+    return float("nan")
+
+
+async def drained(base: str, receiver: Receiver, run_ended: float, timeout: float = 600.0) -> dict[str, Any]:
+    """Wait until the server has nothing pending; the receiver's figures."""
+    deadline = time.monotonic() + timeout
+    while (pending := await webhook_pending(base)) != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{pending:.0f} webhook deliveries still pending after {timeout:.0f} s")
+        await asyncio.sleep(0.2)
+    n = receiver.count.value
+    span = receiver.last.value - receiver.first.value
+    return {"deliveries": n, "deliveries_per_s": n / span if span > 0 else float("nan"),
+            "delivery_lag_s": max(0.0, receiver.last.value - run_ended)}
+
+
 class ServerProcess:
     """`urok serve --dev --port P` in a subprocess, stopped on exit."""
 
@@ -308,9 +408,12 @@ class ServerProcess:
 
 async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, concurrency: int = 100,
                           store: str = "sqlite", database_url: str | None = None,
-                          chat_senders: int = 0) -> dict[str, Any]:
+                          chat_senders: int = 0, webhooks: int = 0) -> dict[str, Any]:
     if url:
         return await run(url.rstrip("/"), n, rounds=rounds, concurrency=concurrency)
+    if webhooks:
+        return await run_with_webhooks(n, webhooks, rounds=rounds, concurrency=concurrency, store=store,
+                                       database_url=database_url, chat_senders=chat_senders)
     data_dir = tempfile.mkdtemp(prefix="urok-bench-")
     env = {"UROK_STORE": store}
     db_url: str | None = None
@@ -332,6 +435,47 @@ async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, co
         shutil.rmtree(data_dir, ignore_errors=True)
 
 
+async def run_with_webhooks(n: int, webhooks: int, *, rounds: int, concurrency: int, store: str,
+                            database_url: str | None, chat_senders: int) -> dict[str, Any]:
+    """The baseline on a fresh server without webhooks, then a fresh server with ``webhooks``
+    registrations at a local receiver (on PostgreSQL both use the one database, each its own room)."""
+    baseline = await run_with_server(n, rounds=rounds, concurrency=concurrency, store=store,
+                                     database_url=database_url)
+    receiver = Receiver()
+    try:
+        data_dir = tempfile.mkdtemp(prefix="urok-bench-")
+        env = {"UROK_STORE": store}
+        db_url: str | None = None
+        if store == "sqlite":
+            env["UROK_DATA_DIR"] = data_dir
+            db_url = sqlite_url(data_dir)
+        elif store == "postgres":
+            assert database_url, "postgres needs a database URL"
+            env["UROK_DATABASE_URL"] = db_url = database_url
+        server = ServerProcess(free_port(), env)
+        try:
+            await server.wait_ready()
+            await register_webhooks(server.base, receiver, webhooks)
+            result = await run(server.base, n, rounds=rounds, concurrency=concurrency)
+            result.update(await drained(server.base, receiver, time.time()))
+            if chat_senders:
+                result.update(await chat_writes(server.base, chat_senders, db_url))
+        finally:
+            server.stop()
+            shutil.rmtree(data_dir, ignore_errors=True)
+    finally:
+        receiver.stop()
+    result.update({
+        "store": store, "webhooks": webhooks,
+        "baseline_joins_per_s": baseline["joins_per_s"], "baseline_join_p50_ms": baseline["join_p50_ms"],
+        "baseline_join_p99_ms": baseline["join_p99_ms"],
+        "join_rate_ratio": result["joins_per_s"] / baseline["joins_per_s"],
+        "join_p50_ratio": result["join_p50_ms"] / baseline["join_p50_ms"],
+        "join_p99_ratio": result["join_p99_ms"] / baseline["join_p99_ms"],
+    })
+    return result
+
+
 async def _postgres_then_run(args: argparse.Namespace, n: int) -> dict[str, Any]:
     """A throwaway PostgreSQL cluster (tests/pg_cluster.py) with a fresh database for the run."""
     from tests.pg_cluster import SKIP_REASON, pg_cluster_running
@@ -341,7 +485,7 @@ async def _postgres_then_run(args: argparse.Namespace, n: int) -> dict[str, Any]
             raise SystemExit(f"--store postgres without --database-url: {SKIP_REASON}")
         url = await cluster.new_database()
         return await run_with_server(n, rounds=args.rounds, concurrency=args.concurrency, store="postgres",
-                                     database_url=url, chat_senders=args.chat_senders)
+                                     database_url=url, chat_senders=args.chat_senders, webhooks=args.webhooks)
 
 
 def report(result: dict[str, Any]) -> str:
@@ -349,12 +493,22 @@ def report(result: dict[str, Any]) -> str:
     if "chat_messages" in result:
         chat = (f"\n  chat writes: {result['chat_messages']} private messages acknowledged at "
                 f"{result['chat_acked_per_s']:.0f}/s, stored at {result['chat_stored_per_s']:.0f}/s")
+    hooks = ""
+    if "webhooks" in result:
+        hooks = (f"\n  webhooks: {result['webhooks']} registrations: {result['deliveries']} deliveries at "
+                 f"{result['deliveries_per_s']:.0f}/s (the last {result['delivery_lag_s']:.1f} s after the run)"
+                 f"\n  joins without webhooks: {result['baseline_joins_per_s']:.0f}/s, p50 "
+                 f"{result['baseline_join_p50_ms']:.1f} ms, p99 {result['baseline_join_p99_ms']:.1f} ms; with: "
+                 f"{result['joins_per_s']:.0f}/s, p50 {result['join_p50_ms']:.1f} ms, p99 "
+                 f"{result['join_p99_ms']:.1f} ms; ratio with/without: rate {result['join_rate_ratio']:.2f}, "
+                 f"p50 {result['join_p50_ratio']:.2f}, p99 {result['join_p99_ratio']:.2f}")
     return (f"store={result.get('store', '?')}  clients={result['clients']}  "
-            f"joins: {result['joins_per_s']:.0f}/s ({result['join_s']:.2f} s)  "
+            f"joins: {result['joins_per_s']:.0f}/s ({result['join_s']:.2f} s, p50 {result['join_p50_ms']:.1f} ms, "
+            f"p99 {result['join_p99_ms']:.1f} ms)  "
             f"admit all: {result['admit_all_s']:.2f} s\n"
             f"  hand raise to all: p50 {result['hand_p50_ms']:.1f} ms  p99 {result['hand_p99_ms']:.1f} ms\n"
             f"  chat message to all: p50 {result['chat_p50_ms']:.1f} ms  p99 {result['chat_p99_ms']:.1f} ms\n"
-            f"  ({result['samples']} deliveries each; sockets closed early: {result['closed_early']})" + chat)
+            f"  ({result['samples']} deliveries each; sockets closed early: {result['closed_early']})" + chat + hooks)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -369,7 +523,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--database-url", help="--store postgres: this database (default: a throwaway cluster)")
     p.add_argument("--chat-senders", type=int, default=200,
                    help="clients in the chat-write phase, each sending a burst of 5 messages (0: skip it)")
+    p.add_argument("--webhooks", type=int, default=0,
+                   help="N webhook registrations at a local receiver; runs a baseline without them first")
     args = p.parse_args(argv)
+    if args.webhooks and args.url:
+        p.error("--webhooks starts its own servers: leave out --url")
     try:
         import uvloop
 
@@ -382,7 +540,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             result = asyncio.run(run_with_server(n, rounds=args.rounds, url=args.url, concurrency=args.concurrency,
                                                  store=args.store, database_url=args.database_url,
-                                                 chat_senders=0 if args.url else args.chat_senders))
+                                                 chat_senders=0 if args.url else args.chat_senders,
+                                                 webhooks=args.webhooks))
         print(json.dumps(result) if args.json else report(result), flush=True)
     return 0
 
