@@ -32,6 +32,7 @@ is this project's own.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 DEFAULT_RTT = 0.1  # s, until the caller or a measured retransmission gives one (mediasoup's default)
@@ -82,6 +83,7 @@ class NackGenerator:
         "_max_retries",
         "_missing",
         "_reorder_delay",
+        "on_loss",
         "rtt",
         "stats",
     )
@@ -113,6 +115,9 @@ class NackGenerator:
         self._missing: dict[int, _Entry] = {}
         self.rtt: float | None = None  # smoothed estimate from retransmissions (s); None: none yet
         self.stats = NackStats()
+        # called (synchronously, from on_packet) when a gap put numbers on the list: the owner can
+        # start its periodic tick then instead of ticking while nothing is missing
+        self.on_loss: Callable[[], None] | None = None
 
     # ---- the receive path ----------------------------------------------------------------------
     def on_packet(self, seq: int, is_keyframe: bool, now: float) -> bool:
@@ -157,6 +162,9 @@ class NackGenerator:
         for ext in range(highest + 1, new):
             missing[ext] = _Entry(now)
         self.stats.missing += lost
+        callback = self.on_loss
+        if callback is not None:
+            callback()
         return False
 
     def _late(self, ext: int, now: float) -> None:
@@ -244,6 +252,12 @@ class NackGenerator:
     def highest(self) -> int:
         """The extended highest sequence number seen (-1 before the first packet)."""
         return self._highest
+
+    def is_missing(self, seq: int) -> bool:
+        """Whether the 16-bit ``seq`` is on the missing list (a packet that repairs it is late, not
+        a jump of the stream's numbering, however far behind the highest number it is)."""
+        highest = self._highest
+        return highest >= 0 and highest - ((highest - seq) & 0xFFFF) in self._missing
 
     def missing(self) -> list[int]:
         """The 16-bit numbers on the missing list, oldest first (for tests and diagnostics)."""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from . import rtcp
 from .fast_path import FanOut, make_fanout
 from .nack import SenderReportTimes
+from .nack_generator import NackGenerator, NackStats
 from .packet_history import PacketHistory
 from .reception import ReceptionStats
 from .rtp import (
@@ -22,7 +23,8 @@ from .rtp import (
     one_byte_extension_byte,
     vp8_is_keyframe,
 )
-from .sdp import CodecInfo
+from .rtx import RtxUnwrapper
+from .sdp import CodecInfo, rtx_payload_types
 from .simulcast import SimulcastLayer
 from .stats import (
     RTP_NO_PRODUCER,
@@ -100,6 +102,12 @@ class Producer(ReceptionStats):
         self._rtx_pts = frozenset(
             pt for pt, c in payload_types.items() if c.mime_type.split("/")[-1].lower() == "rtx"
         )
+        # repair towards the publisher (sfu.nack_generator): for video whose codec has generic
+        # NACK in the answer, without simulcast (per-layer generators: not yet); the RTX stream
+        # (RFC 4588) of the media SSRC, when the answer has an RTX payload type for the codec
+        self._nack: NackGenerator | None = None
+        self._rtx: RtxUnwrapper | None = None
+        self._nack_given_up = 0
         # RTX SSRCs learned from packets (not declared in the SDP), oldest first (_learn_rtx)
         self._learned_rtx: deque[int] = deque()
         self._consumers: list[Consumer] = []
@@ -138,6 +146,13 @@ class Producer(ReceptionStats):
         # with simulcast
         self._fan: FanOut | None = make_fanout() if fast_path and not self._layers else None
         self._layer_by_ssrc: dict[int, SimulcastLayer] = {}
+        if kind == "video" and codec.nack and not self._layers:
+            self._nack = NackGenerator()
+            self._nack.on_loss = transport._nack_wanted
+            apt = {pt: media for pt, media in rtx_payload_types(tuple(payload_types.values())).items()
+                   if media == codec.payload_type}
+            if apt:
+                self._rtx = RtxUnwrapper(apt, self.ssrc or 0)
         if self._layers:
             self.ssrc = None
             for ssrc, layer in zip(simulcast_ssrcs, self._layers, strict=False):
@@ -185,6 +200,18 @@ class Producer(ReceptionStats):
              "packets": la.packets}
             for la in self._layers
         ]
+
+    @property
+    def nack_stats(self) -> NackStats | None:
+        """What was asked of the publisher (sfu.nack_generator.NackStats: missing, asked,
+        recovered, reordered, given_up, keyframe_requests); None when no NACK is negotiated (audio,
+        a codec without ``nack`` feedback) or with simulcast."""
+        return self._nack.stats if self._nack is not None else None
+
+    @property
+    def rtx_received(self) -> int:
+        """Packets of the publisher's RTX stream unwrapped into this producer's stream."""
+        return self._rtx.packets if self._rtx is not None else 0
 
     @property
     def paused(self) -> bool:
@@ -321,6 +348,8 @@ class Producer(ReceptionStats):
 
     def _learned_ssrc(self, ssrc: int) -> None:
         self.ssrc = ssrc
+        if self._rtx is not None:
+            self._rtx.media_ssrc = ssrc
         if self._pli_pending:
             self.request_keyframe(force=True)
 
@@ -437,15 +466,20 @@ class Producer(ReceptionStats):
                 if seq < (max_seq & 0xFFFF):
                     max_seq += 0x10000
                 self._max_seq = (max_seq & ~0xFFFF) | seq
-            elif udelta <= 0xFF9C:  # neither in order nor up to MAX_MISORDER late: a jump
+            elif udelta <= 0xFF9C and (self._nack is None or not self._nack.is_missing(seq)):
+                # neither in order nor up to MAX_MISORDER late (nor a repair of a packet still
+                # asked for, which can be later than that): a jump
                 if not _jump_confirmed(self, seq):
                     stats.drop_rtp(RTP_BAD_SEQ)  # a lone far packet must not move the consumers
                     return
                 for c in self._active:
                     c._on_source_restart()
+                if self._nack is not None:
+                    self._nack.reset()
         self.packets += 1
         self.bytes += n
-        self.history.store(seq, data)
+        now = time.monotonic()
+        self.history.store(seq, data, now)
         keyframe = False
         fn = self._keyframe_fn
         if fn is not None:
@@ -458,6 +492,9 @@ class Producer(ReceptionStats):
                 keyframe = True
                 stats.keyframes += 1
             self._prev_ts = ts
+        nack = self._nack
+        if nack is not None and nack.on_packet(seq, keyframe, now):
+            self.request_keyframe(force=True)  # too much lost to repair (sfu.nack_generator)
         level_sink = self.on_audio_level
         if level_sink is not None and ext_profile == 0xBEDE and self._audio_level_id:
             level = one_byte_extension_byte(data, ext_start, ext_end, self._audio_level_id)
@@ -472,6 +509,36 @@ class Producer(ReceptionStats):
         for consumer in active:
             if consumer._fan is not fan or fan is None:
                 consumer._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+
+    def _receive_rtx(self, data: bytes) -> None:
+        """A packet of the publisher's RTX stream (RFC 4588, the SSRC paired by a=ssrc-group:FID):
+        the original packet it carries goes through the receive path like a late one (history,
+        NACK list, consumers). Padding-only packets (bandwidth probes) are dropped as ``rtx``."""
+        rtx = self._rtx
+        original = rtx.unwrap(data) if rtx is not None and self.ssrc is not None else None
+        if original is None:
+            self._stats.drop_rtp(RTP_RTX)
+            return
+        self._receive_rtp(original)
+
+    def _nack_tick(self, now: float) -> tuple[bytes, bool]:
+        """Periodic NACK work (the transport's NACK timer): the generic NACK to send now (empty:
+        none) and whether numbers are still missing. A number given up (too old, asked too often)
+        broke a frame at every subscriber: a keyframe is asked for (throttled like any PLI)."""
+        nack = self._nack
+        if nack is None or self.ssrc is None or self._closed:
+            return b"", False
+        seqs = nack.tick(now)
+        given_up = nack.stats.given_up
+        if given_up != self._nack_given_up:
+            self._nack_given_up = given_up
+            if self._active and not self._paused:
+                self.request_keyframe()
+        if not seqs:
+            return b"", nack.pending > 0
+        self._stats.nack_sent += len(seqs)
+        packet = rtcp.build_nack_fci(self._transport._rtcp_ssrc, self.ssrc, rtcp.nack_fci(seqs))
+        return packet, nack.pending > 0
 
     def _forward_fast(
         self, fan: FanOut, data: bytes, seq: int, ts: int, ext_profile: int, ext_start: int, ext_end: int

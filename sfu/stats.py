@@ -50,6 +50,7 @@ class WorkerStats:
     nack_dropped: dict[str, int] = field(default_factory=dict)  # not re-sent, by rule (sfu.nack)
     pli_received: int = 0  # PLI/FIR from subscribers
     pli_sent: int = 0  # PLI to publishers (after throttling)
+    nack_sent: int = 0  # sequence numbers asked of publishers in NACKs, retries included (sfu.nack_generator)
     keyframes: int = 0  # keyframe starts seen from publishers
     remb_sent: int = 0
     rr_sent: int = 0

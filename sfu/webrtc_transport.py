@@ -17,6 +17,7 @@ import asyncio
 import logging
 import random
 import struct
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,9 @@ PATH_REFRESH_INTERVAL = 1.0  # s between path checks of a connected transport wi
 # trickles a handful per network interface; more is a client bug or a flood (each one is kept,
 # and a full ICE agent would pair and check it).
 MAX_REMOTE_CANDIDATES = 50
+# NACKs to publishers (sfu.nack_generator): the missing lists are read this often while a producer
+# of the transport has numbers missing (no timer runs while nothing is)
+NACK_INTERVAL = 0.02
 
 
 class WebRtcTransport:
@@ -116,6 +120,9 @@ class WebRtcTransport:
         self._producer_by_mid: dict[str, Producer] = {}
         self._producer_by_ssrc: dict[int, Producer] = {}
         self._rtx_ssrcs: set[int] = set()
+        # RTX SSRC -> the producer whose stream it repairs (a=ssrc-group:FID of the offer)
+        self._rtx_producers: dict[int, Producer] = {}
+        self._nack_timer: asyncio.TimerHandle | None = None
         self._mid_ext_id = 0
         self._rid_ext_id = 0
         self._consumers: dict[str, Consumer] = {}
@@ -262,6 +269,10 @@ class WebRtcTransport:
         elif producer.ssrc is not None:
             self._producer_by_ssrc[producer.ssrc] = producer
         self._rtx_ssrcs.update(section.rtx_ssrcs)
+        if producer._rtx is not None and producer.ssrc is not None:
+            rtx_ssrc = section.rtx_ssrc(producer.ssrc)
+            if rtx_ssrc is not None:
+                self._rtx_producers[rtx_ssrc] = producer
         self._stats.producers += 1
         self._router._producer_added(producer)
         return producer
@@ -416,6 +427,9 @@ class WebRtcTransport:
             consumer.close()
         self._connected = False
         self._tx = self._sock = self._protect = self._fast_sink = None
+        if self._nack_timer is not None:
+            self._nack_timer.cancel()
+            self._nack_timer = None
         self._stats.transports -= 1
         self._router._transport_closed(self)
         self._router._worker._spawn(self._pc.close())
@@ -447,6 +461,8 @@ class WebRtcTransport:
             del self._producer_by_mid[producer.mid]
         for ssrc in [s for s, p in self._producer_by_ssrc.items() if p is producer]:
             del self._producer_by_ssrc[ssrc]
+        for ssrc in [s for s, p in self._rtx_producers.items() if p is producer]:
+            del self._rtx_producers[ssrc]
         self._rtx_ssrcs.difference_update(producer._learned_rtx)
         self._router._producer_removed(producer)
 
@@ -579,6 +595,38 @@ class WebRtcTransport:
                     self._stats.remb_sent += 1
                     self._stats.rr_sent += 1
 
+    def _nack_wanted(self) -> None:
+        """A producer's NACK generator has numbers missing: read the lists in NACK_INTERVAL."""
+        if self._nack_timer is not None or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop (a test feeding packets synchronously): nothing to schedule
+            return
+        self._nack_timer = loop.call_later(NACK_INTERVAL, self._send_nacks)
+
+    def _send_nacks(self) -> None:
+        """The NACK timer: one compound with a generic NACK per producer that has numbers due; the
+        timer runs again while numbers are missing."""
+        self._nack_timer = None
+        if self._closed:
+            return
+        try:
+            now = time.monotonic()
+            packets: list[bytes] = []
+            missing = False
+            for producer in list(self._producers.values()):
+                packet, pending = producer._nack_tick(now)
+                if packet:
+                    packets.append(packet)
+                missing = missing or pending
+            if packets and self._connected:
+                self._send_rtcp(b"".join(packets))
+            if missing:
+                self._nack_wanted()
+        except Exception:
+            logger.exception("transport %s: NACK timer failed", self.id)
+
     # ---- internal: the packet path --------------------------------------------------------------
     def _send_rtp(self, data: bytes | bytearray) -> bool:
         protect = self._protect
@@ -650,7 +698,11 @@ class WebRtcTransport:
         """Bind an unknown SSRC to a producer through the MID header extension (counts drops)."""
         stats = self._stats
         if ssrc in self._rtx_ssrcs:
-            stats.drop_rtp(RTP_RTX)
+            repaired = self._rtx_producers.get(ssrc)
+            if repaired is None:
+                stats.drop_rtp(RTP_RTX)
+            else:
+                repaired._receive_rtx(data)  # unwrapped into the original stream (RFC 4588)
             return None
         mid_value = find_extension(data, self._mid_ext_id) if self._mid_ext_id else None
         if mid_value is None:

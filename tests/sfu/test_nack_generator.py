@@ -209,3 +209,19 @@ def test_nack_fci_packs_runs_of_17_and_starts_a_new_pair_after_a_gap() -> None:
     assert rtcp.nack_fci([5, 5, 6]) == bytes.fromhex("000500000005" "0001")
     with pytest.raises(ValueError):
         rtcp.build_nack_fci(1, 2, b"\x00\x01")
+
+
+def test_on_loss_is_called_when_a_gap_adds_numbers_and_is_missing_reads_the_list() -> None:
+    gen = NackGenerator()
+    calls: list[int] = []
+    gen.on_loss = lambda: calls.append(gen.pending)
+    feed(gen, [65000, 65001, 65002], 0.0)
+    assert calls == []
+    feed(gen, [65005, 65006], 0.0)
+    assert calls == [2]
+    feed(gen, [200], 0.0)  # across the wrap: 65007..65535 and 0..199
+    assert calls == [2, 2 + 529 + 200]
+    gen2 = NackGenerator()
+    feed(gen2, [65534, 2], 0.0)
+    assert [s for s in (65533, 65534, 65535, 0, 1, 2, 3) if gen2.is_missing(s)] == [65535, 0, 1]
+    assert not NackGenerator().is_missing(5)
