@@ -171,6 +171,50 @@ async def test_teacher_plans_and_starts_a_lesson_a_roster_student_enters_and_a_s
     assert await stranger.evaluate("window.urok.session.status") == "waiting"
 
 
+async def test_teacher_plans_a_weekly_lesson_and_reads_refusals_in_plain_words(
+        server: Any, browsers: Browsers) -> None:
+    teacher = await browsers.page(locale="en-US")
+    await teacher.goto(await teacher_url(server))
+    await teacher.wait_for_function("() => window.urok.teacher && window.urok.teacher.loads >= 1")
+    await teacher.fill("#plan-class-id", "9v")
+    await teacher.fill("#plan-class-name", "9V")
+    await teacher.fill("#plan-subject", "Chemistry")
+    # a line the page cannot read: said before anything is sent
+    await teacher.fill("#plan-students", "Petrov Petr; s-1\nno id here")
+    await teacher.click("#plan-submit")
+    await teacher.wait_for_selector("#plan-status.error")
+    assert "Line 2" in (await teacher.text_content("#plan-status") or "")
+    # the server's refusal in plain words: a lesson that is over already
+    days = await teacher.evaluate("""() => {
+      const p = (n) => String(n).padStart(2, '0');
+      const day = (k) => { const d = new Date(); d.setDate(d.getDate() + k);
+        return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}`; };
+      return {yesterday: day(-1), nextWeek: day(7), inThreeWeeks: day(21)};
+    }""")
+    await teacher.fill("#plan-students", "Petrov Petr; s-1")
+    await teacher.fill("#plan-date", days["yesterday"])
+    await teacher.fill("#plan-time", "10:00")
+    await teacher.click("#plan-submit")
+    await teacher.wait_for_function("document.querySelector('#plan-status').textContent.includes('over already')")
+    assert (await teacher.text_content("#plan-status") or "").startswith("The server did not accept it: starts_at")
+    # weekly from next week for three weeks: next week and the week after show it
+    await teacher.fill("#plan-date", days["nextWeek"])
+    await teacher.check("#plan-weekly")
+    await teacher.fill("#plan-until", days["inThreeWeeks"])
+    await teacher.click("#plan-submit")
+    await teacher.wait_for_selector("#plan-status.ok")
+    assert await teacher.text_content("#plan-status") == "The lesson “Chemistry, 9V” is planned."
+    lesson = await teacher.evaluate("window.urok.lastPlanned")
+    assert lesson["recurrence"]["weekly"]["until"] == days["inThreeWeeks"], lesson["recurrence"]
+    assert [link["identity"] for link in lesson["links"]] == ["t-1", "s-1"]
+    for _ in range(2):
+        loads = await teacher.evaluate("window.urok.teacher.loads")
+        await teacher.click("#week-next")
+        await teacher.wait_for_function(f"window.urok.teacher.loads > {loads}")
+        assert await teacher.locator("#week .tp-item", has_text="Chemistry, 9V").count() == 1
+        assert (await teacher.text_content("#week-title") or "").startswith("Week: ")
+
+
 async def test_a_link_before_the_window_says_when_the_lesson_starts_then_enters_by_itself(
         server: Any, browsers: Browsers, artifacts: Path) -> None:
     # entry opens 15 minutes before the start: this lesson's window opens 6 seconds from now
