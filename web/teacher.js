@@ -182,9 +182,13 @@ function buildPage() {
 
 let ui = null;
 let loading = null;
+let again = false; // asked while a load was under way (another week, a new lesson): load once more after it
 
 async function load() {
-  if (loading) return loading;
+  if (loading) {
+    again = true;
+    return loading;
+  }
   loading = (async () => {
     const now = Date.now();
     const today = startOfDay(now);
@@ -223,6 +227,10 @@ async function load() {
     } finally {
       state.loads++;
       loading = null;
+      if (again) {
+        again = false;
+        load();
+      }
     }
   })();
   return loading;
