@@ -37,7 +37,8 @@ log = logging.getLogger("urok.webhooks")
 class Outbox:
     def __init__(self, store: WebhookStore, *, clock: Callable[[], float] = time.time,
                  on_new: Callable[[Delivery], None] = lambda d: None, batch_gap_s: float = 0.05,
-                 flush_s: float = 0.5, keep_s: float = 0.0, purge_every_s: float = 3600.0) -> None:
+                 flush_s: float = 0.5, keep_s: float = 0.0, purge_every_s: float = 3600.0,
+                 refresh_s: float = 10.0) -> None:
         self.store = store
         self.clock = clock
         self.on_new = on_new  # the worker's queue
@@ -45,6 +46,11 @@ class Outbox:
         self.flush_s = flush_s
         self.keep_s = keep_s  # delivered and dead rows are deleted this long after they finished (0: kept)
         self.purge_every_s = purge_every_s
+        # several processes on one PostgreSQL: a registration made or deleted through another one
+        # is seen here within refresh_s (ours at once)
+        self.refresh_s = refresh_s
+        self._next_refresh = 0.0
+        self._changes = 0  # registrations changed here: a refresh read before one is stale
         self.webhooks: dict[str, Webhook] = {}  # the registrations, read on every event (no I/O)
         self.writes = 0
         self.write_failures = 0
@@ -113,10 +119,22 @@ class Outbox:
 
     # --- registrations -----------------------------------------------------------------------
     async def add_webhook(self, w: Webhook) -> None:
+        self._changes += 1
         await self.store.add_webhook(w)
         self.webhooks[w.webhook_id] = w
 
+    async def refresh(self) -> None:
+        """Read the registrations again (another process's); dropped if ours changed meanwhile."""
+        changes = self._changes
+        loaded = {w.webhook_id: w for w in await self.store.list_webhooks()}
+        if changes != self._changes:
+            return  # the next round reads them again
+        for gone in set(self.webhooks) - set(loaded):
+            del self.webhooks[gone]  # the worker drops its queues when it next looks
+        self.webhooks.update(loaded)
+
     async def delete_webhook(self, webhook_id: str) -> bool:
+        self._changes += 1
         async with self._lock:  # not between the writer's read of the marks and its write
             self.webhooks.pop(webhook_id, None)
             for did in [k for k, d in self._dirty.items() if d.webhook_id == webhook_id]:
@@ -156,6 +174,9 @@ class Outbox:
             try:
                 await self.flush()
                 now = self.clock()
+                if now >= self._next_refresh:
+                    self._next_refresh = now + self.refresh_s
+                    await self.refresh()
                 if self.keep_s > 0 and now >= self._next_purge:
                     self._next_purge = now + self.purge_every_s
                     async with self._lock:
@@ -163,7 +184,7 @@ class Outbox:
                     if gone:
                         log.info("webhooks: deleted %d finished deliveries older than the keep period", gone)
             except Exception:  # never stops the writer: later rows would be lost
-                log.exception("the webhook outbox's retention job failed; it goes on")
+                log.exception("the webhook outbox's refresh or retention job failed; it goes on")
             await asyncio.sleep(self.batch_gap_s)
 
     def counters(self) -> dict[str, float]:

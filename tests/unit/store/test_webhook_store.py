@@ -138,3 +138,18 @@ async def test_the_outbox_writes_each_matching_event_behind_and_resumes_pending_
     outbox_rows, _ = await second.store.list_deliveries("WH_all", state=DELIVERED, offset=0, limit=9)
     assert [d.seq for d in outbox_rows] == [0]
     await second.close()
+
+
+async def test_a_registration_made_through_another_process_is_seen_after_a_refresh(stores: Stores) -> None:
+    here, there = Outbox(stores[0], clock=lambda: 1.0), Outbox(await reopened(stores), clock=lambda: 1.0)
+    await here.open()
+    await there.open()
+    await there.add_webhook(hook("WH_new"))
+    assert "WH_new" not in here.webhooks
+    await here.refresh()
+    assert set(here.webhooks) == {"WH_new"}
+    await there.delete_webhook("WH_new")
+    await here.refresh()
+    assert here.webhooks == {}
+    await here.close()
+    await there.close()
