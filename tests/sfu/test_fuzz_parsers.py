@@ -93,8 +93,11 @@ def test_stun_parsers_on_generated_messages_return_sane_requests_or_value_error(
         seen[fi.check_stun(fi.stun_message(r, username="ufrag:remote"))] += 1
 
     run()
-    # ok_signed: USERNAME, MESSAGE-INTEGRITY and FINGERPRINT right: the key checks
-    covered("stun", seen, ok_signed=EXAMPLES // 10, ValueError=EXAMPLES // 10, NotBindingRequest=1)
+    # ok_signed: USERNAME, MESSAGE-INTEGRITY and FINGERPRINT right: the key checks.  About one in
+    # ten generated messages is signed right; the draw is derandomized, but its sequence moved with
+    # unrelated commits (42 once, 26 after the NACK generator landed), so the floor is half of that
+    # share, not the share itself
+    covered("stun", seen, ok_signed=EXAMPLES // 20, ValueError=EXAMPLES // 10, NotBindingRequest=1)
 
 
 @pytest.mark.parametrize("kind", sorted(fi.DATAGRAM_KINDS))
