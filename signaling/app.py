@@ -67,8 +67,8 @@ def media_counters(worker: Worker) -> dict[str, dict[str, float]]:
     out: dict[str, dict[str, float]] = {
         name: {"": float(getattr(st, name))}
         for name in ("rtp_in", "rtp_out", "rtp_in_bytes", "rtp_out_bytes", "rtcp_in", "rtcp_out", "nack_received",
-                     "retransmitted", "retransmitted_bytes", "retransmit_missed", "pli_received", "pli_sent",
-                     "keyframes", "remb_sent", "sr_received", "sr_sent", "rr_received")
+                     "retransmitted", "retransmitted_bytes", "retransmit_missed", "nack_sent", "pli_received",
+                     "pli_sent", "keyframes", "remb_sent", "sr_received", "sr_sent", "rr_received")
     }
     out["rtp_dropped"] = {f"reason={k}": float(v) for k, v in st.rtp_dropped.items()}
     out["rtcp_dropped"] = {f"reason={k}": float(v) for k, v in st.rtcp_dropped.items()}
