@@ -21,7 +21,7 @@ import aiohttp
 from signaling.webhooks import schedule
 from signaling.webhooks.registration import Webhook
 from signaling.webhooks.schedule import DEAD, DELIVERED, Delivery, DeliveryQueue
-from signaling.webhooks.signing import sign
+from signaling.webhooks.signing import Signer
 
 log = logging.getLogger("urok.webhooks")
 
@@ -49,6 +49,7 @@ class HttpSender:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.clock = clock
         self.user_agent = user_agent
+        self.signer = Signer()
         self._session: aiohttp.ClientSession | None = None
 
     def _http(self) -> aiohttp.ClientSession:
@@ -60,7 +61,8 @@ class HttpSender:
         return self._session
 
     async def __call__(self, webhook: Webhook, d: Delivery) -> int:
-        headers = {"Authorization": sign(d.body, secret=webhook.secret, issuer=self.issuer, now=self.clock()),
+        headers = {"Authorization": self.signer.sign(d.body, secret=webhook.secret, issuer=self.issuer,
+                                                     now=self.clock()),
                    "Content-Type": CONTENT_TYPE, "X-Urok-Event": d.event, "X-Urok-Delivery": d.delivery_id,
                    "User-Agent": self.user_agent}
         try:

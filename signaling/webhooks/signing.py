@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import warnings
 from typing import Any
 
 import jwt
+import msgspec
 
 ALGORITHM = "HS256"
 TTL_S = 300
+_HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
 
 
 class BadSignature(ValueError):
@@ -25,12 +28,36 @@ def body_sha256(body: bytes) -> str:
     return base64.b64encode(hashlib.sha256(body).digest()).decode("ascii")
 
 
+def _b64url(data: bytes) -> bytes:
+    return base64.urlsafe_b64encode(data).rstrip(b"=")
+
+
+class Signer:
+    """Signs as ``jwt.encode(claims, secret, "HS256")`` does (the tests check it with PyJWT), at a
+    tenth of its cost: the header is constant and each secret's HMAC key is prepared once (PyJWT
+    took 126 us a delivery, a fifth of the server's whole cost of one; issue 18's benchmark)."""
+
+    MAX_KEYS = 1024
+
+    def __init__(self) -> None:
+        self._keys: dict[str, hmac.HMAC] = {}
+
+    def sign(self, body: bytes, *, secret: str, issuer: str, now: float) -> str:
+        iat = int(now)
+        claims = msgspec.json.encode({"iss": issuer, "sha256": body_sha256(body), "iat": iat, "exp": iat + TTL_S})
+        signing_input = _HEADER + b"." + _b64url(claims)
+        key = self._keys.get(secret)
+        if key is None:
+            if len(self._keys) >= self.MAX_KEYS:
+                self._keys.clear()
+            key = self._keys[secret] = hmac.new(secret.encode(), digestmod=hashlib.sha256)
+        mac = key.copy()
+        mac.update(signing_input)
+        return (signing_input + b"." + _b64url(mac.digest())).decode("ascii")
+
+
 def sign(body: bytes, *, secret: str, issuer: str, now: float) -> str:
-    iat = int(now)
-    claims = {"iss": issuer, "sha256": body_sha256(body), "iat": iat, "exp": iat + TTL_S}
-    with warnings.catch_warnings():  # a short secret is the admin's choice (16 characters at least)
-        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)
-        return jwt.encode(claims, secret, algorithm=ALGORITHM)
+    return Signer().sign(body, secret=secret, issuer=issuer, now=now)
 
 
 def verify(body: bytes, token: str, *, secret: str, now: float, leeway_s: float = 60.0) -> dict[str, Any]:

@@ -8,7 +8,7 @@ import hashlib
 import jwt
 import pytest
 
-from signaling.webhooks.signing import BadSignature, sign, verify
+from signaling.webhooks.signing import BadSignature, Signer, body_sha256, sign, verify
 
 BODY = b'{"event":"participant_joined","room":{"room_id":"R1"}}'
 SECRET = "a-receivers-secret-of-32-chars!!"
@@ -44,3 +44,10 @@ def test_an_unsigned_token_is_refused() -> None:
     body = base64.urlsafe_b64encode(b'{"iss":"k","sha256":"x","iat":1,"exp":2}').rstrip(b"=").decode()
     with pytest.raises(BadSignature):
         verify(BODY, f"{header}.{body}.", secret=SECRET, now=NOW)
+
+
+def test_the_signature_is_exactly_pyjwts_for_the_same_claims_and_each_secret_keeps_its_own() -> None:
+    signer = Signer()
+    for secret in (SECRET, "second-secret-of-sixteen", SECRET):
+        claims = {"iss": "k", "sha256": body_sha256(BODY), "iat": int(NOW), "exp": int(NOW) + 300}
+        assert signer.sign(BODY, secret=secret, issuer="k", now=NOW) == jwt.encode(claims, secret, algorithm="HS256")
