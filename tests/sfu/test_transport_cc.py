@@ -23,14 +23,10 @@ from sfu.transport_cc import (
 
 # pion/rtcp transport_layer_cc_test.go, "example1" and "example4" (sender 0xfa17fa17)
 PION_EXAMPLE1 = bytes.fromhex("afcd0005fa17fa17 43032fa0 00990001 3de80217 20019401".replace(" ", ""))
-PION_EXAMPLE4 = bytes.fromhex(
-    "afcd0007fa17fa17 193dd8bb 00040007 10636e01 20074c24 24100c0c 10000003".replace(" ", "")
-)
+PION_EXAMPLE4 = bytes.fromhex("afcd0007fa17fa17 193dd8bb 00040007 10636e01 20074c24 24100c0c 10000003".replace(" ", ""))
 # "example3": two runs (2 large deltas, 4 small); pion sets the P bit with a zero count here, so it
 # is read from its fixed part on, not through split_compound
-PION_EXAMPLE3 = bytes.fromhex(
-    "afcd0007fa17fa17 193dd8bb 01740006 45b15a40 40022004 1ffe1f9a d000d000".replace(" ", "")
-)
+PION_EXAMPLE3 = bytes.fromhex("afcd0007fa17fa17 193dd8bb 01740006 45b15a40 40022004 1ffe1f9a d000d000".replace(" ", ""))
 
 
 def test_the_drafts_chunk_examples_encode_as_written() -> None:
@@ -64,9 +60,7 @@ def test_pion_vectors_parse_to_their_statuses_and_deltas() -> None:
 
 
 def test_pion_vectors_are_what_the_builder_writes() -> None:
-    assert (
-        build_feedback(0xFA17FA17, 1124282272, 153, 4057090, 23, [SMALL_DELTA], bytes((148,))) == PION_EXAMPLE1
-    )
+    assert build_feedback(0xFA17FA17, 1124282272, 153, 4057090, 23, [SMALL_DELTA], bytes((148,))) == PION_EXAMPLE1
     deltas = bytes((76, 36, 36, 16, 12, 12, 16))
     assert build_feedback(0xFA17FA17, 423483579, 4, 1074030, 1, [SMALL_DELTA] * 7, deltas) == PION_EXAMPLE4
 

@@ -1,0 +1,257 @@
+"""The bandwidth available towards one subscriber, for its simulcast layer choice.
+
+A forwarding server sends what publishers send; it cannot shape video to a rate, only choose a
+layer (``sfu.layer_selector``, input ``available_bps``). What it learns of a subscriber's downlink:
+
+- **loss** from the subscriber's receiver reports (the fraction lost of each video stream since its
+  previous report, weighted by the packets sent): over 10% is congestion, the estimate becomes
+  what got through (the bitrate sent x (1 - loss)) x 0.9, and while such loss persists it keeps
+  falling by (1 - loss / 2) per report as in GCC's loss-based controller (a layer just above the
+  link's rate would otherwise sit in the layer selector's dead band, losing packets); 2-10% holds
+  it; under 2% lets it grow;
+- **queueing** from the round-trip times of the same reports: an RTT above the smallest one seen
+  (over the last 30 s) by more than :data:`QUEUE_DELAY` means a queue is building before it drops
+  anything (tc tbf, a Wi-Fi access point): the estimate becomes 0.85 x the bitrate sent;
+- **REMB** from the subscriber (its own receive-side delay estimate): one below 0.9 x the bitrate
+  sent says the receiver sees overuse; the estimate becomes at most that. A REMB above what is sent
+  says nothing more (a receiver never vouches for more than 1.5 x what it receives), so it is not
+  used to go up.
+
+Without congestion there is no evidence of more room (no padding probes yet), so going up is a
+probe by growth: ``hold`` seconds after the last congestion, the estimate grows by ``growth`` per
+second (20%: from a 500 kbit/s link's estimate to a 1.7 Mbit/s layer in ~7 s). Growing more than
+10% above the rate where the last congestion happened (the *ceiling*) is a probe; congestion within
+:data:`PROBE_WINDOW` of that is a failed probe and doubles ``hold`` (4, 8, 16, 30 s at most), so a
+link that stays too small for the next layer is probed less and less often instead of flapping; a
+probe that meets no congestion for :data:`PROBE_WINDOW` resets ``hold``. Before the first
+congestion, and once the estimate grows past ``max_bps``, there is no estimate (None: the layer
+selector then follows the subscriber's wish, as without this module).
+
+Time is passed in (seconds, monotonic); nothing here is on the packet path: the transport feeds
+the reports as they come and calls :meth:`DownlinkEstimator.update` on its periodic tick with the
+bitrate it sent to the subscriber (video, over the last tick).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+LOSS_HIGH = 0.10
+LOSS_LOW = 0.02
+DELIVERED_FACTOR = 0.9  # on loss: the estimate is 0.9 x what got through
+QUEUE_FACTOR = 0.85  # on queueing (RTT) : 0.85 x the bitrate sent
+REMB_OVERUSE = 0.9  # a REMB under 0.9 x the bitrate sent is overuse
+PERSIST_FACTOR = 0.7  # congestion that persists lowers the estimate further only while it is >= 0.7 x
+# the bitrate sent (below that the layer selector steps down by itself once its hold time is over)
+QUEUE_DELAY = 0.15  # s of RTT above the minimum that count as a queue building
+MIN_RTT_WINDOW = 30.0  # s the smallest RTT is remembered
+REMB_MAX_AGE = 5.0  # s a REMB (per key) counts
+PROBE_WINDOW = 8.0  # s after the estimate passed 1.1 x the ceiling, a congestion is a failed probe
+GROWTH = 0.2  # per second, after ``hold`` without congestion
+HOLD = 4.0
+MAX_HOLD = 30.0
+MIN_BPS = 50_000
+MAX_BPS = 20_000_000
+SEND_SMOOTHING = 0.25  # weight of each tick's bitrate in the smoothed bitrate sent (~1 s at 0.25 s ticks)
+
+
+@dataclass(slots=True)
+class DownlinkStats:
+    congestions: int = 0  # times the estimate was cut
+    by_loss: int = 0
+    by_queue: int = 0
+    by_remb: int = 0
+    probes: int = 0  # times the estimate grew past 1.1 x the ceiling
+    failed_probes: int = 0
+
+
+class DownlinkEstimator:
+    """The estimate of one subscriber's downlink (see the module docstring)."""
+
+    __slots__ = (
+        "_ceiling",
+        "_congestion_at",
+        "_growth",
+        "_hold",
+        "_hold_base",
+        "_last_update",
+        "_loss_sum",
+        "_loss_weight",
+        "_max_bps",
+        "_max_hold",
+        "_min_rtt",
+        "_min_rtt_at",
+        "_moderate_at",
+        "_prev_rtt",
+        "_prev_rtt_at",
+        "_probe_at",
+        "_queueing",
+        "_remb_fresh",
+        "_rembs",
+        "_rtt_growth",
+        "_sent",
+        "_was_congested",
+        "estimate",
+        "loss",
+        "rtt",
+        "stats",
+    )
+
+    def __init__(
+        self,
+        *,
+        growth: float = GROWTH,
+        hold: float = HOLD,
+        max_hold: float = MAX_HOLD,
+        max_bps: float = MAX_BPS,
+    ) -> None:
+        self._growth = growth
+        self._hold_base = self._hold = hold
+        self._max_hold = max_hold
+        self._max_bps = max_bps
+        self.estimate: float | None = None  # bit/s, None: no evidence of a limit
+        self.loss = 0.0  # the last evaluated loss fraction
+        self.rtt: float | None = None
+        self.stats = DownlinkStats()
+        self._loss_sum = 0.0
+        self._loss_weight = 0.0
+        self._min_rtt = -1.0
+        self._min_rtt_at = 0.0
+        self._queueing = False
+        self._prev_rtt = -1.0
+        self._prev_rtt_at = 0.0
+        self._rtt_growth = 0.0  # s of RTT gained per s since the previous sample (a queue filling)
+        self._rembs: dict[int, tuple[float, float]] = {}  # key -> (bitrate, when)
+        self._remb_fresh = False
+        self._sent = -1.0  # smoothed bit/s sent, -1 before the first update
+        self._ceiling = -1.0  # bit/s where the last congestion happened
+        self._congestion_at = -1e9
+        self._moderate_at = -1e9  # last time loss was between LOSS_LOW and LOSS_HIGH
+        self._probe_at = -1.0  # when the estimate passed 1.1 x the ceiling (-1: not probing)
+        self._last_update = -1.0
+        self._was_congested = False  # the previous update cut the estimate
+
+    @property
+    def hold(self) -> float:
+        """Seconds without congestion before the estimate grows (doubles after a failed probe)."""
+        return self._hold
+
+    # -- inputs ------------------------------------------------------------------------------
+
+    def on_loss(self, fraction: float, weight: float = 1.0) -> None:
+        """One receiver report block of a video stream: ``fraction`` lost (0..1, the block's
+        ``fraction_lost / 256``) over ``weight`` packets (sent on it since its previous report)."""
+        if weight > 0:
+            self._loss_sum += min(1.0, max(0.0, fraction)) * weight
+            self._loss_weight += weight
+
+    def on_rtt(self, now: float, rtt: float) -> None:
+        """A round-trip time measured from a receiver report (LSR/DLSR)."""
+        if rtt <= 0:
+            return
+        self.rtt = rtt
+        if self._prev_rtt >= 0 and now > self._prev_rtt_at:
+            self._rtt_growth = max(0.0, (rtt - self._prev_rtt) / (now - self._prev_rtt_at))
+        self._prev_rtt = rtt
+        self._prev_rtt_at = now
+        if self._min_rtt < 0 or rtt <= self._min_rtt or now - self._min_rtt_at > MIN_RTT_WINDOW:
+            self._min_rtt = rtt
+            self._min_rtt_at = now
+        elif rtt > self._min_rtt + QUEUE_DELAY:
+            self._queueing = True
+
+    def on_remb(self, now: float, bitrate: float, key: int = 0) -> None:
+        """A REMB from the subscriber (``key``: one per estimator on its side, e.g. the first SSRC
+        it names; aiortc sends one per track, Chromium one for all; the fresh ones are summed)."""
+        self._rembs[key] = (float(bitrate), now)
+        self._remb_fresh = True
+
+    # -- the tick ----------------------------------------------------------------------------
+
+    def update(self, now: float, sent_bps: float) -> float | None:
+        """Fold in what arrived since the last call; ``sent_bps``: the video bitrate sent to the
+        subscriber since the last call. Returns :attr:`estimate`."""
+        dt = 0.0 if self._last_update < 0 else max(0.0, now - self._last_update)
+        self._last_update = now
+        sent = self._sent = (
+            sent_bps if self._sent < 0 else (1 - SEND_SMOOTHING) * self._sent + SEND_SMOOTHING * sent_bps
+        )
+        cut = -1.0
+        if self._loss_weight > 0:
+            p = self.loss = self._loss_sum / self._loss_weight
+            self._loss_sum = self._loss_weight = 0.0
+            if p > LOSS_HIGH:
+                # what got through, less what filled the queue meanwhile (the RTT's growth x the
+                # capacity: C = sent (1 - p) - growth C)
+                cut = sent * (1 - p) * DELIVERED_FACTOR / (1 + self._rtt_growth)
+                if self.estimate is not None and self.estimate >= PERSIST_FACTOR * sent:
+                    # loss that persists while the estimate is near what is sent (a layer just above
+                    # the link, in the selector's dead band) keeps cutting: x (1 - p/2), GCC's rule
+                    cut = min(cut, self.estimate * (1 - 0.5 * p))
+                cut = max(MIN_BPS, cut)
+                self.stats.by_loss += 1
+            elif p >= LOSS_LOW:
+                self._moderate_at = now
+        if self._queueing:
+            self._queueing = False
+            # the queue grows by (sent - C) / C seconds per second: C = sent / (1 + growth)
+            queue_cut = sent * QUEUE_FACTOR / (1 + self._rtt_growth)
+            if self.estimate is not None and self._was_congested and self.estimate >= PERSIST_FACTOR * sent:
+                queue_cut = min(queue_cut, self.estimate * QUEUE_FACTOR)  # still queueing: lower again
+            queue_cut = max(MIN_BPS, queue_cut)
+            if cut < 0 or queue_cut < cut:
+                cut = queue_cut
+            self.stats.by_queue += 1
+        if self._remb_fresh:
+            self._remb_fresh = False
+            total = 0.0
+            for key in [k for k, (_, at) in self._rembs.items() if now - at > REMB_MAX_AGE]:
+                del self._rembs[key]
+            for bitrate, _ in self._rembs.values():
+                total += bitrate
+            if sent > 0 and total < REMB_OVERUSE * sent:
+                remb_cut = max(MIN_BPS, total)
+                if cut < 0 or remb_cut < cut:
+                    cut = remb_cut
+                self.stats.by_remb += 1
+        self._was_congested = cut >= 0
+        if cut >= 0:
+            self._on_congestion(now, cut)
+        elif self.estimate is not None:
+            self._grow(now, dt)
+        return self.estimate
+
+    def _on_congestion(self, now: float, cut: float) -> None:
+        self._congestion_at = now
+        if self.estimate is not None and cut >= self.estimate:
+            return  # the tail of a congestion already acted upon (reports lag the cut)
+        self.stats.congestions += 1
+        if self._probe_at >= 0 and now - self._probe_at <= PROBE_WINDOW:
+            self.stats.failed_probes += 1
+            self._hold = min(self._max_hold, self._hold * 2)
+            cut = min(cut, self._ceiling)  # back to what held before the probe
+        self._probe_at = -1.0
+        self._ceiling = cut
+        self.estimate = cut
+
+    def _grow(self, now: float, dt: float) -> None:
+        est = self.estimate
+        assert est is not None
+        if self._probe_at >= 0 and now - self._probe_at > PROBE_WINDOW:
+            self._probe_at = -1.0  # the probe held: the link grew
+            self._ceiling = est
+            self._hold = self._hold_base
+        if now - self._congestion_at < self._hold or now - self._moderate_at < self._hold or self.loss >= LOSS_LOW:
+            return
+        grown = est * (1 + self._growth) ** dt
+        threshold = 1.1 * self._ceiling
+        if self._probe_at < 0 and est <= threshold < grown:
+            self._probe_at = now
+            self.stats.probes += 1
+        if grown > self._max_bps:
+            self.estimate = None  # no limit seen for long: follow the subscriber's wish again
+            self._probe_at = -1.0
+            self._ceiling = -1.0
+            self._hold = self._hold_base
+            return
+        self.estimate = grown
