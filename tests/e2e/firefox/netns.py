@@ -9,20 +9,20 @@ has no route out and no interface outside.
 How everything gets inside: the test thread enters the namespace with ``setns(2)`` (what
 ``ip netns exec`` does), so every socket it opens (the server's HTTP and shared UDP port) and every
 process it starts (Playwright's driver and its Chromium, the Firefox driver and its Firefox)
-belongs to it; it leaves before the namespace is deleted. A namespace is a property of the thread,
+belongs to it; it leaves before the namespace is deleted. The namespace primitives are
+tests/netns.py's (shared with the impaired-network tests). A namespace is a property of the thread,
 so the test's event loop must run in the thread that entered (pytest-asyncio's loop does).
 """
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-CLONE_NEWNET = 0x40000000
+from tests.netns import Namespace, NetnsUnavailable
+
 TEST_ADDRESS = "198.18.0.1"  # the server's ICE address, inside the namespace only
 PEER_ADDRESS = "198.18.0.2"  # the veth pair's other end
 
@@ -36,43 +36,24 @@ def missing() -> str | None:
     return None
 
 
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
-
-def _setns(fd: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.setns(fd, CLONE_NEWNET) != 0:
-        err = ctypes.get_errno()
-        raise OSError(err, f"setns: {os.strerror(err)}")
-
-
 @contextmanager
 def test_namespace() -> Iterator[str]:
     """Create ``urok-ff-<pid>``, enter it (this thread), yield its name; leave and delete it after."""
-    name = f"urok-ff-{os.getpid()}"
-    _ip("netns", "add", name)
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
     try:
-        _ip("-n", name, "link", "set", "lo", "up")
-        _ip("-n", name, "link", "add", "urokff0", "type", "veth", "peer", "name", "urokff1")
-        _ip("-n", name, "addr", "add", f"{TEST_ADDRESS}/24", "dev", "urokff0")
-        _ip("-n", name, "addr", "add", f"{PEER_ADDRESS}/24", "dev", "urokff1")
-        _ip("-n", name, "link", "set", "urokff0", "up")
-        _ip("-n", name, "link", "set", "urokff1", "up")
+        ns = Namespace.create(f"urok-ff-{os.getpid()}")
+    except NetnsUnavailable as e:
+        raise RuntimeError(str(e)) from e  # a failure here, never a skip (see conftest.py)
+    try:
+        ns.ip("link", "add", "urokff0", "type", "veth", "peer", "name", "urokff1")
+        ns.ip("addr", "add", f"{TEST_ADDRESS}/24", "dev", "urokff0")
+        ns.ip("addr", "add", f"{PEER_ADDRESS}/24", "dev", "urokff1")
+        ns.ip("link", "set", "urokff0", "up")
+        ns.ip("link", "set", "urokff1", "up")
         # without a default route Firefox gathers no host candidate at all (measured: no local
         # candidate, "ICE failed"); this one ends in the namespace (the veth's peer is here too and
         # forwards nothing), so it gives Firefox its address and takes nothing anywhere
-        _ip("-n", name, "route", "add", "default", "dev", "urokff0", "src", TEST_ADDRESS)
-        fd = os.open(f"/run/netns/{name}", os.O_RDONLY)
-        try:
-            _setns(fd)
-        finally:
-            os.close(fd)
-        try:
+        ns.ip("route", "add", "default", "dev", "urokff0", "src", TEST_ADDRESS)
+        with ns.entered() as name:
             yield name
-        finally:
-            _setns(own)
     finally:
-        os.close(own)
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+        ns.delete()

@@ -1,0 +1,572 @@
+"""Network benchmark: a urok server and aiortc clients on impaired links (issue 12, part 1).
+
+    .venv/bin/python -m benchmarks.network                          # every scenario, 30 s windows
+    .venv/bin/python -m benchmarks.network --scenario loss --duration 60
+    .venv/bin/python -m benchmarks.network --server-checkout /tmp/urok-before   # another tree's server
+
+Needs root (network namespaces, :mod:`tests.netns`).  The server (``python -m signaling serve --dev``,
+from this checkout or ``--server-checkout``) runs in its own namespace on 198.18.0.1 with its media
+on one fixed UDP port; the publisher and every subscriber run in this process, each in a namespace
+of its own with its own link to the server, so an impairment touches one client's link only.  The
+publisher sends pre-encoded VP8 (640x360, 30 fps, ~1 Mbit/s, a keyframe every 2 s) and Opus 20 ms
+(:mod:`benchmarks.media_prep`), looped: it cannot adapt its bit rate (aiortc publishes no
+simulcast either).  Each subscriber decodes the video (aiortc: its jitter buffer, its NACKs and PLIs
+to the server, libvpx).
+
+Scenarios (the issue's goals in brackets):
+
+* ``clean``: the reference: 20 ms delay each way on the publisher's link, no loss (what the
+  accounting reads on a link that loses nothing).
+* ``loss``: 5% random loss on the publisher's uplink, 20 ms delay each way on its link.  Per
+  subscriber: the share of the media packets it received [>= 99.5%] and the longest freeze
+  [<= 500 ms].
+* ``downlink``: one subscriber's downlink goes from unlimited to 500 kbit/s and back (a second
+  subscriber stays on a clean link); per phase the received share, the longest freeze, the decoded
+  frame size (the layer, with a simulcast publisher) and frames per second, and a per-second trace
+  [low layer within 5 s, no freeze over 1 s after that, high layer within 15 s of the lift].
+* ``uplink``: the publisher limited to 800 kbit/s up; freezes after the first 5 s [<= 1 s].
+
+What is measured: the publisher counts the RTP packets it sends per stream (first transmissions,
+from its sequence numbers; retransmissions apart); each subscriber counts the packets it receives
+per stream by their sequence numbers, RTX unwrapped (a repaired packet counts once), so the
+received share in a window is the distinct sequence numbers received over the span they cover
+(the SFU keeps a plain stream's sequence numbers contiguous: a packet lost upstream stays a gap
+downstream); a freeze is the longest gap between two decoded video frames (or from the last frame
+to the end of the window).  See docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiortc.mediastreams import MediaStreamError
+from aiortc.sdp import candidate_from_sdp
+
+from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, media_tracks
+from benchmarks.media_prep import EncodedMedia, MediaSpec, load_media
+from benchmarks.webinar import tolerant_consent
+from tests.netns import SERVER_ADDRESS, ClientLink, Impairment, NetnsUnavailable, Network
+
+SCENARIOS = ("clean", "loss", "downlink", "uplink")
+HTTP_PORT = 8080
+RTC_UDP_PORT = 7882
+
+
+# ---- accounting -------------------------------------------------------------------------------------------
+class SeqTally:
+    """Distinct extended sequence numbers of one stream and when each first arrived."""
+
+    def __init__(self) -> None:
+        self.highest: int | None = None
+        self.first_seen: dict[int, float] = {}
+        self.duplicates = 0
+
+    def extend(self, seq: int) -> int:
+        if self.highest is None:
+            return seq
+        delta = ((seq - self.highest + 0x8000) & 0xFFFF) - 0x8000
+        return self.highest + delta
+
+    def add(self, seq: int, now: float) -> int:
+        ext = self.extend(seq)
+        if self.highest is None or ext > self.highest:
+            self.highest = ext
+        if ext in self.first_seen:
+            self.duplicates += 1
+        else:
+            self.first_seen[ext] = now
+        return ext
+
+    def window(self, t0: float, t1: float) -> tuple[int, int]:
+        """(distinct packets that arrived in [t0, t1), the sequence span they cover)."""
+        seqs = [s for s, t in self.first_seen.items() if t0 <= t < t1]
+        return (len(seqs), max(seqs) - min(seqs) + 1) if seqs else (0, 0)
+
+
+def rtp_payload_offset(data: bytes) -> int:
+    offset = 12 + 4 * (data[0] & 0x0F)
+    if data[0] & 0x10 and len(data) >= offset + 4:
+        offset += 4 + 4 * int.from_bytes(data[offset + 2:offset + 4], "big")
+    return offset
+
+
+@dataclass
+class Frame:
+    t: float
+    height: int
+
+
+class NetParticipant(Participant):
+    """A benchmark participant on a 198.18.x.x link: candidates from the server's namespace."""
+
+    async def _candidate(self, m: dict[str, Any]) -> None:
+        target = "subscriber" if m.get("target") == "subscriber" else "publisher"
+        pc = self.sub if target == "subscriber" else self.pub
+        if pc is None or pc.remoteDescription is None:
+            self._early[target].append(m)
+            return
+        cand = m.get("candidate")
+        if not isinstance(cand, dict) or not cand.get("candidate"):
+            return
+        line = str(cand["candidate"]).removeprefix("a=").removeprefix("candidate:")
+        if SERVER_ADDRESS not in line.split():
+            return
+        c = candidate_from_sdp(line)
+        c.sdpMid, c.sdpMLineIndex = cand.get("sdpMid"), cand.get("sdpMLineIndex") or 0
+        with contextlib.suppress(Exception):
+            await pc.addIceCandidate(c)
+
+
+class Publisher(NetParticipant):
+    """Counts what its connection sends: first transmissions per kind, retransmissions apart."""
+
+    def __init__(self, *a: Any, **kw: Any) -> None:
+        super().__init__(*a, **kw)
+        self.sent: dict[str, SeqTally] = {"audio": SeqTally(), "video": SeqTally()}
+        self.retransmitted = 0
+
+    def _hook_sent(self) -> None:
+        media: dict[int, str] = {}
+        rtx: set[int] = set()
+        for t in self.pub.getTransceivers():
+            media[t.sender._ssrc] = t.kind
+            rtx.add(t.sender._rtx_ssrc)
+        for dtls in {id(t.sender.transport): t.sender.transport for t in self.pub.getTransceivers()}.values():
+            send = dtls._send_rtp
+
+            async def counted(data: bytes, _send: Any = send) -> None:
+                if len(data) >= 12 and not 192 <= data[1] <= 223:
+                    ssrc = int.from_bytes(data[8:12], "big")
+                    kind = media.get(ssrc)
+                    if ssrc in rtx:
+                        self.retransmitted += 1
+                    elif kind is not None:
+                        tally = self.sent[kind]
+                        seq = (data[2] << 8) | data[3]
+                        if tally.highest is not None and tally.extend(seq) <= tally.highest:
+                            self.retransmitted += 1  # re-sent without RTX
+                        else:
+                            tally.add(seq, time.monotonic())
+                await _send(data)
+
+            dtls._send_rtp = counted
+
+
+class Subscriber(NetParticipant):
+    """Counts what arrives per kind (RTX unwrapped), decodes the video and times its frames."""
+
+    def __init__(self, *a: Any, label: str = "", **kw: Any) -> None:
+        super().__init__(*a, decode=True, **kw)
+        self.label = label
+        self.got: dict[str, SeqTally] = {"audio": SeqTally(), "video": SeqTally()}
+        self.frames: list[Frame] = []
+        self.bytes_at: list[tuple[float, int]] = []  # (time, RTP bytes so far), per packet
+        self._bytes = 0
+        self._pt: dict[int, tuple[str, bool]] = {}  # payload type -> (kind, is RTX)
+
+    def _hook_counters(self) -> None:
+        for t in self.sub.getTransceivers():
+            for codec in getattr(t, "_codecs", []):
+                self._pt[codec.payloadType] = (t.kind, codec.mimeType.lower().endswith("/rtx"))
+        for transceiver in self.sub.getTransceivers():
+            dtls = transceiver.receiver.transport
+            if dtls is None or id(dtls) in self._hooked:
+                continue
+            self._hooked.add(id(dtls))
+            rtp_next = dtls._handle_rtp_data
+
+            async def rtp_pass(data: bytes, arrival_time_ms: int, _next: Any = rtp_next) -> None:
+                self._count(data)
+                await _next(data, arrival_time_ms)
+
+            dtls._handle_rtp_data = rtp_pass
+
+    def _count(self, data: bytes) -> None:
+        if len(data) < 12:
+            return
+        now = time.monotonic()
+        self.counter.rtp += 1
+        self._bytes += len(data)
+        self.bytes_at.append((now, self._bytes))
+        kind, is_rtx = self._pt.get(data[1] & 0x7F, ("", False))
+        if not kind:
+            return
+        seq = (data[2] << 8) | data[3]
+        if is_rtx:
+            offset = rtp_payload_offset(data)
+            end = len(data) - (data[-1] if data[0] & 0x20 else 0)
+            if end - offset < 2:
+                return  # padding only (a probe)
+            seq = int.from_bytes(data[offset:offset + 2], "big")
+        self.got[kind].add(seq, now)
+
+    async def _decode(self, track: Any) -> None:
+        with contextlib.suppress(MediaStreamError, asyncio.CancelledError):
+            while True:
+                frame = await track.recv()
+                self.frames.append(Frame(time.monotonic(), int(getattr(frame, "height", 0))))
+                self.counter.frames += 1
+
+    def longest_freeze(self, t0: float, t1: float) -> float:
+        """The longest gap between decoded frames that overlaps [t0, t1], in seconds (a gap that
+        began before t0 counts from t0; the last frame to t1 counts too)."""
+        times = [f.t for f in self.frames]
+        prev, longest = None, 0.0
+        for t in times:
+            if t >= t0:
+                start = t0 if prev is None or prev < t0 else prev
+                longest = max(longest, min(t, t1) - start)
+            if t >= t1:
+                break
+            prev = t
+        last = max((t for t in times if t < t1), default=None)
+        longest = max(longest, t1 - max(t0, last if last is not None else t0))
+        return longest
+
+    def has_frames(self) -> bool:
+        return bool(self.frames)
+
+    def has_video(self) -> bool:
+        return self.got["video"].highest is not None
+
+    def frames_between(self, t0: float, t1: float) -> list[Frame]:
+        return [f for f in self.frames if t0 <= f.t < t1]
+
+    def kbps_between(self, t0: float, t1: float) -> float:
+        inside = [b for t, b in self.bytes_at if t0 <= t < t1]
+        return (inside[-1] - inside[0]) * 8 / (t1 - t0) / 1000 if len(inside) > 1 else 0.0
+
+
+# ---- results ----------------------------------------------------------------------------------------------
+@dataclass
+class SubPhase:
+    subscriber: str
+    link: str
+    video_received: int
+    video_span: int
+    audio_received: int
+    audio_span: int
+    freeze_s: float
+    fps: float
+    heights: dict[int, int]  # decoded frame height -> frames
+    kbps: float
+
+    @property
+    def media_pct(self) -> float:
+        span = self.video_span + self.audio_span
+        return 100.0 * (self.video_received + self.audio_received) / span if span else 0.0
+
+    @property
+    def video_pct(self) -> float:
+        return 100.0 * self.video_received / self.video_span if self.video_span else 0.0
+
+
+@dataclass
+class Phase:
+    name: str
+    seconds: float
+    publisher_link: str
+    video_sent: int
+    audio_sent: int
+    subscribers: list[SubPhase]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: str
+    backend: str
+    server_checkout: str
+    phases: list[Phase]
+    publisher_retransmitted: int
+    trace: list[dict[str, Any]] = field(default_factory=list)  # per second, the impaired subscriber (downlink)
+    error: str | None = None
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+@dataclass
+class Mark:
+    t: float
+    pub_link: str  # the publisher's uplink from this mark on
+    sub_links: list[str]  # each subscriber's downlink from this mark on
+
+
+# ---- the run ----------------------------------------------------------------------------------------------
+@dataclass
+class NetConfig:
+    duration: float = 30.0  # the measured window (loss, uplink); each limited/after phase (downlink)
+    subscribers: int = 2
+    server_checkout: Path = CHECKOUT
+    media: MediaSpec = field(default_factory=MediaSpec)
+    join_timeout: float = 30.0
+    log_dir: Path | None = None  # the server's log is kept there when given
+
+
+def _server_cmd() -> list[str]:
+    return [sys.executable, "-m", "signaling", "serve", "--dev", "--host", SERVER_ADDRESS, "--port", str(HTTP_PORT)]
+
+
+def _log_tail(path: Path, chars: int = 2000) -> str:
+    try:
+        return path.read_text(errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+async def _wait_healthy(http: aiohttp.ClientSession, proc: subprocess.Popen[bytes], log_path: Path) -> None:
+    base = f"http://{SERVER_ADDRESS}:{HTTP_PORT}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the server exited ({proc.returncode}):\n{_log_tail(log_path)}")
+        with contextlib.suppress(aiohttp.ClientError, OSError, asyncio.TimeoutError):
+            async with http.get(base + "/healthz", timeout=aiohttp.ClientTimeout(total=1)) as r:
+                if r.status == 200:
+                    return
+        await asyncio.sleep(0.2)
+    raise RuntimeError("the server did not answer /healthz in 60 s")
+
+
+class Run:
+    """One scenario: the network, the server, a publisher and subscribers; close() removes all."""
+
+    def __init__(self, net: Network, cfg: NetConfig, media: EncodedMedia) -> None:
+        self.net, self.cfg, self.media = net, cfg, media
+        self.pub_link = net.add_client("pub")
+        self.sub_links = [net.add_client(f"sub{i + 1}") for i in range(cfg.subscribers)]
+        self.http: list[aiohttp.ClientSession] = []
+        self.publisher: Publisher | None = None
+        self.subs: list[Subscriber] = []
+        self.server: subprocess.Popen[bytes] | None = None
+        self.data_dir = Path(tempfile.mkdtemp(prefix="urok-net-data-"))
+        log_dir = cfg.log_dir or self.data_dir
+        self.log_path = log_dir / "server.log"
+
+    def start_server(self) -> None:
+        checkout = self.cfg.server_checkout.resolve()
+        env = {**os.environ, "UROK_RTC_UDP_PORT": str(RTC_UDP_PORT), "UROK_DATA_DIR": str(self.data_dir),
+               "UROK_DEMO_ROOM": "false", "PYTHONPATH": str(checkout)}
+        with self.log_path.open("wb") as out:
+            self.server = self.net.server.popen(_server_cmd(), stdout=out, stderr=subprocess.STDOUT,
+                                                stdin=subprocess.DEVNULL, cwd=checkout, env=env)
+
+    async def session(self, link: ClientLink) -> aiohttp.ClientSession:
+        with link.namespace.entered():
+            http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        self.http.append(http)
+        return http
+
+    async def connect(self) -> None:
+        """Publisher first (in its namespace), then each subscriber in its own; every socket a client
+        opens is made while this thread is in that client's namespace."""
+        self.start_server()
+        assert self.server is not None
+        base = f"http://{SERVER_ADDRESS}:{HTTP_PORT}"
+        with self.pub_link.namespace.entered():
+            http = await self.session(self.pub_link)
+            await _wait_healthy(http, self.server, self.log_path)
+            rest = Rest(http, base, admin_token())
+            self.room_id = await rest.create_room()
+            token = await rest.token(self.room_id, "publisher", "participant")
+            pub = await Publisher.join(http, base, token, self.cfg.join_timeout)
+            assert isinstance(pub, Publisher)
+            self.publisher = pub
+            await pub.publish(media_tracks(self.media), self.cfg.join_timeout)
+        for i, link in enumerate(self.sub_links):
+            with link.namespace.entered():
+                http = await self.session(link)
+                token = await Rest(http, base, admin_token()).token(self.room_id, f"viewer{i + 1}", "participant")
+                sub = await Subscriber.join(http, base, token, self.cfg.join_timeout, label=f"sub{i + 1}")
+                assert isinstance(sub, Subscriber)
+                self.subs.append(sub)
+                try:
+                    await sub.wait_receiving(self.cfg.join_timeout)
+                    # the first video packet (ICE and DTLS done) before this namespace is left
+                    await sub.wait(sub.has_video, self.cfg.join_timeout, "a video packet")
+                except RuntimeError as e:
+                    raise RuntimeError(f"{sub.label}: {e} ({sub.describe()})") from e
+        # a decoded frame (a keyframe came through) when the link lets one through: a warm-up, not a
+        # condition (a publisher over its uplink's rate may never get one through)
+        for sub in self.subs:
+            with contextlib.suppress(RuntimeError):
+                await sub.wait(sub.has_frames, 5, "a decoded video frame")
+
+    def mark(self) -> Mark:
+        """Now, and what each link does from now on (a phase is labelled by the mark that starts it)."""
+        return Mark(time.monotonic(), self.pub_link.uplink.current.describe(),
+                    [link.downlink.current.describe() for link in self.sub_links])
+
+    def phase(self, name: str, m0: Mark, t1: float) -> Phase:
+        assert self.publisher is not None
+        t0 = m0.t
+        subs: list[SubPhase] = []
+        for sub, link_desc in zip(self.subs, m0.sub_links, strict=True):
+            vr, vs = sub.got["video"].window(t0, t1)
+            ar, as_ = sub.got["audio"].window(t0, t1)
+            frames = sub.frames_between(t0, t1)
+            heights: dict[int, int] = {}
+            for f in frames:
+                heights[f.height] = heights.get(f.height, 0) + 1
+            subs.append(SubPhase(sub.label, link_desc, vr, vs, ar, as_, sub.longest_freeze(t0, t1),
+                                 len(frames) / (t1 - t0), heights, sub.kbps_between(t0, t1)))
+        return Phase(name, t1 - t0, m0.pub_link, self.publisher.sent["video"].window(t0, t1)[0],
+                     self.publisher.sent["audio"].window(t0, t1)[0], subs)
+
+    async def close(self) -> None:
+        for p in [*self.subs, *([self.publisher] if self.publisher else [])]:
+            with contextlib.suppress(Exception):
+                await p.close()
+        for http in self.http:
+            await http.close()
+        shutil.rmtree(self.data_dir, ignore_errors=True)
+
+
+def _trace(sub: Subscriber, t_start: float, t_end: float, marks: dict[str, float]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    t = t_start
+    while t + 1 <= t_end + 1e-6:
+        frames = sub.frames_between(t, t + 1)
+        heights = sorted({f.height for f in frames})
+        rows.append({"t": round(t - marks["limit"], 1), "fps": len(frames), "height": heights,
+                     "kbps": round(sub.kbps_between(t, t + 1)),
+                     "freeze_ms": round(1000 * sub.longest_freeze(t, t + 1))})
+        t += 1
+    return rows
+
+
+async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None = None,
+                       on_ready: Callable[[Network], None] | None = None) -> ScenarioResult:
+    """One scenario on a network of its own; everything it made is gone when it returns."""
+    if scenario not in SCENARIOS:
+        raise ValueError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS)})")
+    media = media or load_media(cfg.media)
+    with Network() as net, tolerant_consent():
+        run = Run(net, cfg, media)
+        result = ScenarioResult(scenario, net.backend, str(cfg.server_checkout), [], 0)
+        try:
+            if on_ready is not None:
+                on_ready(net)
+            pub = run.pub_link
+            if scenario in ("loss", "clean"):
+                pub.uplink.apply(Impairment(loss_pct=5 if scenario == "loss" else 0, delay_ms=20))
+                pub.downlink.apply(Impairment(delay_ms=20))
+            elif scenario == "uplink":
+                pub.uplink.apply(Impairment(rate_kbit=800))
+            await run.connect()
+            if scenario in ("loss", "clean"):
+                await asyncio.sleep(2)  # the subscribers' jitter buffers settle
+                m0 = run.mark()
+                await asyncio.sleep(cfg.duration)
+                name = "5% loss up, 20 ms each way" if scenario == "loss" else "20 ms each way (reference)"
+                result.phases.append(run.phase(name, m0, time.monotonic()))
+            elif scenario == "uplink":
+                # "after the first 5 s" of the publisher's media
+                assert run.publisher is not None
+                first = min(run.publisher.sent["video"].first_seen.values(), default=time.monotonic())
+                await asyncio.sleep(max(0.0, first + 5 - time.monotonic()))
+                m0 = run.mark()
+                await asyncio.sleep(cfg.duration)
+                result.phases.append(run.phase("800 kbit/s up, after 5 s", m0, time.monotonic()))
+            else:
+                limited = run.sub_links[0]
+                m0 = run.mark()
+                await asyncio.sleep(10)
+                limited.downlink.apply(Impairment(rate_kbit=500))
+                m1 = run.mark()
+                await asyncio.sleep(cfg.duration)
+                limited.downlink.apply(Impairment())
+                m2 = run.mark()
+                await asyncio.sleep(cfg.duration)
+                t3 = time.monotonic()
+                result.phases.append(run.phase("before (unlimited)", m0, m1.t))
+                result.phases.append(run.phase("500 kbit/s down", m1, m2.t))
+                m1_5 = Mark(m1.t + 5, m1.pub_link, m1.sub_links)
+                result.phases.append(run.phase("500 kbit/s down, after 5 s", m1_5, m2.t))
+                result.phases.append(run.phase("lifted", m2, t3))
+                result.trace = _trace(run.subs[0], m0.t, t3, {"limit": m1.t})
+            assert run.publisher is not None
+            result.publisher_retransmitted = run.publisher.retransmitted
+        except (RuntimeError, TimeoutError, OSError) as e:
+            result.error = (f"{e!r}\n{traceback.format_exc(limit=-4)}"
+                            f"--- server log tail ---\n{_log_tail(run.log_path, 1500)}")
+        finally:
+            await run.close()
+    return result
+
+
+# ---- output -------------------------------------------------------------------------------------------------
+def format_table(results: Sequence[ScenarioResult]) -> str:
+    head = (f"{'scenario':<9} {'phase':<28} {'pub link':<20} {'sent v/a':>9} {'subscriber':<11} {'sub link':<14} "
+            f"{'media %':>8} {'video %':>8} {'freeze ms':>9} {'fps':>5} {'height':>9} {'kbit/s':>7}")
+    lines = [head, "-" * len(head)]
+    for r in results:
+        if r.error:
+            lines.append(f"{r.scenario:<9} ERROR: {r.error}")
+            continue
+        for ph in r.phases:
+            for s in ph.subscribers:
+                height = "/".join(str(h) for h, _ in sorted(s.heights.items(), key=lambda kv: -kv[1])) or "-"
+                lines.append(
+                    f"{r.scenario:<9} {ph.name:<28} {ph.publisher_link:<20} {ph.video_sent:>4}/{ph.audio_sent:<4} "
+                    f"{s.subscriber:<11} {s.link:<14} {s.media_pct:>8.2f} {s.video_pct:>8.2f} "
+                    f"{1000 * s.freeze_s:>9.0f} {s.fps:>5.1f} {height:>9} {s.kbps:>7.0f}")
+        lines.append(f"{'':<9} publisher retransmissions (answers to NACKs): {r.publisher_retransmitted}; "
+                     f"impairments: {r.backend}")
+        if r.trace:
+            lines.append(f"{'':<9} sub1 per second (t from the limit; lifted at t={r.phases[1].seconds:.0f}): "
+                         "t fps height kbit/s freeze_ms")
+            lines.extend(f"{'':<11}{row['t']:>+6.0f} {row['fps']:>3} {'/'.join(map(str, row['height'])) or '-':>7} "
+                         f"{row['kbps']:>6} {row['freeze_ms']:>6}" for row in r.trace)
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.network", description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenario", default="all", help=f"{', '.join(SCENARIOS)} or all (comma-separated)")
+    p.add_argument("--duration", type=float, default=30.0,
+                   help="measured seconds (loss, uplink); seconds limited and seconds after (downlink)")
+    p.add_argument("--subscribers", type=int, default=2)
+    p.add_argument("--server-checkout", type=Path, default=CHECKOUT,
+                   help="run the server from this tree (e.g. `git archive <commit>` unpacked): before/after")
+    p.add_argument("--log-dir", type=Path, help="keep the server's log here")
+    p.add_argument("--json", action="store_true", help="also print each result as a JSON line")
+    args = p.parse_args(argv)
+    scenarios = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
+    cfg = NetConfig(duration=args.duration, subscribers=max(1, args.subscribers),
+                    server_checkout=args.server_checkout, log_dir=args.log_dir)
+    media = load_media(cfg.media)
+    print(f"media: {media.describe()}; server: {cfg.server_checkout}", flush=True)
+    results: list[ScenarioResult] = []
+    for scenario in scenarios:
+        try:
+            r = asyncio.run(run_scenario(scenario, cfg, media))
+        except NetnsUnavailable as e:
+            print(f"network namespaces unavailable: {e}", file=sys.stderr)
+            return 2
+        results.append(r)
+        if args.json:
+            print(r.to_json(), flush=True)
+        print(format_table([r]), flush=True)
+    print()
+    print(format_table(results))
+    return 1 if any(r.error for r in results) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
