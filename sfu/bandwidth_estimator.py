@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import math
 
+from .rtp import EXT_ABS_SEND_TIME
+
 ABS_SEND_TIME_MS = 1000.0 / (1 << 18)  # one unit of abs-send-time (6.18 fixed point) in ms
 GROUP_LENGTH_MS = 5.0  # packets sent within 5 ms of a group's first packet belong to it
 BURST_DELTA_MS = 5.0  # ... as do packets arriving within 5 ms in a burst (sent earlier, queued)
@@ -421,3 +423,6 @@ class ReceiveBandwidthEstimator:
     def sent(self, bitrate: int) -> None:
         """The caller sent a REMB with ``bitrate``."""
         self._last_sent = bitrate
+
+
+__all__ = ["EXT_ABS_SEND_TIME", "NORMAL", "OVERUSING", "UNDERUSING", "ReceiveBandwidthEstimator"]

@@ -57,6 +57,53 @@ _H = struct.Struct("!H")
 _h = struct.Struct("!h")
 
 
+def extension_value(data: bytes | bytearray, ext_id: int) -> int:
+    """The value of header extension ``ext_id`` of an RTP packet as a big-endian unsigned integer
+    (the transport-wide sequence number: 2 bytes; abs-send-time: 3), or -1 when the packet has no
+    such element or its extension block is malformed. One- and two-byte forms (RFC 8285); reads
+    the bytes in place (no slice, nothing allocated but the result): for the receive path."""
+    n = len(data)
+    if n < 16 or not data[0] & 0x10 or ext_id <= 0:
+        return -1
+    pos = 12 + 4 * (data[0] & 0x0F)
+    if pos + 4 > n:
+        return -1
+    profile = (data[pos] << 8) | data[pos + 1]
+    end = pos + 4 + 4 * ((data[pos + 2] << 8) | data[pos + 3])
+    if end > n:
+        return -1
+    pos += 4
+    two_byte = profile & 0xFFF0 == 0x1000
+    if profile != 0xBEDE and not two_byte:
+        return -1
+    while pos < end:
+        b = data[pos]
+        if b == 0:  # padding
+            pos += 1
+            continue
+        if two_byte:
+            if pos + 2 > end:
+                return -1
+            eid = b
+            length = data[pos + 1]
+            pos += 2
+        else:
+            eid = b >> 4
+            if eid == 15:
+                return -1
+            length = (b & 0x0F) + 1
+            pos += 1
+        if pos + length > end:
+            return -1
+        if eid == ext_id:
+            value = 0
+            for i in range(pos, pos + length):
+                value = (value << 8) | data[i]
+            return value
+        pos += length
+    return -1
+
+
 @dataclass(frozen=True, slots=True)
 class TransportCcFeedback:
     """A parsed feedback packet. ``packets``: ``(sequence number, arrival)`` per reported number in
@@ -298,3 +345,70 @@ class TransportCcRecorder:
         self._base = last + 1
         self.feedback_sent += len(out)
         return out
+
+
+def _sections(lines: list[str]) -> list[tuple[int, int]]:
+    starts = [i for i, line in enumerate(lines) if line.startswith("m=")]
+    return [(s, starts[k + 1] if k + 1 < len(starts) else len(lines)) for k, s in enumerate(starts)]
+
+
+def offered_transport_cc(offer: str) -> list[tuple[int, frozenset[str]]]:
+    """Per m-line of an offer: the transport-wide sequence number extension's id (0: not offered)
+    and the payload types (as written, ``*`` included) with ``a=rtcp-fb:<pt> transport-cc``."""
+    lines = offer.splitlines()
+    out: list[tuple[int, frozenset[str]]] = []
+    for start, end in _sections(lines):
+        ext_id = 0
+        pts: set[str] = set()
+        for line in lines[start:end]:
+            if line.startswith("a=extmap:") and line.split()[1:2] == [EXT_TRANSPORT_CC]:
+                ident = line[9:].split()[0].split("/")[0]
+                ext_id = int(ident) if ident.isdigit() else 0
+            elif line.startswith("a=rtcp-fb:") and line.split()[1:2] == ["transport-cc"]:
+                pts.add(line[10:].split()[0])
+        out.append((ext_id, frozenset(pts)))
+    return out
+
+
+def munge_answer(answer: str, offer: str) -> str:
+    """Answer transport-cc where the offer has it (aiortc never does): on every answered m-line
+    (port not 0) whose offer carries the transport-wide sequence number extension, add its
+    ``a=extmap`` with the offer's id (unless the answer uses that id or URI already) and
+    ``a=rtcp-fb:<pt> transport-cc`` for each answered payload type the offer gave that feedback.
+    m-lines are matched by position. Only for a transport that then sends the feedback
+    (:class:`TransportCcRecorder`): a browser that negotiated transport-cc and gets none lowers
+    its rate."""
+    offered = offered_transport_cc(offer)
+    lines = answer.splitlines()
+    sections = _sections(lines)
+    if not any(ext_id for ext_id, _ in offered):
+        return answer
+    out: list[str] = lines[: sections[0][0]] if sections else list(lines)
+    for k, (start, end) in enumerate(sections):
+        section = lines[start:end]
+        ext_id, pts = offered[k] if k < len(offered) else (0, frozenset())
+        fields = section[0].split()
+        if not ext_id or len(fields) < 4 or fields[1] == "0":
+            out.extend(section)
+            continue
+        used = {line[9:].split()[0].split("/")[0] for line in section if line.startswith("a=extmap:")}
+        uris = {line.split()[1] for line in section if line.startswith("a=extmap:") and len(line.split()) > 1}
+        if EXT_TRANSPORT_CC not in uris and str(ext_id) not in used:
+            anchor = max((i for i, line in enumerate(section) if line.startswith(("a=extmap:", "a=mid:"))), default=0)
+            section.insert(anchor + 1, f"a=extmap:{ext_id} {EXT_TRANSPORT_CC}")
+        if EXT_TRANSPORT_CC in uris or str(ext_id) not in used:
+            for pt in fields[3:]:
+                if "*" not in pts and pt not in pts:
+                    continue
+                if f"a=rtcp-fb:{pt} transport-cc" in section:
+                    continue
+                mine = [
+                    i
+                    for i, line in enumerate(section)
+                    if line.startswith(("a=rtpmap:", "a=rtcp-fb:", "a=fmtp:"))
+                    and line.split()[0].split(":", 1)[1] == pt
+                ]
+                if mine:
+                    section.insert(max(mine) + 1, f"a=rtcp-fb:{pt} transport-cc")
+        out.extend(section)
+    return "\r\n".join(out) + "\r\n"

@@ -208,3 +208,75 @@ def test_recording_costs_no_allocation_per_packet() -> None:
     grown = sum(s.size_diff for s in after.compare_to(before, "filename") if "transport_cc" in str(s.traceback))
     assert grown < 1024
     assert LARGE_DELTA == 2
+
+
+def _aiortc_packet(uri_ids: dict[str, int], **values: int) -> bytes:
+    from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+
+    ext_map = HeaderExtensionsMap()
+    ext_map.configure(
+        RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(id=i, uri=u) for u, i in uri_ids.items()])
+    )
+    packet = RtpPacket(payload_type=96, sequence_number=7, timestamp=9, ssrc=1234, payload=b"\x10" * 50)
+    packet.extensions.mid = "0"
+    for name, value in values.items():
+        setattr(packet.extensions, name, value)
+    return packet.serialize(ext_map)
+
+
+def test_the_extension_values_aiortc_writes_are_read_back() -> None:
+    from sfu.bandwidth_estimator import EXT_ABS_SEND_TIME
+    from sfu.rtp import EXT_MID
+    from sfu.transport_cc import EXT_TRANSPORT_CC, extension_value
+
+    ids = {EXT_MID: 1, EXT_ABS_SEND_TIME: 3, EXT_TRANSPORT_CC: 5}
+    data = _aiortc_packet(ids, abs_send_time=0xABCDEF, transport_sequence_number=65000)
+    assert extension_value(data, 3) == 0xABCDEF
+    assert extension_value(data, 5) == 65000
+    assert extension_value(data, 1) == ord("0")
+    assert extension_value(data, 7) == -1
+    plain = _aiortc_packet({EXT_MID: 1})
+    assert extension_value(plain, 5) == -1
+    assert extension_value(plain[:14], 1) == -1  # truncated block
+    # two-byte form (RFC 8285 4.3): profile 0x1000, id and length bytes
+    two = (
+        bytes((0x90, 96, 0, 1, 0, 0, 0, 2, 0, 0, 0, 3))
+        + bytes((0x10, 0x00, 0, 2))
+        + bytes((0, 5, 2, 0xFD, 0xE8, 0, 0, 0))
+    )
+    assert extension_value(two, 5) == 65000
+    assert extension_value(two[:17], 5) == -1
+
+
+async def test_aiortcs_answers_to_chromium_and_firefox_get_transport_cc_where_offered() -> None:
+    from aiortc import sdp as aiortc_sdp
+
+    from sfu.sdp import check_lines
+    from sfu.transport_cc import EXT_TRANSPORT_CC, munge_answer, offered_transport_cc
+
+    from .offline import DATA, offline_worker, section_lines
+
+    worker = offline_worker()
+    try:
+        router = worker.create_router("r")
+        for name, ext_id in (("chromium_simulcast_offer.sdp", 4), ("firefox_offer.sdp", 7)):
+            offer = (DATA / name).read_text()
+            answer = await router.create_transport(name).accept_offer(offer)
+            assert "transport-cc" not in answer  # aiortc never answers it
+            out = munge_answer(answer, offer)
+            aiortc_sdp.SessionDescription.parse(out)  # still a description aiortc reads
+            check_lines(out)
+            offered = offered_transport_cc(offer)
+            for k, (offer_id, pts) in enumerate(offered):
+                lines = section_lines(out, k)
+                if lines[0].split()[1] == "0" or not offer_id:
+                    assert not any("transport-cc" in x or EXT_TRANSPORT_CC in x for x in lines)
+                    continue
+                assert f"a=extmap:{ext_id} {EXT_TRANSPORT_CC}" in lines
+                answered = [pt for pt in lines[0].split()[3:] if pt in pts]
+                assert answered and all(f"a=rtcp-fb:{pt} transport-cc" in lines for pt in answered)
+            assert munge_answer(out, offer) == out  # idempotent
+            assert munge_answer(answer, answer) == answer  # nothing offered, nothing added
+    finally:
+        await worker.close()
