@@ -22,7 +22,9 @@ stored per second (from the first send to the last row written).
 the benchmark starts in a process of its own.  Prints the join rate and the join latency (connect
 to `welcome`) p50/p99 of both and their ratio (the delay webhooks add to joins), and the webhook
 deliveries per second (what the receiver got, from its first to its last delivery, once the
-server's ``urok_webhook_pending`` gauge reads 0).
+server's ``urok_webhook_pending`` gauge reads 0), then the throughput from a backlog: the
+receiver answers 503 while 300 clients join a fresh room and leave, then 204 (deliveries per second
+from its first 204 to its last).
 """
 
 from __future__ import annotations
@@ -286,11 +288,14 @@ async def chat_writes(base: str, senders: int, db_url: str | None) -> dict[str, 
 # --- webhooks: a receiver in a process of its own, counting what it gets ---------------------------
 
 def _receive(port: int, count: Synchronized[int], first: Synchronized[float], last: Synchronized[float],
-             ready: Any) -> None:
-    """The receiver process: 204 to every POST; counts them and notes the first and last (wall clock)."""
+             up: Synchronized[int], ready: Any) -> None:
+    """The receiver process: 204 to every POST (503 while ``up`` is 0); counts the 204s and notes the
+    first and last (wall clock)."""
 
     async def hook(request: web.Request) -> web.Response:
         await request.read()
+        if not up.value:
+            return web.Response(status=503)
         now = time.time()
         with count.get_lock():
             if count.value == 0:
@@ -324,8 +329,9 @@ class Receiver:
         self.count: Synchronized[int] = ctx.Value("q", 0)
         self.first: Synchronized[float] = ctx.Value("d", 0.0)
         self.last: Synchronized[float] = ctx.Value("d", 0.0)
+        self.up: Synchronized[int] = ctx.Value("i", 1)
         ready = ctx.Event()
-        self.proc = ctx.Process(target=_receive, args=(self.port, self.count, self.first, self.last, ready),
+        self.proc = ctx.Process(target=_receive, args=(self.port, self.count, self.first, self.last, self.up, ready),
                                 daemon=True)
         self.proc.start()
         if not ready.wait(30):
@@ -333,6 +339,11 @@ class Receiver:
 
     def url(self, n: int) -> str:
         return f"http://127.0.0.1:{self.port}/hook/{n}"
+
+    def reset(self) -> None:
+        with self.count.get_lock():
+            self.count.value = 0
+            self.first.value = self.last.value = 0.0
 
     def stop(self) -> None:
         self.proc.terminate()  # the process this benchmark started
@@ -355,17 +366,58 @@ async def webhook_pending(base: str) -> float:
     return float("nan")
 
 
-async def drained(base: str, receiver: Receiver, run_ended: float, timeout: float = 600.0) -> dict[str, Any]:
-    """Wait until the server has nothing pending; the receiver's figures."""
+async def wait_pending(base: str, done: Any, timeout: float = 600.0) -> float:
     deadline = time.monotonic() + timeout
-    while (pending := await webhook_pending(base)) != 0:
+    while not done(pending := await webhook_pending(base)):
         if time.monotonic() > deadline:
-            raise RuntimeError(f"{pending:.0f} webhook deliveries still pending after {timeout:.0f} s")
-        await asyncio.sleep(0.2)
+            raise RuntimeError(f"{pending:.0f} webhook deliveries pending after {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+    return pending
+
+
+async def drained(base: str, receiver: Receiver, run_ended: float) -> dict[str, Any]:
+    """Wait until the server has nothing pending; the receiver's figures."""
+    await wait_pending(base, lambda p: p == 0)
     n = receiver.count.value
     span = receiver.last.value - receiver.first.value
     return {"deliveries": n, "deliveries_per_s": n / span if span > 0 else float("nan"),
             "delivery_lag_s": max(0.0, receiver.last.value - run_ended)}
+
+
+async def backlog(base: str, receiver: Receiver, webhooks: int, people: int = 300) -> dict[str, Any]:
+    """Delivery throughput from a backlog: the receiver answers 503 while ``people`` join a fresh room
+    and leave (1 + 2 x people events for each webhook), then 204: the deliveries per second from
+    its first 204 to its last (the server's back-off cap is 1 s here)."""
+    tokens = TokenService(DEV_KEY, DEV_SECRET)
+    admin = {"Authorization": "Bearer " + tokens.mint_admin(ttl_s=3600)}
+    receiver.up.value = 0
+    bench = Bench()
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
+        async with http.post(base + "/v1/rooms", json={"name": "backlog", "max_participants": 2000},
+                             headers=admin) as resp:
+            room_id = (await resp.json())["room_id"]
+        gate = asyncio.Semaphore(100)
+
+        async def visit(i: int) -> None:
+            async with gate:
+                tok = tokens.mint_access(identity=f"b{i:05}", name=f"b{i}", room_id=room_id, role=Role.PARTICIPANT,
+                                         registered=True, ttl_s=3600)
+                c = Client(await http.ws_connect(base.replace("http", "ws", 1) + "/v1/rtc?token=" + tok,
+                                                 heartbeat=None, max_msg_size=0), bench)
+                await asyncio.wait_for(c.joined.wait(), 120)
+                await c.request("leave")
+                await c.ws.close()
+                c.reader.cancel()
+
+        await asyncio.gather(*(visit(i) for i in range(people)))
+    expected = webhooks * (1 + 2 * people)
+    await wait_pending(base, lambda p: p >= expected)
+    receiver.reset()
+    receiver.up.value = 1
+    await wait_pending(base, lambda p: p == 0)
+    n = receiver.count.value
+    span = receiver.last.value - receiver.first.value
+    return {"backlog": n, "backlog_per_s": n / span if span > 0 else float("nan")}
 
 
 class ServerProcess:
@@ -408,12 +460,13 @@ class ServerProcess:
 
 async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, concurrency: int = 100,
                           store: str = "sqlite", database_url: str | None = None,
-                          chat_senders: int = 0, webhooks: int = 0) -> dict[str, Any]:
+                          chat_senders: int = 0, webhooks: int = 0, backlog_people: int = 300) -> dict[str, Any]:
     if url:
         return await run(url.rstrip("/"), n, rounds=rounds, concurrency=concurrency)
     if webhooks:
         return await run_with_webhooks(n, webhooks, rounds=rounds, concurrency=concurrency, store=store,
-                                       database_url=database_url, chat_senders=chat_senders)
+                                       database_url=database_url, chat_senders=chat_senders,
+                                       backlog_people=backlog_people)
     data_dir = tempfile.mkdtemp(prefix="urok-bench-")
     env = {"UROK_STORE": store}
     db_url: str | None = None
@@ -436,7 +489,7 @@ async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, co
 
 
 async def run_with_webhooks(n: int, webhooks: int, *, rounds: int, concurrency: int, store: str,
-                            database_url: str | None, chat_senders: int) -> dict[str, Any]:
+                            database_url: str | None, chat_senders: int, backlog_people: int = 300) -> dict[str, Any]:
     """The baseline on a fresh server without webhooks, then a fresh server with ``webhooks``
     registrations at a local receiver (on PostgreSQL both use the one database, each its own room)."""
     baseline = await run_with_server(n, rounds=rounds, concurrency=concurrency, store=store,
@@ -452,12 +505,14 @@ async def run_with_webhooks(n: int, webhooks: int, *, rounds: int, concurrency: 
         elif store == "postgres":
             assert database_url, "postgres needs a database URL"
             env["UROK_DATABASE_URL"] = db_url = database_url
+        env["UROK_WEBHOOK_MAX_BACKOFF_S"] = "1"  # the backlog phase: 503s, then a prompt retry
         server = ServerProcess(free_port(), env)
         try:
             await server.wait_ready()
             await register_webhooks(server.base, receiver, webhooks)
             result = await run(server.base, n, rounds=rounds, concurrency=concurrency)
             result.update(await drained(server.base, receiver, time.time()))
+            result.update(await backlog(server.base, receiver, webhooks, backlog_people))
             if chat_senders:
                 result.update(await chat_writes(server.base, chat_senders, db_url))
         finally:
@@ -495,8 +550,9 @@ def report(result: dict[str, Any]) -> str:
                 f"{result['chat_acked_per_s']:.0f}/s, stored at {result['chat_stored_per_s']:.0f}/s")
     hooks = ""
     if "webhooks" in result:
-        hooks = (f"\n  webhooks: {result['webhooks']} registrations: {result['deliveries']} deliveries at "
-                 f"{result['deliveries_per_s']:.0f}/s (the last {result['delivery_lag_s']:.1f} s after the run)"
+        hooks = (f"\n  webhooks: {result['webhooks']} registrations: {result['deliveries']} deliveries during the run "
+                 f"({result['deliveries_per_s']:.0f}/s, the last {result['delivery_lag_s']:.1f} s after it); a "
+                 f"backlog of {result['backlog']} after the receiver was down: {result['backlog_per_s']:.0f}/s"
                  f"\n  joins without webhooks: {result['baseline_joins_per_s']:.0f}/s, p50 "
                  f"{result['baseline_join_p50_ms']:.1f} ms, p99 {result['baseline_join_p99_ms']:.1f} ms; with: "
                  f"{result['joins_per_s']:.0f}/s, p50 {result['join_p50_ms']:.1f} ms, p99 "

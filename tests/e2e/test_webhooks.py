@@ -353,3 +353,13 @@ async def test_a_receiver_down_across_a_kill_9_of_the_server_gets_every_event_in
                 if s.proc is not None and s.proc.returncode is None:
                     await s.kill9()
             await rx.stop()
+
+
+async def test_the_benchmark_with_webhooks_gets_every_event_of_its_runs() -> None:
+    from benchmarks.signaling import report, run_with_server
+
+    result = await run_with_server(20, rounds=1, webhooks=2, backlog_people=20)
+    # the run: room_started, 20 waiting, 20 admitted, 20 joined, 21 left (host too: host joined 1)
+    assert result["deliveries"] == 2 * (1 + 1 + 20 * 3 + 21)
+    assert result["backlog"] == 2 * (1 + 2 * 20)  # 20 visitors while the receiver answers 503, then up
+    assert result["join_rate_ratio"] > 0 and "deliveries during the run" in report(result)
