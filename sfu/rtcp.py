@@ -109,6 +109,27 @@ def parse_sr(data: bytes | bytearray, start: int, end: int) -> tuple[int, int, i
     return ssrc, ntp, rtp_ts
 
 
+_RR_BLOCK = struct.Struct("!IB3sIIII")  # ssrc, fraction lost, cumulative lost, highest, jitter, lsr, dlsr
+
+
+def parse_report_blocks(
+    data: bytes | bytearray, start: int, end: int, count: int
+) -> list[tuple[int, int, int, int, int, int, int]]:
+    """The report blocks of an RR (or of an SR, RFC 3550 6.4) as ``(ssrc, fraction_lost (0..255),
+    cumulative_lost (signed 24-bit), extended_highest_seq, jitter, lsr, dlsr)``, the order
+    :func:`build_rr` takes; ``count`` is the header's RC, ``start``/``end`` as from
+    :func:`split_compound`. Blocks that do not fit before ``end`` are ignored."""
+    pos = start + (28 if data[start + 1] == RTCP_SR else 8)
+    out: list[tuple[int, int, int, int, int, int, int]] = []
+    for _ in range(count):
+        if pos + 24 > end:
+            break
+        ssrc, fraction, lost, highest, jitter, lsr, dlsr = _RR_BLOCK.unpack_from(data, pos)
+        out.append((ssrc, fraction, int.from_bytes(lost, "big", signed=True), highest, jitter, lsr, dlsr))
+        pos += 24
+    return out
+
+
 def build_pli(sender_ssrc: int, media_ssrc: int) -> bytes:
     return struct.pack("!BBHII", 0x80 | PSFB_PLI, RTCP_PSFB, 2, sender_ssrc, media_ssrc)
 
