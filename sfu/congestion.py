@@ -1,0 +1,149 @@
+"""Congestion control of one transport: what its receive path, its RTCP hooks and its tick call.
+
+Towards a **publisher** (:class:`PublisherCongestion`) the server helps the sender's own
+controller rather than deciding for it:
+
+- when the offer has transport-cc (Chromium and Firefox offer it on every m-line), the answer takes
+  it (:func:`sfu.transport_cc.munge_answer`), every packet's transport-wide sequence number and
+  arrival time are recorded, and the feedback goes back every :data:`FEEDBACK_INTERVAL`: the
+  browser's send-side GCC (delay and loss, its probes, its simulcast allocation) sets its rate.
+  The REMB keeps announcing ``remb_cap`` as an upper bound (the room's policy);
+- otherwise (aiortc clients: abs-send-time only, and aiortc's sender obeys REMB alone), the
+  server's own receive-side estimate (:class:`sfu.bandwidth_estimator.ReceiveBandwidthEstimator`)
+  is the REMB, capped by ``remb_cap``; a falling estimate is sent at the next tick, not after
+  ``remb_interval``.
+
+Towards a **subscriber** (:class:`SubscriberCongestion`) the server decides: its receiver reports
+(loss, RTT) and its REMB feed a :class:`sfu.downlink_estimator.DownlinkEstimator` whose value the
+transport shares among its video consumers (``Consumer.on_bandwidth``).
+
+Pure (time passed in, bytes in and out): the transport owns the timers and the socket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .bandwidth_estimator import EXT_ABS_SEND_TIME, ReceiveBandwidthEstimator
+from .downlink_estimator import DownlinkEstimator
+from .sdp import MediaSection
+from .transport_cc import EXT_TRANSPORT_CC, FEEDBACK_INTERVAL, TransportCcRecorder, extension_value
+
+__all__ = ["FEEDBACK_INTERVAL", "PublisherCongestion", "SubscriberCongestion"]
+
+
+class PublisherCongestion:
+    """Transport-cc feedback or a REMB estimate for one publisher transport (module docstring)."""
+
+    __slots__ = ("_abs_ext", "_remb_cap", "_twcc_ext", "estimator", "recorder")
+
+    def __init__(self, rtcp_ssrc: int, remb_cap: int) -> None:
+        self._remb_cap = remb_cap
+        self._twcc_ext = 0
+        self._abs_ext = 0
+        self.recorder = TransportCcRecorder(rtcp_ssrc)
+        self.estimator = ReceiveBandwidthEstimator(max_bitrate=remb_cap)
+
+    def configure(self, answer: Iterable[MediaSection]) -> None:
+        """Read the extension ids of the (munged) answer: transport-cc wins when answered; else
+        abs-send-time of a video m-line. One bundle, one id per extension (RFC 8285: the same URI
+        keeps its id across the m-lines of a bundle in what browsers write)."""
+        self._twcc_ext = self._abs_ext = 0
+        for section in answer:
+            if section.rejected:
+                continue
+            twcc = section.extensions.get(EXT_TRANSPORT_CC, 0)
+            if twcc and not self._twcc_ext:
+                self._twcc_ext = twcc
+            abs_id = section.extensions.get(EXT_ABS_SEND_TIME, 0)
+            if abs_id and section.kind == "video" and not self._abs_ext:
+                self._abs_ext = abs_id
+
+    @property
+    def transport_cc(self) -> bool:
+        """Whether transport-cc feedback is what this publisher gets."""
+        return self._twcc_ext != 0
+
+    def on_rtp(self, data: bytes | bytearray, now: float) -> None:
+        """The receive path: every RTP packet of the transport (RTX included), decrypted."""
+        if self._twcc_ext:
+            seq = extension_value(data, self._twcc_ext)
+            if seq >= 0:
+                self.recorder.on_packet(seq, now)
+        elif self._abs_ext:
+            sent = extension_value(data, self._abs_ext)
+            if sent >= 0:
+                self.estimator.on_packet(now, sent, len(data))
+
+    @property
+    def feedback_pending(self) -> bool:
+        """Numbers wait for a transport-cc report (run the feedback timer)."""
+        return self.recorder.pending > 0
+
+    def feedback(self, media_ssrc: int) -> list[bytes]:
+        """The transport-cc feedback packets due now (each to be sent as its own RTCP packet)."""
+        return self.recorder.feedback(media_ssrc)
+
+    def remb(self, now: float, periodic: bool, video_loss: Iterable[float] = ()) -> int | None:
+        """The REMB bitrate to send now, or None. ``periodic``: the regular REMB is due
+        (``remb_interval``); ``video_loss``: the loss fractions (0..1) of the video producers'
+        receiver report blocks sent with it (fed to the loss-based part once per report)."""
+        if self._twcc_ext or not self._abs_ext:
+            return self._remb_cap if periodic else None
+        est = self.estimator
+        if periodic:
+            fractions = list(video_loss)
+            if fractions:
+                est.on_loss(now, sum(fractions) / len(fractions))
+        est.update(now)
+        if not periodic and not est.should_send():
+            return None
+        value = est.estimate
+        bitrate = self._remb_cap if value is None else min(self._remb_cap, value)
+        est.sent(bitrate)
+        return bitrate
+
+
+class SubscriberCongestion:
+    """The downlink estimate of one subscriber transport (module docstring)."""
+
+    __slots__ = ("_last_octets", "_last_tick", "_packets_at_report", "estimator")
+
+    def __init__(self) -> None:
+        self.estimator = DownlinkEstimator()
+        self._packets_at_report: dict[int, int] = {}  # consumer SSRC -> its packets at the last block
+        self._last_octets = -1
+        self._last_tick = -1.0
+
+    def on_report_block(self, now: float, ssrc: int, fraction_lost: int, packets: int, rtt: float | None) -> None:
+        """A receiver report block about a video consumer: ``fraction_lost`` as in the block
+        (0..255), ``packets`` the consumer's packets sent so far, ``rtt`` its RTT after the block."""
+        before = self._packets_at_report.get(ssrc)
+        self._packets_at_report[ssrc] = packets
+        if before is not None and packets > before:
+            self.estimator.on_loss(fraction_lost / 256, packets - before)
+        if rtt is not None:
+            self.estimator.on_rtt(now, rtt)
+
+    def on_remb(self, now: float, bitrate: int, ssrcs: list[int]) -> None:
+        """A REMB from the subscriber (its SSRCs as written: the first is the key)."""
+        if ssrcs:
+            self.estimator.on_remb(now, bitrate, key=ssrcs[0])
+
+    def forget(self, ssrc: int) -> None:
+        """A consumer closed."""
+        self._packets_at_report.pop(ssrc, None)
+
+    def tick(self, now: float, video_octets: int) -> float | None:
+        """The transport's tick: ``video_octets``, the video consumers' octets sent so far (their
+        sum; it may fall when a consumer closes: that tick counts nothing). Returns the estimate
+        for the whole transport (bit/s; None: no limit seen)."""
+        sent_bps = 0.0
+        if self._last_tick >= 0 and now > self._last_tick and video_octets >= self._last_octets:
+            sent_bps = (video_octets - self._last_octets) * 8 / (now - self._last_tick)
+        first = self._last_tick < 0
+        self._last_tick = now
+        self._last_octets = video_octets
+        if first:
+            return self.estimator.estimate
+        return self.estimator.update(now, sent_bps)
