@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 import aiohttp
 
 from signaling.webhooks import schedule
+from signaling.webhooks.burst import BurstGate
 from signaling.webhooks.registration import Webhook
 from signaling.webhooks.schedule import DEAD, DELIVERED, Delivery, DeliveryQueue
 from signaling.webhooks.signing import Signer
@@ -90,8 +91,9 @@ class Deliverer:
     def __init__(self, send: Send, webhook: Callable[[str], Webhook | None], *,
                  on_change: Callable[[Delivery], None], max_backoff_s: float, retry_s: float,
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, gate: BurstGate | None = None) -> None:
         self.send = send
+        self.gate = gate  # deliveries yield to a burst of room events (burst.py); None: never
         self.webhook = webhook  # the registration by id (None: deleted)
         self.on_change = on_change
         self.max_backoff_s = max_backoff_s
@@ -128,6 +130,7 @@ class Deliverer:
                 wait = (q.due_at() or 0.0) - self.clock()
                 if wait > 0:
                     await self.sleep(wait)
+                await self._yield_to_burst()
                 webhook = self.webhook(d.webhook_id)
                 if webhook is None:
                     return  # deleted: its rows are gone too
@@ -139,6 +142,16 @@ class Deliverer:
                 del self._tasks[key]
                 if self._queues.get(key) is q and (not len(q) or self._closed or self.webhook(key[0]) is None):
                     del self._queues[key]
+
+    async def _yield_to_burst(self) -> None:
+        if self.gate is None:
+            return
+        since: float | None = None
+        while (wait := self.gate.wait_s(self.clock(), since)) > 0:
+            if since is None:
+                since = self.clock()
+                self.gate.deferrals += 1
+            await self.sleep(wait)
 
     async def _attempt(self, webhook: Webhook, d: Delivery) -> None:
         try:

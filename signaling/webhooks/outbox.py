@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 
 from signaling.events import RoomEvent
+from signaling.webhooks.burst import BurstGate
 from signaling.webhooks.outbox_store import WebhookStore
 from signaling.webhooks.registration import Webhook
 from signaling.webhooks.schedule import Delivery, new_id, payload
@@ -38,10 +39,11 @@ class Outbox:
     def __init__(self, store: WebhookStore, *, clock: Callable[[], float] = time.time,
                  on_new: Callable[[Delivery], None] = lambda d: None, batch_gap_s: float = 0.05,
                  flush_s: float = 0.5, keep_s: float = 0.0, purge_every_s: float = 3600.0,
-                 refresh_s: float = 10.0) -> None:
+                 refresh_s: float = 10.0, gate: BurstGate | None = None) -> None:
         self.store = store
         self.clock = clock
         self.on_new = on_new  # the worker's queue
+        self.gate = gate  # told how many deliveries each event made (the worker yields to bursts)
         self.batch_gap_s = batch_gap_s
         self.flush_s = flush_s
         self.keep_s = keep_s  # delivered and dead rows are deleted this long after they finished (0: kept)
@@ -102,6 +104,8 @@ class Outbox:
         event_id = new_id("EV")
         body = payload(event, event_id)
         now = self.clock()
+        if self.gate is not None:
+            self.gate.note(now, len(wanted))
         for w in wanted:
             d = Delivery(delivery_id=new_id("WD"), webhook_id=w.webhook_id, room_id=event.room_id,
                          seq=self.next_seq(), event_id=event_id, event=event.name, body=body, created_at=now,

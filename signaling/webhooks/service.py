@@ -8,6 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from signaling.webhooks import schedule
+from signaling.webhooks.burst import BurstGate
 from signaling.webhooks.delivery import Deliverer, HttpSender, Send
 from signaling.webhooks.outbox import Outbox
 from signaling.webhooks.outbox_store import WebhookStore
@@ -33,10 +34,11 @@ class Webhooks:
                  send: Send | None = None) -> None:
         self.clock = clock
         self._http = HttpSender(issuer=issuer, timeout_s=timeout_s, clock=clock) if send is None else None
-        self.outbox = Outbox(store, clock=clock, keep_s=keep_days * 86_400.0)
+        self.gate = BurstGate()
+        self.outbox = Outbox(store, clock=clock, keep_s=keep_days * 86_400.0, gate=self.gate)
         self.deliverer = Deliverer(send if send is not None else self._sender(), self.outbox.webhooks.get,
                                    on_change=self.outbox.mark, max_backoff_s=max_backoff_s,
-                                   retry_s=retry_hours * 3600.0, clock=clock)
+                                   retry_s=retry_hours * 3600.0, clock=clock, gate=self.gate)
         self.outbox.on_new = self.deliverer.add
 
     def _sender(self) -> Send:
@@ -98,7 +100,8 @@ class Webhooks:
 
     # --- metrics -----------------------------------------------------------------------------
     def counters(self) -> dict[str, dict[str, float]]:
-        return {k: {"": v} for k, v in {**self.deliverer.counters(), **self.outbox.counters()}.items()}
+        return {k: {"": v} for k, v in {**self.deliverer.counters(), **self.outbox.counters(),
+                                        "burst_deferrals": float(self.gate.deferrals)}.items()}
 
     def gauges(self) -> dict[str, float]:
         return {"pending": float(self.deliverer.pending()), "registrations": float(len(self.outbox.webhooks))}
