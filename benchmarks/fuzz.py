@@ -427,8 +427,8 @@ def structures(server: Server) -> dict[str, int]:
         out["conn.queue(max)"] = max((c._queue.qsize() for c in conns), default=0)
     transports = [t for router in worker.routers for t in router.transports]
     out["transports"] = len(transports)
-    out["transport.ssrcs(max)"] = max((len(t._producer_by_ssrc) for t in transports), default=0)
-    out["transport.rtx_ssrcs(max)"] = max((len(t._rtx_ssrcs) for t in transports), default=0)
+    out["transport.ssrcs(max)"] = max((len(t._listener.producer_by_ssrc) for t in transports), default=0)
+    out["transport.rtx_ssrcs(max)"] = max((len(t._listener.rtx_ssrcs) for t in transports), default=0)
     sessions = [s for live in server.app[ROOMS].live.values() for s in live.sessions.values()]
     out["sessions"] = len(sessions)
     out["session.outbound(max)"] = max((s._out.qsize() for s in sessions), default=0)
@@ -555,7 +555,7 @@ async def run_server(cfg: FuzzConfig, result: FuzzResult) -> None:
         for kind in ("rtp", "rtcp"):
             if result.media_dropped[kind].get("error"):
                 result.server_crashes.append(f"media: {result.media_dropped[kind]['error']} {kind} hook errors")
-        hook_errors = sum(t._hook_errors for router in worker.routers for t in router.transports)
+        hook_errors = sum(t._listener.hook_errors for router in worker.routers for t in router.transports)
         if hook_errors:
             result.server_crashes.append(f"media: {hook_errors} hook errors")
         ping = await student.ws.request("ping", timeout=30)

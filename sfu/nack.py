@@ -23,13 +23,8 @@ send times of its last few reports, :class:`SenderReportTimes`). Until one arriv
 from __future__ import annotations
 
 import struct
-from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from .stats import ConsumerStats, WorkerStats
-
-if TYPE_CHECKING:
-    from .consumer import Consumer
 
 # Reasons in WorkerStats.nack_dropped / ConsumerStats.nack_dropped (a requested sequence number
 # not re-sent; one not in the history is counted as ``retransmit_missed`` instead)
@@ -77,15 +72,6 @@ def report_blocks(data: bytes | bytearray, start: int, end: int, count: int) -> 
         out.append((ssrc, lsr, dlsr))
         pos += 24
     return out
-
-
-def on_receiver_report(consumers: Mapping[int, Consumer], data: bytes | bytearray, start: int, end: int,
-                       count: int) -> None:
-    """A subscriber's receiver report: each block about one of its consumers is an RTT sample."""
-    for ssrc, lsr, dlsr in report_blocks(data, start, end, count):
-        consumer = consumers.get(ssrc)
-        if consumer is not None:
-            consumer._on_report_block(lsr, dlsr)
 
 
 class RetransmitGuard:

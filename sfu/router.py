@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from .active_speaker_observer import ActiveSpeakerObserver
 from .errors import ClosedError, DuplicateIdError
@@ -12,26 +12,39 @@ from .webrtc_transport import WebRtcTransport
 
 if TYPE_CHECKING:
     from .producer import Producer
-    from .worker import Worker
+    from .settings import WorkerContext
 
 logger = logging.getLogger(__name__)
+
+
+class RouterOwner(Protocol):
+    """The worker, as its routers see it (``router.worker``): they call it only through the
+    ``on_closed`` callback and the :class:`~sfu.settings.WorkerContext` it gave them."""
+
+    @property
+    def closed(self) -> bool: ...
 
 
 class Router:
     """A room. Created only by :meth:`Worker.create_router`."""
 
-    def __init__(self, worker: Worker, router_id: str) -> None:
+    def __init__(
+        self, router_id: str, context: WorkerContext, *, owner: RouterOwner,
+        on_closed: Callable[[Router], None],
+    ) -> None:
         self.id = router_id
         self.on_close: Callable[[], None] | None = None
-        self._worker = worker
+        self._context = context
+        self._owner = owner
+        self._on_closed = on_closed  # the worker forgets the router
         self._closed = False
         self._transports: dict[str, WebRtcTransport] = {}
         self._producers: dict[str, Producer] = {}
         self._observers: list[ActiveSpeakerObserver] = []
 
     @property
-    def worker(self) -> Worker:
-        return self._worker
+    def worker(self) -> RouterOwner:
+        return self._owner
 
     @property
     def closed(self) -> bool:
@@ -58,10 +71,13 @@ class Router:
             raise ClosedError(f"router {self.id!r} is closed")
         if transport_id in self._transports:
             raise DuplicateIdError(f"transport {transport_id!r} exists")
-        transport = WebRtcTransport(self, transport_id, self._worker.settings, self._worker.stats)
+        transport = WebRtcTransport(
+            transport_id, self._context, owner=self, on_closed=self._transport_closed,
+            on_producer_added=self._producer_added, on_producer_removed=self._producer_removed,
+        )
         self._transports[transport_id] = transport
-        self._worker.stats.transports += 1
-        self._worker._ensure_ticker()
+        self._context.stats.transports += 1
+        self._context.ensure_ticker()
         return transport
 
     def create_active_speaker_observer(self, decision_interval: float = 0.3) -> ActiveSpeakerObserver:
@@ -71,12 +87,8 @@ class Router:
             raise ClosedError(f"router {self.id!r} is closed")
         observer = ActiveSpeakerObserver(decision_interval)
         self._observers.append(observer)
-        self._worker._ensure_ticker()
+        self._context.ensure_ticker()
         return observer
-
-    def _tick_observers(self, now: float) -> None:
-        for observer in self._observers:
-            observer.tick(now)
 
     def close(self) -> None:
         """Close every transport (which closes their producers and consumers). Idempotent."""
@@ -88,7 +100,7 @@ class Router:
         for observer in self._observers:
             observer.close()
         self._observers.clear()
-        self._worker._router_closed(self)
+        self._on_closed(self)
         callback, self.on_close = self.on_close, None
         if callback is not None:
             try:
@@ -98,6 +110,21 @@ class Router:
 
     def __repr__(self) -> str:
         return f"Router(id={self.id!r}, transports={len(self._transports)})"
+
+    # ---- internal: the worker's ticker and the transports' callbacks ------------------------------
+    def _tick(self, now: float) -> None:
+        """Periodic work (from the worker's ticker): the observers' decisions, then each transport's
+        tick. Never raises (one failing transport does not stop the others)."""
+        try:
+            for observer in self._observers:
+                observer.tick(now)
+        except Exception:
+            logger.exception("router %s: active speaker observer failed", self.id)
+        for transport in list(self._transports.values()):
+            try:
+                transport._tick(now)
+            except Exception:
+                logger.exception("transport %s: periodic work failed", transport.id)
 
     def _transport_closed(self, transport: WebRtcTransport) -> None:
         if self._transports.get(transport.id) is transport:

@@ -7,75 +7,17 @@ import contextlib
 import logging
 import time
 from collections.abc import Coroutine
-from dataclasses import dataclass
 from typing import Any
 
 from . import aiortc_compat, ice_lite
 from .errors import ClosedError, DuplicateIdError
 from .fast_path import fast_path_available
 from .router import Router
+from .settings import IceServer, WorkerContext, WorkerSettings
 from .stats import WorkerStats
 from .udp_mux import UdpMux
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class IceServer:
-    """A STUN/TURN server handed to every peer connection."""
-
-    urls: tuple[str, ...]
-    username: str | None = None
-    credential: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkerSettings:
-    """Settings of a worker.
-
-    ``ice_servers``: STUN/TURN servers (``IceServer`` or a plain URL string); empty means none,
-    which is right on loopback and for a server with a public address. A public STUN server is
-    never used by default.
-    """
-
-    ice_servers: tuple[IceServer | str, ...] = ()
-    remb_bitrate: int = 3_000_000  # bits/s announced to publishers in REMB
-    remb_interval: float = 1.0  # seconds
-    tick_interval: float = 0.25  # seconds between periodic checks (PLI retries, REMB, paths)
-    history_size: int = 1024  # packets kept per producer for NACKs (power of two)
-    history_age: float = 2.0  # seconds a packet stays answerable
-    # NACK answering limits per consumer (sfu.nack, issue 10): retransmitted RTP bytes per second
-    # and at once (a token bucket; 64 kB/s is about 17% of a 3 Mbit/s stream), and how far behind
-    # the newest sent packet a NACKed sequence number may be (further ones are ignored)
-    retransmit_rate: int = 64_000
-    retransmit_burst: int = 64_000
-    nack_window: int = 512
-    # Receive SRTP synchronously from aioice's datagram callback (faster); False: from aiortc's
-    # DTLS transport receive loop (one queue hop and one coroutine per packet more).
-    direct_receive: bool = True
-    # Host candidate addresses to gather on (process-wide, applied when the Worker is created);
-    # None: every interface aioice finds (which never includes 127.0.0.1). ("127.0.0.1",) for a
-    # loopback-only dev server and for tests.
-    host_addresses: tuple[str, ...] | None = None
-    # One UDP port for every transport (ICE-lite, sfu.udp_mux): None = each peer connection gathers
-    # its own sockets with aioice (full ICE). 0 = any free port. Bound by ``await worker.start()``.
-    udp_port: int | None = None
-    udp_listen_address: str = "0.0.0.0"
-    # addresses put in the shared port's host candidates; () = host_addresses, else every interface
-    announced_addresses: tuple[str, ...] = ()
-    # ICE consent on the shared port (RFC 7675): a path without a valid check from the peer, or without
-    # an answer to the port's own check, for this long loses consent; a transport left without a
-    # verified path is failed. See docs/sfu.md, "One UDP port for every transport".
-    ice_consent_timeout: float = 30.0
-    # Sends on the shared port in sendmmsg batches (the C extension sfu._sendmmsg): None = when the
-    # extension is built, False = one sendto per datagram. See docs/sfu.md, "Batched sends".
-    batch_send: bool | None = None
-    # The compiled fan-out (sfu._fastpath): None = when it is built, False = the Python fan-out
-    # only, True = required (a warning when it is not built). See docs/sfu.md, "The compiled fan-out".
-    fast_path: bool | None = None
-
-    def normalized_ice_servers(self) -> list[IceServer]:
-        return [IceServer(urls=(s,)) if isinstance(s, str) else s for s in self.ice_servers]
 
 
 class Worker:
@@ -98,6 +40,9 @@ class Worker:
         elif self.settings.fast_path and self.settings.udp_port is None:
             logger.warning("worker: fast_path serves the shared UDP port only (udp_port is not set): "
                            "transports with sockets of their own use the Python fan-out")
+        # what routers and their transports get of the worker (they never import this module)
+        self._context = WorkerContext(settings=self.settings, stats=self.stats, fast_path=self.fast_path,
+                                      mux=self._get_mux, spawn=self._spawn, ensure_ticker=self._ensure_ticker)
 
     async def start(self) -> None:
         """Bind the shared ICE-lite UDP port when ``settings.udp_port`` is set (idempotent)."""
@@ -145,7 +90,7 @@ class Worker:
             raise ClosedError("worker is closed")
         if router_id in self._routers:
             raise DuplicateIdError(f"router {router_id!r} exists")
-        router = Router(self, router_id)
+        router = Router(router_id, self._context, owner=self, on_closed=self._router_closed)
         self._routers[router_id] = router
         return router
 
@@ -169,6 +114,9 @@ class Worker:
         return f"Worker(routers={len(self._routers)}, closed={self._closed})"
 
     # ---- internal -------------------------------------------------------------------------------
+    def _get_mux(self) -> UdpMux | None:
+        return self.mux
+
     def _router_closed(self, router: Router) -> None:
         if self._routers.get(router.id) is router:
             del self._routers[router.id]
@@ -204,12 +152,7 @@ class Worker:
                 except Exception:
                     logger.exception("udp mux: consent expiry failed")
             for router in list(self._routers.values()):
-                try:
-                    router._tick_observers(now)
-                except Exception:
-                    logger.exception("router %s: active speaker observer failed", router.id)
-                for transport in router.transports:
-                    try:
-                        transport._tick(now)
-                    except Exception:
-                        logger.exception("transport %s: periodic work failed", transport.id)
+                router._tick(now)
+
+
+__all__ = ["IceServer", "Worker", "WorkerSettings"]

@@ -17,8 +17,6 @@ from aiortc import RTCRtpSender, RTCSessionDescription
 from pylibsrtp import Policy, Session
 
 from sfu import Consumer, Producer, Router, WebRtcTransport, Worker, WorkerSettings
-from sfu import aiortc_compat as compat
-from sfu.fast_path import make_sink
 
 from .helpers import client_pc
 
@@ -136,16 +134,11 @@ class CapturePath:
 
 
 def attach(transport: WebRtcTransport) -> CapturePath:
-    fast = transport._router._worker.fast_path
+    fast = transport._context.fast_path
     path = CapturePath(real_socket=fast)
-    transport._tx = path.tx
-    transport._protect = compat.fast_protect(path.tx)
-    transport._sock = path
-    transport._addr = path.address
+    transport._send_path.use(path, path.address, path.tx)  # the compiled fan-out's sink with it
     transport._connected = True
-    if fast:
-        transport._set_fast_sink(make_sink(path, path.address, path.tx))
-        assert transport._fast_sink is not None
+    assert (transport._fast_sink is not None) == fast
     return path
 
 

@@ -134,7 +134,7 @@ async def test_mutated_rtp_and_rtcp_after_srtp_are_dropped_and_forwarding_goes_o
     assert forwarded_before > 0
     ssrcs = [p.ssrc for p in producers.values() if p.ssrc is not None]
     consumer_ssrcs = [c.ssrc for c in consumers]
-    mid_id = pub._mid_ext_id
+    mid_id = pub._listener.mid_ext_id
     assert len(ssrcs) == 2 and mid_id
 
     r = random.Random(1)
@@ -158,13 +158,13 @@ async def test_mutated_rtp_and_rtcp_after_srtp_are_dropped_and_forwarding_goes_o
     print(f"fuzz offline transport: into the publisher {dict(into_pub.outcomes)}, into the subscriber "
           f"{dict(into_sub.outcomes)}; rtp dropped {stats.rtp_dropped}, rtcp dropped {stats.rtcp_dropped}; "
           f"nack {stats.nack_received} pli {stats.pli_received} sr {stats.sr_received}; "
-          f"tables: ssrcs {len(pub._producer_by_ssrc)} rtx {len(pub._rtx_ssrcs)}")
+          f"tables: ssrcs {len(pub._listener.producer_by_ssrc)} rtx {len(pub._listener.rtx_ssrcs)}")
     assert into_pub.outcomes["sent"] > PACKETS and into_sub.outcomes["sent"] > PACKETS // 2
     assert stats.rtp_dropped.get(RTP_ERROR, 0) == 0 and stats.rtcp_dropped.get(RTCP_ERROR, 0) == 0
-    assert pub._hook_errors == sub._hook_errors == 0
+    assert pub._listener.hook_errors == sub._listener.hook_errors == 0
     assert [rec.getMessage() for rec in caplog.records if rec.levelno >= logging.ERROR] == []
     assert stats.nack_received > 0 and stats.pli_received > 0 and stats.sr_received > 0  # the paths were hit
-    assert len(pub._producer_by_ssrc) <= 2 + 2  # the producers' SSRCs (and what their MID re-bound)
+    assert len(pub._listener.producer_by_ssrc) <= 2 + 2  # the producers' SSRCs (and what their MID re-bound)
 
     # valid packets after the storm are forwarded: the publisher goes on from the newest sequence
     # number it sent (as a client's stack does); fresh SRTP sessions on the way in, because the
@@ -217,11 +217,11 @@ async def test_new_ssrcs_naming_a_real_mid_keep_the_transport_tables_bounded(wor
     other_pt = producers["video"].codec_info.payload_type ^ 1
     for data in VP8[:5]:
         pub._on_rtp(data)
-    with_mid = next(p for p in VP8 if find_extension(p, pub._mid_ext_id) is not None)
+    with_mid = next(p for p in VP8 if find_extension(p, pub._listener.mid_ext_id) is not None)
     r = random.Random(3)
     for _ in range(5000):  # the publisher's own (or a broken) stack: RTX-like streams on fresh SSRCs
         base = bytearray(with_mid)
         struct.pack_into("!I", base, 8, r.getrandbits(32))
         base[1] = (base[1] & 0x80) | other_pt
         pub._on_rtp(bytes(base))
-    assert len(pub._rtx_ssrcs) <= 64 and len(pub._producer_by_ssrc) <= 4
+    assert len(pub._listener.rtx_ssrcs) <= 64 and len(pub._listener.producer_by_ssrc) <= 4

@@ -97,7 +97,7 @@ async def test_a_gap_is_nacked_and_the_rtx_repair_reaches_the_subscriber(worker:
     assert video.history.get(seqs[0]) == VP8[lost[0]]  # answerable to the subscribers' own NACKs
     await asyncio.sleep(0.15)
     assert len(nacks(pub_path)) == 1  # nothing is missing: nothing more is asked
-    assert pub._nack_timer is None  # and the timer stopped
+    assert pub._feedback.nack_timer is None  # and the timer stopped
 
 
 async def test_a_repair_later_than_max_misorder_is_not_a_jump(worker: Worker) -> None:
@@ -131,7 +131,7 @@ async def test_padding_only_rtx_and_an_unknown_rtx_ssrc_are_dropped_as_rtx(worke
     packet = rtx.wrap(VP8[1], rtx_pt, rtx_ssrc, 2)
     assert packet is not None
     pub._on_rtp(packet)  # its producer is gone: still a known RTX SSRC, dropped
-    assert worker.stats.rtp_dropped["rtx"] == 2 and pub._rtx_producers == {}
+    assert worker.stats.rtp_dropped["rtx"] == 2 and pub._listener.rtx_producers == {}
 
 
 async def test_a_loss_too_large_to_repair_asks_for_a_keyframe_instead(worker: Worker) -> None:

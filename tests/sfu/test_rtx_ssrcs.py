@@ -45,10 +45,10 @@ async def test_learned_rtx_ssrcs_are_bounded_per_layer_and_only_for_a_negotiated
     await pc.close()
     video = pub.produce("0", "camera")
     attach(pub)
-    rtx_pt = next(c.payload_type for c in pub._local_media[0].codecs if c.mime_type.lower() == "video/rtx")
+    rtx_pt = next(c.payload_type for c in pub._negotiation.local_media[0].codecs if c.mime_type.lower() == "video/rtx")
     vp8_pt = video.codec_info.payload_type
     unknown_pt = next(pt for pt in range(96, 128) if pt not in (rtx_pt, vp8_pt))
-    base = bytearray(next(p for p in VP8 if find_extension(p, pub._mid_ext_id) is not None))
+    base = bytearray(next(p for p in VP8 if find_extension(p, pub._listener.mid_ext_id) is not None))
     base[1] = (base[1] & 0x80) | vp8_pt
     pub._on_rtp(bytes(base))  # the media SSRC
     r = random.Random(5)
@@ -63,11 +63,11 @@ async def test_learned_rtx_ssrcs_are_bounded_per_layer_and_only_for_a_negotiated
             pub._on_rtp(bytes(packet))
     assert worker.stats.rtp_dropped["unknown_pt"] == 500 and worker.stats.rtp_dropped["rtx"] == 500
     declared = set(video.rtx_ssrcs)  # a=ssrc-group:FID in the offer
-    assert declared and pub._rtx_ssrcs == declared | set(ssrcs[-RTX_SSRCS_PER_LAYER:])  # the newest
+    assert declared and pub._listener.rtx_ssrcs == declared | set(ssrcs[-RTX_SSRCS_PER_LAYER:])  # the newest
     last = bytearray(base)
     struct.pack_into("!I", last, 8, ssrcs[-1])
     last[1] = (last[1] & 0x80) | rtx_pt
     pub._on_rtp(bytes(last))
     assert worker.stats.rtp_dropped["rtx"] == 501
     video.close()
-    assert pub._rtx_ssrcs == declared
+    assert pub._listener.rtx_ssrcs == declared

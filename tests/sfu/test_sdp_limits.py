@@ -155,4 +155,4 @@ async def test_a_transport_takes_a_bounded_number_of_remote_candidates(worker: W
         await t.add_remote_candidate(CANDIDATE)
     with pytest.raises(TooManyCandidatesError):
         await t.add_remote_candidate(None)
-    assert len(t._pending_candidates) == MAX_REMOTE_CANDIDATES
+    assert t._negotiation.pending_candidates == MAX_REMOTE_CANDIDATES
