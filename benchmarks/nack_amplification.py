@@ -67,10 +67,7 @@ def flood(media_ssrc: int, newest: int, runs: int) -> bytes:
 
 
 def newest_sent(consumer: Consumer) -> int | None:
-    slot = consumer._slot
-    if consumer.fast and slot is not None and slot.last_seq >= 0:
-        return int(slot.last_seq)
-    return consumer._last_seq
+    return consumer.last_sent_seq
 
 
 async def drain(track: MediaStreamTrack) -> None:

@@ -1,35 +1,49 @@
-"""Consumer: one outgoing copy of a producer, sent to one subscriber transport."""
+"""Consumer: one outgoing copy of a producer, sent to one subscriber transport.
+
+A consumer forwards one of its producer's incoming streams (:class:`~sfu.rtp_stream_recv.RtpStreamRecv`:
+the only one of a plain producer, or the simulcast layer chosen by :func:`sfu.layer_selector.select_layer`)
+on its own SSRC, with sequence numbers and timestamps rewritten by its
+:class:`~sfu.seq_manager.SeqManager`. Streams call it through the
+:class:`~sfu.rtp_stream_recv.StreamConsumer` methods, its producer through
+:class:`~sfu.producer.ProducerConsumer`; a steady consumer hands its rewrite to the compiled
+fan-out of its stream (``sfu.fast_path``) and takes it back at any change.
+"""
 
 from __future__ import annotations
 
 import logging
-import random
 import time
 import uuid
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from . import rtcp
-from .fast_path import FanOut, Slot
+from .fast_path import FanOut, FastSink, Slot
+from .layer_selector import HOLD_AFTER_UP, PROBE_AFTER, LayerState, select_layer
 from .nack import NACK_FAR, RetransmitGuard, count_dropped
-from .rtp import SEQ_TS_SSRC, make_id_map, parse_header, rewrite_extensions, seq_newer
+from .producer import Producer
+from .rtp import SEQ_TS_SSRC, make_id_map, parse_header, rewrite_extensions
+from .rtp_stream_recv import RtpStreamRecv
+from .seq_manager import SeqManager
 from .simulcast import HIGHEST, layer_index
 from .stats import RTP_NOT_CONNECTED, ConsumerStats, WorkerStats
-
-if TYPE_CHECKING:
-    from .producer import Producer
-    from .simulcast import SimulcastLayer
-    from .webrtc_transport import WebRtcTransport
 
 logger = logging.getLogger(__name__)
 
 WAIT_KEYFRAME = "wait_keyframe"  # rtp_dropped reason: video consumer not yet at a keyframe
 
-# Simulcast bandwidth rules (REMB from the subscriber, see docs/sfu.md "Simulcast")
-BWE_DOWN_FACTOR = 0.75  # step down when a falling estimate share < 0.75 x the layer's bitrate
-BWE_GRACE = 4.0  # seconds after a switch or a preference change during which REMB cannot step down
-BWE_RETRY_UP = 15.0  # seconds after a step down before trying one layer higher again
-MAX_SWITCH_TS_JUMP = 90000 * 5  # an SR-derived timestamp offset further than this is not trusted
+
+class ConsumerTransport(Protocol):
+    """What a consumer needs from its subscriber transport."""
+
+    _connected: bool  # read per packet
+    _fast_sink: FastSink | None  # where the compiled fan-out sends this transport's packets
+
+    def _send_rtp(self, data: bytes | bytearray) -> bool: ...
+
+    def _send_rtcp(self, data: bytes) -> bool: ...
+
+    def _consumer_closed(self, consumer: Consumer) -> None: ...
 
 
 class Consumer:
@@ -41,7 +55,7 @@ class Consumer:
     """
 
     def __init__(
-        self, transport: WebRtcTransport, producer: Producer, ssrc: int, stats: WorkerStats,
+        self, transport: ConsumerTransport, producer: Producer, ssrc: int, stats: WorkerStats,
         nack_guard: RetransmitGuard,
     ) -> None:
         self.id: str = uuid.uuid4().hex[:16]
@@ -52,32 +66,30 @@ class Consumer:
         self._transport = transport
         self._stats = stats
         self._kind = producer.kind
-        self._clock_rate = producer.codec_info.clock_rate
+        self._simulcast = producer.simulcast
         self._closed = False
         self._paused = False
         self._ready = False
         self._pt = producer.codec_info.payload_type
         self._id_map: bytes | None = None
-        self._waiting_keyframe = producer.kind == "video"
-        self._resync = True
-        self._seq_off = 0
-        self._ts_off = 0
-        self._offset_start: int | None = None  # producer seq from which the offsets hold
-        self._last_seq: int | None = None  # last sent (rewritten) sequence number
-        self._last_ts = 0
-        self._last_time = 0.0
+        self._needs_keyframe = producer.kind == "video"  # a stream is joined at a keyframe
+        self._waiting_keyframe = False  # after a resume: forward again from a keyframe
+        self._seq = SeqManager(producer.codec_info.clock_rate)
         self._packets = 0
         self._octets = 0
         # the compiled fan-out this consumer is on (sfu.fast_path), and its state there
-        self._fan: FanOut | None = None
+        self.fan: FanOut | None = None
         self._slot: Slot | None = None
-        # simulcast: the layer forwarded now, the one to switch to at its next keyframe
-        self._current: SimulcastLayer | None = None
-        self._target: SimulcastLayer | None = None
+        # the stream forwarded now, the one to switch to at its next keyframe (the same but at a
+        # simulcast switch, and before the first keyframe)
+        self._current: RtpStreamRecv | None = None
+        self._target: RtpStreamRecv | None = None
+        # simulcast layer choice (sfu.layer_selector)
         self._preferred = HIGHEST
-        self._bwe_cap: int | None = None  # highest layer index the subscriber's REMB allows
-        self._bwe_at = 0.0  # when the cap (or the preference) last changed
-        self._switched_at = 0.0
+        self._available: float | None = None  # the estimate the choice uses (None: none, or reset)
+        self._changed_at = 0.0  # when the target or the preference last changed
+        self._last_step = 0  # direction of that change: +1 up, -1 down, 0 a new wish
+        self._remb = True  # the estimate is a REMB share (False: on_bandwidth's estimator)
         self.estimate: int | None = None  # last REMB share for this consumer (bit/s)
         self.layer_switches = 0
         # NACK answering: this consumer's counters and limits (sfu.nack; made by the transport from
@@ -95,7 +107,7 @@ class Consumer:
         return self._kind
 
     @property
-    def transport(self) -> WebRtcTransport:
+    def transport(self) -> ConsumerTransport:
         return self._transport
 
     @property
@@ -109,19 +121,27 @@ class Consumer:
     @property
     def packets(self) -> int:
         """RTP packets sent to the subscriber (retransmissions not counted)."""
-        fan, slot = self._fan, self._slot
-        return self._packets + (slot.packets if fan is not None and slot is not None else 0)
+        slot = self._slot
+        return self._packets + (slot.packets if self.fan is not None and slot is not None else 0)
 
     @property
     def octets(self) -> int:
         """Payload octets of :attr:`packets` (as in a sender report)."""
-        fan, slot = self._fan, self._slot
-        return self._octets + (slot.octets if fan is not None and slot is not None else 0)
+        slot = self._slot
+        return self._octets + (slot.octets if self.fan is not None and slot is not None else 0)
+
+    @property
+    def last_sent_seq(self) -> int | None:
+        """The newest sequence number sent to the subscriber (None before the first packet)."""
+        slot = self._slot
+        if self.fan is not None and slot is not None and slot.last_seq >= 0:
+            return int(slot.last_seq)
+        return self._seq.last_seq
 
     @property
     def fast(self) -> bool:
         """Whether this consumer forwards on the compiled fan-out now (see ``sfu.fast_path``)."""
-        return self._fan is not None
+        return self.fan is not None
 
     @property
     def payload_type(self) -> int:
@@ -137,12 +157,12 @@ class Consumer:
     def current_layer(self) -> int | None:
         """Index of the simulcast layer being forwarded (None before the first keyframe, and
         without simulcast)."""
-        return self._current.index if self._current is not None else None
+        return self._current.index if self._current is not None and self._simulcast else None
 
     @property
     def target_layer(self) -> int | None:
         """Index of the layer chosen now; differs from :attr:`current_layer` until its keyframe."""
-        return self._target.index if self._target is not None else None
+        return self._target.index if self._target is not None and self._simulcast else None
 
     def set_preferred_layer(self, layer: int | str) -> None:
         """Choose the simulcast layer: an index (0 = lowest, clamped to what exists) or a quality
@@ -154,10 +174,10 @@ class Consumer:
         if index == self._preferred:
             return
         self._preferred = index
-        self._bwe_cap = None  # a new wish: try it, REMB steps down again if it must
-        self._bwe_at = time.monotonic()
-        if self._producer.simulcast and self._ready and not self._closed:
-            self._update_target()
+        self._available = None  # a new wish: try it, the next estimate steps down again if it must
+        self._changed_at = time.monotonic()
+        self._last_step = 0
+        self.update_target()
 
     def set_quality(self, quality: str) -> None:
         """``"low" | "medium" | "high"``: the same as :meth:`set_preferred_layer`."""
@@ -171,7 +191,7 @@ class Consumer:
         if not self._paused or self._closed:
             return
         self._paused = False
-        self._restart()
+        self.on_producer_resume()
         if self._kind == "video":
             self._producer.request_keyframe(force=True, layer=self._target or self._current)
 
@@ -182,7 +202,7 @@ class Consumer:
         self._leave_fast()
         self._slot = None
         self._closed = True
-        self._producer._remove_consumer(self)
+        self._producer.detach_consumer(self)
         self._transport._consumer_closed(self)
         callback, self.on_close = self.on_close, None
         if callback is not None:
@@ -196,172 +216,144 @@ class Consumer:
             f"Consumer(id={self.id!r}, producer={self._producer.id!r}, kind={self._kind!r}, mid={self.mid!r})"
         )
 
-    # ---- internal -------------------------------------------------------------------------------
-    def _configure(self, payload_type: int, extensions: dict[str, int]) -> None:
-        """Apply the subscriber's negotiated PT and header extension ids; start forwarding."""
-        self._leave_fast()
-        self._pt = payload_type
-        self._id_map = make_id_map(self._producer.extensions, extensions)
-        if not self._ready:
-            self._ready = True
-            self._producer._activate(self)
-            if self._kind == "video" and self._transport._connected and not self._producer.simulcast:
-                # (when not connected yet, the transport asks once it is: a keyframe that
-                # arrived before could not be sent; simulcast: _update_target asks)
-                self._producer.request_keyframe(force=True)
+    @property
+    def rtt(self) -> float | None:
+        """Round-trip time to the subscriber (seconds, smoothed) from its receiver reports; None
+        until one echoed a sender report of ours."""
+        return self._nack_guard.rtt
 
-    def _restart(self) -> None:
+    # ---- the producer's calls (ProducerConsumer) --------------------------------------------------
+    def on_producer_resume(self) -> None:
         """After a pause: continue seq/timestamps from where we stopped; video waits for a keyframe."""
         self._leave_fast()
-        self._resync = True
+        self._seq.resync()
         if self._kind == "video":
             self._waiting_keyframe = True
 
-    def _on_source_restart(self) -> None:
-        """The publisher restarted its sequence numbers (a jump confirmed by the next packet, RFC
-        3550 A.1): the next packet re-derives the offsets from the last one sent, so the output
-        continues without a gap (as after a pause, but without waiting for a keyframe: the media
-        itself did not stop). The compiled fan-out's slot holds the old offsets: leave it; the next
-        packet sent on the Python path joins it again with the new ones."""
-        self._leave_fast()
-        self._resync = True
+    def update_target(self) -> None:
+        """Re-choose the stream to forward; a new target is joined at once and asked for a keyframe
+        (the switch happens at that keyframe, see :meth:`on_rtp`)."""
+        self._retarget(self._choose(probe=False))
 
-    def _resync_offsets(self, seq: int, ts: int) -> None:
-        if self._last_seq is None:
-            self._seq_off = (random.getrandbits(15) - seq) & 0xFFFF
-            self._ts_off = (random.getrandbits(31) - ts) & 0xFFFFFFFF
-        else:
-            ticks = max(1, int((time.monotonic() - self._last_time) * self._clock_rate))
-            self._seq_off = (self._last_seq + 1 - seq) & 0xFFFF
-            self._ts_off = (self._last_ts + ticks - ts) & 0xFFFFFFFF
-        self._offset_start = seq
-        self._resync = False
-
-    # ---- simulcast ------------------------------------------------------------------------------
-    def _choose_layer(self) -> SimulcastLayer | None:
-        """The layer to forward: the preferred one, capped by REMB, falling back to active layers."""
-        layers = self._producer._layers
-        want = min(self._preferred, len(layers) - 1)
-        if self._bwe_cap is not None:
-            want = min(want, self._bwe_cap)
-        for layer in reversed(layers[: want + 1]):  # highest active layer at or below the wish
-            if layer.ssrc is not None and layer.active:
-                return layer
-        for layer in layers[want + 1 :]:  # none below: the lowest active one above
-            if layer.ssrc is not None and layer.active:
-                return layer
-        return self._target or self._current
-
-    def _update_target(self) -> None:
-        """Re-choose the target layer; a new target is joined at once and asked for a keyframe."""
-        if self._closed or not self._ready:
-            return
-        layer = self._choose_layer()
-        old = self._target
-        if layer is old:
-            return
-        if old is not None and old is not self._current and self in old.consumers:
-            old.consumers.remove(self)
-        self._target = layer
-        if layer is None:
-            return
-        if self not in layer.consumers:
-            layer.consumers.append(self)
-        self._bwe_at = time.monotonic()
-        if layer is not self._current and self._transport._connected:
-            self._producer.request_keyframe(force=True, layer=layer)
-
-    def _pending_layer(self) -> SimulcastLayer | None:
-        """The layer whose keyframe this consumer waits for (to start, resume or switch)."""
+    def pending_keyframe(self) -> RtpStreamRecv | None:
+        """The stream whose keyframe this consumer waits for (to start, resume or switch)."""
+        if not self._ready or self._closed:
+            return None
         if self._target is not None and self._target is not self._current:
             return self._target
         if self._waiting_keyframe:
             return self._current
         return None
 
-    def _on_estimate(self, bitrate: int) -> None:
-        """The subscriber's REMB share for this consumer: step down / up between layers."""
-        previous, self.estimate = self.estimate, bitrate
-        layer = self._target or self._current
-        if layer is None:
-            return
-        now = time.monotonic()
-        if now - self._bwe_at < BWE_GRACE:
-            return
-        layers = self._producer._layers
-        falling = previous is not None and bitrate < previous  # the receiver detected overuse
-        if falling and layer.index > 0 and bitrate < layer.bitrate * BWE_DOWN_FACTOR:
-            cap = layer.index - 1
-            while cap > 0 and layers[cap].bitrate > bitrate:
-                cap -= 1
-            self._bwe_cap = cap
-            self._bwe_at = now
-            self._update_target()
-        elif self._bwe_cap is not None:
-            nxt = self._bwe_cap + 1
-            if nxt >= len(layers):
-                self._bwe_cap = None
-            elif bitrate >= layers[nxt].bitrate or now - self._bwe_at >= BWE_RETRY_UP:
-                self._bwe_cap = nxt if nxt < len(layers) - 1 else None
-                self._bwe_at = now
-                self._update_target()
+    def _choose(self, probe: bool) -> RtpStreamRecv | None:
+        streams = self._producer.streams
+        if len(streams) == 1:
+            return streams[0]
+        target = self._target or self._current
+        index = select_layer(
+            self._preferred,
+            [LayerState(s.ssrc is not None and s.active, s.bitrate) for s in streams],
+            target.index if target is not None else None,
+            self._available,
+            time.monotonic() - self._changed_at,
+            probe_after=PROBE_AFTER if probe else None,
+            last_step=self._last_step,
+            hold_after_up=None if self._remb else HOLD_AFTER_UP,
+        )
+        return streams[index] if index is not None else target
 
-    def _switch_to(self, layer: SimulcastLayer, seq: int, ts: int) -> None:
-        """At a keyframe of ``layer``: forward it from now on, continuing seq and timestamps."""
+    def _retarget(self, stream: RtpStreamRecv | None) -> None:
+        if self._closed or not self._ready:
+            return
+        old = self._target
+        if stream is old:
+            return
+        if old is not None and old is not self._current and self in old.consumers:
+            old.consumers.remove(self)
+        self._target = stream
+        if stream is None:
+            return
+        if self not in stream.consumers:
+            stream.consumers.append(self)
+        self._changed_at = time.monotonic()
+        self._last_step = 0 if old is None else (stream.index > old.index) - (stream.index < old.index)
+        if stream is not self._current and self._transport._connected:
+            self._producer.request_keyframe(force=True, layer=stream)
+
+    def _on_estimate(self, bitrate: int) -> None:
+        """The subscriber's REMB share for this consumer: the layer follows it (a receiver-side
+        estimate never exceeds what it receives: one layer up is probed after a while)."""
+        self.estimate = bitrate
+        if not self._simulcast or (self._target or self._current) is None:
+            return
+        if not self._remb:
+            return  # an estimator (on_bandwidth) already takes the REMB into account
+        self._available = bitrate
+        self._retarget(self._choose(probe=True))
+
+    def on_bandwidth(self, available_bps: float | None) -> None:
+        """A bandwidth estimate towards the subscriber for this consumer (bit/s; None: unknown);
+        simulcast: the layer follows it (down fast, up with hysteresis). From the first call on,
+        REMBs no longer move the layer by themselves (the estimator reads them)."""
+        self._remb = False
+        self._available = available_bps
+        if self._simulcast:
+            self._retarget(self._choose(probe=False))
+
+    # ---- the stream's calls (StreamConsumer): the packet path ------------------------------------
+    def on_rtp(
+        self, stream: RtpStreamRecv, data: bytes, seq: int, ts: int, keyframe: bool,
+        ext_profile: int, ext_start: int, ext_end: int,
+    ) -> None:
+        """Hot path: a packet of the stream forwarded now, or of the target (the switch happens at
+        the target's keyframe; until then its packets are not forwarded)."""
+        if stream is not self._current:
+            if self._paused:
+                return
+            connected = self._transport._connected
+            if not connected or stream is not self._target or (self._needs_keyframe and not keyframe):
+                if self._current is None:
+                    self._stats.drop_rtp(WAIT_KEYFRAME if connected else RTP_NOT_CONNECTED)
+                return
+            self._switch_to(stream, seq, ts)
+        if self._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end) and stream.fan is not None:
+            self._enter_fast(stream.fan)
+
+    def on_source_restart(self, stream: RtpStreamRecv) -> None:
+        """The publisher restarted its sequence numbers (a jump confirmed by the next packet, RFC
+        3550 A.1): the next packet re-derives the offsets from the last one sent, so the output
+        continues without a gap (as after a pause, but without waiting for a keyframe: the media
+        itself did not stop). The compiled fan-out's slot holds the old offsets: leave it; the next
+        packet sent on the Python path joins it again with the new ones."""
+        if stream is self._current:
+            self._leave_fast()
+            self._seq.resync()
+
+    def on_sender_report(self, stream: RtpStreamRecv, ntp: int, rtp_ts: int) -> None:
+        """Translate the publisher's SR (NTP <-> RTP time) through this consumer's timestamp offset."""
+        seq = self._seq
+        if stream is not self._current or seq.last_seq is None or self._paused:
+            return
+        report = rtcp.build_sr(self.ssrc, ntp, rtp_ts + seq.ts_offset, self.packets, self.octets)
+        if self._transport._send_rtcp(report):
+            self._stats.sr_sent += 1
+
+    def _switch_to(self, stream: RtpStreamRecv, seq: int, ts: int) -> None:
+        """At a keyframe of ``stream`` (any packet for audio): forward it from now on, continuing
+        sequence numbers and timestamps (sfu.seq_manager)."""
         self._leave_fast()
         old = self._current
-        if old is not None and old is not layer and old is not self._target and self in old.consumers:
+        if old is not None and old is not stream and old is not self._target and self in old.consumers:
             old.consumers.remove(self)
-        self._current = layer
+        self._current = stream
         self._waiting_keyframe = False
         now = time.monotonic()
-        if old is None or self._last_seq is None or self._resync:
-            self._resync_offsets(seq, ts)
+        if old is None:
+            self._seq.sync(seq, ts, now)
         else:
-            # sequence numbers: continue without a gap; timestamps: the new layer's capture time
-            # on the old layer's clock (both sender reports), else the wall-clock time since the
-            # last forwarded packet; always after the last forwarded timestamp
-            ticks = max(1, int((now - self._last_time) * self._clock_rate))
-            new_ts = (self._last_ts + ticks) & 0xFFFFFFFF
-            if old.last_sr is not None and layer.last_sr is not None:
-                old_ntp, old_rtp = old.last_sr
-                new_ntp, new_rtp = layer.last_sr
-                delta_ntp = ((new_ntp - old_ntp) * self._clock_rate) >> 32
-                mapped = ((ts - new_rtp) & 0xFFFFFFFF) if ((ts - new_rtp) & 0xFFFFFFFF) < 0x80000000 else (
-                    ((ts - new_rtp) & 0xFFFFFFFF) - 0x100000000
-                )
-                candidate = (old_rtp + delta_ntp + mapped + self._ts_off) & 0xFFFFFFFF
-                step = (candidate - self._last_ts) & 0xFFFFFFFF
-                if 0 < step < MAX_SWITCH_TS_JUMP:
-                    new_ts = candidate
-            self._seq_off = (self._last_seq + 1 - seq) & 0xFFFF
-            self._ts_off = (new_ts - ts) & 0xFFFFFFFF
-            self._offset_start = seq
-            self._resync = False
-        self._switched_at = now
-        self.layer_switches += 1
-
-    def _forward_layer(
-        self,
-        layer: SimulcastLayer,
-        data: bytes,
-        seq: int,
-        ts: int,
-        keyframe: bool,
-        ext_profile: int,
-        ext_start: int,
-        ext_end: int,
-    ) -> None:
-        """Hot path, simulcast: a packet of the current layer, or of the target layer (a switch
-        happens at the target's keyframe; until then its packets are not forwarded)."""
-        if layer is not self._current:
-            if not keyframe or layer is not self._target or self._paused or not self._transport._connected:
-                if self._current is None:
-                    self._stats.drop_rtp(WAIT_KEYFRAME if self._transport._connected else RTP_NOT_CONNECTED)
-                return
-            self._switch_to(layer, seq, ts)
-        if self._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end) and layer.fan is not None:
-            self._enter_fast(layer.fan)
+            self._seq.switch(seq, ts, now, old.last_sr, stream.last_sr)
+        if self._simulcast:
+            self.layer_switches += 1
 
     def _forward(
         self,
@@ -373,13 +365,12 @@ class Consumer:
         ext_start: int,
         ext_end: int,
     ) -> bool:
-        """Hot path: rewrite one producer packet for this subscriber and send it; True if sent.
-
-        Without simulcast, a consumer whose packet went out joins the producer's compiled fan-out
-        (when there is one), which then forwards its next packets with the same rewrite."""
+        """Hot path: rewrite one packet of the current stream for this subscriber and send it;
+        True if sent."""
         if self._paused:
             return False
-        if not self._transport._connected:
+        transport = self._transport
+        if not transport._connected:
             self._stats.drop_rtp(RTP_NOT_CONNECTED)
             return False
         if self._waiting_keyframe:
@@ -387,33 +378,52 @@ class Consumer:
                 self._stats.drop_rtp(WAIT_KEYFRAME)
                 return False
             self._waiting_keyframe = False
-        if self._resync:
-            self._resync_offsets(seq, ts)
+        sm = self._seq
+        if sm.resync_pending:
+            sm.sync(seq, ts, time.monotonic())
         buf = bytearray(data)
         buf[1] = (buf[1] & 0x80) | self._pt
-        out_seq = (seq + self._seq_off) & 0xFFFF
-        out_ts = (ts + self._ts_off) & 0xFFFFFFFF
+        out_seq = (seq + sm.seq_offset) & 0xFFFF
+        out_ts = (ts + sm.ts_offset) & 0xFFFFFFFF
         SEQ_TS_SSRC.pack_into(buf, 2, out_seq, out_ts, self.ssrc)
         id_map = self._id_map
         if ext_profile and id_map is not None:
             rewrite_extensions(buf, ext_profile, ext_start, ext_end, id_map)
-        if not self._transport._send_rtp(buf):
+        if not transport._send_rtp(buf):
             return False
-        last = self._last_seq
-        if last is None or seq_newer(out_seq, last):
-            self._last_seq = out_seq
-            self._last_ts = out_ts
-            self._last_time = time.monotonic()
+        sm.sent(out_seq, out_ts, time.monotonic())
         self._packets += 1
         self._octets += len(data) - ext_end
-        fan = self._producer._fan
-        if fan is not None:
-            self._enter_fast(fan)
         return True
+
+    # ---- the transport's calls -------------------------------------------------------------------
+    def _configure(self, payload_type: int, extensions: dict[str, int]) -> None:
+        """Apply the subscriber's negotiated PT and header extension ids; start forwarding."""
+        self._leave_fast()
+        self._pt = payload_type
+        self._id_map = make_id_map(self._producer.extensions, extensions)
+        if not self._ready:
+            self._ready = True
+            # join the stream to forward; a video consumer asks for a keyframe at once when its
+            # transport is connected (else the transport asks once it is: a keyframe that
+            # arrived before could not be sent)
+            self.update_target()
+
+    def _leave_fast(self) -> None:
+        """Back to the Python path: take the last-sent state and the counters from the slot."""
+        fan, slot = self.fan, self._slot
+        if fan is None or slot is None:
+            return
+        fan.remove(slot)
+        self.fan = None
+        self._packets += slot.packets
+        self._octets += slot.octets
+        self._seq.restore(slot.last_seq, slot.last_ts, slot.last_time)
 
     def _enter_fast(self, fan: FanOut) -> None:
         """Hand the steady state to ``fan`` (after a packet sent on the Python path)."""
-        if self._fan is not None or self._last_seq is None:
+        sm = self._seq
+        if self.fan is not None or sm.last_seq is None:
             return
         sink = self._transport._fast_sink
         if sink is None:
@@ -423,54 +433,31 @@ class Consumer:
             slot = self._slot = Slot()
         slot.configure(
             fd=sink.fd, addr=sink.addr, srtp=sink.srtp, session=sink.session, payload_type=self._pt,
-            ssrc=self.ssrc, seq_offset=self._seq_off, ts_offset=self._ts_off, id_map=self._id_map,
-            last_seq=self._last_seq, last_ts=self._last_ts, last_time=self._last_time,
+            ssrc=self.ssrc, seq_offset=sm.seq_offset, ts_offset=sm.ts_offset, id_map=self._id_map,
+            last_seq=sm.last_seq, last_ts=sm.last_ts, last_time=sm.last_time,
             packets=self._packets, octets=self._octets,
         )
         sink.flush()  # what the Python path queued for this subscriber goes first
         fan.add(slot)
-        self._fan = fan
-
-    def _leave_fast(self) -> None:
-        """Back to the Python path: take the last-sent state and the counters from the slot."""
-        fan, slot = self._fan, self._slot
-        if fan is None or slot is None:
-            return
-        fan.remove(slot)
-        self._fan = None
-        self._packets += slot.packets
-        self._octets += slot.octets
-        if slot.last_seq >= 0:
-            self._last_seq = slot.last_seq
-            self._last_ts = slot.last_ts
-            self._last_time = slot.last_time
-
-    @property
-    def rtt(self) -> float | None:
-        """Round-trip time to the subscriber (seconds, smoothed) from its receiver reports; None
-        until one echoed a sender report of ours."""
-        return self._nack_guard.rtt
+        self.fan = fan
 
     def _handle_nack(self, seqs: list[int]) -> None:
-        """Re-send requested packets from the producer's history with this consumer's rewrite,
-        within the limits of ``sfu.nack`` (window, once per RTT, byte budget)."""
+        """Re-send requested packets from the current stream's history with this consumer's
+        rewrite, within the limits of ``sfu.nack`` (window, once per RTT, byte budget)."""
         stats, mine, guard = self._stats, self.stats, self._nack_guard
         stats.nack_received += len(seqs)
         mine.nack_received += len(seqs)
-        history = self._current.history if self._current is not None else self._producer.history
-        start = self._offset_start
-        slot = self._slot
-        newest = slot.last_seq if self._fan is not None and slot is not None and slot.last_seq >= 0 else self._last_seq
+        stream = self._current
+        sm = self._seq
+        newest = self.last_sent_seq
         now = time.monotonic()
         guard.refill(now)
         for out_seq in seqs:
             if newest is None or guard.far(out_seq, newest):
                 count_dropped(stats, mine, NACK_FAR)
                 continue
-            seq = (out_seq - self._seq_off) & 0xFFFF
-            data = None
-            if start is not None and not seq_newer(start, seq):
-                data = history.get(seq, now)
+            seq = sm.incoming(out_seq)
+            data = stream.history.get(seq, now) if stream is not None and seq is not None else None
             if data is not None:
                 try:
                     h = parse_header(data)
@@ -486,7 +473,7 @@ class Consumer:
                 continue
             buf = bytearray(data)
             buf[1] = (buf[1] & 0x80) | self._pt
-            SEQ_TS_SSRC.pack_into(buf, 2, out_seq, (h.timestamp + self._ts_off) & 0xFFFFFFFF, self.ssrc)
+            SEQ_TS_SSRC.pack_into(buf, 2, out_seq, (h.timestamp + sm.ts_offset) & 0xFFFFFFFF, self.ssrc)
             if h.ext_profile and self._id_map is not None:
                 rewrite_extensions(buf, h.ext_profile, h.ext_start, h.ext_end, self._id_map)
             if self._transport._send_rtp(buf):
@@ -506,13 +493,8 @@ class Consumer:
             self._nack_guard.on_rtt_sample(time.monotonic() - sent - dlsr / 65536)
 
     def _request_keyframe(self) -> None:
-        """A PLI/FIR from the subscriber: ask for a keyframe of the layer it gets (throttled)."""
+        """A PLI/FIR from the subscriber: ask for a keyframe of the stream it gets (throttled)."""
         self._producer.request_keyframe(layer=self._current or self._target)
 
-    def _send_sender_report(self, ntp: int, rtp_ts: int) -> None:
-        """Translate the producer's SR (NTP <-> RTP time) through this consumer's timestamp offset."""
-        if self._last_seq is None or self._paused:
-            return
-        report = rtcp.build_sr(self.ssrc, ntp, rtp_ts + self._ts_off, self.packets, self.octets)
-        if self._transport._send_rtcp(report):
-            self._stats.sr_sent += 1
+
+__all__ = ["WAIT_KEYFRAME", "Consumer", "ConsumerTransport"]

@@ -1,68 +1,95 @@
-"""Producer: one incoming track (one m-line of a publisher transport)."""
+"""Producer: one incoming track (one m-line of a publisher transport).
+
+The receive path itself is :class:`~sfu.rtp_stream_recv.RtpStreamRecv`: a producer holds one (a
+plain track) or one per simulcast layer, and routes each packet to the stream of its SSRC. What is
+the producer's: the track's identity, pause, the consumers (through :class:`ProducerConsumer`),
+PLIs to the publisher, RTX SSRCs learned from packets.
+"""
 
 from __future__ import annotations
 
 import logging
+import struct
 import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from . import rtcp
 from .fast_path import FanOut, make_fanout
 from .nack import SenderReportTimes
 from .nack_generator import NackGenerator, NackStats
 from .packet_history import PacketHistory
-from .reception import ReceptionStats
-from .rtp import (
-    EXT_AUDIO_LEVEL,
-    EXT_HEADER,
-    SEQ_TS_SSRC,
-    h264_is_keyframe,
-    one_byte_extension_byte,
-    vp8_is_keyframe,
-)
-from .rtx import RtxUnwrapper
+from .reception import ReportBlock
+from .rtp import EXT_AUDIO_LEVEL, EXT_RRID, find_extension
+from .rtp_stream_recv import MAX_DROPOUT, MAX_MISORDER, RTP_BAD_SEQ, RtpStreamRecv, StreamConsumer
 from .sdp import CodecInfo, rtx_payload_types
-from .simulcast import SimulcastLayer
-from .stats import (
-    RTP_NO_PRODUCER,
-    RTP_RTX,
-    RTP_SEND_ERROR,
-    RTP_SRTP_ERROR,
-    RTP_TRUNCATED,
-    RTP_UNKNOWN_PT,
-    WorkerStats,
-)
+from .stats import RTP_NO_PRODUCER, RTP_RTX, RTP_UNKNOWN_PT, WorkerStats
 
-if TYPE_CHECKING:
-    from .consumer import Consumer
-    from .webrtc_transport import WebRtcTransport
+__all__ = [
+    "FORCED_KEYFRAME_INTERVAL",
+    "KEYFRAME_REQUEST_INTERVAL",
+    "MAX_DROPOUT",
+    "MAX_MISORDER",
+    "RTP_BAD_SEQ",
+    "RTX_SSRCS_PER_LAYER",
+    "Producer",
+    "ProducerConsumer",
+    "ProducerTransport",
+]
 
 logger = logging.getLogger(__name__)
 
-KEYFRAME_REQUEST_INTERVAL = 1.0  # seconds between throttled PLIs to one producer
+KEYFRAME_REQUEST_INTERVAL = 1.0  # seconds between throttled PLIs to one stream
 FORCED_KEYFRAME_INTERVAL = 0.1  # even "at once" requests are merged within this window
-# RFC 3550 appendix A.1 (update_seq), as mediasoup's RtpStream::UpdateSeq: a packet up to
-# MAX_DROPOUT ahead of the highest sequence number is in order, up to MAX_MISORDER behind it is
-# late; anything else is a jump, taken only when the next packet continues from it (a restart).
-# The hot path spells the two bounds as literals (3000, 0xFF9C = 65536 - 100).
-MAX_DROPOUT = 3000
-MAX_MISORDER = 100
-RTP_BAD_SEQ = "bad_seq"  # rtp_dropped reason: a lone packet far from the stream's sequence numbers
 RTX_SSRCS_PER_LAYER = 2  # learned publisher RTX SSRCs kept per layer (oldest forgotten first)
+_SSRC = struct.Struct("!I")
 
 
-class Producer(ReceptionStats):
-    """An incoming RTP stream, forwarded to every :class:`Consumer` of it.
+class ProducerTransport(Protocol):
+    """What a producer (and its consumers' PLIs) needs from its publisher transport."""
+
+    _connected: bool  # read per call: whether RTCP can go out now
+    _rtcp_ssrc: int  # sender SSRC of our RTCP
+
+    @property
+    def stream_id(self) -> str: ...
+
+    def _send_rtcp(self, data: bytes) -> bool: ...
+
+    def _nack_wanted(self) -> None: ...
+
+    def _producer_closed(self, producer: Producer) -> None: ...
+
+
+class ProducerConsumer(StreamConsumer, Protocol):
+    """What a producer calls on its consumers (besides the stream's :class:`StreamConsumer`)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    def close(self) -> None: ...
+
+    def on_producer_resume(self) -> None:
+        """The producer resumed: continue numbering from the last packet sent, wait for a keyframe."""
+
+    def update_target(self) -> None:
+        """Choose the stream (simulcast layer) to forward again: layers appeared or stopped."""
+
+    def pending_keyframe(self) -> RtpStreamRecv | None:
+        """The stream whose keyframe the consumer waits for (to start, resume or switch)."""
+
+
+class Producer:
+    """An incoming RTP stream, forwarded to every consumer of it.
 
     Created only by :meth:`WebRtcTransport.produce`. ``id`` is the protocol's ``track_id``.
     """
 
     def __init__(
         self,
-        transport: WebRtcTransport,
+        transport: ProducerTransport,
         *,
         mid: str,
         kind: str,
@@ -86,11 +113,7 @@ class Producer(ReceptionStats):
         self.codec_info = codec
         self.extensions: dict[str, int] = dict(extensions)
         self.on_close: Callable[[], None] | None = None
-        # RFC 6464 audio level per packet: (level in -dBov 0..127, voice activity flag); set by an
-        # ActiveSpeakerObserver (Router.create_active_speaker_observer)
-        self.on_audio_level: Callable[[int, bool], None] | None = None
-        self._audio_level_id = self.extensions.get(EXT_AUDIO_LEVEL, 0) if kind == "audio" else 0
-        self.history = PacketHistory(history_size, history_age)
+        self._on_audio_level: Callable[[int, bool], None] | None = None
         # when our translated SRs went out, for the consumers' RTT from receiver reports (sfu.nack)
         self.sr_times = SenderReportTimes()
         self._transport = transport
@@ -102,63 +125,47 @@ class Producer(ReceptionStats):
         self._rtx_pts = frozenset(
             pt for pt, c in payload_types.items() if c.mime_type.split("/")[-1].lower() == "rtx"
         )
-        # repair towards the publisher (sfu.nack_generator): for video whose codec has generic
-        # NACK in the answer, without simulcast (per-layer generators: not yet); the RTX stream
-        # (RFC 4588) of the media SSRC, when the answer has an RTX payload type for the codec
-        self._nack: NackGenerator | None = None
-        self._rtx: RtxUnwrapper | None = None
-        self._nack_given_up = 0
+        self._rrid_ext_id = self.extensions.get(EXT_RRID, 0)
         # RTX SSRCs learned from packets (not declared in the SDP), oldest first (_learn_rtx)
         self._learned_rtx: deque[int] = deque()
-        self._consumers: list[Consumer] = []
-        self._active: list[Consumer] = []  # negotiated consumers: the fan-out list
-        self.ssrc: int | None = ssrcs[0] if ssrcs else None
+        self._consumers: list[ProducerConsumer] = []
         self.rtx_ssrcs: tuple[int, ...] = rtx_ssrcs
-        mime = codec.mime_type.lower()
-        self._keyframe_fn = (
-            vp8_is_keyframe if mime == "video/vp8" else h264_is_keyframe if mime == "video/h264" else None
-        )
-        self._h264 = mime == "video/h264"
-        self._prev_ts = -1
-        self._last_pli = -1e9
-        self._pli_pending = False
-        # last sender report: (ntp 64-bit, rtp timestamp) and when it arrived (monotonic)
-        self.last_sr: tuple[int, int] | None = None
-        self._last_sr_at = 0.0
-        # receive statistics for receiver reports (RFC 3550 A.3)
-        self._base_seq = -1
-        self._max_seq = -1  # extended (cycles << 16 | seq)
-        self._bad_seq = -1  # RFC 3550 A.1: the sequence number that would confirm a jump
-        self._prior_expected = 0
-        self._prior_received = 0
-        self.packets = 0
-        self.bytes = 0
-        # simulcast: one layer per rid (lowest first, see sfu.simulcast); SSRC -> layer once learned
         if simulcast_ssrcs and not rids:
             rids = tuple(str(i) for i in range(len(simulcast_ssrcs)))
-        self._layers: list[SimulcastLayer] = (
-            [SimulcastLayer(rid, i, history_size, history_age, make_fanout() if fast_path else None)
-             for i, rid in enumerate(rids)]
-            if len(rids) > 1
-            else []
+        layers = rids if len(rids) > 1 else ("",)
+        # repair towards the publisher (sfu.nack_generator, sfu.rtx): video whose codec has generic
+        # NACK in the answer, every stream; RTX when the answer has an RTX payload type for the codec
+        repair = kind == "video" and codec.nack
+        apt = {pt: media for pt, media in rtx_payload_types(tuple(payload_types.values())).items()
+               if media == codec.payload_type} if repair else {}
+        audio_level_id = self.extensions.get(EXT_AUDIO_LEVEL, 0) if kind == "audio" else 0
+        self._streams: tuple[RtpStreamRecv, ...] = tuple(
+            RtpStreamRecv(
+                stats=stats, mime_type=codec.mime_type, request_keyframe=self._request_stream_keyframe,
+                index=i, rid=rid, history_size=history_size, history_age=history_age,
+                nack=self._new_nack() if repair else None, rtx_apt=apt,
+                fan=make_fanout() if fast_path else None, audio_level_id=audio_level_id,
+            )
+            for i, rid in enumerate(layers)
         )
-        # the compiled fan-out of the consumers that forward steadily (sfu.fast_path); per layer
-        # with simulcast
-        self._fan: FanOut | None = make_fanout() if fast_path and not self._layers else None
-        self._layer_by_ssrc: dict[int, SimulcastLayer] = {}
-        if kind == "video" and codec.nack and not self._layers:
-            self._nack = NackGenerator()
-            self._nack.on_loss = transport._nack_wanted
-            apt = {pt: media for pt, media in rtx_payload_types(tuple(payload_types.values())).items()
-                   if media == codec.payload_type}
-            if apt:
-                self._rtx = RtxUnwrapper(apt, self.ssrc or 0)
-        if self._layers:
-            self.ssrc = None
-            for ssrc, layer in zip(simulcast_ssrcs, self._layers, strict=False):
-                layer.ssrc = ssrc
-                layer.active = True
-                self._layer_by_ssrc[ssrc] = layer
+        self._stream_by_ssrc: dict[int, RtpStreamRecv] = {}
+        self._stream_by_rtx: dict[int, RtpStreamRecv] = {}
+        # the stream of a plain producer (every packet of the producer's SSRC is its); None with
+        # simulcast (the SSRC names the layer)
+        self._single: RtpStreamRecv | None = self._streams[0] if len(self._streams) == 1 else None
+        self._first_ssrc: int | None = None
+        if self._single is not None:
+            if ssrcs:
+                self._bind(self._single, ssrcs[0])
+        else:
+            for ssrc, stream in zip(simulcast_ssrcs, self._streams, strict=False):
+                self._bind(stream, ssrc)
+            self._first_ssrc = None  # as before: learned from the first packet's layer
+
+    def _new_nack(self) -> NackGenerator:
+        nack = NackGenerator()
+        nack.on_loss = self._transport._nack_wanted
+        return nack
 
     # ---- public API -------------------------------------------------------------------------
     @property
@@ -167,11 +174,11 @@ class Producer(ReceptionStats):
         return self.codec_info.mime_type
 
     @property
-    def consumers(self) -> list[Consumer]:
+    def consumers(self) -> list[ProducerConsumer]:
         return list(self._consumers)
 
     @property
-    def transport(self) -> WebRtcTransport:
+    def transport(self) -> ProducerTransport:
         return self._transport
 
     @property
@@ -179,39 +186,89 @@ class Producer(ReceptionStats):
         return self._closed
 
     @property
+    def ssrc(self) -> int | None:
+        """The media SSRC (simulcast: the first layer's SSRC learned); None until known."""
+        if self._single is not None:
+            return self._single.ssrc
+        return self._first_ssrc
+
+    @property
+    def streams(self) -> tuple[RtpStreamRecv, ...]:
+        """The incoming streams: one, or one per simulcast layer (lowest first)."""
+        return self._streams
+
+    @property
+    def history(self) -> PacketHistory:
+        """The first stream's packet history (a plain producer's only one)."""
+        return self._streams[0].history
+
+    @property
+    def packets(self) -> int:
+        """Media packets received (all streams)."""
+        return sum(s.packets for s in self._streams)
+
+    @property
+    def last_sr(self) -> tuple[int, int] | None:
+        """The first stream's last sender report (ntp, rtp)."""
+        return self._streams[0].last_sr
+
+    @property
+    def on_audio_level(self) -> Callable[[int, bool], None] | None:
+        """RFC 6464 audio level per packet: (level in -dBov 0..127, voice activity flag); set by an
+        ActiveSpeakerObserver (Router.create_active_speaker_observer)."""
+        return self._on_audio_level
+
+    @on_audio_level.setter
+    def on_audio_level(self, sink: Callable[[int, bool], None] | None) -> None:
+        self._on_audio_level = sink
+        for stream in self._streams:
+            stream.level_sink = sink
+
+    @property
     def simulcast(self) -> bool:
         """Whether the publisher sends several simulcast layers (rids) on this m-line."""
-        return bool(self._layers)
+        return self._single is None
 
     @property
     def layers(self) -> int:
         """Number of simulcast layers (1 without simulcast); indexes 0 (lowest) .. layers - 1."""
-        return len(self._layers) or 1
+        return len(self._streams)
 
     @property
     def rids(self) -> tuple[str, ...]:
         """The simulcast rids, lowest layer first (``()`` without simulcast)."""
-        return tuple(layer.rid for layer in self._layers)
+        return () if self._single is not None else tuple(s.rid for s in self._streams)
 
     def layer_stats(self) -> list[dict[str, object]]:
         """Per simulcast layer: index, rid, ssrc (None until learned), bitrate (bit/s), active, packets."""
+        if self._single is not None:
+            return []
         return [
-            {"index": la.index, "rid": la.rid, "ssrc": la.ssrc, "bitrate": la.bitrate, "active": la.active,
-             "packets": la.packets}
-            for la in self._layers
+            {"index": s.index, "rid": s.rid, "ssrc": s.ssrc, "bitrate": s.bitrate, "active": s.active,
+             "packets": s.packets}
+            for s in self._streams
         ]
 
     @property
     def nack_stats(self) -> NackStats | None:
         """What was asked of the publisher (sfu.nack_generator.NackStats: missing, asked,
-        recovered, reordered, given_up, keyframe_requests); None when no NACK is negotiated (audio,
-        a codec without ``nack`` feedback) or with simulcast."""
-        return self._nack.stats if self._nack is not None else None
+        recovered, reordered, given_up, keyframe_requests), summed over the streams (simulcast
+        layers); None when no NACK is negotiated (audio, a codec without ``nack`` feedback)."""
+        gens = [s.nack for s in self._streams if s.nack is not None]
+        if not gens:
+            return None
+        if len(gens) == 1:
+            return gens[0].stats
+        total = NackStats()
+        for gen in gens:
+            for name in NackStats.__slots__:
+                setattr(total, name, getattr(total, name) + getattr(gen.stats, name))
+        return total
 
     @property
     def rtx_received(self) -> int:
-        """Packets of the publisher's RTX stream unwrapped into this producer's stream."""
-        return self._rtx.packets if self._rtx is not None else 0
+        """Packets of the publisher's RTX streams unwrapped into this producer's streams."""
+        return sum(s.rtx.packets for s in self._streams if s.rtx is not None)
 
     @property
     def paused(self) -> bool:
@@ -220,14 +277,18 @@ class Producer(ReceptionStats):
     def pause(self) -> None:
         """Stop forwarding to every consumer (server-side mute). Idempotent."""
         self._paused = True
+        for stream in self._streams:
+            stream.paused = True
 
     def resume(self) -> None:
         """Forward again; consumers continue their sequence numbers and timestamps without a jump."""
         if not self._paused or self._closed:
             return
         self._paused = False
+        for stream in self._streams:
+            stream.paused = False
         for c in self._consumers:
-            c._restart()
+            c.on_producer_resume()
         if self.kind == "video" and self._consumers:
             self.request_keyframe(force=True)
 
@@ -246,416 +307,237 @@ class Producer(ReceptionStats):
             except Exception:
                 logger.exception("producer on_close callback failed")
 
-    def request_keyframe(self, force: bool = False, layer: SimulcastLayer | None = None) -> bool:
-        """Send a PLI to the publisher, at most once per second unless ``force``; True if sent.
-
-        Simulcast: a PLI for ``layer``'s SSRC (throttled per layer); without ``layer``, one for
-        every layer that a consumer forwards or waits for.
-        """
+    def request_keyframe(self, force: bool = False, layer: RtpStreamRecv | None = None) -> bool:
+        """Send a PLI to the publisher, at most once per second per stream unless ``force``; True
+        if sent. ``layer``: that stream's SSRC; without it, the only stream of a plain producer,
+        or every simulcast layer that a consumer forwards or waits for."""
         if self._closed or self.kind != "video":
             return False
-        if self._layers:
-            if layer is not None:
-                return self._request_layer_keyframe(layer, force)
-            sent = False
-            for la in self._layers:
-                if la.consumers and self._request_layer_keyframe(la, force):
-                    sent = True
-            return sent
-        now = time.monotonic()
-        interval = FORCED_KEYFRAME_INTERVAL if force else KEYFRAME_REQUEST_INTERVAL
-        if now - self._last_pli < interval:
-            return False
-        if self.ssrc is None or not self._transport._connected:
-            self._pli_pending = True
-            return False
-        self._last_pli = now
-        self._pli_pending = False
-        if self._transport._send_rtcp(rtcp.build_pli(self._transport._rtcp_ssrc, self.ssrc)):
-            self._stats.pli_sent += 1
-            return True
-        return False
-
-    def _request_layer_keyframe(self, layer: SimulcastLayer, force: bool) -> bool:
-        now = time.monotonic()
-        interval = FORCED_KEYFRAME_INTERVAL if force else KEYFRAME_REQUEST_INTERVAL
-        if now - layer.last_pli < interval or layer.ssrc is None or not self._transport._connected:
-            return False
-        layer.last_pli = now
-        if self._transport._send_rtcp(rtcp.build_pli(self._transport._rtcp_ssrc, layer.ssrc)):
-            self._stats.pli_sent += 1
-            return True
-        return False
+        if layer is not None:
+            return self._request_stream_keyframe(layer, force)
+        if self._single is not None:
+            return self._request_stream_keyframe(self._single, force)
+        sent = False
+        for stream in self._streams:
+            if stream.consumers and self._request_stream_keyframe(stream, force):
+                sent = True
+        return sent
 
     def __repr__(self) -> str:
         return f"Producer(id={self.id!r}, kind={self.kind!r}, source={self.source!r}, mid={self.mid!r})"
 
-    # ---- internal -------------------------------------------------------------------------------
-    def _fans(self) -> list[FanOut]:
-        """The compiled fan-outs of this producer (one, or one per simulcast layer; none without)."""
-        fans = [la.fan for la in self._layers] if self._layers else [self._fan]
-        return [f for f in fans if f is not None]
+    # ---- internal: the transport's calls ---------------------------------------------------------
+    def _request_stream_keyframe(self, stream: RtpStreamRecv, force: bool) -> bool:
+        if self._closed or self.kind != "video":
+            return False
+        now = time.monotonic()
+        interval = FORCED_KEYFRAME_INTERVAL if force else KEYFRAME_REQUEST_INTERVAL
+        if now - stream.last_pli < interval:
+            return False
+        transport = self._transport
+        if stream.ssrc is None or not transport._connected:
+            stream.pli_pending = True
+            return False
+        stream.last_pli = now
+        stream.pli_pending = False
+        if transport._send_rtcp(rtcp.build_pli(transport._rtcp_ssrc, stream.ssrc)):
+            self._stats.pli_sent += 1
+            return True
+        return False
 
-    def _add_consumer(self, consumer: Consumer) -> None:
+    @property
+    def _rtx(self) -> object | None:
+        """Whether the (plain) producer unwraps an RTX stream (the transport registers the
+        a=ssrc-group:FID partner of :attr:`ssrc` then)."""
+        return self._streams[0].rtx
+
+    def _fans(self) -> list[FanOut]:
+        """The compiled fan-outs of this producer (one per stream; none without the extension)."""
+        return [s.fan for s in self._streams if s.fan is not None]
+
+    def _add_consumer(self, consumer: ProducerConsumer) -> None:
         self._consumers.append(consumer)
 
-    def _remove_consumer(self, consumer: Consumer) -> None:
+    def detach_consumer(self, consumer: ProducerConsumer) -> None:
+        """A consumer of this producer closed (called by the consumer)."""
         if consumer in self._consumers:
             self._consumers.remove(consumer)
-        if consumer in self._active:
-            self._active.remove(consumer)
-        for layer in self._layers:
-            if consumer in layer.consumers:
-                layer.consumers.remove(consumer)
+        for stream in self._streams:
+            if consumer in stream.consumers:
+                stream.consumers.remove(consumer)
 
-    def _activate(self, consumer: Consumer) -> None:
-        if consumer not in self._active and consumer in self._consumers:
-            self._active.append(consumer)
-            if self._layers:
-                consumer._update_target()
+    def _bind(self, stream: RtpStreamRecv, ssrc: int) -> None:
+        if stream.ssrc is not None and self._stream_by_ssrc.get(stream.ssrc) is stream:
+            del self._stream_by_ssrc[stream.ssrc]  # the publisher restarted the layer
+        stream.bind(ssrc)
+        self._stream_by_ssrc[ssrc] = stream
 
     def _bind_layer(self, rid: str, ssrc: int) -> bool:
         """Simulcast: remember that ``ssrc`` carries layer ``rid`` (learned from the rid extension)."""
-        layer = next((la for la in self._layers if la.rid == rid), None)
-        if layer is None:
+        if self._single is not None:
             return False
-        if layer.ssrc is not None:
-            self._layer_by_ssrc.pop(layer.ssrc, None)  # the publisher restarted the layer
-        layer.ssrc = ssrc
-        layer.active = True
-        self._layer_by_ssrc[ssrc] = layer
-        if self.ssrc is None:
-            self.ssrc = ssrc
-        for c in self._active:
-            c._update_target()
+        stream = next((s for s in self._streams if s.rid == rid), None)
+        if stream is None:
+            return False
+        self._bind(stream, ssrc)
+        if self._first_ssrc is None:
+            self._first_ssrc = ssrc
+        for c in self._consumers:
+            c.update_target()
+        if stream.pli_pending:
+            self._request_stream_keyframe(stream, True)
         return True
 
-    def _learn_rtx(self, ssrc: int, pt: int, rtx_ssrcs: set[int]) -> None:
-        """A new SSRC on this m-line with another payload type than the media codec's: counted as
-        dropped; remembered in ``rtx_ssrcs`` (the transport's table, so its next packets are
-        dropped without a lookup) only when ``pt`` is an RTX payload type of the answer, and at
-        most ``RTX_SSRCS_PER_LAYER`` per layer, the oldest forgotten first (issue 10: every such
-        SSRC used to be kept: 5,000 packets on fresh SSRCs, 5,000 entries)."""
+    def _learn_rtx(
+        self, ssrc: int, pt: int, rtx_ssrcs: set[int], data: bytes | None = None,
+        rtx_producers: dict[int, Producer] | None = None,
+    ) -> None:
+        """A new SSRC on this m-line with another payload type than the media codec's, counted as
+        dropped unless it is bound below; remembered in ``rtx_ssrcs`` (the transport's table, so
+        its next packets are dropped without a lookup) only when ``pt`` is an RTX payload type of
+        the answer, and at most ``RTX_SSRCS_PER_LAYER`` per layer, the oldest forgotten first
+        (issue 10: every such SSRC used to be kept).
+
+        Simulcast (``data`` and the transport's ``rtx_producers`` given): a packet whose
+        repaired-rtp-stream-id names a layer binds the SSRC as that layer's RTX stream (Chromium
+        announces no RTX SSRCs for rid simulcast): it goes into ``rtx_producers`` and the packet is
+        unwrapped into the layer at once."""
         if pt not in self._rtx_pts:
             self._stats.drop_rtp(RTP_UNKNOWN_PT)
             return
-        self._stats.drop_rtp(RTP_RTX)
         learned = self._learned_rtx
         if len(learned) >= RTX_SSRCS_PER_LAYER * self.layers:
-            rtx_ssrcs.discard(learned.popleft())
+            old = learned.popleft()
+            rtx_ssrcs.discard(old)
+            if rtx_producers is not None and rtx_producers.get(old) is self:
+                del rtx_producers[old]
+            stale = self._stream_by_rtx.pop(old, None)
+            if stale is not None and stale.rtx_ssrc == old:
+                stale.rtx_ssrc = None
         learned.append(ssrc)
         rtx_ssrcs.add(ssrc)
+        stream = self._repaired_layer(data) if data is not None and rtx_producers is not None else None
+        if stream is None or rtx_producers is None or data is None:
+            self._stats.drop_rtp(RTP_RTX)
+            return
+        if stream.rtx_ssrc is not None:
+            self._stream_by_rtx.pop(stream.rtx_ssrc, None)
+        stream.rtx_ssrc = ssrc
+        self._stream_by_rtx[ssrc] = stream
+        rtx_producers[ssrc] = self
+        self._receive_rtx(data)
+
+    def _repaired_layer(self, data: bytes) -> RtpStreamRecv | None:
+        """Simulcast: the layer an RTX packet's repaired-rtp-stream-id names (with RTX negotiated)."""
+        if self._single is not None or not self._rrid_ext_id:
+            return None
+        value = find_extension(data, self._rrid_ext_id)
+        if value is None:
+            return None
+        rid = value.decode("ascii", "replace")
+        stream = next((s for s in self._streams if s.rid == rid), None)
+        return stream if stream is not None and stream.rtx is not None else None
 
     def _learned_ssrc(self, ssrc: int) -> None:
-        self.ssrc = ssrc
-        if self._rtx is not None:
-            self._rtx.media_ssrc = ssrc
-        if self._pli_pending:
-            self.request_keyframe(force=True)
+        """A plain producer's SSRC, learned through the MID extension."""
+        stream = self._single
+        if stream is None:
+            return
+        self._bind(stream, ssrc)
+        if stream.pli_pending:
+            self._request_stream_keyframe(stream, True)
 
     def _on_transport_connected(self) -> None:
         """The publisher's transport is connected: keyframes for whoever waits."""
-        if self._layers:
-            for c in self._active:
-                c._update_target()
-            self.request_keyframe(force=True)
-        elif self._pli_pending or any(c._waiting_keyframe for c in self._active):
-            self.request_keyframe(force=True)
+        for c in self._consumers:
+            c.update_target()
+        waiting = {id(s) for c in self._consumers if (s := c.pending_keyframe()) is not None}
+        for stream in self._streams:
+            if stream.pli_pending or id(stream) in waiting:
+                self._request_stream_keyframe(stream, True)
 
-    def _on_consumer_connected(self, consumer: Consumer) -> None:
+    def _on_consumer_connected(self, consumer: ProducerConsumer) -> None:
         """A subscriber's transport is connected: a keyframe if that consumer waits for one (not a
         scan of every consumer: 2000 viewers connecting would make that quadratic)."""
-        if consumer._closed or not consumer._ready:
+        if consumer.closed:
             return
-        if self._layers:
-            consumer._update_target()
-            pending = consumer._pending_layer()
-            if pending is not None:
-                self._request_layer_keyframe(pending, True)
-        elif self._pli_pending or consumer._waiting_keyframe:
-            self.request_keyframe(force=True)
+        consumer.update_target()
+        stream = consumer.pending_keyframe()
+        if stream is not None:
+            self._request_stream_keyframe(stream, True)
 
     def _on_sender_report(self, ntp: int, rtp_ts: int, ssrc: int | None = None) -> None:
-        if self._layers:
-            layer = self._layer_by_ssrc.get(ssrc) if ssrc is not None else None
-            if layer is None:
-                return
-            self.sr_times.note(ntp, time.monotonic())
-            layer.on_sender_report(ntp, rtp_ts, time.monotonic())
-            self._fan_sender_report(layer.fan, ntp, rtp_ts)
-            for c in self._active:
-                if c._current is layer and c._fan is None:
-                    c._send_sender_report(ntp, rtp_ts)
+        stream = self._single if ssrc is None else self._stream_by_ssrc.get(ssrc)
+        if stream is None:
             return
-        self.last_sr = (ntp, rtp_ts)
-        self._last_sr_at = time.monotonic()
-        self.sr_times.note(ntp, self._last_sr_at)
-        self._fan_sender_report(self._fan, ntp, rtp_ts)
-        for c in self._active:
-            if c._fan is None:
-                c._send_sender_report(ntp, rtp_ts)
+        now = time.monotonic()
+        self.sr_times.note(ntp, now)
+        stream.on_sender_report(ntp, rtp_ts, now)
 
-    def _fan_sender_report(self, fan: FanOut | None, ntp: int, rtp_ts: int) -> None:
-        """The SR for the consumers on the compiled fan-out, translated and sent in C."""
-        if fan is not None and len(fan):
-            sent = fan.sender_report(ntp, rtp_ts)
-            self._stats.sr_sent += sent
-            self._stats.rtcp_out += sent
-
-    def _report_blocks(self, now: float) -> list[tuple[int, int, int, int, int, int, int]]:
-        """RR blocks: one per simulcast layer seen, else this producer's one (if any)."""
-        if self._layers:
-            return [b for la in self._layers if (b := la.report_block(now)) is not None]
-        block = self.report_block(now)
-        return [block] if block is not None else []
+    def _report_blocks(self, now: float) -> list[ReportBlock]:
+        """RR blocks: one per stream seen."""
+        return [b for s in self._streams if (b := s.report_block(now)) is not None]
 
     def _tick(self) -> None:
-        """Periodic work: re-ask for a keyframe while a consumer still waits for one."""
-        if self._layers:
-            now = time.monotonic()
-            changed = False
-            for la in self._layers:
-                changed = la.update_rate(now) or changed
-            for c in self._active:
-                if changed:
-                    c._update_target()
-                pending = c._pending_layer()
-                if pending is not None:
-                    self._request_layer_keyframe(pending, False)
-            return
-        if self._pli_pending or (self.kind == "video" and any(c._waiting_keyframe for c in self._active)):
-            self.request_keyframe()
+        """Periodic work: layer rates (and so targets), keyframes for consumers still waiting."""
+        now = time.monotonic()
+        changed = False
+        for stream in self._streams:
+            changed = stream.update_rate(now) or changed
+        waiting: list[RtpStreamRecv] = []
+        for c in self._consumers:
+            if changed and self._single is None:
+                c.update_target()
+            pending = c.pending_keyframe()
+            if pending is not None and pending not in waiting:
+                waiting.append(pending)
+        for stream in self._streams:
+            if stream.pli_pending or stream in waiting:
+                self._request_stream_keyframe(stream, False)
 
     def _receive_rtp(self, data: bytes) -> None:
         """Hot path: one decrypted packet from the publisher (SSRC already matched)."""
-        stats = self._stats
         pt = data[1] & 0x7F
         if pt != self._pt:
-            stats.drop_rtp(RTP_RTX if pt in self._other_pts else RTP_UNKNOWN_PT)
+            self._stats.drop_rtp(RTP_RTX if pt in self._other_pts else RTP_UNKNOWN_PT)
             return
         if self._closed:
-            stats.drop_rtp(RTP_NO_PRODUCER)
+            self._stats.drop_rtp(RTP_NO_PRODUCER)
             return
-        layers = self._layer_by_ssrc
-        if layers:
-            self._receive_layer(data, layers)
+        stream = self._single or self._stream_by_ssrc.get(_SSRC.unpack_from(data, 8)[0])
+        if stream is None:
+            self._stats.drop_rtp(RTP_NO_PRODUCER)
             return
-        b0 = data[0]
-        n = len(data)
-        pos = 12 + ((b0 & 0x0F) << 2)
-        ext_profile = 0
-        ext_start = ext_end = pos
-        if b0 & 0x10:
-            if pos + 4 > n:
-                stats.drop_rtp(RTP_TRUNCATED)
-                return
-            ext_profile, words = EXT_HEADER.unpack_from(data, pos)
-            ext_start = pos + 4
-            ext_end = pos = ext_start + (words << 2)
-        end = n - data[-1] if b0 & 0x20 else n
-        if pos > end or (b0 & 0x20 and data[-1] == 0):
-            stats.drop_rtp(RTP_TRUNCATED)
-            return
-        seq, ts, _ = SEQ_TS_SSRC.unpack_from(data, 2)
-        max_seq = self._max_seq
-        if max_seq < 0:
-            self._base_seq = self._max_seq = seq
-        else:
-            udelta = (seq - max_seq) & 0xFFFF
-            if udelta < 3000:  # MAX_DROPOUT: in order (with a gap): extend across wraps
-                if seq < (max_seq & 0xFFFF):
-                    max_seq += 0x10000
-                self._max_seq = (max_seq & ~0xFFFF) | seq
-            elif udelta <= 0xFF9C and (self._nack is None or not self._nack.is_missing(seq)):
-                # neither in order nor up to MAX_MISORDER late (nor a repair of a packet still
-                # asked for, which can be later than that): a jump
-                if not _jump_confirmed(self, seq):
-                    stats.drop_rtp(RTP_BAD_SEQ)  # a lone far packet must not move the consumers
-                    return
-                for c in self._active:
-                    c._on_source_restart()
-                if self._nack is not None:
-                    self._nack.reset()
-        self.packets += 1
-        self.bytes += n
-        now = time.monotonic()
-        self.history.store(seq, data, now)
-        keyframe = False
-        fn = self._keyframe_fn
-        if fn is not None:
-            # H.264: only the first packet of an access unit starts a keyframe (an IDR frame may
-            # have several slices, and SPS/PPS come first); the very first packet seen must
-            # carry the SPS, since we cannot know whether it was preceded by one
-            if fn(data, pos, end) and (
-                not self._h264 or (ts != self._prev_ts and (self._prev_ts >= 0 or _has_sps(data, pos, end)))
-            ):
-                keyframe = True
-                stats.keyframes += 1
-            self._prev_ts = ts
-        nack = self._nack
-        if nack is not None and nack.on_packet(seq, keyframe, now):
-            self.request_keyframe(force=True)  # too much lost to repair (sfu.nack_generator)
-        level_sink = self.on_audio_level
-        if level_sink is not None and ext_profile == 0xBEDE and self._audio_level_id:
-            level = one_byte_extension_byte(data, ext_start, ext_end, self._audio_level_id)
-            if level >= 0 and not self._paused:
-                level_sink(level & 0x7F, bool(level & 0x80))
-        if self._paused:
-            return
-        active = self._active
-        fan = self._fan
-        if fan is not None and self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end) == len(active):
-            return  # everyone is on the fan-out (its slots are active consumers)
-        for consumer in active:
-            if consumer._fan is not fan or fan is None:
-                consumer._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
+        stream.receive(data)
 
     def _receive_rtx(self, data: bytes) -> None:
-        """A packet of the publisher's RTX stream (RFC 4588, the SSRC paired by a=ssrc-group:FID):
-        the original packet it carries goes through the receive path like a late one (history,
-        NACK list, consumers). Padding-only packets (bandwidth probes) are dropped as ``rtx``."""
-        rtx = self._rtx
-        original = rtx.unwrap(data) if rtx is not None and self.ssrc is not None else None
+        """A packet of one of the publisher's RTX streams (RFC 4588: the SSRC paired by
+        a=ssrc-group:FID, or a simulcast layer's bound by repaired-rtp-stream-id): the original
+        packet goes through the receive path like a late one (history, NACK list, consumers).
+        Padding-only packets (bandwidth probes) are dropped as ``rtx``."""
+        stream: RtpStreamRecv | None = self._single
+        if stream is None and len(data) >= 12:
+            stream = self._stream_by_rtx.get(_SSRC.unpack_from(data, 8)[0])
+        original = stream.unwrap_rtx(data) if stream is not None else None
         if original is None:
             self._stats.drop_rtp(RTP_RTX)
             return
         self._receive_rtp(original)
 
     def _nack_tick(self, now: float) -> tuple[bytes, bool]:
-        """Periodic NACK work (the transport's NACK timer): the generic NACK to send now (empty:
+        """Periodic NACK work (the transport's NACK timer): the generic NACKs to send now (empty:
         none) and whether numbers are still missing. A number given up (too old, asked too often)
-        broke a frame at every subscriber: a keyframe is asked for (throttled like any PLI)."""
-        nack = self._nack
-        if nack is None or self.ssrc is None or self._closed:
+        broke a frame at every subscriber of that stream: a keyframe is asked for (throttled)."""
+        if self._closed:
             return b"", False
-        seqs = nack.tick(now)
-        given_up = nack.stats.given_up
-        if given_up != self._nack_given_up:
-            self._nack_given_up = given_up
-            if self._active and not self._paused:
-                self.request_keyframe()
-        if not seqs:
-            return b"", nack.pending > 0
-        self._stats.nack_sent += len(seqs)
-        packet = rtcp.build_nack_fci(self._transport._rtcp_ssrc, self.ssrc, rtcp.nack_fci(seqs))
-        return packet, nack.pending > 0
-
-    def _forward_fast(
-        self, fan: FanOut, data: bytes, seq: int, ts: int, ext_profile: int, ext_start: int, ext_end: int
-    ) -> int:
-        """Hot path: the packet to every consumer on the compiled fan-out (one C call); returns how
-        many consumers are on it."""
-        slots = len(fan)
-        if not slots:
-            return 0
-        stats = self._stats
-        sent = fan.forward(data, seq, ts, ext_profile, ext_start, ext_end)
-        stats.rtp_out += sent
-        stats.rtp_out_bytes += fan.last_bytes
-        if sent != slots:
-            srtp_errors, send_errors = fan.take_errors()
-            for _ in range(srtp_errors):
-                stats.drop_rtp(RTP_SRTP_ERROR)
-            for _ in range(send_errors):
-                stats.drop_rtp(RTP_SEND_ERROR)
-        return slots
-
-    def _receive_layer(self, data: bytes, layers: dict[int, SimulcastLayer]) -> None:
-        """Hot path, simulcast: one packet of one layer (the SSRC was bound to a layer)."""
-        stats = self._stats
-        b0 = data[0]
-        n = len(data)
-        pos = 12 + ((b0 & 0x0F) << 2)
-        ext_profile = 0
-        ext_start = ext_end = pos
-        if b0 & 0x10:
-            if pos + 4 > n:
-                stats.drop_rtp(RTP_TRUNCATED)
-                return
-            ext_profile, words = EXT_HEADER.unpack_from(data, pos)
-            ext_start = pos + 4
-            ext_end = pos = ext_start + (words << 2)
-        end = n - data[-1] if b0 & 0x20 else n
-        if pos > end or (b0 & 0x20 and data[-1] == 0):
-            stats.drop_rtp(RTP_TRUNCATED)
-            return
-        seq, ts, ssrc = SEQ_TS_SSRC.unpack_from(data, 2)
-        layer = layers.get(ssrc)
-        if layer is None:
-            stats.drop_rtp(RTP_NO_PRODUCER)
-            return
-        max_seq = layer._max_seq
-        if max_seq < 0:
-            layer._base_seq = layer._max_seq = seq
-        else:
-            udelta = (seq - max_seq) & 0xFFFF
-            if udelta < 3000:  # as in _receive_rtp (RFC 3550 A.1)
-                if seq < (max_seq & 0xFFFF):
-                    max_seq += 0x10000
-                layer._max_seq = (max_seq & ~0xFFFF) | seq
-            elif udelta <= 0xFF9C:
-                if not _jump_confirmed(layer, seq):
-                    stats.drop_rtp(RTP_BAD_SEQ)
-                    return
-                for c in layer.consumers:
-                    if c._current is layer:
-                        c._on_source_restart()
-        layer.packets += 1
-        layer.bytes += n
-        self.packets += 1
-        self.bytes += n
-        layer.history.store(seq, data)
-        keyframe = False
-        fn = self._keyframe_fn
-        if fn is not None:
-            prev_ts = layer.prev_ts
-            if fn(data, pos, end) and (
-                not self._h264 or (ts != prev_ts and (prev_ts >= 0 or _has_sps(data, pos, end)))
-            ):
-                keyframe = True
-                stats.keyframes += 1
-            layer.prev_ts = ts
-        if self._paused:
-            return
-        consumers = layer.consumers
-        fan = layer.fan
-        if (fan is not None
-                and self._forward_fast(fan, data, seq, ts, ext_profile, ext_start, ext_end) == len(consumers)):
-            return  # all forward this layer steadily: none waits for a switch
-        for consumer in consumers:
-            if consumer._fan is not fan or fan is None:
-                consumer._forward_layer(layer, data, seq, ts, keyframe, ext_profile, ext_start, ext_end)
-
-
-def _jump_confirmed(stream: Producer | SimulcastLayer, seq: int) -> bool:
-    """A packet more than MAX_DROPOUT ahead of (or MAX_MISORDER behind) ``stream``'s highest
-    sequence number (RFC 3550 A.1 update_seq; mediasoup's RtpStream::UpdateSeq). The first such
-    packet is dropped and ``seq + 1`` remembered; if the next one is exactly that, the sender
-    restarted its numbering: accepted, and the receive statistics continue from it (the extended
-    highest sequence number keeps growing, the expected count grows by this packet). True: a
-    restart, the caller forwards the packet and its consumers resync their offsets."""
-    if seq != stream._bad_seq:
-        stream._bad_seq = (seq + 1) & 0xFFFF
-        return False
-    stream._bad_seq = -1
-    old = stream._max_seq
-    new = old + ((seq - old) & 0xFFFF)
-    stream._base_seq += new - old - 1
-    stream._max_seq = new
-    return True
-
-
-def _has_sps(data: bytes, start: int, end: int) -> bool:
-    """Whether an H.264 payload (single NAL or STAP-A) carries an SPS."""
-    if end <= start:
-        return False
-    nal = data[start] & 0x1F
-    if nal == 7:
-        return True
-    if nal == 24:
-        pos = start + 1
-        while pos + 2 < end:
-            if data[pos + 2] & 0x1F == 7:
-                return True
-            pos += 2 + ((data[pos] << 8) | data[pos + 1])
-    return False
+        packets: list[bytes] = []
+        pending = False
+        sender = self._transport._rtcp_ssrc
+        for stream in self._streams:
+            packet, missing, broke = stream.nack_tick(now, sender)
+            if packet:
+                packets.append(packet)
+            pending = pending or missing
+            if broke and stream.consumers and not self._paused:
+                self._request_stream_keyframe(stream, False)
+        return b"".join(packets), pending

@@ -21,6 +21,11 @@ class ReceptionStats:
     _prior_expected: int
     _prior_received: int
 
+    @property
+    def highest_seq(self) -> int:
+        """The extended highest sequence number received (cycles << 16 | seq); -1 before the first."""
+        return self._max_seq
+
     def report_block(self, now: float) -> ReportBlock | None:
         """(ssrc, fraction lost, cumulative lost, extended highest seq, jitter, LSR, DLSR); None
         before the first packet."""

@@ -1,4 +1,7 @@
-"""Simulcast: SDP handling for ``a=rid`` / ``a=simulcast`` and the per-layer receive state.
+"""Simulcast: SDP handling for ``a=rid`` / ``a=simulcast``, and layer names.
+
+The per-layer receive state is an :class:`~sfu.rtp_stream_recv.RtpStreamRecv` (one per layer), the
+layer choice :func:`sfu.layer_selector.select_layer`.
 
 aiortc ignores ``a=rid`` / ``a=simulcast`` in an offer (it parses the offer fine) and writes
 neither them nor the rid header extensions into its answer. :func:`munge_answer` adds, to each
@@ -14,15 +17,8 @@ the highest, e.g. ``q;h;f``; a client that lists them otherwise gets its layers 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
 
-from .packet_history import PacketHistory
-from .reception import ReceptionStats
 from .rtp import EXT_RID, EXT_RRID
-
-if TYPE_CHECKING:
-    from .consumer import Consumer
-    from .fast_path import FanOut
 
 QUALITIES = {"low": 0, "medium": 1, "high": 2}
 HIGHEST = 1 << 30  # preferred layer "as high as there is"
@@ -117,88 +113,3 @@ def munge_answer(answer: str, offer: str) -> str:
         section = [*section[: anchor + 1], *extra, *section[anchor + 1 :]]
         out.extend(section)
     return "\r\n".join(out) + "\r\n"
-
-
-class SimulcastLayer(ReceptionStats):
-    """Receive state of one simulcast layer (one SSRC of a producer's m-line).
-
-    ``index`` is the layer's position, 0 = lowest. ``consumers`` holds the consumers forwarding
-    this layer or waiting for its keyframe to switch to it (the per-layer fan-out list); ``fan``
-    the compiled fan-out of the consumers among them that forward it steadily (``sfu.fast_path``).
-    """
-
-    __slots__ = (
-        "_bad_seq",
-        "_base_seq",
-        "_bytes_at",
-        "_last_sr_at",
-        "_max_seq",
-        "_packets_at",
-        "_prior_expected",
-        "_prior_received",
-        "_window_start",
-        "active",
-        "bitrate",
-        "bytes",
-        "consumers",
-        "fan",
-        "history",
-        "index",
-        "last_pli",
-        "last_sr",
-        "packets",
-        "prev_ts",
-        "rid",
-        "ssrc",
-    )
-
-    def __init__(self, rid: str, index: int, history_size: int, history_age: float,
-                 fan: FanOut | None = None) -> None:
-        self.rid = rid
-        self.fan = fan
-        self.index = index
-        self.ssrc: int | None = None
-        self.history = PacketHistory(history_size, history_age)
-        self.consumers: list[Consumer] = []
-        self.packets = 0
-        self.bytes = 0
-        self.prev_ts = -1
-        self.last_pli = -1e9
-        self.last_sr: tuple[int, int] | None = None
-        self._last_sr_at = 0.0
-        self.bitrate = 0  # bit/s, smoothed over 1 s windows
-        self.active = False  # received packets in the last window (True from the first packet)
-        self._base_seq = -1
-        self._max_seq = -1
-        self._bad_seq = -1  # RFC 3550 A.1 (sfu.producer._jump_confirmed)
-        self._prior_expected = 0
-        self._prior_received = 0
-        self._window_start = 0.0
-        self._bytes_at = 0
-        self._packets_at = 0
-
-    def update_rate(self, now: float, window: float = 1.0) -> bool:
-        """Close a measurement window when ``window`` s have passed; True when ``active`` changed."""
-        if self.ssrc is None:
-            return False
-        if self._window_start == 0.0:
-            self._window_start = now
-            self._bytes_at, self._packets_at = self.bytes, self.packets
-            return False
-        elapsed = now - self._window_start
-        if elapsed < window:
-            return False
-        rate = int((self.bytes - self._bytes_at) * 8 / elapsed)
-        self.bitrate = rate if self.bitrate == 0 else (self.bitrate + rate) // 2
-        was = self.active
-        self.active = self.packets > self._packets_at
-        self._window_start = now
-        self._bytes_at, self._packets_at = self.bytes, self.packets
-        return was != self.active
-
-    def on_sender_report(self, ntp: int, rtp_ts: int, now: float) -> None:
-        self.last_sr = (ntp, rtp_ts)
-        self._last_sr_at = now
-
-    def __repr__(self) -> str:
-        return f"SimulcastLayer(rid={self.rid!r}, index={self.index}, ssrc={self.ssrc}, bitrate={self.bitrate})"

@@ -273,7 +273,7 @@ async def test_a_new_path_takes_consumers_back_to_python_and_sequence_numbers_st
     assert [p.payload for p in out] == [RtpPacket.parse(d).payload for d in OPUS]
     assert worker.stats.rtp_out == len(OPUS)
     consumer.close()
-    assert not consumer.fast and len(audio._fan or ()) == 0
+    assert not consumer.fast and len(audio.streams[0].fan or ()) == 0
 
 
 async def test_an_oversized_packet_is_counted_on_both_paths_and_forwarding_goes_on(worker: Worker) -> None:

@@ -173,7 +173,7 @@ async def test_mutated_rtp_and_rtcp_after_srtp_are_dropped_and_forwarding_goes_o
     reader.read()  # everything sent so far, in order: the reader's rollover counter follows the sender's
     into_pub.rekey()
     video = producers["video"]
-    vp8 = _renumber(VP8, (video._max_seq + 1) & 0xFFFF, 3000, 0x40000000)
+    vp8 = _renumber(VP8, (video.streams[0].highest_seq + 1) & 0xFFFF, 3000, 0x40000000)
     for data in vp8:
         into_pub.send(_ssrc(data, producers["video"].ssrc), False)
     out = [parse_header(p) for p in reader.read()]

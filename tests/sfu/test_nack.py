@@ -255,14 +255,14 @@ async def test_nack_flood_from_a_real_subscriber_over_the_wire() -> None:
         # aiortc's publisher sends an SR about every second, its subscriber an RR echoing ours
         assert await wait_for(lambda: consumer.rtt is not None, 20)
         assert consumer.rtt is not None and 0 <= consumer.rtt < 1.0  # loopback
-        assert consumer._last_seq is not None
+        assert consumer.last_sent_seq is not None
         client_dtls = dtls_transport(client.pc)
         stats = consumer.stats
         before = stats.retransmitted_bytes
         started = time.monotonic()
         nack_bytes = 0
         for _ in range(20):
-            data = flood(consumer.ssrc, consumer._last_seq)
+            data = flood(consumer.ssrc, consumer.last_sent_seq)
             nack_bytes += len(data) + 14  # SRTCP: index and 80-bit tag
             await client_dtls._send_rtp(data)
         assert await wait_for(lambda: stats.nack_received >= 20 * 510, 10)

@@ -61,7 +61,7 @@ async def test_a_restarted_sequence_is_forwarded_with_continuous_output_numbers(
     if worker.fast_path:  # back on the compiled fan-out with the new offsets
         assert all(c.fast for c in consumers + consumers2)
     # the receiver reports go on: the jump is not reported as ~20,000 lost packets
-    block = video.report_block(0.0)
+    block = video.streams[0].report_block(0.0)
     assert block is not None and 0 <= block[2] <= 1
 
 

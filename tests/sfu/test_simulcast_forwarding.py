@@ -240,7 +240,7 @@ async def test_nack_and_pli_per_layer_and_sr_translation(worker: Worker) -> None
     assert path.rtp() == [] and worker.stats.retransmit_missed == 1
     # a PLI from the subscriber asks for a keyframe of the layer it gets (throttled per layer)
     pub_path.clear()
-    producer._layers[2].last_pli = -1e9
+    producer.streams[2].last_pli = -1e9
     sub._on_rtcp(rtcp.build_pli(1, consumer.ssrc))
     assert plis(pub_path) == [SSRCS["f"]]
     # an SR of the forwarded layer is translated, one of another layer is not
@@ -264,7 +264,7 @@ async def test_remb_steps_down_and_inactive_layers_fall_back(worker: Worker, mon
     sub, consumer, path = await subscriber(worker, producer)
     layers.all(range(0, 4))
     assert consumer.current_layer == 2
-    for la, rate in zip(producer._layers, (150_000, 500_000, 1_500_000), strict=True):
+    for la, rate in zip(producer.streams, (150_000, 500_000, 1_500_000), strict=True):
         la.bitrate = rate
     now[0] += 10  # past the grace period after the start
     sub._on_rtcp(rtcp.build_remb(1, 2_000_000, [consumer.ssrc]))
@@ -288,11 +288,11 @@ async def test_remb_steps_down_and_inactive_layers_fall_back(worker: Worker, mon
     consumer.set_quality("medium")
     layers.all([10])
     assert consumer.current_layer == 1
-    producer._layers[1].active = False
-    consumer._update_target()
+    producer.streams[1].active = False
+    consumer.update_target()
     assert consumer.target_layer == 0  # highest active layer at or below the wish
-    producer._layers[0].active = False
-    consumer._update_target()
+    producer.streams[0].active = False
+    consumer.update_target()
     assert consumer.target_layer == 2  # none below: the lowest active one above
     assert path.rtp()
 
