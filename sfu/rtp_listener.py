@@ -156,7 +156,7 @@ class RtpListener:
         if producer.simulcast:
             # one SSRC per layer: the rid extension (sent in the first packets) names the layer
             if data[1] & 0x7F != producer.codec_info.payload_type:
-                producer._learn_rtx(ssrc, data[1] & 0x7F, self.rtx_ssrcs)  # bounded, counts the drop
+                producer._learn_rtx(ssrc, data[1] & 0x7F, self.rtx_ssrcs, data, self.rtx_producers)  # bounded
                 return None
             rid = find_extension(data, self.rid_ext_id) if self.rid_ext_id else None
             if rid is None or not producer._bind_layer(rid.decode("ascii", "replace"), ssrc):
@@ -166,7 +166,7 @@ class RtpListener:
             return producer
         if producer.ssrc is not None and producer.ssrc != ssrc:
             if data[1] & 0x7F != producer.codec_info.payload_type:
-                producer._learn_rtx(ssrc, data[1] & 0x7F, self.rtx_ssrcs)  # bounded, counts the drop
+                producer._learn_rtx(ssrc, data[1] & 0x7F, self.rtx_ssrcs, data, self.rtx_producers)  # bounded
                 return None
             if producer.packets:
                 stats.drop_rtp(RTP_UNKNOWN_SSRC)  # a second stream on one m-line (simulcast): not yet

@@ -115,12 +115,15 @@ async def test_rid_learning_from_first_packets_and_rtx(worker: Worker) -> None:
     assert [la["packets"] for la in producer.layer_stats()] == [1, 1, 4]
     # an unknown SSRC without rid (its first packets were lost) is dropped, not guessed
     pub._on_rtp(wrap(VP8[1], 0x9999, 1, 1, ((MID_ID, b"0"),)))
-    # RTX (pt 97, repaired-rid) is recognised by its payload type and dropped
+    # RTX (pt 97) is recognised by its payload type and bound to the layer its repaired-rid names
+    # (test_simulcast_repair.py); this one's "original sequence number" (the payload's first
+    # bytes) is far from q's numbers: dropped as bad_seq; another payload type on it as rtx
     pub._on_rtp(wrap(VP8[1], 0x4444, 1, 1, ((MID_ID, b"0"), (RRID_ID, b"q")), pt=97))
     pub._on_rtp(wrap(VP8[1], 0x4444, 2, 1))
+    assert producer.streams[0].rtx_ssrc == 0x4444
     # a rid that was not offered is not a layer
     pub._on_rtp(wrap(VP8[1], 0x5555, 1, 1, ((MID_ID, b"0"), (RID_ID, b"x"))))
-    assert worker.stats.rtp_dropped == {"unknown_ssrc": 2, "rtx": 2}
+    assert worker.stats.rtp_dropped == {"unknown_ssrc": 2, "rtx": 1, "bad_seq": 1}
     # receiver reports (and so the REMB, which names the reported SSRCs) cover every layer
     blocks = producer._report_blocks(1e9)
     assert [b[0] for b in blocks] == [SSRCS["q"], SSRCS["h"], SSRCS["f"]]
