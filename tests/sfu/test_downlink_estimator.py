@@ -1,5 +1,5 @@
 """The bandwidth available towards a subscriber (sfu.downlink_estimator), alone and driving the
-layer choice (sfu.layer_selector with its defaults) on a simulated downlink: the subscriber's
+layer choice (sfu.layer_selector called as the consumer calls it) on a simulated downlink: the subscriber's
 receiver report each second (loss of the last second, RTT with the queue's delay), the transport's
 tick every 0.25 s, layers of 150 kbit/s, 600 kbit/s and 1.7 Mbit/s, a bottleneck with a 40 kB
 FIFO (tc tbf) whose rate changes. Time is passed in."""
@@ -15,7 +15,7 @@ from sfu.downlink_estimator import (
     MAX_HOLD,
     DownlinkEstimator,
 )
-from sfu.layer_selector import LayerState, select_layer
+from sfu.layer_selector import HOLD_AFTER_UP, LayerState, select_layer
 
 LAYERS = (150_000.0, 600_000.0, 1_700_000.0)
 UNLIMITED = 50_000_000.0
@@ -40,6 +40,7 @@ def simulate(
     qmax = 40_000.0
     current: int | None = None
     changed = 0.0
+    last_step = 0
     rr_sent = rr_drop = tick_sent = tick_drop = 0.0
     log: list[Tick] = []
     step = 0
@@ -62,8 +63,10 @@ def simulate(
             rr_sent = rr_drop = 0.0
         if step % 5 == 0:  # the transport's tick
             value = est.update(t, tick_sent * 8 / 0.25)
-            new = select_layer(2, layers, current, value, t - changed)
+            # as the consumer calls it with an estimate that is not a REMB
+            new = select_layer(2, layers, current, value, t - changed, last_step=last_step, hold_after_up=HOLD_AFTER_UP)
             if new != current:
+                last_step = 0 if current is None or new is None else (new > current) - (new < current)
                 current, changed = new, t
             log.append(Tick(t, current, value, tick_drop / tick_sent, delay))
             tick_sent = tick_drop = 0.0
@@ -92,8 +95,10 @@ def test_after_the_limit_is_lifted_the_high_layer_comes_back() -> None:
     assert first_time_on(log, 10.0, 0) <= 5.0
     assert first_time_on(log, 30.0, 2) <= 15.0
     assert all(x.layer == 2 for x in log if x.t >= 45)
-    # whatever the probes cost meanwhile, the queue never held a second of video
-    assert max(x.queue_delay for x in log if x.t >= 12) < 1.0
+    # a failed probe (a step up while the link is still 500 kbit/s) steps back within
+    # HOLD_AFTER_UP: the queue never holds half a second of video, nothing is dropped
+    assert max(x.queue_delay for x in log if x.t >= 12) < 0.5
+    assert all(x.loss < 0.1 for x in log if x.t >= 12)
 
 
 def test_recovery_waits_at_most_the_longest_hold_plus_the_growth() -> None:
