@@ -162,7 +162,15 @@ async def measure(bench: Bench, clients: Sequence[Client], marker: str, send: An
     return r.latencies
 
 
-async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100) -> dict[str, Any]:
+def process_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) a process has used (Linux /proc): a figure that other load on the
+    machine does not change much, unlike a rate."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100,
+              server_pid: int | None = None) -> dict[str, Any]:
     """``concurrency``: connects in flight at once; keep it under the server's listen backlog (128),
     else dropped SYNs are retried after a second and the join rate measures that instead."""
     tokens = TokenService(DEV_KEY, DEV_SECRET)
@@ -197,9 +205,11 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100) -> 
             async with gate:
                 return await connect(f"s{i:05}", Role.PARTICIPANT)
 
+        cpu0 = process_cpu_s(server_pid) if server_pid else float("nan")
         t0 = time.perf_counter()
         students = list(await asyncio.gather(*(student(i) for i in range(n))))
         join_s = time.perf_counter() - t0
+        join_cpu_ms = ((process_cpu_s(server_pid) if server_pid else float("nan")) - cpu0) / n * 1000
         assert all(c.welcomes[0]["state"] == "waiting" for c in students)
 
         t0 = time.perf_counter()
@@ -226,6 +236,7 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100) -> 
             c.reader.cancel()
     return {
         "clients": n, "join_s": join_s, "joins_per_s": n / join_s, "admit_all_s": admit_s,
+        "join_server_cpu_ms": join_cpu_ms,
         "join_p50_ms": pct(join_latency[1:], 0.5) * 1000, "join_p99_ms": pct(join_latency[1:], 0.99) * 1000,
         "hand_p50_ms": pct(hand, 0.5) * 1000, "hand_p99_ms": pct(hand, 0.99) * 1000,
         "chat_p50_ms": pct(chat, 0.5) * 1000, "chat_p99_ms": pct(chat, 0.99) * 1000,
@@ -479,7 +490,7 @@ async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, co
     server = ServerProcess(free_port(), env)
     try:
         await server.wait_ready()
-        result = await run(server.base, n, rounds=rounds, concurrency=concurrency)
+        result = await run(server.base, n, rounds=rounds, concurrency=concurrency, server_pid=server.proc.pid)
         if chat_senders:
             result.update(await chat_writes(server.base, chat_senders, db_url))
         return {"store": store, **result}
@@ -510,7 +521,7 @@ async def run_with_webhooks(n: int, webhooks: int, *, rounds: int, concurrency: 
         try:
             await server.wait_ready()
             await register_webhooks(server.base, receiver, webhooks)
-            result = await run(server.base, n, rounds=rounds, concurrency=concurrency)
+            result = await run(server.base, n, rounds=rounds, concurrency=concurrency, server_pid=server.proc.pid)
             result.update(await drained(server.base, receiver, time.time()))
             result.update(await backlog(server.base, receiver, webhooks, backlog_people))
             if chat_senders:
@@ -523,7 +534,7 @@ async def run_with_webhooks(n: int, webhooks: int, *, rounds: int, concurrency: 
     result.update({
         "store": store, "webhooks": webhooks,
         "baseline_joins_per_s": baseline["joins_per_s"], "baseline_join_p50_ms": baseline["join_p50_ms"],
-        "baseline_join_p99_ms": baseline["join_p99_ms"],
+        "baseline_join_p99_ms": baseline["join_p99_ms"], "baseline_join_server_cpu_ms": baseline["join_server_cpu_ms"],
         "join_rate_ratio": result["joins_per_s"] / baseline["joins_per_s"],
         "join_p50_ratio": result["join_p50_ms"] / baseline["join_p50_ms"],
         "join_p99_ratio": result["join_p99_ms"] / baseline["join_p99_ms"],
@@ -557,7 +568,9 @@ def report(result: dict[str, Any]) -> str:
                  f"{result['baseline_join_p50_ms']:.1f} ms, p99 {result['baseline_join_p99_ms']:.1f} ms; with: "
                  f"{result['joins_per_s']:.0f}/s, p50 {result['join_p50_ms']:.1f} ms, p99 "
                  f"{result['join_p99_ms']:.1f} ms; ratio with/without: rate {result['join_rate_ratio']:.2f}, "
-                 f"p50 {result['join_p50_ratio']:.2f}, p99 {result['join_p99_ratio']:.2f}")
+                 f"p50 {result['join_p50_ratio']:.2f}, p99 {result['join_p99_ratio']:.2f}; the server's CPU per "
+                 f"join while they joined: {result['baseline_join_server_cpu_ms']:.2f} ms without, "
+                 f"{result['join_server_cpu_ms']:.2f} ms with")
     return (f"store={result.get('store', '?')}  clients={result['clients']}  "
             f"joins: {result['joins_per_s']:.0f}/s ({result['join_s']:.2f} s, p50 {result['join_p50_ms']:.1f} ms, "
             f"p99 {result['join_p99_ms']:.1f} ms)  "
