@@ -45,6 +45,65 @@ def test_sfu_never_imports_signaling() -> None:
             assert not any(n.split(".")[0] == "signaling" for n in names), path
 
 
+def sfu_import_graph() -> dict[str, set[str]]:
+    """module -> the sfu modules it imports, anywhere in the file: ``if TYPE_CHECKING:`` blocks and
+    function bodies count (a type-only import is still a dependency a reader has to follow)."""
+    modules = {p.stem for p in SFU_DIR.glob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for path in SFU_DIR.glob("*.py"):
+        deps: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                if node.level == 1 and node.module:
+                    deps.add(node.module.split(".")[0])
+                elif node.level == 1:
+                    deps.update(a.name for a in node.names)
+                elif node.level == 0 and node.module and node.module.split(".")[0] == "sfu":
+                    parts = node.module.split(".")
+                    deps.update([parts[1]] if len(parts) > 1 else [a.name for a in node.names])
+            elif isinstance(node, ast.Import):
+                deps.update(a.name.split(".")[1] for a in node.names if a.name.startswith("sfu."))
+        graph[path.stem] = (deps & modules) - {path.stem}
+    return graph
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as a path (first node repeated at the end), or None."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = 1
+        path.append(node)
+        for dep in sorted(graph[node]):
+            if state.get(dep) == 1:
+                return [*path[path.index(dep):], dep]
+            if dep not in state and (cycle := visit(dep)) is not None:
+                return cycle
+        path.pop()
+        state[node] = 2
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)) is not None:
+            return cycle
+    return None
+
+
+def test_import_cycle_finder_sees_type_checking_imports() -> None:
+    graph = {"worker": {"router"}, "router": {"webrtc_transport"}, "webrtc_transport": {"router"}}
+    assert import_cycle(graph) == ["router", "webrtc_transport", "router"]
+    assert import_cycle({"a": {"b"}, "b": set()}) is None
+    assert "settings" in sfu_import_graph()["worker"]  # the graph is read from the real files
+
+
+def test_sfu_modules_import_each_other_without_cycles() -> None:
+    """Parents import their children, never the reverse (issue 12): a child calls its parent through
+    a Protocol or callbacks given at construction, so no module of sfu/ imports, even for types
+    only, a module that imports it back."""
+    assert import_cycle(sfu_import_graph()) is None
+
+
 def test_private_aiortc_access_only_in_compat() -> None:
     # another object's private aiortc/aioice name (a class's own self._x is fine)
     pattern = re.compile(
