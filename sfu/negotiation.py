@@ -11,8 +11,8 @@ inside :func:`sfu.ice_lite.using_mux`.
 
 It knows nothing of producers or consumers: the transport names each outgoing m-line by a key
 (the consumer's id) and reads the parsed m-lines (:class:`sfu.sdp.MediaSection`). After every
-description it calls ``on_transceivers`` with the peer connection's transceivers so that the
-transport keeps aiortc's senders and receivers idle and hooks the DTLS transport.
+description aiortc's senders and receivers are kept idle (the core moves the packets) and
+``on_dtls`` gets the DTLS transports (one when bundled), for the transport to hook.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from .errors import (
     InvalidStateError,
     SfuError,
     TooManyCandidatesError,
+    UnknownMidError,
     UnsupportedCodecError,
 )
 from .sdp import CodecInfo, MediaSection, check_limits, parse_media
@@ -44,6 +45,7 @@ from .udp_mux import UdpMux
 
 logger = logging.getLogger(__name__)
 
+FORWARDABLE_CODECS = frozenset({"video/vp8", "video/h264", "audio/opus"})
 # Remote candidates a transport takes (buffered before the description, then applied): a browser
 # trickles a handful per network interface; more is a client bug or a flood (each one is kept,
 # and a full ICE agent would pair and check it).
@@ -60,13 +62,13 @@ class Negotiation:
         ice_servers: list[IceServer],
         mux: Callable[[], UdpMux | None],
         closed: Callable[[], bool],
-        on_transceivers: Callable[[list[Any]], None],
+        on_dtls: Callable[[list[Any]], None],
         on_state: Callable[[str], None],
         name: str,
     ) -> None:
         self._mux = mux
         self._closed = closed
-        self._on_transceivers = on_transceivers
+        self._on_dtls = on_dtls
         self._name = name
         servers = [RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential) for s in ice_servers]
         self.pc: Any = RTCPeerConnection(RTCConfiguration(iceServers=servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE))
@@ -109,7 +111,14 @@ class Negotiation:
         return InvalidSdpError(what, detail=f"{type(exc).__name__}: {exc}")
 
     def _prepare(self) -> None:
-        self._on_transceivers(self.pc.getTransceivers())
+        """Keep aiortc's receivers/senders idle; hand the DTLS transports on (the first m-line's
+        first: with BUNDLE, the only one)."""
+        transceivers = self.pc.getTransceivers()
+        for t in transceivers:
+            compat.disable_receiver(t.receiver)
+            compat.disable_sender(t.sender)
+        if transceivers:
+            self._on_dtls([t.receiver.transport for t in transceivers])
 
     # ---- the client offers (publisher) ------------------------------------------------------------
     async def accept_offer(self, offer_sdp: str) -> str:
@@ -135,6 +144,23 @@ class Negotiation:
         self._check_open()
         self.local_media = parse_media(answer_sdp)
         return answer_sdp
+
+    def sending_mline(self, mid: str, produced: bool) -> tuple[MediaSection, MediaSection, CodecInfo]:
+        """The offer's m-line ``mid``, its answer and the codec to forward, if the client sends a
+        forwardable codec on it and it is not ``produced`` yet (else UnknownMidError /
+        UnsupportedCodecError)."""
+        section = next((m for m in self.remote_media if m.mid == mid), None)
+        if section is None or not section.sending:
+            raise UnknownMidError(f"m-line {mid!r} is not a sending m-line of the last offer")
+        if produced:
+            raise UnknownMidError(f"m-line {mid!r} is already produced")
+        local = next((m for m in self.local_media if m.mid == mid), None)
+        if local is None or local.direction == "inactive":
+            raise UnsupportedCodecError(f"m-line {mid!r} was rejected in the answer")
+        codec = local.main_codec
+        if codec is None or codec.mime_type.lower() not in FORWARDABLE_CODECS:
+            raise UnsupportedCodecError(f"no forwardable codec on m-line {mid!r}")
+        return section, local, codec
 
     # ---- the server offers (subscriber) -----------------------------------------------------------
     def open_sender(self, kind: str, capability: Any, ssrc: Callable[[], int]) -> Any:

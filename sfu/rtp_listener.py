@@ -25,6 +25,7 @@ and go. The hooks never raise: an unexpected exception is counted (``error``) an
 from __future__ import annotations
 
 import logging
+import random
 import struct
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
@@ -102,6 +103,13 @@ class RtpListener:
         for ssrc in [s for s, p in self.rtx_producers.items() if p is producer]:
             del self.rtx_producers[ssrc]
         self.rtx_ssrcs.difference_update(learned_rtx)
+
+    def unused_ssrc(self, exclude: int) -> int:
+        """A random SSRC no consumer of this transport sends with (nor ``exclude``)."""
+        while True:
+            ssrc = random.getrandbits(32)
+            if ssrc and ssrc != exclude and ssrc not in self.consumer_by_ssrc:
+                return ssrc
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumer_by_ssrc[consumer.ssrc] = consumer

@@ -1,24 +1,14 @@
 """WebRtcTransport: one aiortc ``RTCPeerConnection`` whose media the core forwards itself.
 
-aiortc does SDP, ICE (aioice) and DTLS; the transport hooks the decrypted packets out of the DTLS
-transport (see :mod:`sfu.aiortc_compat`) and sends rewritten packets with the DTLS transport's
-SRTP session straight onto the selected ICE pair's socket.
-
-A transport is used in one of two roles (both in one transport work too, but the signalling uses
-two peer connections per participant, as LiveKit does):
-- publisher: the client offers (:meth:`accept_offer`), then :meth:`produce` per sending m-line;
-- subscriber: :meth:`consume` per producer, the server offers (:meth:`create_offer`) and the
-  client answers (:meth:`accept_answer`).
-
-The transport creates and owns its producers and consumers and four parts, one per job (as
-mediasoup's Transport keeps an RtpListener, and aiortc's RTCPeerConnection a DTLS transport with
-an RtpRouter):
-- :class:`sfu.negotiation.Negotiation`: the peer connection, offers/answers, candidates;
-- :class:`sfu.rtp_listener.RtpListener`: incoming RTP/RTCP routed to producers and consumers;
-- :class:`sfu.publisher_feedback.PublisherFeedback`: receiver reports, REMB, NACKs to publishers;
-- :class:`sfu.send_path.SendPath`: SRTP protect and send on the selected ICE pair.
-They get what they need of the transport at construction (callbacks, a live mapping); none of them
-imports this module.
+Two roles (the signalling uses two peer connections per participant, as LiveKit does): publisher
+(the client offers, :meth:`accept_offer`, then :meth:`produce` per sending m-line) and subscriber
+(:meth:`consume` per producer, the server offers, :meth:`create_offer`, the client answers,
+:meth:`accept_answer`). The transport owns its producers, its consumers and one part per job (as
+mediasoup's Transport keeps an RtpListener): :class:`~sfu.negotiation.Negotiation` (the peer
+connection, SDP, candidates), :class:`~sfu.rtp_listener.RtpListener` (incoming RTP/RTCP routed to
+producers and consumers), :class:`~sfu.publisher_feedback.PublisherFeedback` (receiver reports,
+REMB, NACKs to the publisher) and :class:`~sfu.send_path.SendPath` (SRTP protect and send on the
+selected ICE pair). They get what they need of it at construction; none imports this module.
 """
 
 from __future__ import annotations
@@ -33,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from . import aiortc_compat as compat
 from . import nack
 from .consumer import Consumer
-from .errors import ClosedError, UnknownMidError, UnsupportedCodecError
+from .errors import ClosedError
 from .fast_path import FastSink
 from .negotiation import MAX_REMOTE_CANDIDATES, Negotiation, capability_for, check_candidate
 from .producer import Producer
@@ -48,14 +38,12 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-FORWARDABLE_CODECS = frozenset({"video/vp8", "video/h264", "audio/opus"})
 STATES = ("connecting", "connected", "failed", "closed")
 PATH_REFRESH_INTERVAL = 1.0  # s between path checks of a connected transport without producers
 
 
 class TransportOwner(Protocol):
-    """The router, as its transports see it (``transport.router``): they call it only through the
-    callbacks it gave them at construction."""
+    """The router as its transports see it (``t.router``); they call it only through callbacks."""
 
     @property
     def id(self) -> str: ...
@@ -101,7 +89,7 @@ class WebRtcTransport:
         self._fast_sink: FastSink | None = None  # the send path's, for consumers joining the compiled fan-out
         self._negotiation = Negotiation(
             ice_servers=settings.normalized_ice_servers(), mux=context.mux, closed=lambda: self._closed,
-            on_transceivers=self._prepare_transceivers, on_state=self._on_pc_state, name=transport_id,
+            on_dtls=self._hook_dtls, on_state=self._on_pc_state, name=transport_id,
         )
         self._listener = RtpListener(self._stats, transport_id)
         self._send_path = SendPath(self._stats, context.fast_path, self._on_fast_sink)
@@ -195,17 +183,8 @@ class WebRtcTransport:
     def produce(self, mid: str, source: str) -> Producer:
         """Start forwarding the track the client sends on m-line ``mid``; ``source`` is a label."""
         self._check_open()
-        section = next((m for m in self._negotiation.remote_media if m.mid == mid), None)
-        if section is None or not section.sending:
-            raise UnknownMidError(f"m-line {mid!r} is not a sending m-line of the last offer")
-        if mid in self._listener.producer_by_mid:
-            raise UnknownMidError(f"m-line {mid!r} is already produced")
-        local = next((m for m in self._negotiation.local_media if m.mid == mid), None)
-        if local is None or local.direction == "inactive":
-            raise UnsupportedCodecError(f"m-line {mid!r} was rejected in the answer")
-        codec = local.main_codec
-        if codec is None or codec.mime_type.lower() not in FORWARDABLE_CODECS:
-            raise UnsupportedCodecError(f"no forwardable codec on m-line {mid!r}")
+        produced = mid in self._listener.producer_by_mid
+        section, local, codec = self._negotiation.sending_mline(mid, produced)  # or UnknownMid/UnsupportedCodecError
         producer = Producer(
             self,
             mid=mid,
@@ -224,13 +203,10 @@ class WebRtcTransport:
             fast_path=self._context.fast_path,
         )
         self._producers[producer.id] = producer
-        if producer.simulcast:
-            ssrcs: tuple[int, ...] = tuple(section.simulcast_ssrcs)
-        else:
-            ssrcs = () if producer.ssrc is None else (producer.ssrc,)
-        repair = None  # the RTX stream unwrapped into this one (a=ssrc-group:FID)
-        if producer._rtx is not None and producer.ssrc is not None:
-            repair = section.rtx_ssrc(producer.ssrc)
+        ssrc = producer.ssrc
+        ssrcs = section.simulcast_ssrcs if producer.simulcast else () if ssrc is None else (ssrc,)
+        # the FID-paired RTX stream is unwrapped into this one when the producer asks for repairs
+        repair = section.rtx_ssrc(ssrc) if producer._rtx is not None and ssrc is not None else None
         self._listener.add_producer(producer, ssrcs, section.rtx_ssrcs, repair)
         self._stats.producers += 1
         self._on_producer_added(producer)
@@ -346,31 +322,24 @@ class WebRtcTransport:
             self._set_negotiation_needed()
 
     def _new_ssrc(self) -> int:
-        """An SSRC no consumer of this transport uses (nor its RTCP sender SSRC)."""
-        while True:
-            ssrc = random.getrandbits(32)
-            if ssrc and ssrc != self._rtcp_ssrc and ssrc not in self._listener.consumer_by_ssrc:
-                return ssrc
+        return self._listener.unused_ssrc(self._rtcp_ssrc)
 
     def _set_negotiation_needed(self) -> None:
         self._negotiation_needed = True
-        callback = self.on_negotiation_needed
-        if callback is not None:
-            try:
-                callback()
-            except Exception:
-                logger.exception("transport %s: on_negotiation_needed failed", self.id)
+        self._notify("on_negotiation_needed", self.on_negotiation_needed)
 
     def _set_state(self, state: str) -> None:
-        if state == self._state:
-            return
-        self._state = state
-        callback = self.on_state_change
+        if state != self._state:
+            self._state = state
+            self._notify("on_state_change", self.on_state_change, state)
+
+    def _notify(self, name: str, callback: Callable[..., None] | None, *args: str) -> None:
+        """Call an application's callback; what it raises is logged, never raised here."""
         if callback is not None:
             try:
-                callback(state)
+                callback(*args)
             except Exception:
-                logger.exception("transport %s: on_state_change failed", self.id)
+                logger.exception("transport %s: %s failed", self.id, name)
 
     # ---- internal: the connection and the send path ---------------------------------------------
     def _on_pc_state(self, state: str) -> None:
@@ -382,18 +351,15 @@ class WebRtcTransport:
         if state in STATES:
             self._set_state(state)
 
-    def _prepare_transceivers(self, transceivers: list[Any]) -> None:
-        """Keep aiortc's receivers/senders idle and hook the (bundled) DTLS transport."""
-        for t in transceivers:
-            compat.disable_receiver(t.receiver)
-            compat.disable_sender(t.sender)
-            dtls = t.receiver.transport
+    def _hook_dtls(self, transports: list[Any]) -> None:
+        """The DTLS transports of a description (one, bundled): their packets come to the listener;
+        the first one's SRTP session and ICE pair are the send path."""
+        for dtls in transports:
             if compat.install_packet_hooks(dtls, self._on_rtp, self._on_rtcp):
                 dtls.on("statechange", self._on_dtls_state)
                 if self._settings.direct_receive:
                     compat.install_direct_receive(dtls, self._on_rtp, self._on_rtcp, self._on_srtp_error)
-        if transceivers:
-            self._dtls = transceivers[0].receiver.transport
+        self._dtls = transports[0]
 
     def _on_dtls_state(self) -> None:
         self._refresh_path()
