@@ -54,11 +54,12 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, media_tracks
-from benchmarks.media_prep import EncodedMedia, MediaSpec, load_media
+from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, media_tracks, rtc_config
+from benchmarks.media_prep import EncodedMedia, MediaSpec, _Pattern, load_media
 from benchmarks.webinar import tolerant_consent
 from tests.netns import SERVER_ADDRESS, ClientLink, Impairment, NetnsUnavailable, Network
 
@@ -139,6 +140,10 @@ class Publisher(NetParticipant):
         super().__init__(*a, **kw)
         self.sent: dict[str, SeqTally] = {"audio": SeqTally(), "video": SeqTally()}
         self.retransmitted = 0
+        self.bytes_at: list[tuple[float, int]] = []  # (time, RTP bytes sent so far), per packet
+        self._bytes = 0
+        self.media_bytes_at: list[tuple[float, int]] = []  # the same, first transmissions only
+        self._media_bytes = 0
 
     def _hook_sent(self) -> None:
         media: dict[int, str] = {}
@@ -151,6 +156,8 @@ class Publisher(NetParticipant):
 
             async def counted(data: bytes, _send: Any = send) -> None:
                 if len(data) >= 12 and not 192 <= data[1] <= 223:
+                    self._bytes += len(data)
+                    self.bytes_at.append((time.monotonic(), self._bytes))
                     ssrc = int.from_bytes(data[8:12], "big")
                     kind = media.get(ssrc)
                     if ssrc in rtx:
@@ -161,10 +168,52 @@ class Publisher(NetParticipant):
                         if tally.highest is not None and tally.extend(seq) <= tally.highest:
                             self.retransmitted += 1  # re-sent without RTX
                         else:
-                            tally.add(seq, time.monotonic())
+                            now = time.monotonic()
+                            tally.add(seq, now)
+                            self._media_bytes += len(data)
+                            self.media_bytes_at.append((now, self._media_bytes))
                 await _send(data)
 
             dtls._send_rtp = counted
+
+
+    async def publish(self, tracks: Sequence[MediaStreamTrack], timeout: float) -> None:
+        """As the forwarding benchmark's, with live tracks too (aiortc encodes them)."""
+        self.pub = RTCPeerConnection(rtc_config())
+        for track in tracks:
+            self.pub.addTransceiver(track, direction="sendonly")
+        await self.pub.setLocalDescription(await self.pub.createOffer())
+        sources = {t.mid: "microphone" if t.kind == "audio" else "camera" for t in self.pub.getTransceivers()}
+        r = await self.request("publish", timeout, sdp=self.pub.localDescription.sdp, sources=sources)
+        await self.pub.setRemoteDescription(RTCSessionDescription(str(r["sdp"]), "answer"))
+        self._hook_sent()
+        await self._flush("publisher")
+        await self.wait(lambda: self.pub.connectionState == "connected", timeout, "publisher connection")
+
+    def kbps_between(self, t0: float, t1: float) -> float:
+        return _kbps(self.bytes_at, t0, t1)
+
+
+def _kbps(bytes_at: list[tuple[float, int]], t0: float, t1: float) -> float:
+    inside = [b for t, b in bytes_at if t0 <= t < t1]
+    return (inside[-1] - inside[0]) * 8 / (t1 - t0) / 1000 if len(inside) > 1 else 0.0
+
+
+class LivePatternTrack(VideoStreamTrack):
+    """The benchmark's test pattern, encoded live by aiortc (whose VP8 encoder follows the REMB it
+    receives, 250 kbit/s..1.5 Mbit/s): a publisher that can adapt, unlike the pre-encoded one."""
+
+    def __init__(self, spec: MediaSpec) -> None:
+        super().__init__()
+        self._pattern = _Pattern(spec.width, spec.height, spec.fps)
+        self._i = 0
+
+    async def recv(self) -> Any:
+        pts, time_base = await self.next_timestamp()
+        frame = self._pattern.frame(self._i)
+        self._i += 1
+        frame.pts, frame.time_base = pts, time_base
+        return frame
 
 
 class Subscriber(NetParticipant):
@@ -248,8 +297,7 @@ class Subscriber(NetParticipant):
         return [f for f in self.frames if t0 <= f.t < t1]
 
     def kbps_between(self, t0: float, t1: float) -> float:
-        inside = [b for t, b in self.bytes_at if t0 <= t < t1]
-        return (inside[-1] - inside[0]) * 8 / (t1 - t0) / 1000 if len(inside) > 1 else 0.0
+        return _kbps(self.bytes_at, t0, t1)
 
 
 # ---- results ----------------------------------------------------------------------------------------------
@@ -283,6 +331,8 @@ class Phase:
     publisher_link: str
     video_sent: int
     audio_sent: int
+    publisher_kbps: float  # RTP the publisher sent, retransmissions included
+    publisher_media_kbps: float  # first transmissions only (what its encoder makes)
     subscribers: list[SubPhase]
 
 
@@ -314,6 +364,7 @@ class NetConfig:
     subscribers: int = 2
     server_checkout: Path = CHECKOUT
     media: MediaSpec = field(default_factory=MediaSpec)
+    live: bool = False  # the publisher encodes live (follows REMB) instead of sending pre-encoded VP8
     join_timeout: float = 30.0
     log_dir: Path | None = None  # the server's log is kept there when given
 
@@ -387,7 +438,9 @@ class Run:
             pub = await Publisher.join(http, base, token, self.cfg.join_timeout)
             assert isinstance(pub, Publisher)
             self.publisher = pub
-            await pub.publish(media_tracks(self.media), self.cfg.join_timeout)
+            audio, video = media_tracks(self.media)
+            tracks = [audio, LivePatternTrack(self.media.spec) if self.cfg.live else video]
+            await pub.publish(tracks, self.cfg.join_timeout)
         for i, link in enumerate(self.sub_links):
             with link.namespace.entered():
                 http = await self.session(link)
@@ -426,7 +479,8 @@ class Run:
             subs.append(SubPhase(sub.label, link_desc, vr, vs, ar, as_, sub.longest_freeze(t0, t1),
                                  len(frames) / (t1 - t0), heights, sub.kbps_between(t0, t1)))
         return Phase(name, t1 - t0, m0.pub_link, self.publisher.sent["video"].window(t0, t1)[0],
-                     self.publisher.sent["audio"].window(t0, t1)[0], subs)
+                     self.publisher.sent["audio"].window(t0, t1)[0], self.publisher.kbps_between(t0, t1),
+                     _kbps(self.publisher.media_bytes_at, t0, t1), subs)
 
     async def close(self) -> None:
         for p in [*self.subs, *([self.publisher] if self.publisher else [])]:
@@ -512,8 +566,8 @@ async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None
 
 # ---- output -------------------------------------------------------------------------------------------------
 def format_table(results: Sequence[ScenarioResult]) -> str:
-    head = (f"{'scenario':<9} {'phase':<28} {'pub link':<20} {'sent v/a':>9} {'subscriber':<11} {'sub link':<14} "
-            f"{'media %':>8} {'video %':>8} {'freeze ms':>9} {'fps':>5} {'height':>9} {'kbit/s':>7}")
+    head = (f"{'scenario':<9} {'phase':<28} {'pub link':<20} {'sent v/a':>9} {'pub kbit/s':>15} {'subscriber':<11} "
+            f"{'sub link':<14} {'media %':>8} {'video %':>8} {'freeze ms':>9} {'fps':>5} {'height':>9} {'kbit/s':>7}")
     lines = [head, "-" * len(head)]
     for r in results:
         if r.error:
@@ -524,10 +578,11 @@ def format_table(results: Sequence[ScenarioResult]) -> str:
                 height = "/".join(str(h) for h, _ in sorted(s.heights.items(), key=lambda kv: -kv[1])) or "-"
                 lines.append(
                     f"{r.scenario:<9} {ph.name:<28} {ph.publisher_link:<20} {ph.video_sent:>4}/{ph.audio_sent:<4} "
+                    f"{ph.publisher_media_kbps:>7.0f}/{ph.publisher_kbps:<7.0f} "
                     f"{s.subscriber:<11} {s.link:<14} {s.media_pct:>8.2f} {s.video_pct:>8.2f} "
                     f"{1000 * s.freeze_s:>9.0f} {s.fps:>5.1f} {height:>9} {s.kbps:>7.0f}")
         lines.append(f"{'':<9} publisher retransmissions (answers to NACKs): {r.publisher_retransmitted}; "
-                     f"impairments: {r.backend}")
+                     f"pub kbit/s: media (first transmissions)/all sent; impairments: {r.backend}")
         if r.trace:
             lines.append(f"{'':<9} sub1 per second (t from the limit; lifted at t={r.phases[1].seconds:.0f}): "
                          "t fps height kbit/s freeze_ms")
@@ -544,14 +599,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--subscribers", type=int, default=2)
     p.add_argument("--server-checkout", type=Path, default=CHECKOUT,
                    help="run the server from this tree (e.g. `git archive <commit>` unpacked): before/after")
+    p.add_argument("--publisher", choices=("prepared", "live"), default="prepared",
+                   help="prepared: pre-encoded VP8 ~1 Mbit/s (cannot adapt); live: aiortc encodes the pattern and "
+                        "follows the server's REMB (250 kbit/s..1.5 Mbit/s)")
     p.add_argument("--log-dir", type=Path, help="keep the server's log here")
     p.add_argument("--json", action="store_true", help="also print each result as a JSON line")
     args = p.parse_args(argv)
     scenarios = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
     cfg = NetConfig(duration=args.duration, subscribers=max(1, args.subscribers),
-                    server_checkout=args.server_checkout, log_dir=args.log_dir)
+                    server_checkout=args.server_checkout, log_dir=args.log_dir, live=args.publisher == "live")
     media = load_media(cfg.media)
-    print(f"media: {media.describe()}; server: {cfg.server_checkout}", flush=True)
+    video = "live VP8 (aiortc's encoder, follows REMB)" if cfg.live else "pre-encoded"
+    print(f"media: {media.describe()}; publisher video: {video}; server: {cfg.server_checkout}", flush=True)
     results: list[ScenarioResult] = []
     for scenario in scenarios:
         try:
