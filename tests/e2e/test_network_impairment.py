@@ -63,8 +63,8 @@ def test_the_harness_leaves_no_namespace_and_no_process(loss_run: LossRun) -> No
     assert netns.leftovers() == []
 
 
-@pytest.mark.xfail(strict=False, reason="issue 12: no NACK generator towards publishers yet (the lead flips "
-                   "this to a plain test once it lands)")
+@pytest.mark.xfail(strict=False, reason="issue 12: needs the NACK generator towards publishers (8978b4e); "
+                   "the lead makes this a plain test once it holds")
 def test_subscribers_receive_nearly_every_packet_and_see_no_freeze_under_uplink_loss(loss_run: LossRun) -> None:
     sub = loss_run.result.phases[0].subscribers[0]
     # the video: what NACKs repair (Opus is not NACKed by browsers; its loss stays the link's)
