@@ -15,7 +15,13 @@ returns the numbers to put in a NACK now:
   keyframe instead (:meth:`on_packet` returns True): repairing that much would flood the publisher
   for packets the decoder no longer needs;
 - the list is bounded by ``max_packets`` whatever arrives (100% loss adds nothing: gaps are only
-  seen from packets that arrive, and every jump beyond the bounds clears it).
+  seen from packets that arrive, and every jump beyond the bounds clears it);
+- what it asks for is bounded by what arrives: at most ``nack_ratio`` numbers per packet received
+  (a token bucket of ``nack_burst``). Random loss on a good link (5%) stays well inside it; a
+  congested uplink (an 800 kbit/s link under 1.1 Mbit/s of media loses a quarter of the packets)
+  would otherwise be asked for every loss and every lost retransmission again: with aiortc as the
+  publisher that sent 9.2 Mbit/s of retransmissions for 1.08 Mbit/s of media and decoded nothing
+  (benchmarks/network.py, scenario uplink). Numbers not asked for in time are given up by age.
 
 The round-trip time used for retries is the caller's (``tick(now, rtt)``), else the generator's own
 estimate: the time from a NACK to the arrival of a packet asked for exactly once (Karn's rule: a
@@ -44,6 +50,8 @@ MAX_AGE = 1.0  # s after its gap was seen, a missing number is given up
 MAX_PACKETS = 1000  # numbers on the missing list at most (mediasoup's MaxNackPackets)
 MAX_JUMP = 1000  # a gap larger than this asks for a keyframe instead of NACKs
 MAX_PER_TICK = 256  # numbers returned by one tick (64 FCI entries at least: one small RTCP packet)
+NACK_RATIO = 0.15  # numbers asked for per packet received, at most (retries included)
+NACK_BURST = 64.0  # ... and at once
 
 
 @dataclass(slots=True)
@@ -56,6 +64,7 @@ class NackStats:
     reordered: int = 0  # missing numbers that arrived before they were asked for
     given_up: int = 0  # numbers dropped from the list unrecovered (age, retries, keyframe, overflow)
     keyframe_requests: int = 0  # times on_packet returned True
+    throttled: int = 0  # ticks that asked for fewer numbers than were due (the nack_ratio budget)
 
 
 class _Entry:
@@ -74,6 +83,8 @@ class NackGenerator:
     caller's clock (``now``, seconds, monotonic) everywhere, so tests pass time in."""
 
     __slots__ = (
+        "_budget",
+        "_burst",
         "_highest",
         "_keyframe",
         "_max_age",
@@ -82,7 +93,10 @@ class NackGenerator:
         "_max_per_tick",
         "_max_retries",
         "_missing",
+        "_ratio",
         "_reorder_delay",
+        "_tick_highest",
+        "_tick_missing",
         "on_loss",
         "rtt",
         "stats",
@@ -97,6 +111,8 @@ class NackGenerator:
         max_jump: int = MAX_JUMP,
         reorder_delay: float = REORDER_DELAY,
         max_per_tick: int = MAX_PER_TICK,
+        nack_ratio: float = NACK_RATIO,
+        nack_burst: float = NACK_BURST,
     ) -> None:
         if max_packets < 1 or max_jump < 1 or max_retries < 1 or max_per_tick < 1:
             raise ValueError("max_packets, max_jump, max_retries and max_per_tick must be positive")
@@ -108,6 +124,15 @@ class NackGenerator:
         self._max_jump = max_jump
         self._reorder_delay = reorder_delay
         self._max_per_tick = max_per_tick
+        if nack_ratio <= 0 or nack_burst < 1:
+            raise ValueError("nack_ratio must be positive and nack_burst at least 1")
+        self._ratio = nack_ratio
+        self._burst = nack_burst
+        self._budget = nack_burst
+        # where the highest number and the missing count stood at the last tick: the packets that
+        # arrived since are the difference, so the receive path pays nothing for the budget
+        self._tick_highest = -1
+        self._tick_missing = 0
         self._highest = -1  # extended (cycles << 16 | seq) highest number seen; -1 before the first
         self._keyframe = -1  # extended number of the newest keyframe's first packet; -1: none seen
         # extended number -> entry; insertion order is ascending number order (gaps are added as
@@ -208,6 +233,14 @@ class NackGenerator:
         older than ``max_age`` or asked ``max_retries`` times are given up. At most
         ``max_per_tick`` numbers (the rest are due at the next tick)."""
         missing = self._missing
+        stats = self.stats
+        highest = self._highest
+        if self._tick_highest >= 0 and highest >= self._tick_highest:
+            arrived = (highest - self._tick_highest) - (stats.missing - self._tick_missing)
+            if arrived > 0:
+                budget = self._budget + arrived * self._ratio
+                self._budget = budget if budget < self._burst else self._burst
+        self._tick_highest, self._tick_missing = highest, stats.missing
         if not missing:
             return []
         if rtt is None:
@@ -217,29 +250,32 @@ class NackGenerator:
         first_ask = now - self._reorder_delay
         retries = self._max_retries
         out: list[int] = []
-        limit = self._max_per_tick
+        budget = int(self._budget)
+        limit = self._max_per_tick if self._max_per_tick < budget else budget
         dead: list[int] = []
+        due_skipped = False
         for ext, entry in missing.items():
             if entry.seen_at <= oldest or entry.retries >= retries:
                 dead.append(ext)
-                continue
-            if len(out) >= limit:
-                if entry.seen_at > first_ask:
-                    break  # the rest is newer still: nothing more is given up
                 continue
             if entry.retries == 0:
                 if entry.seen_at > first_ask:
                     break  # gaps are in order of their arrival: the rest is newer still
             elif now - entry.asked_at < rtt:
                 continue
+            if len(out) >= limit:
+                due_skipped = True  # due, but over this tick's cap or the budget: later, or given up by age
+                continue
             entry.asked_at = now
             entry.retries += 1
             out.append(ext & 0xFFFF)
         for ext in dead:
             del missing[ext]
-        stats = self.stats
         stats.given_up += len(dead)
         stats.asked += len(out)
+        self._budget -= len(out)
+        if due_skipped and len(out) >= budget:
+            stats.throttled += 1
         return out
 
     # ---- state ---------------------------------------------------------------------------------
@@ -269,3 +305,4 @@ class NackGenerator:
         self._give_up_all()
         self._highest = -1
         self._keyframe = -1
+        self._tick_highest = -1

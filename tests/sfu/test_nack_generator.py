@@ -225,3 +225,50 @@ def test_on_loss_is_called_when_a_gap_adds_numbers_and_is_missing_reads_the_list
     feed(gen2, [65534, 2], 0.0)
     assert [s for s in (65533, 65534, 65535, 0, 1, 2, 3) if gen2.is_missing(s)] == [65535, 0, 1]
     assert not NackGenerator().is_missing(5)
+
+
+def _stream(gen: NackGenerator, *, packets: int, loss: float, rng: random.Random, rate: float = 100.0,
+            tick_s: float = 0.02, answer: float = 0.0) -> tuple[int, int]:
+    """``packets`` at ``rate`` per second with random ``loss``; each NACKed number is retransmitted
+    and the retransmission survives with probability ``answer``.  Returns (received, asked)."""
+    now, next_tick, received, asked = 0.0, 0.0, 0, 0
+    for seq in range(packets):
+        now = seq / rate
+        if rng.random() >= loss:
+            gen.on_packet(seq & 0xFFFF, seq % 100 == 0, now)
+            received += 1
+        while next_tick <= now:
+            for n in gen.tick(next_tick, rtt=0.05):
+                asked += 1
+                if rng.random() < answer:
+                    gen.on_packet(n, False, next_tick + 0.05)
+            next_tick += tick_s
+    return received, asked
+
+
+def test_random_loss_on_a_good_link_is_asked_for_in_full_within_the_budget() -> None:
+    gen = NackGenerator()
+    received, asked = _stream(gen, packets=3000, loss=0.05, rng=random.Random(7), answer=1.0)
+    assert gen.stats.throttled == 0
+    assert gen.stats.recovered >= 0.97 * gen.stats.missing  # every loss asked for and repaired
+    assert asked <= 0.15 * received + 64
+
+
+def test_a_congested_link_is_asked_for_at_most_nack_ratio_per_packet_received() -> None:
+    # an 800 kbit/s uplink under 1.1 Mbit/s of media loses ~25%, and its retransmissions too: the
+    # generator must not ask for every loss again and again (benchmarks/network.py, scenario uplink)
+    gen = NackGenerator()
+    received, asked = _stream(gen, packets=6000, loss=0.25, rng=random.Random(3), answer=0.75)
+    assert asked <= 0.15 * received + 64
+    assert gen.stats.throttled > 0
+    unlimited = NackGenerator(nack_ratio=100.0, nack_burst=10_000.0)
+    _, asked_unlimited = _stream(unlimited, packets=6000, loss=0.25, rng=random.Random(3), answer=0.75)
+    assert asked_unlimited > 1.5 * asked  # the budget is what held it back
+    assert gen.pending <= 1000
+
+
+def test_the_budget_refuses_a_nonpositive_ratio() -> None:
+    with pytest.raises(ValueError):
+        NackGenerator(nack_ratio=0.0)
+    with pytest.raises(ValueError):
+        NackGenerator(nack_burst=0.5)
