@@ -9,6 +9,7 @@ list is an empty element such as ``<attendees/>``).
 
 from __future__ import annotations
 
+import re
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
@@ -29,11 +30,16 @@ END_SENT = ("A request to end the meeting was sent.  Please wait a few seconds, 
             "getMeetingInfo or isMeetingRunning API calls to verify that it was ended.")
 JOINED = "You have joined successfully."
 
+# what XML 1.0 cannot carry even escaped (control characters but tab, LF, CR; lone surrogates;
+# U+FFFE, U+FFFF).  ElementTree writes them as they are, and one such character in an attendee's
+# name or a meta_* value would make getMeetingInfo and getMeetings unreadable to the LMS.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
 
 def _text(value: str | int | float | bool) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
-    return str(value)
+    return _NOT_XML.sub("", str(value))
 
 
 def _append(parent: ET.Element, fields: Sequence[Field]) -> None:

@@ -326,3 +326,19 @@ async def test_meetings_survive_a_restart_of_the_server_on_sqlite(tmp_path: Path
             assert srv.tokens.verify_access(token, room_id=room_id).role is Role.PARTICIPANT
     finally:
         await runner.cleanup()
+
+
+async def test_meeting_info_stays_well_formed_xml_whatever_the_names_and_metadata_hold(bbb: Server) -> None:
+    # an LMS passes a course title through meta_*, a school's system names a pupil: markup characters
+    # are escaped, and characters XML 1.0 cannot carry at all (control characters) are left out rather
+    # than making getMeetingInfo and getMeetings unreadable for every meeting on the server
+    create_q = "meetingID=odd-1&attendeePW=ap&moderatorPW=mp&meta_course=%3Cx%3E%26%01%0B%EF%BF%BEend"
+    assert (await get_xml(bbb, signed("create", create_q))).findtext("returncode") == "SUCCESS"
+    room_id, _ = await follow_join(bbb, bbb.base + signed("join", "fullName=T&meetingID=odd-1&password=mp"))
+    pupil = await bbb.join(room_id, "s-odd", name="<x>&\x02Пётр")
+    assert pupil is not None
+    info = await get_xml(bbb, signed("getMeetingInfo", "meetingID=odd-1"))
+    assert info.findtext("metadata/course") == "<x>&end"
+    assert info.findtext("attendees/attendee/fullName") == "<x>&Пётр"
+    listed = await get_xml(bbb, signed("getMeetings", ""))
+    assert listed.findtext("meetings/meeting/meetingID") == "odd-1"
