@@ -305,19 +305,51 @@ class Consumer:
         self, stream: RtpStreamRecv, data: bytes, seq: int, ts: int, keyframe: bool,
         ext_profile: int, ext_start: int, ext_end: int,
     ) -> None:
-        """Hot path: a packet of the stream forwarded now, or of the target (the switch happens at
-        the target's keyframe; until then its packets are not forwarded)."""
+        """Hot path: a packet of the stream forwarded now (rewritten and sent), or of the target
+        (the switch happens at the target's keyframe; until then its packets are not forwarded).
+        A consumer whose packet went out joins the stream's compiled fan-out (when there is one),
+        which then forwards its next packets with the same rewrite."""
+        if self._paused:
+            return
+        transport = self._transport
         if stream is not self._current:
-            if self._paused:
-                return
-            connected = self._transport._connected
+            connected = transport._connected
             if not connected or stream is not self._target or (self._needs_keyframe and not keyframe):
                 if self._current is None:
                     self._stats.drop_rtp(WAIT_KEYFRAME if connected else RTP_NOT_CONNECTED)
                 return
             self._switch_to(stream, seq, ts)
-        if self._forward(data, seq, ts, keyframe, ext_profile, ext_start, ext_end) and stream.fan is not None:
-            self._enter_fast(stream.fan)
+        elif not transport._connected:
+            self._stats.drop_rtp(RTP_NOT_CONNECTED)
+            return
+        if self._waiting_keyframe:
+            if not keyframe:
+                self._stats.drop_rtp(WAIT_KEYFRAME)
+                return
+            self._waiting_keyframe = False
+        sm = self._seq
+        if sm.resync_pending:
+            sm.sync(seq, ts, time.monotonic())
+        buf = bytearray(data)
+        buf[1] = (buf[1] & 0x80) | self._pt
+        out_seq = (seq + sm.seq_offset) & 0xFFFF
+        out_ts = (ts + sm.ts_offset) & 0xFFFFFFFF
+        SEQ_TS_SSRC.pack_into(buf, 2, out_seq, out_ts, self.ssrc)
+        id_map = self._id_map
+        if ext_profile and id_map is not None:
+            rewrite_extensions(buf, ext_profile, ext_start, ext_end, id_map)
+        if not transport._send_rtp(buf):
+            return
+        last = sm.last_seq
+        if last is None or 0 < ((out_seq - last) & 0xFFFF) < 0x8000:  # the newest sent (SeqManager.sent)
+            sm.last_seq = out_seq
+            sm.last_ts = out_ts
+            sm.last_time = time.monotonic()
+        self._packets += 1
+        self._octets += len(data) - ext_end
+        fan = stream.fan
+        if fan is not None:
+            self._enter_fast(fan)
 
     def on_source_restart(self, stream: RtpStreamRecv) -> None:
         """The publisher restarted its sequence numbers (a jump confirmed by the next packet, RFC
@@ -354,47 +386,6 @@ class Consumer:
             self._seq.switch(seq, ts, now, old.last_sr, stream.last_sr)
         if self._simulcast:
             self.layer_switches += 1
-
-    def _forward(
-        self,
-        data: bytes,
-        seq: int,
-        ts: int,
-        keyframe: bool,
-        ext_profile: int,
-        ext_start: int,
-        ext_end: int,
-    ) -> bool:
-        """Hot path: rewrite one packet of the current stream for this subscriber and send it;
-        True if sent."""
-        if self._paused:
-            return False
-        transport = self._transport
-        if not transport._connected:
-            self._stats.drop_rtp(RTP_NOT_CONNECTED)
-            return False
-        if self._waiting_keyframe:
-            if not keyframe:
-                self._stats.drop_rtp(WAIT_KEYFRAME)
-                return False
-            self._waiting_keyframe = False
-        sm = self._seq
-        if sm.resync_pending:
-            sm.sync(seq, ts, time.monotonic())
-        buf = bytearray(data)
-        buf[1] = (buf[1] & 0x80) | self._pt
-        out_seq = (seq + sm.seq_offset) & 0xFFFF
-        out_ts = (ts + sm.ts_offset) & 0xFFFFFFFF
-        SEQ_TS_SSRC.pack_into(buf, 2, out_seq, out_ts, self.ssrc)
-        id_map = self._id_map
-        if ext_profile and id_map is not None:
-            rewrite_extensions(buf, ext_profile, ext_start, ext_end, id_map)
-        if not transport._send_rtp(buf):
-            return False
-        sm.sent(out_seq, out_ts, time.monotonic())
-        self._packets += 1
-        self._octets += len(data) - ext_end
-        return True
 
     # ---- the transport's calls -------------------------------------------------------------------
     def _configure(self, payload_type: int, extensions: dict[str, int]) -> None:

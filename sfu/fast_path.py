@@ -9,7 +9,7 @@ C call per incoming packet copies, rewrites, protects and ``sendmmsg``-s it to e
 the publisher's sender reports are translated for them in C as well (``FanOut.sender_report``).
 Anything that changes the state (pause, resync, a layer switch, a renegotiation, a new path or
 SRTP session, close) takes the consumer back to the Python path first (``Consumer._leave_fast``);
-the Python path (``Consumer._forward``) is the reference and the fallback, and it puts the
+the Python path (``Consumer.on_rtp``) is the reference and the fallback, and it puts the
 consumer back on the fast path after its next packet sent.
 
 Off when the extension is not built (not Linux) or pylibsrtp's internals differ from what
