@@ -334,3 +334,45 @@ async def test_legacy_ssrc_group_sim_binds_layers_in_order(worker: Worker) -> No
     attach(t)
     t._on_rtp(wrap(VP8[0], 22, 5, 5, pt=producer.codec_info.payload_type))
     assert [la["packets"] for la in producer.layer_stats()] == [0, 1, 0]
+
+
+async def test_a_bandwidth_estimate_moves_the_layer_down_at_once_and_up_one_layer_at_a_time(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """consumer.on_bandwidth (a downlink estimator's figure, sfu.layer_selector): down as soon as
+    the hold after the last change passed, up one layer per hold, and a REMB alone then no longer
+    moves the layer."""
+    import sfu.consumer
+
+    now = [1000.0]
+    monkeypatch.setattr(sfu.consumer.time, "monotonic", lambda: now[0])
+    pub, producer, _ = await simulcast_publisher(worker)
+    layers = Layers(pub)
+    layers.all([0])
+    sub, consumer, _path = await subscriber(worker, producer)
+    layers.all(range(0, 4))
+    for la, rate in zip(producer.streams, (150_000, 500_000, 1_500_000), strict=True):
+        la.bitrate = rate
+    now[0] += 10
+    consumer.on_bandwidth(1_300_000)  # 0.87 x f: the dead band, no move
+    assert consumer.target_layer == 2
+    consumer.on_bandwidth(450_000)  # the link shrank: the layer that fits, at once
+    assert consumer.target_layer == 0
+    sub._on_rtcp(rtcp.build_remb(1, 5_000_000, [consumer.ssrc]))  # the estimator reads REMBs
+    assert consumer.estimate == 5_000_000 and consumer.target_layer == 0
+    now[0] += 1
+    consumer.on_bandwidth(5_000_000)  # recovered, but within the hold after the step down
+    assert consumer.target_layer == 0
+    now[0] += 4
+    consumer.on_bandwidth(5_000_000)
+    assert consumer.target_layer == 1  # one layer at a time
+    now[0] += 2
+    consumer.on_bandwidth(300_000)  # the step up failed: back down after 1.5 s, not 4 s
+    assert consumer.target_layer == 0
+    now[0] += 4
+    consumer.on_bandwidth(5_000_000)
+    now[0] += 4
+    consumer.on_bandwidth(5_000_000)
+    assert consumer.target_layer == 2
+    consumer.on_bandwidth(None)  # no estimate: the wish
+    assert consumer.target_layer == 2
