@@ -23,41 +23,43 @@ Pure (time passed in, bytes in and out): the transport owns the timers and the s
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Protocol
 
 from .bandwidth_estimator import EXT_ABS_SEND_TIME, ReceiveBandwidthEstimator
 from .downlink_estimator import DownlinkEstimator
 from .sdp import MediaSection
 from .transport_cc import EXT_TRANSPORT_CC, FEEDBACK_INTERVAL, TransportCcRecorder, extension_value
 
-__all__ = ["FEEDBACK_INTERVAL", "PublisherCongestion", "SubscriberCongestion"]
+__all__ = ["FEEDBACK_INTERVAL", "BandwidthConsumer", "PublisherCongestion", "SubscriberCongestion", "extension_ids"]
 
 
 class PublisherCongestion:
     """Transport-cc feedback or a REMB estimate for one publisher transport (module docstring)."""
 
-    __slots__ = ("_abs_ext", "_remb_cap", "_twcc_ext", "estimator", "recorder")
+    __slots__ = ("_abs_ext", "_remb_cap", "_rtcp_ssrc", "_twcc_ext", "estimator", "recorder")
 
     def __init__(self, rtcp_ssrc: int, remb_cap: int) -> None:
+        self._rtcp_ssrc = rtcp_ssrc
         self._remb_cap = remb_cap
         self._twcc_ext = 0
         self._abs_ext = 0
-        self.recorder = TransportCcRecorder(rtcp_ssrc)
-        self.estimator = ReceiveBandwidthEstimator(max_bitrate=remb_cap)
+        # made by configure() when needed (a subscriber's transport never needs them: 64 kB saved)
+        self.recorder: TransportCcRecorder | None = None
+        self.estimator: ReceiveBandwidthEstimator | None = None
 
-    def configure(self, answer: Iterable[MediaSection]) -> None:
-        """Read the extension ids of the (munged) answer: transport-cc wins when answered; else
-        abs-send-time of a video m-line. One bundle, one id per extension (RFC 8285: the same URI
-        keeps its id across the m-lines of a bundle in what browsers write)."""
-        self._twcc_ext = self._abs_ext = 0
-        for section in answer:
-            if section.rejected:
-                continue
-            twcc = section.extensions.get(EXT_TRANSPORT_CC, 0)
-            if twcc and not self._twcc_ext:
-                self._twcc_ext = twcc
-            abs_id = section.extensions.get(EXT_ABS_SEND_TIME, 0)
-            if abs_id and section.kind == "video" and not self._abs_ext:
-                self._abs_ext = abs_id
+    def configure(self, twcc_ext: int, abs_send_time_ext: int) -> None:
+        """The answered extension ids (0: not negotiated); transport-cc wins when answered."""
+        self._twcc_ext = twcc_ext
+        self._abs_ext = 0 if twcc_ext else abs_send_time_ext
+        if self._twcc_ext and self.recorder is None:
+            self.recorder = TransportCcRecorder(self._rtcp_ssrc)
+        if self._abs_ext and self.estimator is None:
+            self.estimator = ReceiveBandwidthEstimator(max_bitrate=self._remb_cap)
+
+    @property
+    def active(self) -> bool:
+        """Whether packets carry anything to record (the receive path may skip :meth:`on_rtp`)."""
+        return bool(self._twcc_ext or self._abs_ext)
 
     @property
     def transport_cc(self) -> bool:
@@ -69,28 +71,28 @@ class PublisherCongestion:
         if self._twcc_ext:
             seq = extension_value(data, self._twcc_ext)
             if seq >= 0:
-                self.recorder.on_packet(seq, now)
+                self.recorder.on_packet(seq, now)  # type: ignore[union-attr]  # made with the id
         elif self._abs_ext:
             sent = extension_value(data, self._abs_ext)
             if sent >= 0:
-                self.estimator.on_packet(now, sent, len(data))
+                self.estimator.on_packet(now, sent, len(data))  # type: ignore[union-attr]
 
     @property
     def feedback_pending(self) -> bool:
         """Numbers wait for a transport-cc report (run the feedback timer)."""
-        return self.recorder.pending > 0
+        return self.recorder is not None and self.recorder.pending > 0
 
     def feedback(self, media_ssrc: int) -> list[bytes]:
         """The transport-cc feedback packets due now (each to be sent as its own RTCP packet)."""
-        return self.recorder.feedback(media_ssrc)
+        return [] if self.recorder is None else self.recorder.feedback(media_ssrc)
 
     def remb(self, now: float, periodic: bool, video_loss: Iterable[float] = ()) -> int | None:
         """The REMB bitrate to send now, or None. ``periodic``: the regular REMB is due
         (``remb_interval``); ``video_loss``: the loss fractions (0..1) of the video producers'
         receiver report blocks sent with it (fed to the loss-based part once per report)."""
-        if self._twcc_ext or not self._abs_ext:
-            return self._remb_cap if periodic else None
         est = self.estimator
+        if self._twcc_ext or not self._abs_ext or est is None:
+            return self._remb_cap if periodic else None
         if periodic:
             fractions = list(video_loss)
             if fractions:
@@ -104,13 +106,26 @@ class PublisherCongestion:
         return bitrate
 
 
+class BandwidthConsumer(Protocol):
+    """What :meth:`SubscriberCongestion.share` reads and calls of a consumer."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def octets(self) -> int: ...
+
+    def on_bandwidth(self, available_bps: float | None) -> None: ...
+
+
 class SubscriberCongestion:
     """The downlink estimate of one subscriber transport (module docstring)."""
 
-    __slots__ = ("_last_octets", "_last_tick", "_packets_at_report", "estimator")
+    __slots__ = ("_last_octets", "_last_tick", "_packets_at_report", "estimator", "given")
 
     def __init__(self) -> None:
         self.estimator = DownlinkEstimator()
+        self.given: tuple[float | None, int] = (None, 0)  # the last (share, video consumers) given
         self._packets_at_report: dict[int, int] = {}  # consumer SSRC -> its packets at the last block
         self._last_octets = -1
         self._last_tick = -1.0
@@ -147,3 +162,30 @@ class SubscriberCongestion:
         if first:
             return self.estimator.estimate
         return self.estimator.update(now, sent_bps)
+
+    def share(self, now: float, consumers: Iterable[BandwidthConsumer]) -> None:
+        """The transport's tick: the estimate, shared equally among the video ``consumers`` (their
+        layers follow it, ``on_bandwidth``); given again only when the share or the number of
+        video consumers changed."""
+        video = [c for c in consumers if c.kind == "video"]
+        if not video:
+            return
+        value = self.tick(now, sum(c.octets for c in video))
+        share = None if value is None else value / len(video)
+        if (share, len(video)) != self.given:
+            self.given = (share, len(video))
+            for consumer in video:
+                consumer.on_bandwidth(share)
+
+
+def extension_ids(answer: Iterable[MediaSection]) -> tuple[int, int]:
+    """``(transport-cc id, abs-send-time id)`` of an answer's m-lines (0: absent): one bundle, one
+    id per extension (the first found; abs-send-time of a video m-line)."""
+    twcc = abs_id = 0
+    for section in answer:
+        if section.rejected:
+            continue
+        twcc = twcc or section.extensions.get(EXT_TRANSPORT_CC, 0)
+        if section.kind == "video":
+            abs_id = abs_id or section.extensions.get(EXT_ABS_SEND_TIME, 0)
+    return twcc, abs_id

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import random
 import struct
+import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -48,6 +49,7 @@ from .stats import (
 )
 
 if TYPE_CHECKING:
+    from .congestion import PublisherCongestion, SubscriberCongestion
     from .consumer import Consumer
     from .producer import Producer
 
@@ -74,6 +76,11 @@ class RtpListener:
         self.rid_ext_id = 0
         self._offered_mids: frozenset[str] = frozenset()
         self.hook_errors = 0  # unexpected exceptions in the hooks (bugs), counted as `error`
+        # congestion control (sfu.congestion, set by the transport): every packet's transport-wide
+        # sequence number or abs-send-time (None: nothing negotiated to record); the subscriber's
+        # receiver report blocks and REMBs
+        self.congestion: PublisherCongestion | None = None
+        self.downlink: SubscriberCongestion | None = None
 
     # ---- tables ---------------------------------------------------------------------------------
     def set_offer(self, mid_ext_id: int, rid_ext_id: int, mids: Iterable[str]) -> None:
@@ -131,6 +138,9 @@ class RtpListener:
             if data[0] >> 6 != 2:
                 stats.drop_rtp(RTP_BAD_VERSION)
                 return
+            congestion = self.congestion
+            if congestion is not None:  # every packet: RTX and padding probes carry the numbers too
+                congestion.on_rtp(data, time.monotonic())
             ssrc = _U32.unpack_from(data, 8)[0]
             producer = self.producer_by_ssrc.get(ssrc)
             if producer is None:
@@ -220,6 +230,8 @@ class RtpListener:
                         consumer = self.consumer_by_ssrc.get(ssrc)
                         if consumer is not None:
                             consumer._on_report_block(lsr, dlsr)
+                    if self.downlink is not None:
+                        self._on_report_blocks(self.downlink, data, start, end, fmt)
                 elif pt == rtcp.RTCP_RTPFB and fmt == rtcp.RTPFB_NACK:
                     media, seqs = rtcp.parse_nack(data, start, end)
                     consumer = self.consumer_by_ssrc.get(media)
@@ -254,12 +266,22 @@ class RtpListener:
         named = [c for s in ssrcs if (c := self.consumer_by_ssrc.get(s)) is not None and c.kind == "video"]
         if not named:
             return
+        if self.downlink is not None:
+            self.downlink.on_remb(time.monotonic(), bitrate, ssrcs)
         share = bitrate // len(named)
         for consumer in named:
             if consumer.producer.simulcast:
                 consumer._on_estimate(share)
             else:
                 consumer.estimate = share
+
+    def _on_report_blocks(self, downlink: SubscriberCongestion, data: bytes, start: int, end: int, count: int) -> None:
+        """The loss and RTT of the subscriber's video consumers, for its downlink estimate."""
+        now = time.monotonic()
+        for block in rtcp.parse_report_blocks(data, start, end, count):
+            consumer = self.consumer_by_ssrc.get(block[0])
+            if consumer is not None and consumer.kind == "video":
+                downlink.on_report_block(now, block[0], block[1], consumer.packets, consumer.rtt)
 
     def _hook_error(self, what: str) -> None:
         self.hook_errors += 1

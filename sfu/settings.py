@@ -36,6 +36,10 @@ class WorkerSettings:
     ice_servers: tuple[IceServer | str, ...] = ()
     remb_bitrate: int = 3_000_000  # bits/s announced to publishers in REMB
     remb_interval: float = 1.0  # seconds
+    # Congestion control (sfu.congestion): transport-cc feedback to publishers that offer it, else
+    # a receive-side estimate as their REMB (capped by remb_bitrate); a downlink estimate per
+    # subscriber that its simulcast layers follow. False: the fixed REMB, layers by REMB alone.
+    bandwidth_estimation: bool = True
     tick_interval: float = 0.25  # seconds between periodic checks (PLI retries, REMB, paths)
     history_size: int = 1024  # packets kept per producer for NACKs (power of two)
     history_age: float = 2.0  # seconds a packet stays answerable

@@ -370,6 +370,17 @@ def offered_transport_cc(offer: str) -> list[tuple[int, frozenset[str]]]:
     return out
 
 
+def answered_id(answer: str) -> int:
+    """The transport-wide sequence number extension's id in an answer (the first m-line that has
+    it; one bundle, one id), 0 when it is not answered."""
+    for line in answer.splitlines():
+        if line.startswith("a=extmap:") and line.split()[1:2] == [EXT_TRANSPORT_CC]:
+            ident = line[9:].split()[0].split("/")[0]
+            if ident.isdigit():
+                return int(ident)
+    return 0
+
+
 def munge_answer(answer: str, offer: str) -> str:
     """Answer transport-cc where the offer has it (aiortc never does): on every answered m-line
     (port not 0) whose offer carries the transport-wide sequence number extension, add its

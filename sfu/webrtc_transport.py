@@ -21,7 +21,8 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import aiortc_compat as compat
-from . import nack
+from . import nack, transport_cc
+from .congestion import PublisherCongestion, SubscriberCongestion, extension_ids
 from .consumer import Consumer
 from .errors import ClosedError
 from .fast_path import FastSink
@@ -93,10 +94,17 @@ class WebRtcTransport:
         )
         self._listener = RtpListener(self._stats, transport_id)
         self._send_path = SendPath(self._stats, context.fast_path, self._on_fast_sink)
+        # congestion control (sfu.congestion): the publisher's feedback/REMB estimate, the
+        # subscriber's downlink estimate shared among its video consumers
+        self._congestion: PublisherCongestion | None = None
+        self._downlink: SubscriberCongestion | None = None
+        if settings.bandwidth_estimation:
+            self._congestion = PublisherCongestion(self._rtcp_ssrc, settings.remb_bitrate)
+            self._downlink = self._listener.downlink = SubscriberCongestion()
         self._feedback = PublisherFeedback(
             rtcp_ssrc=self._rtcp_ssrc, remb_bitrate=settings.remb_bitrate, remb_interval=settings.remb_interval,
             stats=self._stats, producers=self._producers, send_rtcp=self._send_path.send_rtcp,
-            connected=lambda: self._connected, name=transport_id,
+            connected=lambda: self._connected, name=transport_id, congestion=self._congestion,
         )
         # what producers and consumers call (their current names): the parts' bound methods, so a
         # packet costs no extra call
@@ -166,6 +174,14 @@ class WebRtcTransport:
         negotiation = self._negotiation
         answer_sdp = await negotiation.accept_offer(offer_sdp)
         media = negotiation.remote_media
+        congestion = self._congestion
+        if congestion is not None:
+            # transport-cc where the offer has it (aiortc never answers it), else abs-send-time
+            answer_sdp = transport_cc.munge_answer(answer_sdp, offer_sdp)
+            congestion.configure(transport_cc.answered_id(answer_sdp), extension_ids(negotiation.local_media)[1])
+            self._listener.congestion = congestion if congestion.active else None
+            if congestion.transport_cc:
+                self._feedback.start_transport_cc()
         self._listener.set_offer(
             next((m.extensions.get(EXT_MID, 0) for m in media if EXT_MID in m.extensions), 0),
             next((m.extensions.get(EXT_RID, 0) for m in negotiation.local_media if EXT_RID in m.extensions), 0),
@@ -318,6 +334,8 @@ class WebRtcTransport:
             return
         self._stats.consumers -= 1
         self._listener.remove_consumer(consumer)
+        if self._downlink is not None:
+            self._downlink.forget(consumer.ssrc)
         if self._negotiation.close_sender(consumer.id) and not self._closed:
             self._set_negotiation_needed()
 
@@ -400,6 +418,8 @@ class WebRtcTransport:
         for producer in list(self._producers.values()):
             producer._tick()
         self._feedback.tick(now)
+        if self._downlink is not None and self._consumers and self._connected:
+            self._downlink.share(now, self._consumers.values())  # the video consumers' layers follow it
 
 
 __all__ = ["MAX_REMOTE_CANDIDATES", "TransportOwner", "WebRtcTransport", "check_candidate"]

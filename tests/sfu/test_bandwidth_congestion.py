@@ -10,7 +10,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 
 from sfu import rtcp
 from sfu.bandwidth_estimator import EXT_ABS_SEND_TIME
-from sfu.congestion import PublisherCongestion, SubscriberCongestion
+from sfu.congestion import PublisherCongestion, SubscriberCongestion, extension_ids
 from sfu.rtp import EXT_MID
 from sfu.sdp import MediaSection, parse_media
 from sfu.transport_cc import EXT_TRANSPORT_CC, munge_answer, parse_feedback
@@ -33,7 +33,7 @@ def _packet(seq: int, ids: dict[str, int], size: int = 1000, **ext: int) -> byte
 
 
 async def _answer(name: str) -> str:
-    worker = offline_worker()
+    worker = offline_worker(bandwidth_estimation=False)  # aiortc's answer, munged below
     try:
         offer = (DATA / name).read_text()
         answer = await worker.create_router("r").create_transport("pub").accept_offer(offer)
@@ -49,14 +49,14 @@ async def test_browsers_get_transport_cc_and_aiortc_gets_the_remb_estimate() -> 
         ("aiortc_offer.sdp", False),
     ):
         cc = PublisherCongestion(rtcp_ssrc=1, remb_cap=CAP)
-        cc.configure(parse_media(await _answer(name)))
-        assert cc.transport_cc is twcc, name
+        cc.configure(*extension_ids(parse_media(await _answer(name))))
+        assert cc.transport_cc is twcc and cc.active, name
 
 
 def test_transport_cc_publisher_packets_are_reported_and_remb_stays_the_cap() -> None:
     cc = PublisherCongestion(rtcp_ssrc=77, remb_cap=CAP)
     ids = {EXT_MID: 1, EXT_TRANSPORT_CC: 4}
-    cc.configure([MediaSection(mid="0", kind="video", direction="sendonly", extensions=ids)])
+    cc.configure(*extension_ids([MediaSection(mid="0", kind="video", direction="sendonly", extensions=ids)]))
     for i, seq in enumerate([100, 101, 103]):
         cc.on_rtp(_packet(seq, ids, transport_sequence_number=seq), 10.0 + i * 0.005)
     assert cc.feedback_pending
@@ -72,7 +72,7 @@ def test_transport_cc_publisher_packets_are_reported_and_remb_stays_the_cap() ->
 def test_abs_send_time_publisher_gets_the_estimate_and_a_fall_at_once() -> None:
     ids = {EXT_MID: 1, EXT_ABS_SEND_TIME: 3}
     cc = PublisherCongestion(rtcp_ssrc=1, remb_cap=CAP)
-    cc.configure([MediaSection(mid="0", kind="video", direction="sendonly", extensions=ids)])
+    cc.configure(*extension_ids([MediaSection(mid="0", kind="video", direction="sendonly", extensions=ids)]))
     assert not cc.transport_cc
     # 600 kbit/s (30 frames of 2500 bytes a second), sent and received with 20 ms of delay
     now = 0.0
