@@ -12,7 +12,7 @@ from signaling.errors import RoomEnded, RoomNotFound, ServiceUnavailable
 from signaling.events import EventSink, NoEvents
 from signaling.rooms import Room, RoomSettings, new_id
 from signaling.store import RoomStore
-from signaling.ws.live_room import LiveRoom, RoomFeature
+from signaling.ws.live_room import TIME_UP, LiveRoom, RoomFeature
 
 log = logging.getLogger("urok.rooms")
 
@@ -45,6 +45,11 @@ class RoomManager:
         # within it continues the same interval), then they leave as of the start.
         self.started_at = clock()
         self.reconnect_window_s = reconnect_window_s
+        # A served room's own timer ends it on time; one nobody is connected to (all left a minute
+        # early, the server restarted) has a deadline here instead, or it would never end: no
+        # room_ended, no attendance_ready, the journal never hears of the lesson.
+        self._deadlines: dict[str, asyncio.TimerHandle] = {}
+        self._ending: set[asyncio.Task[bool]] = set()
 
     async def create(self, settings: RoomSettings) -> tuple[Room, bool]:
         return await self._create(Room(room_id=new_id("RM"), settings=settings, created_at=self.clock()))
@@ -63,6 +68,7 @@ class RoomManager:
             stored, created = await self.store.create_room(room)
         if created:
             log.info("room created", extra={"room_id": stored.room_id})
+            self.watch_end(stored)  # a lesson's room ends by its timetable even if nobody comes in
         return stored, created
 
     async def get(self, room_id: str) -> Room:
@@ -116,8 +122,7 @@ class RoomManager:
                 return live
         ends_at = room.ends_at(self.minute_s)
         if not room.ended and ends_at is not None and ends_at <= self.clock():
-            room.end(ends_at)  # its time ran out while nobody was connected
-            self._emit(room, ev.ROOM_ENDED, {"reason": "the lesson's time is up"})
+            self._end_unserved(room, at=ends_at, reason=TIME_UP)  # its time ran out while nobody was connected
             await self.store.save_room(room)
         if room.ended:
             raise RoomEnded("this lesson has ended")
@@ -127,6 +132,7 @@ class RoomManager:
         live.features = [factory(live) for factory in self.feature_factories]
         live.on_end = self._forget
         self.live[room_id] = live
+        self._unwatch(room_id)  # served: the live room's timer ends it
         if room.present():  # within the window: those who do not come back in time leave then
             live.leave_absent_after(self.started_at + self.reconnect_window_s - self.clock(), at=self.started_at)
         return live
@@ -141,17 +147,83 @@ class RoomManager:
         if live is not None:
             await live.end(reason=reason)
         elif not room.ended:
-            room.end(self.clock())
-            self._emit(room, ev.ROOM_ENDED, {"reason": reason})
+            self._end_unserved(room, at=self.clock(), reason=reason)
             await self.store.save_room(room)
         log.info("room ended", extra={"room_id": room_id})
         return room
 
+    def _end_unserved(self, room: Room, *, at: float, reason: str) -> None:
+        """End a room not served here, with the events LiveRoom.end gives: whoever the store still
+        has in it (the reconnect window after a restart) leaves, then room_ended.  The caller saves."""
+        joined = {p.participant_id for p in room.joined()}
+        for p in room.end(at):
+            if p.participant_id in joined:
+                self._emit(room, ev.PARTICIPANT_LEFT, {"participant": ev.participant_data(p), "reason": "room_ended"})
+        self._emit(room, ev.ROOM_ENDED, {"reason": reason})
+
     def release_if_empty(self, live: LiveRoom) -> None:
-        """Nobody is connected: stop serving the room here (its record stays in the store)."""
+        """Nobody is connected: stop serving the room here (its record stays in the store); a room
+        with an end still ends then (``watch_end``)."""
         if not live.sessions and self.live.get(live.room_id) is live:
             live.cancel_timer()
             del self.live[live.room_id]
+            self.watch_end(live.room)
+
+    # --- rooms that end while nobody is connected ------------------------------------------
+    def watch_end(self, room: Room) -> None:
+        """End ``room`` at its end if it is not served here then (a served room's timer does it)."""
+        ends_at = room.ends_at(self.minute_s)
+        if room.ended or ends_at is None or room.room_id in self.live:
+            return
+        self._unwatch(room.room_id)
+        self._deadlines[room.room_id] = asyncio.get_running_loop().call_later(
+            max(0.0, ends_at - self.clock()), self._deadline, room.room_id)
+
+    async def watch_ends(self) -> int:
+        """After a start: every active room gets its deadline (one whose end passed while the server
+        was down ends now, as of its end).  All pages are read before any room ends, so the ending
+        does not shift the pages.  Returns how many rooms have one."""
+        active: list[Room] = []
+        while True:
+            page, total = await self.store.list_rooms(active_only=True, offset=len(active), limit=500)
+            active += page
+            if not page or len(active) >= total:
+                break
+        for room in active:
+            self.watch_end(room)
+        return len(self._deadlines)
+
+    def _unwatch(self, room_id: str) -> None:
+        handle = self._deadlines.pop(room_id, None)
+        if handle is not None:
+            handle.cancel()
+
+    def _deadline(self, room_id: str) -> None:
+        self._deadlines.pop(room_id, None)
+        task = asyncio.create_task(self.end_if_due(room_id), name=f"room-deadline-{room_id}")
+        self._ending.add(task)
+        task.add_done_callback(self._ending.discard)
+
+    async def end_if_due(self, room_id: str) -> bool:
+        """End a room nobody is connected to whose end has come (as of that end).  A room served
+        again, ended meanwhile or extended is left alone (an extended one is watched again)."""
+        try:
+            room = await self.store.get_room(room_id)
+            if room is None or room.ended or room_id in self.live:
+                return False
+            ends_at = room.ends_at(self.minute_s)
+            if ends_at is None:
+                return False
+            if ends_at > self.clock():
+                self.watch_end(room)
+                return False
+            self._end_unserved(room, at=ends_at, reason=TIME_UP)
+            await self.store.save_room(room)
+            log.info("room ended on time with nobody connected", extra={"room_id": room_id})
+            return True
+        except Exception:  # a store outage: the next start (watch_ends) ends it
+            log.exception("ending a room at its end failed", extra={"room_id": room_id})
+            return False
 
     def counts(self) -> dict[str, Any]:
         joined = sum(lr.room.num_joined for lr in self.live.values())
@@ -159,6 +231,10 @@ class RoomManager:
         return {"rooms": len(self.live), "participants": joined, "waiting": waiting}
 
     async def shutdown(self) -> None:
+        for room_id in list(self._deadlines):
+            self._unwatch(room_id)
+        for task in list(self._ending):
+            task.cancel()
         for live in list(self.live.values()):
             await live.shutdown()
         self.live.clear()

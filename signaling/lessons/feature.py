@@ -37,3 +37,11 @@ def setup_lessons(app: web.Application) -> None:
         await lessons.close()
 
     app.cleanup_ctx.append(lifecycle)
+
+    async def watch_room_ends(app: web.Application) -> None:
+        # rooms whose end passed while the server was down end now, and the others get a deadline,
+        # so their room_ended and attendance_ready go out.  on_startup runs after every feature's
+        # cleanup_ctx has started (aiohttp runs those first): the webhook outbox is open by then.
+        await app[ROOMS].watch_ends()
+
+    app.on_startup.append(watch_room_ends)

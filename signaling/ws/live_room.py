@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from signaling.store import RoomStore
     from signaling.ws.session import Session
 
+TIME_UP = "the lesson's time is up"  # the reason a room ends at its end (timetable or duration)
 log = logging.getLogger("urok.room")
 
 WELCOME_PARTICIPANTS = 100  # the first page of the sorted list; more via `list_participants`
@@ -409,7 +410,7 @@ class LiveRoom:
                 await asyncio.sleep(delay)
                 self.broadcast({"event": "room_ending", "seconds_left": round(lead), "ends_at": ends_at})
             await asyncio.sleep(max(0.0, ends_at - self.clock()))
-            await self.end(reason="the lesson's time is up")
+            await self.end(reason=TIME_UP)
         except asyncio.CancelledError:
             return
         except Exception:
