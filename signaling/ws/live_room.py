@@ -75,6 +75,10 @@ class LiveRoom:
         self._absent_task: asyncio.Task[None] | None = None
         self._end_task: asyncio.Task[list[Participant]] | None = None
         self._announced: set[str] = set()  # participant ids the others were told have joined
+        # who listeners outside (webhooks) were told is in the room and not yet that they left:
+        # whoever the store brings back as joined was told before the restart, so their reconnect is
+        # no second participant_joined, and the room's end still tells that they left
+        self._in_told: set[str] = {p.participant_id for p in room.joined()}
         self.audience_update_s = 1.0  # webinar: at most one `room_update` to the viewers per interval
         self._audience_timer: asyncio.TimerHandle | None = None
         self._last_audience_update: dict[str, Any] = {}
@@ -98,6 +102,17 @@ class LiveRoom:
 
     def _emit_participant(self, name: str, p: Participant, **extra: Any) -> None:
         self.emit(name, {"participant": ev.participant_data(p), **extra})
+
+    def _told_joined(self, p: Participant) -> None:
+        """participant_joined, once while they are in (a reconnect, an admitted seat taken later: not again)."""
+        if p.participant_id not in self._in_told:
+            self._in_told.add(p.participant_id)
+            self._emit_participant(ev.PARTICIPANT_JOINED, p)
+
+    def _told_left(self, p: Participant, **extra: Any) -> None:
+        if p.participant_id in self._in_told:
+            self._in_told.discard(p.participant_id)
+            self._emit_participant(ev.PARTICIPANT_LEFT, p, **extra)
 
     # --- delivery ----------------------------------------------------------------------------
     def broadcast(self, message: dict[str, Any], *, exclude: str | None = None,
@@ -238,8 +253,7 @@ class LiveRoom:
         if not self._started_told and self.room.started_at is not None:
             self._started_told = True
             self.emit(ev.ROOM_STARTED)
-        if p.participant_id not in self._announced:  # not a reconnect of someone already in
-            self._emit_participant(ev.PARTICIPANT_JOINED, p)
+        self._told_joined(p)
         self.send_room_state(session)
         if self.webinar and p.role is Role.VIEWER:
             session.send(self.audience_update())  # the audience's view of the room, kept fresh by room_update
@@ -296,7 +310,7 @@ class LiveRoom:
             if s is None:  # the socket is gone: the others still learn about the seat
                 if single:
                     self._announce_joined(p)
-                self._emit_participant(ev.PARTICIPANT_JOINED, p)
+                self._told_joined(p)
                 continue
             s.send_event("admitted", by=by)
             self.welcome(s, page=page)
@@ -344,7 +358,7 @@ class LiveRoom:
         if was_joined:
             self.broadcast({"event": "participant_left", "participant_id": p.participant_id, "reason": "removed",
                             "num_participants": self.room.num_joined})
-            self._emit_participant(ev.PARTICIPANT_LEFT, p, reason="removed", banned=ban)
+            self._told_left(p, reason="removed", banned=ban)
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id,
                                 "reason": "removed"})
@@ -435,7 +449,7 @@ class LiveRoom:
             self._announced.discard(p.participant_id)
             self.to_stage({"event": "participant_left", "participant_id": p.participant_id, "reason": "left",
                            "num_participants": self.room.num_joined})
-            self._emit_participant(ev.PARTICIPANT_LEFT, p, reason="not_reconnected")
+            self._told_left(p, reason="not_reconnected")
         for p in waited:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": p.participant_id})
         if joined or waited:
@@ -460,7 +474,7 @@ class LiveRoom:
         if was_joined:
             self.to_stage({"event": "participant_left", "participant_id": pid, "reason": reason,
                            "num_participants": self.room.num_joined})
-            self._emit_participant(ev.PARTICIPANT_LEFT, p, reason=reason)
+            self._told_left(p, reason=reason)
         else:
             self.to_moderators({"event": "participant_left_waiting_room", "participant_id": pid})
         await self.store.save_room(self.room)
@@ -483,8 +497,7 @@ class LiveRoom:
             self.on_end(self)
         present = self.room.end(self.clock())
         for p in present:
-            if p.joined_at is not None and p.left_at is not None and p.participant_id in self._announced:
-                self._emit_participant(ev.PARTICIPANT_LEFT, p, reason="room_ended")
+            self._told_left(p, reason="room_ended")
         self.emit(ev.ROOM_ENDED, {"reason": reason})
         for s in list(self.sessions.values()):
             s.send_event("room_ended", reason=reason)
