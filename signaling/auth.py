@@ -90,6 +90,27 @@ def _text(claims: dict[str, Any], key: str, *, required: bool, limit: int = MAX_
     return value
 
 
+def _role_registered(claims: dict[str, Any]) -> tuple[Role, bool]:
+    """The ``role`` (default participant) and ``registered`` (default false) claims, checked."""
+    try:
+        role = Role(claims.get("role", Role.PARTICIPANT.value))
+    except ValueError:
+        raise TokenError(f"token claim 'role' must be one of {', '.join(Role.values())}") from None
+    registered = claims.get("registered", False)
+    if not isinstance(registered, bool):
+        raise TokenError("token claim 'registered' must be true or false")
+    return role, registered
+
+
+def _with_names(claims: dict[str, Any], family_name: str, given_name: str) -> dict[str, Any]:
+    """The optional name claims, only when given (a token stays short)."""
+    if family_name:
+        claims["family_name"] = family_name
+    if given_name:
+        claims["given_name"] = given_name
+    return claims
+
+
 class TokenService:
     """Mints and verifies tokens.  ``max_ttl_s`` bounds every token's lifetime: one that expires
     later than that from now is refused (a leaked token must not work for years), and none is minted
@@ -140,11 +161,7 @@ class TokenService:
             "iss": self._key, "sub": identity, "name": name, "room": room_id, "role": role.value,
             "registered": registered, "iat": t, "nbf": t - LEEWAY_S, "exp": t + ttl_s,
         }
-        if family_name:
-            claims["family_name"] = family_name
-        if given_name:
-            claims["given_name"] = given_name
-        return self._encode(claims)
+        return self._encode(_with_names(claims, family_name, given_name))
 
     def mint_admin(self, *, subject: str = "admin", ttl_s: int, now: float | None = None) -> str:
         self._check_ttl(ttl_s)
@@ -174,11 +191,7 @@ class TokenService:
             "iss": self._key, "sub": identity, "name": name, "lesson": lesson_id, "role": role.value,
             "registered": registered, "iat": t, "exp": int(expires_at),
         }
-        if family_name:
-            claims["family_name"] = family_name
-        if given_name:
-            claims["given_name"] = given_name
-        return self._encode(claims)
+        return self._encode(_with_names(claims, family_name, given_name))
 
     def mint_teacher(self, *, teacher_id: str, name: str, ttl_s: int, family_name: str = "", given_name: str = "",
                      now: float | None = None) -> str:
@@ -186,11 +199,7 @@ class TokenService:
         t = int(time.time() if now is None else now)
         claims: dict[str, Any] = {"iss": self._key, "sub": teacher_id, "name": name, "teacher": True, "iat": t,
                                   "exp": t + ttl_s}
-        if family_name:
-            claims["family_name"] = family_name
-        if given_name:
-            claims["given_name"] = given_name
-        return self._encode(claims)
+        return self._encode(_with_names(claims, family_name, given_name))
 
     def _decode(self, token: str, *, max_ttl_s: int | None = None) -> dict[str, Any]:
         if not token:
@@ -237,14 +246,7 @@ class TokenService:
         room = _text(claims, "room", required=True)
         if room_id is not None and room != room_id:
             raise TokenError("token is for another room")
-        role_text = claims.get("role", Role.PARTICIPANT.value)
-        try:
-            role = Role(role_text)
-        except ValueError:
-            raise TokenError(f"token claim 'role' must be one of {', '.join(Role.values())}") from None
-        registered = claims.get("registered", False)
-        if not isinstance(registered, bool):
-            raise TokenError("token claim 'registered' must be true or false")
+        role, registered = _role_registered(claims)
         exp = claims["exp"]
         return AccessGrant(
             identity=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
@@ -266,14 +268,7 @@ class TokenService:
         lesson = _text(claims, "lesson", required=True, limit=64)
         if lesson_id is not None and lesson != lesson_id:
             raise TokenError("token is for another lesson")
-        role_text = claims.get("role", Role.PARTICIPANT.value)
-        try:
-            role = Role(role_text)
-        except ValueError:
-            raise TokenError(f"token claim 'role' must be one of {', '.join(Role.values())}") from None
-        registered = claims.get("registered", False)
-        if not isinstance(registered, bool):
-            raise TokenError("token claim 'registered' must be true or false")
+        role, registered = _role_registered(claims)
         return LessonGrant(
             identity=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
             name=_text(claims, "name", required=False) or _text(claims, "sub", required=True),
