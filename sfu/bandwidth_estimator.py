@@ -13,8 +13,8 @@ received bitrate + 10 kbit/s (a receiver cannot vouch for more than it sees).
 
 The loss-based part (draft section 6): the fraction of the publisher's packets lost, as the
 server's own receiver reports count it, caps the estimate: over 10% lost -> the cap (at first the
-bitrate sent) x (1 - loss / 2) per report; under 2% -> the cap grows 5% per report and goes once
-it is above the delay estimate. Chromium runs the same rule on its side from the same reports, so this matters for
+bitrate sent) x (1 - loss / 2) per report, but not below 0.85 x the bitrate received; under 2% ->
+the cap grows 5% per report and goes once it is above the delay estimate. Chromium runs the same rule on its side from the same reports, so this matters for
 senders that only obey REMB (aiortc).
 
 Used for publishers that do not negotiate transport-cc (``sfu.transport_cc``: there the browser's
@@ -397,7 +397,10 @@ class ReceiveBandwidthEstimator:
             # GCC: A = A_prev x (1 - loss / 2); the first time, A_prev is what the sender sends
             # (the received bitrate before the loss), not the estimate, which may be far above it
             base = self._loss_cap if self._loss_cap is not None else received / (1 - min(fraction, 0.9))
-            self._loss_cap = base * (1 - 0.5 * fraction)
+            # never below BETA x what gets through: the path carries at least that much (a sender
+            # that cannot go lower, an encoder overshooting its target, must not drive the estimate
+            # to the floor report after report)
+            self._loss_cap = max(base * (1 - 0.5 * fraction), BETA * received)
         elif fraction < LOSS_LOW and self._loss_cap is not None:
             self._loss_cap *= 1.05
             if self.delay_estimate is not None and self._loss_cap > self.delay_estimate:
