@@ -14,8 +14,9 @@ received bitrate + 10 kbit/s (a receiver cannot vouch for more than it sees).
 The loss-based part (draft section 6): the fraction of the publisher's packets lost, as the
 server's own receiver reports count it, caps the estimate: over 10% lost -> the cap (at first the
 bitrate sent) x (1 - loss / 2) per report, but not below 0.85 x the bitrate received; under 2% ->
-the cap grows 5% per report and goes once it is above the delay estimate. Chromium runs the same rule on its side from the same reports, so this matters for
-senders that only obey REMB (aiortc).
+the cap grows 5% per report and goes once it is above the delay estimate (only then: a queue that
+stays full, which the delay filter cannot see, must not lift it). Chromium runs the same rule on
+its side from the same reports, so this matters for senders that only obey REMB (aiortc).
 
 Used for publishers that do not negotiate transport-cc (``sfu.transport_cc``: there the browser's
 own send-side GCC decides). Time is passed in (seconds, monotonic); :meth:`on_packet` is the
@@ -376,8 +377,6 @@ class ReceiveBandwidthEstimator:
             self._last_change_ms = now_ms
         self.delay_estimate = min(float(self._max_bitrate), max(float(MIN_BITRATE), new))
         self._last_update_ms = now_ms
-        if self._loss_cap is not None and self._loss_cap > self.delay_estimate:
-            self._loss_cap = None
         return self.delay_estimate
 
     def _on_capacity_sample(self, kbps: float) -> None:

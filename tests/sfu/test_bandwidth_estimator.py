@@ -57,6 +57,7 @@ def run(
     seconds: float,
     *,
     chromium_like: bool = False,
+    obeys: bool = True,
     max_rate: float = 2_500_000,
     events: dict[float, tuple[str, float]] | None = None,
     est: ReceiveBandwidthEstimator | None = None,
@@ -87,7 +88,7 @@ def run(
                 setattr(link, attr, setting)
         while pending and pending[0][0] <= t:
             remb = pending.pop(0)[1]
-        target = min(remb, max_rate, own if chromium_like else max_rate)
+        target = min(remb, max_rate, own if chromium_like else max_rate) if obeys else max_rate
         frame_bytes = max(200, int(target / 8 / 30))
         pace = 2.5 * target / 8  # bytes/s: libwebrtc's pacer factor
         send_t = t
@@ -188,6 +189,14 @@ def test_a_burst_of_random_loss_caps_the_estimate_and_it_recovers_after() -> Non
     assert max(during) < 0.95 * min(before), (before, during)
     after = trace.between(38, 45)
     assert min(after) > 0.9 * min(before), trace.between(15, 45)
+
+
+def test_a_sender_that_ignores_the_remb_does_not_drive_the_estimate_to_the_floor() -> None:
+    # 1.5 Mbit/s into 800 kbit/s whatever the REMB says (an encoder overshooting its target): the
+    # loss goes on report after report, the estimate stays near what gets through
+    trace, _, _ = run(Link(capacity=800_000), 30.0, obeys=False, max_rate=1_500_000)
+    late = trace.between(10, 30)
+    assert all(0.8 * 0.85 * 800_000 <= e <= 800_000 for e in late), late
 
 
 def test_the_estimate_agrees_with_aiortcs_receive_side_estimator_on_the_same_packets() -> None:
