@@ -230,9 +230,13 @@ class RoomManager:
         waiting = sum(len(lr.room.waiting()) for lr in self.live.values())
         return {"rooms": len(self.live), "participants": joined, "waiting": waiting}
 
-    async def shutdown(self) -> None:
+    def stop_watching(self) -> None:
+        """The server stops: no room ends by a deadline any more (the next start watches them again)."""
         for room_id in list(self._deadlines):
             self._unwatch(room_id)
+
+    async def shutdown(self) -> None:
+        self.stop_watching()
         for task in list(self._ending):
             task.cancel()
         for live in list(self.live.values()):

@@ -45,3 +45,12 @@ def setup_lessons(app: web.Application) -> None:
         await app[ROOMS].watch_ends()
 
     app.on_startup.append(watch_room_ends)
+
+    async def report_before_stop(app: web.Application) -> None:
+        # on_shutdown runs before any cleanup_ctx unwinds: the reports of rooms that just ended
+        # reach the webhook outbox while it is still open (it closes before this feature's
+        # cleanup, being set up after it), and no deadline ends a room after that
+        app[ROOMS].stop_watching()
+        await service.close()
+
+    app.on_shutdown.append(report_before_stop)

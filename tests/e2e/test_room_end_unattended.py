@@ -11,11 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+from aiohttp import web
 
 from signaling.app_keys import CLOCK, EVENTS
+from signaling.app_keys import TOKENS as APP_TOKENS
 from signaling.events import ATTENDANCE_READY, PARTICIPANT_LEFT, ROOM_ENDED, RoomEvent
 from signaling.rooms import Role
-from tests.conftest import Server
+from tests.conftest import Server, start_server, test_settings
 from tests.e2e.test_roster_entry import lesson_room
 from tests.e2e.test_store_restart import TOKENS, Serve, connect, token
 from tests.e2e.test_webhooks import Receiver
@@ -116,3 +118,38 @@ async def test_a_room_whose_end_passed_while_the_server_was_down_ends_at_the_sta
                 if srv.proc is not None and srv.proc.returncode is None:
                     await srv.kill9()
             await journal.stop()
+
+
+async def test_the_attendance_of_a_room_ended_just_before_a_graceful_stop_still_reaches_the_journal(
+        tmp_path: Path) -> None:
+    journal = await Receiver(down=True).start()  # nothing is delivered before the stop: all is in the outbox
+    runners: list[web.AppRunner] = []
+    http = aiohttp.ClientSession()
+
+    async def serve() -> Server:
+        runner, base = await start_server(test_settings(store="sqlite", data_dir=str(tmp_path)))
+        runners.append(runner)
+        return Server(app=runner.app, base=base, http=http,
+                      admin={"Authorization": "Bearer " + runner.app[APP_TOKENS].mint_admin(ttl_s=600)})
+
+    try:
+        first = await serve()
+        status, _ = await first.rest("POST", "/v1/webhooks", {"url": journal.url(),
+                                                              "events": [ROOM_ENDED, ATTENDANCE_READY]})
+        assert status == 201
+        # a lesson's room: its report reads the lesson from the database first
+        room_id = await lesson_room(first, {"s-1"}, lesson={"lesson_id": "LS_gone", "starts_at": 1.0})
+        await (await first.join(room_id, "s-1")).close()
+        status, _ = await first.rest("DELETE", f"/v1/rooms/{room_id}")
+        assert status == 200
+        await runners.pop().cleanup()  # at once: the attendance report is still being made
+
+        journal.down = False
+        await serve()
+        await journal.wait_for(lambda: len(journal.unique()) == 2)
+        assert [g.payload["event"] for g in journal.unique()] == [ROOM_ENDED, ATTENDANCE_READY]
+    finally:
+        for runner in runners:
+            await runner.cleanup()
+        await http.close()
+        await journal.stop()
