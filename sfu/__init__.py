@@ -1,11 +1,16 @@
 """urok's media forwarding core: a packet-level SFU on aiortc (mediasoup's object model).
 
 ``Worker`` -> ``Router`` (room) -> ``WebRtcTransport`` (one peer connection) -> ``Producer``
-(incoming track) / ``Consumer`` (one outgoing copy). See ``docs/sfu.md``. Never imports
-``signaling``.
+(incoming track) / ``Consumer`` (one outgoing copy). See ``docs/sfu.md``. Features (recording,
+noise suppression, bots, playback) use only what this module exports: ``Router.create_direct_transport``
+-> ``DirectTransport`` (``consume`` -> ``DirectConsumer``, ``produce`` -> ``DirectProducer``),
+``Consumer.replace_producer``; see ``docs/sfu_features.md``. Never imports ``signaling``.
 """
 
 from .consumer import Consumer
+from .direct_consumer import DirectConsumer, RtpCallback
+from .direct_producer import DirectProducer
+from .direct_transport import DirectTransport
 from .errors import (
     ClosedError,
     DuplicateIdError,
@@ -18,6 +23,8 @@ from .errors import (
 )
 from .producer import Producer
 from .router import Router
+from .rtp import RtpHeader, parse_header
+from .rtp_packetizer import OpusPacketizer, RtpPacketizer
 from .sdp import CodecInfo, MediaSection
 from .stats import WorkerStats
 from .webrtc_transport import WebRtcTransport
@@ -27,14 +34,21 @@ __all__ = [
     "ClosedError",
     "CodecInfo",
     "Consumer",
+    "DirectConsumer",
+    "DirectProducer",
+    "DirectTransport",
     "DuplicateIdError",
     "IceServer",
     "InvalidCandidateError",
     "InvalidSdpError",
     "InvalidStateError",
     "MediaSection",
+    "OpusPacketizer",
     "Producer",
     "Router",
+    "RtpCallback",
+    "RtpHeader",
+    "RtpPacketizer",
     "SfuError",
     "UnknownMidError",
     "UnsupportedCodecError",
@@ -42,4 +56,5 @@ __all__ = [
     "Worker",
     "WorkerSettings",
     "WorkerStats",
+    "parse_header",
 ]

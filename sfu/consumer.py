@@ -18,12 +18,14 @@ from collections.abc import Callable
 from typing import Protocol
 
 from . import rtcp
+from .errors import ClosedError, UnsupportedCodecError
 from .fast_path import FanOut, FastSink, Slot
 from .layer_selector import HOLD_AFTER_UP, PROBE_AFTER, LayerState, select_layer
 from .nack import NACK_FAR, RetransmitGuard, count_dropped
 from .producer import Producer
 from .rtp import SEQ_TS_SSRC, make_id_map, parse_header, rewrite_extensions
 from .rtp_stream_recv import RtpStreamRecv
+from .sdp import CodecInfo
 from .seq_manager import SeqManager
 from .simulcast import HIGHEST, layer_index
 from .stats import RTP_NOT_CONNECTED, ConsumerStats, WorkerStats
@@ -72,6 +74,7 @@ class Consumer:
         self._ready = False
         self._pt = producer.codec_info.payload_type
         self._id_map: bytes | None = None
+        self._extensions: dict[str, int] = {}  # the subscriber's header extension ids (_configure)
         self._needs_keyframe = producer.kind == "video"  # a stream is joined at a keyframe
         self._waiting_keyframe = False  # after a resume: forward again from a keyframe
         self._seq = SeqManager(producer.codec_info.clock_rate)
@@ -210,6 +213,36 @@ class Consumer:
                 callback()
             except Exception:
                 logger.exception("consumer on_close callback failed")
+
+    def replace_producer(self, producer: Producer) -> None:
+        """Forward ``producer`` instead of the current one, without renegotiating the subscriber
+        (e.g. a participant's raw microphone -> its noise-suppressed one): same kind and codec
+        (H.264: same profile and packetization mode). The consumer keeps its SSRC, m-line,
+        payload type and track id (``a=msid`` still names the first producer); its sequence
+        numbers and timestamps continue from the last packet sent (sfu.seq_manager); video waits
+        for the new source's keyframe (asked for at once); the old producer's fan-out drops it and
+        its close no longer closes this consumer, the new one's does. Simulcast: the preferred
+        layer carries over. Raises ``ClosedError`` (either closed), ``UnsupportedCodecError``."""
+        if self._closed:
+            raise ClosedError("consumer is closed")
+        if producer.closed:
+            raise ClosedError("producer is closed")
+        old = self._producer
+        if producer is old:
+            return
+        if producer.kind != self._kind or not same_codec(producer.codec_info, old.codec_info):
+            raise UnsupportedCodecError(
+                f"cannot replace {old.codec} with {producer.codec}: the subscriber negotiated {old.codec}"
+            )
+        self._leave_fast()
+        old.detach_consumer(self)
+        self._producer = producer
+        self._simulcast = producer.simulcast
+        self._current = self._target = None
+        self._waiting_keyframe = False
+        self._id_map = make_id_map(producer.extensions, self._extensions) if self._ready else None
+        producer._add_consumer(self)
+        self.update_target()  # joins the new stream, asks for its keyframe (once ready)
 
     def __repr__(self) -> str:
         return (
@@ -392,6 +425,7 @@ class Consumer:
         """Apply the subscriber's negotiated PT and header extension ids; start forwarding."""
         self._leave_fast()
         self._pt = payload_type
+        self._extensions = dict(extensions)
         self._id_map = make_id_map(self._producer.extensions, extensions)
         if not self._ready:
             self._ready = True
@@ -488,4 +522,17 @@ class Consumer:
         self._producer.request_keyframe(layer=self._current or self._target)
 
 
-__all__ = ["WAIT_KEYFRAME", "Consumer", "ConsumerTransport"]
+def same_codec(a: CodecInfo, b: CodecInfo) -> bool:
+    """Whether a subscriber negotiated for ``b`` can take ``a``'s packets: same MIME type and clock
+    rate; H.264 also the same packetization mode and profile (profile_idc + constraints)."""
+    if a.mime_type.lower() != b.mime_type.lower() or a.clock_rate != b.clock_rate:
+        return False
+    if a.mime_type.lower() != "video/h264":
+        return True
+    pa, pb = a.parameters, b.parameters
+    return (str(pa.get("packetization-mode", "0")) == str(pb.get("packetization-mode", "0"))
+            and str(pa.get("profile-level-id", "42001f")).lower()[:4]
+            == str(pb.get("profile-level-id", "42001f")).lower()[:4])
+
+
+__all__ = ["WAIT_KEYFRAME", "Consumer", "ConsumerTransport", "same_codec"]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from .active_speaker_observer import ActiveSpeakerObserver
+from .direct_transport import DirectTransport
 from .errors import ClosedError, DuplicateIdError
 from .webrtc_transport import WebRtcTransport
 
@@ -41,6 +43,7 @@ class Router:
         self._transports: dict[str, WebRtcTransport] = {}
         self._producers: dict[str, Producer] = {}
         self._observers: list[ActiveSpeakerObserver] = []
+        self._direct: dict[str, DirectTransport] = {}  # features' transports (sfu.direct_transport)
 
     @property
     def worker(self) -> RouterOwner:
@@ -58,6 +61,10 @@ class Router:
     def producers(self) -> list[Producer]:
         """Every open producer of every transport of this router."""
         return list(self._producers.values())
+
+    @property
+    def direct_transports(self) -> list[DirectTransport]:
+        return list(self._direct.values())
 
     def get_transport(self, transport_id: str) -> WebRtcTransport | None:
         return self._transports.get(transport_id)
@@ -80,6 +87,24 @@ class Router:
         self._context.ensure_ticker()
         return transport
 
+    def create_direct_transport(self, transport_id: str | None = None) -> DirectTransport:
+        """A transport with no network, for features (docs/sfu_features.md): ``consume`` hands a
+        producer's packets to a callback, ``produce`` makes a producer fed from Python. Ids are
+        unique among the router's direct transports (default: a new random one)."""
+        if self._closed:
+            raise ClosedError(f"router {self.id!r} is closed")
+        if transport_id is None:
+            transport_id = f"direct-{uuid.uuid4().hex[:12]}"
+        if transport_id in self._direct:
+            raise DuplicateIdError(f"direct transport {transport_id!r} exists")
+        transport = DirectTransport(
+            transport_id, self._context, owner=self, on_closed=self._direct_closed,
+            on_producer_added=self._producer_added, on_producer_removed=self._producer_removed,
+        )
+        self._direct[transport_id] = transport
+        self._context.ensure_ticker()
+        return transport
+
     def create_active_speaker_observer(self, decision_interval: float = 0.3) -> ActiveSpeakerObserver:
         """An observer of the audio levels of the producers added to it (``observer.add_producer``);
         it decides the dominant speaker on the worker's ticker."""
@@ -97,6 +122,8 @@ class Router:
         self._closed = True
         for transport in list(self._transports.values()):
             transport.close()
+        for direct in list(self._direct.values()):
+            direct.close()
         for observer in self._observers:
             observer.close()
         self._observers.clear()
@@ -125,10 +152,19 @@ class Router:
                 transport._tick(now)
             except Exception:
                 logger.exception("transport %s: periodic work failed", transport.id)
+        for direct in list(self._direct.values()):
+            try:
+                direct._tick(now)
+            except Exception:
+                logger.exception("direct transport %s: periodic work failed", direct.id)
 
     def _transport_closed(self, transport: WebRtcTransport) -> None:
         if self._transports.get(transport.id) is transport:
             del self._transports[transport.id]
+
+    def _direct_closed(self, transport: DirectTransport) -> None:
+        if self._direct.get(transport.id) is transport:
+            del self._direct[transport.id]
 
     def _producer_added(self, producer: Producer) -> None:
         self._producers[producer.id] = producer
