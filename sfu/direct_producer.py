@@ -24,7 +24,7 @@ from collections.abc import Callable
 
 from .errors import ClosedError
 from .producer import Producer, ProducerTransport
-from .rtp import EXT_AUDIO_LEVEL
+from .rtp import EXT_AUDIO_LEVEL, parse_header, rewrite_extensions
 from .rtp_packetizer import OpusPacketizer, RtpPacketizer
 from .sdp import CodecInfo
 from .stats import WorkerStats
@@ -62,6 +62,10 @@ class DirectProducer(Producer):
         )
         self.on_keyframe_request: Callable[[], None] | None = None
         self._ssrc_bytes = _SSRC.pack(ssrc)
+        keep = bytearray(256)
+        for ext_id in self.extensions.values():
+            keep[ext_id] = ext_id
+        self._keep_ids = bytes(keep)
         self._sr_at = -1e9
         self._packetizer: RtpPacketizer | None = None
         self.sent = 0  # packets given to send() and forwarded into the receive path
@@ -87,11 +91,12 @@ class DirectProducer(Producer):
         return int(_SSRC.unpack(self._ssrc_bytes)[0])
 
     def send(self, packet: bytes | bytearray | memoryview) -> None:
-        """Forward one RTP packet (its sequence number, timestamp, marker, extensions and payload
-        as given; SSRC and payload type become the producer's). Synchronous: the subscribers'
-        packets are on their way when it returns. Raises ``ValueError`` for a buffer that is not an
-        RTP packet (shorter than 12 bytes, version not 2), :class:`ClosedError` once closed. A
-        paused producer takes the packet (history) but forwards nothing."""
+        """Forward one RTP packet (its sequence number, timestamp, marker and payload as given;
+        SSRC and payload type become the producer's; header extensions other than the producer's
+        own, :attr:`extensions`, become padding). Synchronous: the subscribers' packets are on
+        their way when it returns. Raises ``ValueError`` for a buffer that is not an RTP packet
+        (shorter than 12 bytes, version not 2, a header that overruns it), :class:`ClosedError`
+        once closed. A paused producer takes the packet (history) but forwards nothing."""
         if self._closed:
             raise ClosedError("producer is closed")
         if len(packet) < 12 or packet[0] >> 6 != 2:
@@ -99,6 +104,11 @@ class DirectProducer(Producer):
         buf = bytearray(packet)
         buf[1] = (buf[1] & 0x80) | self._pt
         buf[8:12] = self._ssrc_bytes
+        if buf[0] & 0x10:
+            # only the producer's own extensions (ids as in self.extensions) go on: subscribers map
+            # those by URI; any other element (a recording's MID, abs-send-time...) becomes padding
+            h = parse_header(buf)
+            rewrite_extensions(buf, h.ext_profile, h.ext_start, h.ext_end, self._keep_ids)
         data = bytes(buf)
         self.sent += 1
         self._receive_rtp(data)

@@ -324,3 +324,19 @@ def test_the_feature_api_is_exported() -> None:
                  "parse_header", "RtpHeader"):
         assert name in sfu.__all__
     assert DirectTransport.__module__ == "sfu.direct_transport"
+
+
+async def test_a_direct_producer_forwards_only_its_own_header_extensions(worker: Worker) -> None:
+    from sfu.rtp import iter_extensions
+
+    router = worker.create_router("r")
+    direct = router.create_direct_transport()
+    camera = direct.produce("video", "video/VP8")
+    got: list[bytes] = []
+    direct.consume(camera, got.append)
+    h = parse_header(VP8[0])
+    assert iter_extensions(VP8[0], h.ext_profile, h.ext_start, h.ext_end)  # a publisher's MID etc.
+    camera.send(VP8[0])
+    h = parse_header(got[0])
+    assert iter_extensions(got[0], h.ext_profile, h.ext_start, h.ext_end) == []  # padding now
+    assert payload(got[0]) == payload(VP8[0])
