@@ -8,12 +8,13 @@ second for as long as it ran (measured: see docs/sfu.md, "Bandwidth")."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
 from aiortc import RTCSessionDescription
 
-from sfu import Worker, WorkerSettings
+from sfu import Worker, WorkerSettings, aiortc_compat
 from tests import netns
 
 from .helpers import NoisyVideoTrack, client_pc
@@ -26,7 +27,12 @@ async def test_a_publisher_on_an_800_kbits_uplink_settles_below_it_and_stops_los
         net = netns.Network()
     except netns.NetnsUnavailable as e:
         pytest.skip(str(e))
-    with net:
+    # aioice's host addresses are process-wide: an earlier test's Worker(host_addresses=("127.0.0.1",))
+    # would leave the client nothing to gather in its namespace
+    restore = aiortc_compat._host_addresses
+    aiortc_compat.set_host_addresses(None)
+    with net, contextlib.ExitStack() as stack:
+        stack.callback(aiortc_compat.set_host_addresses, restore)
         link = net.add_client("pub")
         link.uplink.apply(netns.Impairment(rate_kbit=800, delay_ms=20))
         link.downlink.apply(netns.Impairment(delay_ms=20))
