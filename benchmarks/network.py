@@ -61,6 +61,7 @@ from aiortc.sdp import candidate_from_sdp
 from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, media_tracks, rtc_config
 from benchmarks.media_prep import EncodedMedia, MediaSpec, _Pattern, load_media
 from benchmarks.webinar import tolerant_consent
+from sfu import aiortc_compat
 from tests.netns import SERVER_ADDRESS, ClientLink, Impairment, NetnsUnavailable, Network
 
 SCENARIOS = ("clean", "loss", "downlink", "uplink")
@@ -510,7 +511,9 @@ async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS)})")
     media = media or load_media(cfg.media)
-    with Network() as net, tolerant_consent():
+    # aioice's host addresses are process-wide: a loopback worker made earlier in this process (a test
+    # before this one) would leave the clients nothing to gather in their namespaces
+    with Network() as net, tolerant_consent(), aiortc_compat.host_addresses(None):
         run = Run(net, cfg, media)
         result = ScenarioResult(scenario, net.backend, str(cfg.server_checkout), [], 0)
         try:

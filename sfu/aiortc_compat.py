@@ -88,6 +88,18 @@ def set_host_addresses(addresses: tuple[str, ...] | None) -> None:
     aioice.ice.get_host_addresses = _get_host_addresses
 
 
+@contextlib.contextmanager
+def host_addresses(addresses: tuple[str, ...] | None) -> Iterator[None]:
+    """``set_host_addresses`` for a block, then back to what it was: clients in a network namespace
+    must gather on its interfaces even after a loopback worker restricted them in this process."""
+    before = _host_addresses
+    set_host_addresses(addresses)
+    try:
+        yield
+    finally:
+        set_host_addresses(before)
+
+
 def install_packet_hooks(dtls: Any, on_rtp: RawHandler, on_rtcp: RawHandler) -> bool:
     """Route decrypted RTP/RTCP of ``dtls`` (an ``RTCDtlsTransport``) to the given callables.
 

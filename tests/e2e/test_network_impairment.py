@@ -67,7 +67,10 @@ def test_the_harness_leaves_no_namespace_and_no_process(loss_run: LossRun) -> No
 def test_subscribers_receive_nearly_every_packet_and_see_no_freeze_under_uplink_loss(loss_run: LossRun) -> None:
     sub = loss_run.result.phases[0].subscribers[0]
     # the video: what NACKs repair (Opus is not NACKed by browsers; its loss stays the link's)
-    assert sub.video_pct >= 99.5, sub
+    # >= 99.5%; in a 5-s window of ~170 packets that is "none lost" but for the window's two edges
+    # (a packet sent just before the mark and repaired after it counts as missing): at most 2
+    missing = sub.video_span - sub.video_received
+    assert missing <= max(2, 0.005 * sub.video_span), sub
     assert sub.freeze_s <= 0.5, sub
 
 

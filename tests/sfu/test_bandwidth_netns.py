@@ -29,10 +29,8 @@ async def test_a_publisher_on_an_800_kbits_uplink_settles_below_it_and_stops_los
         pytest.skip(str(e))
     # aioice's host addresses are process-wide: an earlier test's Worker(host_addresses=("127.0.0.1",))
     # would leave the client nothing to gather in its namespace
-    restore = aiortc_compat._host_addresses
-    aiortc_compat.set_host_addresses(None)
     with net, contextlib.ExitStack() as stack:
-        stack.callback(aiortc_compat.set_host_addresses, restore)
+        stack.enter_context(aiortc_compat.host_addresses(None))
         link = net.add_client("pub")
         link.uplink.apply(netns.Impairment(rate_kbit=800, delay_ms=20))
         link.downlink.apply(netns.Impairment(delay_ms=20))
