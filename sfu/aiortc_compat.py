@@ -235,6 +235,12 @@ def set_sender_ssrc(sender: Any, ssrc: int) -> None:
     sender._ssrc = ssrc
 
 
+def set_sender_rtx_ssrc(sender: Any, ssrc: int) -> None:
+    """The RTX SSRC aiortc writes for this sender (``a=ssrc-group:FID <ssrc> <rtx ssrc>``) when its
+    codec preferences include RTX."""
+    sender._rtx_ssrc = ssrc
+
+
 def set_sender_msid(sender: Any, stream_id: str, track_id: str) -> None:
     """Set the ``a=msid:<stream_id> <track_id>`` aiortc writes for this sender."""
     sender._stream_id = stream_id

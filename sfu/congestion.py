@@ -117,14 +117,28 @@ class BandwidthConsumer(Protocol):
 
     def on_bandwidth(self, available_bps: float | None) -> None: ...
 
+    @property
+    def rtx(self) -> bool: ...
+
+    @property
+    def closed(self) -> bool: ...
+
+    def probe_goal(self) -> float: ...
+
+    def send_padding(self, count: int) -> int: ...
+
 
 class SubscriberCongestion:
-    """The downlink estimate of one subscriber transport (module docstring)."""
+    """The downlink estimate of one subscriber transport (module docstring). With
+    ``padding_probes``, the estimator probes with padding through a video consumer that negotiated
+    RTX (``prober``, taken by the transport's pacer, sfu.padding) instead of growing into a layer."""
 
-    __slots__ = ("_last_octets", "_last_tick", "_packets_at_report", "estimator", "given")
+    __slots__ = ("_last_octets", "_last_tick", "_packets_at_report", "_padding", "estimator", "given", "prober")
 
-    def __init__(self) -> None:
+    def __init__(self, padding_probes: bool = False) -> None:
         self.estimator = DownlinkEstimator()
+        self._padding = padding_probes
+        self.prober: BandwidthConsumer | None = None  # a cluster starts: pad through it
         self.given: tuple[float | None, int] = (None, 0)  # the last (share, video consumers) given
         self._packets_at_report: dict[int, int] = {}  # consumer SSRC -> its packets at the last block
         self._last_octets = -1
@@ -176,6 +190,16 @@ class SubscriberCongestion:
             self.given = (share, len(video))
             for consumer in video:
                 consumer.on_bandwidth(share)
+        if self._padding:
+            est = self.estimator
+            senders = [c for c in video if c.rtx]
+            est.padding_probes = bool(senders)
+            if senders and est.start_probe(now, sum(c.probe_goal() for c in video)) > 0:
+                self.prober = senders[0]
+
+    def padding_rate(self, now: float) -> float:
+        """The padding bit rate a cluster wants now (0: none runs)."""
+        return self.estimator.probe_padding(now)
 
 
 def extension_ids(answer: Iterable[MediaSection]) -> tuple[int, int]:

@@ -12,12 +12,13 @@ fan-out of its stream (``sfu.fast_path``) and takes it back at any change.
 from __future__ import annotations
 
 import logging
+import random
 import time
 import uuid
 from collections.abc import Callable
 from typing import Protocol
 
-from . import rtcp
+from . import rtcp, rtx
 from .errors import ClosedError, UnsupportedCodecError
 from .fast_path import FanOut, FastSink, Slot
 from .layer_selector import HOLD_AFTER_UP, PROBE_AFTER, LayerState, select_layer
@@ -58,11 +59,17 @@ class Consumer:
 
     def __init__(
         self, transport: ConsumerTransport, producer: Producer, ssrc: int, stats: WorkerStats,
-        nack_guard: RetransmitGuard,
+        nack_guard: RetransmitGuard, rtx_ssrc: int | None = None,
     ) -> None:
         self.id: str = uuid.uuid4().hex[:16]
         self.on_close: Callable[[], None] | None = None
         self.ssrc = ssrc
+        # RTX towards the subscriber (RFC 4588; video): the SSRC offered in a=ssrc-group:FID, the
+        # payload type its answer kept (None: not negotiated, retransmissions go on ``ssrc``), the
+        # RTX stream's own sequence numbers
+        self.rtx_ssrc = rtx_ssrc
+        self._rtx_pt: int | None = None
+        self._rtx_seq = random.getrandbits(16)
         self.mid: str | None = None  # m-line in the subscriber's SDP, set by create_offer()
         self._producer = producer
         self._transport = transport
@@ -421,10 +428,12 @@ class Consumer:
             self.layer_switches += 1
 
     # ---- the transport's calls -------------------------------------------------------------------
-    def _configure(self, payload_type: int, extensions: dict[str, int]) -> None:
-        """Apply the subscriber's negotiated PT and header extension ids; start forwarding."""
+    def _configure(self, payload_type: int, extensions: dict[str, int], rtx_payload_type: int | None = None) -> None:
+        """Apply the subscriber's negotiated PT and header extension ids (and the RTX payload type
+        when its answer kept RTX for that PT); start forwarding."""
         self._leave_fast()
         self._pt = payload_type
+        self._rtx_pt = rtx_payload_type if self.rtx_ssrc is not None else None
         self._extensions = dict(extensions)
         self._id_map = make_id_map(self._producer.extensions, extensions)
         if not self._ready:
@@ -492,7 +501,7 @@ class Consumer:
                 stats.retransmit_missed += 1
                 mine.retransmit_missed += 1
                 continue
-            reason = guard.admit(out_seq, len(data), now)
+            reason = guard.admit(out_seq, len(data) + (2 if self._rtx_pt is not None else 0), now)  # as sent
             if reason is not None:
                 count_dropped(stats, mine, reason)
                 continue
@@ -501,11 +510,61 @@ class Consumer:
             SEQ_TS_SSRC.pack_into(buf, 2, out_seq, (h.timestamp + sm.ts_offset) & 0xFFFFFFFF, self.ssrc)
             if h.ext_profile and self._id_map is not None:
                 rewrite_extensions(buf, h.ext_profile, h.ext_start, h.ext_end, self._id_map)
-            if self._transport._send_rtp(buf):
+            out: bytes | bytearray | None = buf
+            rtx_pt = self._rtx_pt
+            if rtx_pt is not None and self.rtx_ssrc is not None:
+                out = rtx.wrap(buf, rtx_pt, self.rtx_ssrc, self._rtx_seq)
+                self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            if out is not None and self._transport._send_rtp(out):
                 stats.retransmitted += 1
-                stats.retransmitted_bytes += len(buf)
+                stats.retransmitted_bytes += len(buf)  # the packet repeated (RTX adds its 2-byte OSN)
                 mine.retransmitted += 1
                 mine.retransmitted_bytes += len(buf)
+                if out is not buf:
+                    stats.rtx_sent += 1
+                    mine.rtx_sent += 1
+
+    @property
+    def rtx(self) -> bool:
+        """Whether the subscriber negotiated RTX for this consumer (retransmissions and padding
+        probes go on :attr:`rtx_ssrc`)."""
+        return self._rtx_pt is not None
+
+    def send_padding(self, count: int) -> int:
+        """Send ``count`` padding-only RTX packets (bandwidth probes, ``sfu.probe``); returns the
+        RTP bytes sent (0 without RTX, before the first forwarded packet, or while paused)."""
+        rtx_pt, rtx_ssrc, sm = self._rtx_pt, self.rtx_ssrc, self._seq
+        if rtx_pt is None or rtx_ssrc is None or self._paused or self._closed:
+            return 0
+        if sm.last_seq is None:
+            return 0  # nothing forwarded yet: no timestamp to pad with
+        ts = self._slot.last_ts if self.fan is not None and self._slot is not None else sm.last_ts
+        sent = 0
+        stats, mine, send = self._stats, self.stats, self._transport._send_rtp
+        for _ in range(count):
+            packet = rtx.padding(rtx_pt, rtx_ssrc, self._rtx_seq, ts)
+            self._rtx_seq = (self._rtx_seq + 1) & 0xFFFF
+            if not send(packet):
+                break
+            sent += len(packet)
+            stats.padding_sent += 1
+            stats.padding_bytes += len(packet)
+            mine.padding_sent += 1
+        return sent
+
+    def probe_goal(self) -> float:
+        """The video bitrate (bit/s) this consumer would send on the layer above the one it targets
+        when its wish allows one (simulcast), else on the layer it targets; 0 when unknown. A
+        bandwidth probe asks whether the downlink carries the sum of these (``sfu.congestion``)."""
+        stream = self._target or self._current
+        if stream is None or self._paused:
+            return 0.0
+        streams = self._producer.streams
+        if len(streams) > 1 and stream.index < min(self._preferred, len(streams) - 1):
+            for up in streams[stream.index + 1:self._preferred + 1]:
+                if up.ssrc is not None and up.active:
+                    return float(up.bitrate)
+        return float(stream.bitrate)
 
     def _on_report_block(self, lsr: int, dlsr: int) -> None:
         """A receiver report block about this consumer's SSRC: an RTT sample when it echoes one of

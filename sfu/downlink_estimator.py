@@ -27,6 +27,21 @@ probe that meets no congestion for :data:`PROBE_WINDOW` resets ``hold``. Before 
 congestion, and once the estimate grows past ``max_bps``, there is no estimate (None: the layer
 selector then follows the subscriber's wish, as without this module).
 
+**Padding probes** (with :attr:`DownlinkEstimator.padding_probes`: the subscriber negotiated RTX,
+so the server can send padding-only RTX packets that its receiver drops): instead of growing into
+a higher layer with the media itself, the transport asks :meth:`DownlinkEstimator.start_probe`
+with the *probe goal* (what its video consumers would send one layer up); once the link has been
+quiet for :data:`PROBE_QUIET`, a cluster of :data:`PROBE_DURATION` tops what is sent up to the
+goal x :data:`PROBE_MARGIN` with padding (:meth:`DownlinkEstimator.probe_padding`). The first
+receiver report after the cluster judges it: low loss and no queue, the estimate becomes the rate
+probed at once (the layer steps up without waiting for growth); loss, a queue or a REMB cut during
+it or until that report, the probe failed: the padding stops, the estimate is not cut for it (the
+probe caused it), and the next probe waits twice as long (:data:`PROBE_INTERVAL`, at most
+:data:`MAX_PROBE_INTERVAL`: a few clusters a minute). A success followed by congestion within
+:data:`PROBE_WINDOW` (the layer did not fit after all) counts as a failed probe of the growth kind
+too (hold doubled) and sets the padding interval to its maximum. Growth then stops at 1.1 x the
+ceiling: going higher is the padding probes' job.
+
 Time is passed in (seconds, monotonic); nothing here is on the packet path: the transport feeds
 the reports as they come and calls :meth:`DownlinkEstimator.update` on its periodic tick with the
 bitrate it sent to the subscriber (video, over the last tick).
@@ -52,6 +67,12 @@ HOLD = 4.0
 MAX_HOLD = 30.0
 MIN_BPS = 50_000
 MAX_BPS = 20_000_000
+PROBE_DURATION = 1.0  # s of padding per cluster
+PROBE_MARGIN = 1.15  # a cluster sends up to the probe goal x this (media + padding)
+PROBE_QUIET = 2.0  # s without congestion (or moderate loss) before a cluster
+PROBE_REPORT_WAIT = 1.5  # s after a cluster for the receiver report that judges it
+PROBE_INTERVAL = 2.0  # s between clusters after a success or a first failure; doubles per failure
+MAX_PROBE_INTERVAL = 8.0
 SEND_SMOOTHING = 0.25  # weight of each tick's bitrate in the smoothed bitrate sent (~1 s at 0.25 s ticks)
 
 
@@ -63,6 +84,9 @@ class DownlinkStats:
     by_remb: int = 0
     probes: int = 0  # times the estimate grew past 1.1 x the ceiling
     failed_probes: int = 0
+    padding_probes: int = 0  # padding clusters started
+    padding_successes: int = 0  # clusters the next report confirmed (the estimate went up)
+    padding_failures: int = 0  # clusters met by congestion (or left unjudged)
 
 
 class DownlinkEstimator:
@@ -82,6 +106,12 @@ class DownlinkEstimator:
         "_min_rtt",
         "_min_rtt_at",
         "_moderate_at",
+        "_pp_end",
+        "_pp_interval",
+        "_pp_next_at",
+        "_pp_padding",
+        "_pp_rate",
+        "_pp_start",
         "_prev_rtt",
         "_prev_rtt_at",
         "_probe_at",
@@ -93,6 +123,7 @@ class DownlinkEstimator:
         "_was_congested",
         "estimate",
         "loss",
+        "padding_probes",
         "rtt",
         "stats",
     )
@@ -130,6 +161,13 @@ class DownlinkEstimator:
         self._probe_at = -1.0  # when the estimate passed 1.1 x the ceiling (-1: not probing)
         self._last_update = -1.0
         self._was_congested = False  # the previous update cut the estimate
+        self.padding_probes = False  # the transport can send padding (RTX negotiated): probe with it
+        self._pp_start = -1.0  # the current padding cluster (-1: none)
+        self._pp_end = -1.0
+        self._pp_rate = 0.0  # bit/s the cluster tests (media + padding)
+        self._pp_padding = 0.0  # bit/s of padding in it
+        self._pp_interval = PROBE_INTERVAL
+        self._pp_next_at = -1e9
 
     @property
     def hold(self) -> float:
@@ -166,6 +204,54 @@ class DownlinkEstimator:
         self._rembs[key] = (float(bitrate), now)
         self._remb_fresh = True
 
+    # -- padding probes ----------------------------------------------------------------------
+
+    def start_probe(self, now: float, goal_bps: float) -> float:
+        """Start a padding cluster towards ``goal_bps`` (the video bitrate the consumers would send
+        one layer up) if one may start now: padding probes on, an estimate below the goal (a limit
+        was seen), the link quiet for :data:`PROBE_QUIET`, the interval since the last cluster
+        over. Returns the padding bit rate to send now (0: no cluster)."""
+        if not self.padding_probes or self._pp_start >= 0 or self.estimate is None or self._sent <= 0:
+            return 0.0
+        if goal_bps <= self.estimate or now < self._pp_next_at:
+            return 0.0
+        if now - self._congestion_at < PROBE_QUIET or now - self._moderate_at < PROBE_QUIET or self.loss >= LOSS_LOW:
+            return 0.0
+        rate = goal_bps * PROBE_MARGIN
+        padding = rate - self._sent
+        if padding <= 0:
+            return 0.0
+        self._pp_start, self._pp_end = now, now + PROBE_DURATION
+        self._pp_rate, self._pp_padding = rate, padding
+        self.stats.padding_probes += 1
+        return padding
+
+    def probe_padding(self, now: float) -> float:
+        """The padding bit rate to send now (0 outside a cluster, or once it failed)."""
+        if self._pp_start >= 0 and now < self._pp_end:
+            return self._pp_padding
+        return 0.0
+
+    @property
+    def probing(self) -> bool:
+        """A cluster is running or waits for the report that judges it."""
+        return self._pp_start >= 0
+
+    def _end_probe(self, now: float, success: bool) -> None:
+        self._pp_start = self._pp_end = -1.0
+        self._pp_padding = 0.0
+        if success:
+            self.stats.padding_successes += 1
+            self._pp_interval = PROBE_INTERVAL
+            est = self.estimate
+            if est is not None and self._pp_rate > est:
+                self.estimate = self._pp_rate
+                self._probe_at = now  # congestion soon after: the step up did not fit (failed probe)
+        else:
+            self.stats.padding_failures += 1
+            self._pp_interval = min(MAX_PROBE_INTERVAL, self._pp_interval * 2)
+        self._pp_next_at = now + self._pp_interval
+
     # -- the tick ----------------------------------------------------------------------------
 
     def update(self, now: float, sent_bps: float) -> float | None:
@@ -177,7 +263,9 @@ class DownlinkEstimator:
             sent_bps if self._sent < 0 else (1 - SEND_SMOOTHING) * self._sent + SEND_SMOOTHING * sent_bps
         )
         cut = -1.0
-        if self._loss_weight > 0:
+        reported = self._loss_weight > 0
+        queueing = self._queueing
+        if reported:
             p = self.loss = self._loss_sum / self._loss_weight
             self._loss_sum = self._loss_weight = 0.0
             if p > LOSS_HIGH:
@@ -215,6 +303,18 @@ class DownlinkEstimator:
                     cut = remb_cut
                 self.stats.by_remb += 1
         self._was_congested = cut >= 0
+        if self._pp_start >= 0:
+            if cut >= 0 or (reported and self.loss >= LOSS_LOW):
+                # congestion while (or just after) padding ran: the probe caused it, nothing to cut
+                self._congestion_at = now
+                self._end_probe(now, success=False)
+                return self.estimate
+            if reported and now >= self._pp_end and not queueing:
+                self._end_probe(now, success=True)
+                self._ceiling = self.estimate if self.estimate is not None else self._ceiling
+                return self.estimate
+            if now > self._pp_end + PROBE_REPORT_WAIT:
+                self._end_probe(now, success=False)  # no report judged it
         if cut >= 0:
             self._on_congestion(now, cut)
         elif self.estimate is not None:
@@ -229,6 +329,9 @@ class DownlinkEstimator:
         if self._probe_at >= 0 and now - self._probe_at <= PROBE_WINDOW:
             self.stats.failed_probes += 1
             self._hold = min(self._max_hold, self._hold * 2)
+            if self.padding_probes:
+                self._pp_interval = MAX_PROBE_INTERVAL  # a padding success the media then refuted
+                self._pp_next_at = now + MAX_PROBE_INTERVAL
             cut = min(cut, self._ceiling)  # back to what held before the probe
         self._probe_at = -1.0
         self._ceiling = cut
@@ -245,6 +348,10 @@ class DownlinkEstimator:
             return
         grown = est * (1 + self._growth) ** dt
         threshold = 1.1 * self._ceiling
+        if self.padding_probes and grown > threshold:
+            grown = max(est, threshold)  # beyond the ceiling only a padding probe goes
+            if grown == est:
+                return
         if self._probe_at < 0 and est <= threshold < grown:
             self._probe_at = now
             self.stats.probes += 1

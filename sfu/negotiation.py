@@ -163,10 +163,14 @@ class Negotiation:
         return section, local, codec
 
     # ---- the server offers (subscriber) -----------------------------------------------------------
-    def open_sender(self, kind: str, capability: Any, ssrc: Callable[[], int]) -> Any:
+    def open_sender(
+        self, kind: str, capability: Any, ssrc: Callable[[], int], rtx_ssrc: int | None = None
+    ) -> Any:
         """A ``sendonly`` m-line offering only ``capability``; reuses an m-line a closed sender left
-        (same mid; ``ssrc()`` gives it a new SSRC). Returns aiortc's transceiver; name it with
-        :meth:`bind_sender` (``compat.sender_ssrc`` / ``set_sender_msid`` apply to its sender)."""
+        (same mid; ``ssrc()`` gives it a new SSRC). With ``rtx_ssrc`` (video) the m-line also offers
+        RTX (RFC 4588: ``rtx/90000`` with ``apt``, ``a=ssrc-group:FID <ssrc> <rtx_ssrc>``). Returns
+        aiortc's transceiver; name it with :meth:`bind_sender` (``compat.sender_ssrc`` /
+        ``set_sender_msid`` apply to its sender)."""
         free = self._free[kind]
         if free:  # an m-line a closed sender left: same mid, new SSRC, msid and codec
             transceiver = free.pop()
@@ -177,8 +181,12 @@ class Negotiation:
                 transceiver = self.pc.addTransceiver(compat.ParkedTrack(kind), direction="sendonly")
             compat.disable_sender(transceiver.sender)
             compat.disable_receiver(transceiver.receiver)
+        preferences = [capability]
+        if rtx_ssrc is not None:
+            compat.set_sender_rtx_ssrc(transceiver.sender, rtx_ssrc)
+            preferences.append(rtx_capability(kind))
         try:
-            transceiver.setCodecPreferences([capability])
+            transceiver.setCodecPreferences(preferences)
         except ValueError as exc:  # pragma: no cover - capability comes from aiortc itself
             raise UnsupportedCodecError(f"cannot offer {capability.mimeType}", detail=str(exc)) from exc
         return transceiver
@@ -292,6 +300,11 @@ def capability_for(kind: str, codec: CodecInfo) -> Any:
     return caps[0]
 
 
+def rtx_capability(kind: str) -> Any:
+    """aiortc's RTX capability for ``kind`` (aiortc adds the ``apt`` of the codec it follows)."""
+    return next(c for c in RTCRtpSender.getCapabilities(kind).codecs if c.mimeType.lower().endswith("/rtx"))
+
+
 def check_candidate(candidate: Mapping[str, Any] | None) -> None:
     """Raise :class:`InvalidCandidateError` for a candidate :meth:`WebRtcTransport.add_remote_candidate`
     would refuse (for callers that hold candidates until a transport exists)."""
@@ -319,4 +332,4 @@ def _parse_candidate(candidate: Mapping[str, Any] | None) -> Any:
     return parsed
 
 
-__all__ = ["MAX_REMOTE_CANDIDATES", "Negotiation", "capability_for", "check_candidate"]
+__all__ = ["MAX_REMOTE_CANDIDATES", "Negotiation", "capability_for", "check_candidate", "rtx_capability"]

@@ -72,6 +72,7 @@ class RtpListener:
         # RTX SSRC -> the producer whose stream it repairs (a=ssrc-group:FID of the offer)
         self.rtx_producers: dict[int, Producer] = {}
         self.consumer_by_ssrc: dict[int, Consumer] = {}
+        self.consumer_rtx_ssrcs: set[int] = set()  # the consumers' RTX SSRCs (not routed: never reused)
         self.mid_ext_id = 0  # header extension ids of the offer's MID and the answer's RID (0: none)
         self.rid_ext_id = 0
         self._offered_mids: frozenset[str] = frozenset()
@@ -111,19 +112,24 @@ class RtpListener:
             del self.rtx_producers[ssrc]
         self.rtx_ssrcs.difference_update(learned_rtx)
 
-    def unused_ssrc(self, exclude: int) -> int:
-        """A random SSRC no consumer of this transport sends with (nor ``exclude``)."""
+    def unused_ssrc(self, exclude: int, also: int | None = None) -> int:
+        """A random SSRC no consumer of this transport sends with (media or RTX), nor ``exclude``
+        or ``also``."""
         while True:
             ssrc = random.getrandbits(32)
-            if ssrc and ssrc != exclude and ssrc not in self.consumer_by_ssrc:
+            if (ssrc and ssrc != exclude and ssrc != also and ssrc not in self.consumer_by_ssrc
+                    and ssrc not in self.consumer_rtx_ssrcs):
                 return ssrc
 
     def add_consumer(self, consumer: Consumer) -> None:
         self.consumer_by_ssrc[consumer.ssrc] = consumer
+        if consumer.rtx_ssrc is not None:
+            self.consumer_rtx_ssrcs.add(consumer.rtx_ssrc)
 
     def remove_consumer(self, consumer: Consumer) -> None:
         if self.consumer_by_ssrc.get(consumer.ssrc) is consumer:
             del self.consumer_by_ssrc[consumer.ssrc]
+            self.consumer_rtx_ssrcs.discard(consumer.rtx_ssrc or 0)
 
     # ---- RTP ------------------------------------------------------------------------------------
     def on_rtp(self, data: bytes) -> None:

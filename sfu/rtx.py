@@ -93,6 +93,22 @@ def wrap(data: bytes | bytearray | memoryview, rtx_pt: int, rtx_ssrc: int, rtx_s
     ))
 
 
+PADDING_SIZE = 255  # bytes of padding in a padding-only packet (the count is one byte: at most 255)
+
+
+def padding(rtx_pt: int, rtx_ssrc: int, rtx_seq: int, timestamp: int, size: int = PADDING_SIZE) -> bytes:
+    """A padding-only RTX packet (RFC 3550 5.1 padding, no payload and so no OSN, as Chromium's
+    bandwidth probes): a 12-byte header with the P bit, ``size`` (1..255) bytes of padding whose
+    last byte is their count. A receiver finds nothing to recover in it and drops it after
+    counting its bytes; it exists to make traffic (sfu.probe)."""
+    size = min(max(size, 1), 255)
+    return b"".join((
+        _FIXED.pack(0xA0, rtx_pt & 0x7F, rtx_seq & 0xFFFF, timestamp & 0xFFFFFFFF, rtx_ssrc),
+        bytes(size - 1),
+        bytes((size,)),
+    ))
+
+
 class RtxUnwrapper:
     """The RTX side of one received media stream: which payload types are RTX of which media
     payload type (``{rtx pt: apt}``, :func:`sfu.sdp.rtx_payload_types`), and the media SSRC the

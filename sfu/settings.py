@@ -40,6 +40,11 @@ class WorkerSettings:
     # a receive-side estimate as their REMB (capped by remb_bitrate); a downlink estimate per
     # subscriber that its simulcast layers follow. False: the fixed REMB, layers by REMB alone.
     bandwidth_estimation: bool = True
+    # RTX (RFC 4588) offered to subscribers for video: NACKed packets go back on an RTX SSRC of
+    # their own, and padding-only RTX packets probe a subscriber's downlink (padding_probes, with
+    # bandwidth_estimation) so that its simulcast layer goes back up soon after the link recovers
+    subscriber_rtx: bool = True
+    padding_probes: bool = True
     tick_interval: float = 0.25  # seconds between periodic checks (PLI retries, REMB, paths)
     history_size: int = 1024  # packets kept per producer for NACKs (power of two)
     history_age: float = 2.0  # seconds a packet stays answerable

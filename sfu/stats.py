@@ -47,6 +47,9 @@ class WorkerStats:
     retransmitted: int = 0  # of those, re-sent from the packet history
     retransmitted_bytes: int = 0  # RTP bytes of those retransmissions (before SRTP)
     retransmit_missed: int = 0  # not (or no longer) in the history
+    rtx_sent: int = 0  # of the retransmissions, those sent RTX-wrapped on the consumer's RTX SSRC
+    padding_sent: int = 0  # padding-only RTX packets sent to subscribers (bandwidth probes)
+    padding_bytes: int = 0  # RTP bytes of those (before SRTP)
     nack_dropped: dict[str, int] = field(default_factory=dict)  # not re-sent, by rule (sfu.nack)
     pli_received: int = 0  # PLI/FIR from subscribers
     pli_sent: int = 0  # PLI to publishers (after throttling)
@@ -85,4 +88,6 @@ class ConsumerStats:
     retransmitted: int = 0
     retransmitted_bytes: int = 0
     retransmit_missed: int = 0
+    rtx_sent: int = 0  # retransmissions sent on the RTX SSRC
+    padding_sent: int = 0  # padding-only RTX packets (probes)
     nack_dropped: dict[str, int] = field(default_factory=dict)  # by reason: far, recent, rate

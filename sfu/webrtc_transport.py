@@ -27,6 +27,7 @@ from .consumer import Consumer
 from .errors import ClosedError
 from .fast_path import FastSink
 from .negotiation import MAX_REMOTE_CANDIDATES, Negotiation, capability_for, check_candidate
+from .padding import PaddingPacer
 from .producer import Producer
 from .publisher_feedback import PublisherFeedback
 from .rtp import EXT_MID, EXT_RID
@@ -98,9 +99,13 @@ class WebRtcTransport:
         # subscriber's downlink estimate shared among its video consumers
         self._congestion: PublisherCongestion | None = None
         self._downlink: SubscriberCongestion | None = None
+        self._pacer: PaddingPacer | None = None  # padding clusters (sfu.padding)
         if settings.bandwidth_estimation:
             self._congestion = PublisherCongestion(self._rtcp_ssrc, settings.remb_bitrate)
-            self._downlink = self._listener.downlink = SubscriberCongestion()
+            self._downlink = self._listener.downlink = SubscriberCongestion(
+                padding_probes=settings.padding_probes and settings.subscriber_rtx
+            )
+            self._pacer = PaddingPacer(self._downlink.padding_rate)
         self._feedback = PublisherFeedback(
             rtcp_ssrc=self._rtcp_ssrc, remb_bitrate=settings.remb_bitrate, remb_interval=settings.remb_interval,
             stats=self._stats, producers=self._producers, send_rtcp=self._send_path.send_rtcp,
@@ -235,11 +240,14 @@ class WebRtcTransport:
         if producer.closed:
             raise ClosedError("producer is closed")
         capability = capability_for(producer.kind, producer.codec_info)
-        transceiver = self._negotiation.open_sender(producer.kind, capability, self._new_ssrc)
-        compat.set_sender_msid(transceiver.sender, producer.transport.stream_id, producer.id)
         st = self._settings
+        rtx_ssrc = self._new_ssrc() if st.subscriber_rtx and producer.kind == "video" else None
+        transceiver = self._negotiation.open_sender(
+            producer.kind, capability, lambda: self._listener.unused_ssrc(self._rtcp_ssrc, rtx_ssrc), rtx_ssrc
+        )
+        compat.set_sender_msid(transceiver.sender, producer.transport.stream_id, producer.id)
         guard = nack.RetransmitGuard(st.retransmit_rate, st.retransmit_burst, st.nack_window)
-        consumer = Consumer(self, producer, compat.sender_ssrc(transceiver.sender), self._stats, guard)
+        consumer = Consumer(self, producer, compat.sender_ssrc(transceiver.sender), self._stats, guard, rtx_ssrc)
         self._negotiation.bind_sender(consumer.id, transceiver)
         producer._add_consumer(consumer)
         self._consumers[consumer.id] = consumer
@@ -276,7 +284,8 @@ class WebRtcTransport:
             )
             if codec is None:
                 continue
-            consumer._configure(codec.payload_type, dict(section.extensions))
+            rtx_pt = section.rtx_payload_type(codec.payload_type) if codec.nack else None
+            consumer._configure(codec.payload_type, dict(section.extensions), rtx_pt)
         await self._negotiation.flush_candidates()
 
     # ---- ICE -------------------------------------------------------------------------------------
@@ -307,6 +316,8 @@ class WebRtcTransport:
         self._connected = False
         self._send_path.drop()
         self._feedback.close()
+        if self._pacer is not None:
+            self._pacer.stop()
         self._stats.transports -= 1
         self._on_closed(self)
         self._context.spawn(self._negotiation.pc.close())
@@ -420,6 +431,10 @@ class WebRtcTransport:
         self._feedback.tick(now)
         if self._downlink is not None and self._consumers and self._connected:
             self._downlink.share(now, self._consumers.values())  # the video consumers' layers follow it
+            prober = self._downlink.prober
+            if prober is not None and self._pacer is not None:
+                self._downlink.prober = None
+                self._pacer.start(prober, now)
 
 
 __all__ = ["MAX_REMOTE_CANDIDATES", "TransportOwner", "WebRtcTransport", "check_candidate"]

@@ -17,6 +17,7 @@ from aiortc import RTCRtpSender, RTCSessionDescription
 from pylibsrtp import Policy, Session
 
 from sfu import Consumer, Producer, Router, WebRtcTransport, Worker, WorkerSettings
+from sfu import rtx as sfu_rtx
 
 from .helpers import client_pc
 
@@ -68,6 +69,7 @@ class CapturePath:
         self.flushes = 0  # flush() calls that sent something
         self._socks: tuple[socket.socket, socket.socket] | None = None
         self.address: tuple[str, int] = ("127.0.0.1", 9)
+        self.transport: WebRtcTransport | None = None  # set by attach(): whose RTX to unwrap
         if real_socket:
             rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
             rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 * 1024 * 1024)
@@ -123,8 +125,26 @@ class CapturePath:
         rx = Session(Policy(key=self.key, ssrc_type=Policy.SSRC_ANY_INBOUND))  # fresh: no replay window
         return bytes(rx.unprotect_rtcp(data) if rtcp else rx.unprotect(data))
 
-    def rtp(self) -> list[bytes]:
+    def raw_rtp(self) -> list[bytes]:
+        """The RTP packets sent, decrypted, as they left (RTX retransmissions and padding too)."""
         return [self._unprotect(d, False) for d in self.sent if not 192 <= d[1] <= 223]
+
+    def rtp(self) -> list[bytes]:
+        """The media packets sent, decrypted: a retransmission on a consumer's RTX SSRC unwrapped
+        into the packet it repeats (as the subscriber's receiver does), padding-only RTX left out."""
+        rtx_map = {}
+        if self.transport is not None:
+            rtx_map = {c.rtx_ssrc: (c._pt, c.ssrc) for c in self.transport.consumers if c.rtx}
+        out = []
+        for packet in self.raw_rtp():
+            media = rtx_map.get(int.from_bytes(packet[8:12], "big")) if rtx_map else None
+            if media is not None:
+                unwrapped = sfu_rtx.unwrap(packet, *media)
+                if unwrapped is None:
+                    continue  # padding-only (a bandwidth probe)
+                packet = unwrapped
+            out.append(packet)
+        return out
 
     def rtcp(self) -> list[bytes]:
         return [self._unprotect(d, True) for d in self.sent if 192 <= d[1] <= 223]
@@ -136,6 +156,7 @@ class CapturePath:
 def attach(transport: WebRtcTransport) -> CapturePath:
     fast = transport._context.fast_path
     path = CapturePath(real_socket=fast)
+    path.transport = transport
     transport._send_path.use(path, path.address, path.tx)  # the compiled fan-out's sink with it
     transport._connected = True
     assert (transport._fast_sink is not None) == fast

@@ -56,6 +56,7 @@ def test_sender_and_receiver_names() -> None:
     src = inspect.getsource(aiortc.rtcpeerconnection.create_media_description_for_transceiver)
     assert "transceiver.sender._stream_id" in src and "transceiver.sender._track_id" in src
     assert "transceiver.sender._ssrc" in src
+    assert "transceiver.sender._rtx_ssrc" in src  # compat.set_sender_rtx_ssrc (a=ssrc-group:FID)
 
 
 async def test_names_exist_on_live_objects() -> None:

@@ -54,7 +54,7 @@ async def test_three_subscribers_decode_video_and_audio(worker: Worker) -> None:
         assert not t.negotiation_needed
         media = parse_media(offer)
         assert [(m.kind, m.direction) for m in media] == [("video", "sendonly"), ("audio", "sendonly")]
-        assert [c.mime_type for c in media[0].codecs] == ["video/VP8"]  # restricted, no RTX
+        assert [c.mime_type for c in media[0].codecs] == ["video/VP8", "video/rtx"]  # restricted, with RTX
         assert [c.mime_type for c in media[1].codecs] == ["audio/opus"]
         assert all(c.mid is not None for c in t.consumers)
         subs.append(sub)
@@ -291,7 +291,7 @@ async def test_h264_publisher_is_forwarded_as_h264(worker: Worker) -> None:
     t = router.create_transport("bob")
     t.consume(video)
     offer = await sub.negotiate(t)
-    assert [c.mime_type for c in parse_media(offer)[0].codecs] == ["video/H264"]
+    assert [c.mime_type for c in parse_media(offer)[0].codecs] == ["video/H264", "video/rtx"]
     try:
         assert await wait_for(lambda: sub.frames("video") >= 10, 10), sub.frames("video")
         assert {size for tr in sub.tracks for size in tr.sizes} == {(WIDTH, HEIGHT)}

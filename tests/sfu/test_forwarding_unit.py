@@ -96,7 +96,7 @@ async def test_h264_forwarding_starts_at_sps(worker: Worker) -> None:
     video = producers["video"]
     assert video.codec == "video/H264"
     _sub, (_consumer,), path, answer = await offline_subscriber(router, [video])
-    assert [c.mime_type for c in parse_media(answer)[0].codecs] == ["video/H264"]
+    assert [c.mime_type for c in parse_media(answer)[0].codecs] == ["video/H264", "video/rtx"]
     for data in H264[1:]:  # starts mid-keyframe: must wait for the next SPS (the last packet)
         pub._on_rtp(data)
     assert len(path.rtp()) == 1

@@ -86,6 +86,7 @@ class StandInProducerRef:
 class StandInConsumer:
     ssrc: int
     kind: str = "video"
+    rtx_ssrc: int | None = None
     producer: StandInProducerRef = field(default_factory=StandInProducerRef)
     estimate: int | None = None
     nacks: list[list[int]] = field(default_factory=list)

@@ -1,0 +1,184 @@
+"""RTX towards subscribers (RFC 4588) and the padding probes sent on it: the server's offer, the
+answers of real clients (aiortc, Firefox's captured answer without RTX), NACKs answered on the RTX
+SSRC and read back by aiortc's own unwrap, padding-only packets, and the transport's padding
+clusters (started by the downlink estimate, paced, stopped by congestion); offline with real
+SRTP, on both fan-outs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+
+import pytest
+from aiortc.rtp import RtpPacket, unwrap_rtx
+
+from sfu import Worker, rtcp
+from sfu.padding import PACKET_BYTES
+from sfu.sdp import parse_media, rtx_negotiated
+
+from .offline import DATA, FAN_OUTS, offline_publisher, offline_subscriber, offline_worker, section_lines
+from .test_nack import stream
+
+FIREFOX_ANSWER = (DATA / "firefox_answer.sdp").read_text()
+FIREFOX_SIMULCAST_OFFER = (DATA / "firefox_simulcast_offer.sdp").read_text()
+
+
+@pytest.fixture(params=FAN_OUTS)
+async def worker(request: pytest.FixtureRequest) -> AsyncIterator[Worker]:
+    w = offline_worker(request.param)
+    yield w
+    await w.close()
+
+
+async def test_the_subscriber_offer_has_rtx_for_video_only(worker: Worker) -> None:
+    router = worker.create_router("r")
+    _pub, producers, _ = await offline_publisher(router)
+    sub = router.create_transport("sub")
+    video, audio = sub.consume(producers["video"]), sub.consume(producers["audio"])
+    offer = await sub.create_offer()
+    v, a = parse_media(offer)
+    vp8 = v.main_codec
+    assert vp8 is not None and vp8.nack
+    rtx_pt = v.rtx_payload_type(vp8.payload_type)
+    assert rtx_pt is not None
+    lines = section_lines(offer, 0)
+    assert f"a=rtpmap:{rtx_pt} rtx/90000" in lines and f"a=fmtp:{rtx_pt} apt={vp8.payload_type}" in lines
+    assert f"a=ssrc-group:FID {video.ssrc} {video.rtx_ssrc}" in lines
+    assert any(line.startswith(f"a=ssrc:{video.rtx_ssrc} cname:") for line in lines)
+    assert v.rtx_pairs == ((video.ssrc, video.rtx_ssrc),)
+    assert audio.rtx_ssrc is None and not a.rtx_pairs and not any("rtx" in line for line in section_lines(offer, 1))
+    assert video.rtx_ssrc not in (video.ssrc, audio.ssrc)
+
+
+async def test_an_aiortc_subscriber_answers_rtx_and_a_nack_is_answered_on_it(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    sub, (consumer,), path, answer = await offline_subscriber(router, [producers["video"]])
+    assert rtx_negotiated(parse_media(answer)[0]) and consumer.rtx
+    for data in stream(20):
+        pub._on_rtp(data)
+    sent = path.raw_rtp()
+    assert len(sent) == 20 and {int.from_bytes(p[8:12], "big") for p in sent} == {consumer.ssrc}
+    path.clear()
+    asked = [int.from_bytes(sent[i][2:4], "big") for i in (5, 9)]
+    sub._on_rtcp(rtcp.build_nack(1, consumer.ssrc, asked))
+    resent = path.raw_rtp()
+    assert len(resent) == 2
+    section = parse_media(answer)[0]
+    media_pt = consumer._pt
+    rtx_pt = section.rtx_payload_type(media_pt)
+    first_rtx_seq = int.from_bytes(resent[0][2:4], "big")
+    for k, (packet, original) in enumerate(zip(resent, (sent[5], sent[9]), strict=True)):
+        assert packet[1] & 0x7F == rtx_pt and int.from_bytes(packet[8:12], "big") == consumer.rtx_ssrc
+        assert int.from_bytes(packet[2:4], "big") == (first_rtx_seq + k) & 0xFFFF  # the RTX stream's own
+        assert packet[4:8] == original[4:8] and len(packet) == len(original) + 2  # timestamp; the OSN
+        # aiortc's receiver unwraps it into exactly the packet first sent
+        parsed = RtpPacket.parse(packet)
+        assert bytes(unwrap_rtx(parsed, payload_type=media_pt, ssrc=consumer.ssrc).serialize()) == bytes(
+            RtpPacket.parse(original).serialize()
+        )
+    assert path.rtp() == [sent[5], sent[9]]
+    assert worker.stats.rtx_sent == 2 == consumer.stats.rtx_sent and worker.stats.retransmitted == 2
+
+
+async def test_a_subscriber_without_rtx_in_its_answer_gets_retransmissions_on_the_media_ssrc(worker: Worker) -> None:
+    # Firefox's captured answer (to an offer without RTX) keeps VP8 alone
+    router = worker.create_router("r")
+    pub = router.create_transport("pub")
+    await pub.accept_offer(FIREFOX_SIMULCAST_OFFER)
+    producers = [pub.produce("0", "microphone"), pub.produce("1", "camera")]
+    sub = router.create_transport("sub")
+    consumers = [sub.consume(p) for p in producers]
+    offer = await sub.create_offer()
+    assert consumers[1].rtx_ssrc is not None and f"a=ssrc-group:FID {consumers[1].ssrc}" in offer
+    assert not any(c.is_rtx for c in parse_media(FIREFOX_ANSWER)[1].codecs)
+    await sub.accept_answer(FIREFOX_ANSWER)
+    assert not consumers[1].rtx and not consumers[0].rtx
+    assert consumers[1].send_padding(3) == 0  # nothing to pad on
+
+
+async def test_without_subscriber_rtx_the_offer_is_as_before() -> None:
+    worker = offline_worker(subscriber_rtx=False)
+    try:
+        router = worker.create_router("r")
+        _pub, producers, _ = await offline_publisher(router)
+        _sub, (consumer,), _path, answer = await offline_subscriber(router, [producers["video"]])
+        assert consumer.rtx_ssrc is None and not consumer.rtx
+        assert "rtx" not in answer and "FID" not in answer
+    finally:
+        await worker.close()
+
+
+async def test_padding_is_padding_only_rtx_that_aiortc_drops(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    _sub, (consumer,), path, answer = await offline_subscriber(router, [producers["video"]])
+    assert consumer.send_padding(2) == 0  # nothing forwarded yet: no timestamp to pad with
+    for data in stream(5):
+        pub._on_rtp(data)
+    last = path.raw_rtp()[-1]
+    path.clear()
+    assert consumer.send_padding(3) == 3 * PACKET_BYTES
+    padding = path.raw_rtp()
+    rtx_pt = parse_media(answer)[0].rtx_payload_type(consumer._pt)
+    seqs = [int.from_bytes(p[2:4], "big") for p in padding]
+    for p in padding:
+        assert len(p) == PACKET_BYTES and p[0] == 0xA0 and p[1] == rtx_pt and p[-1] == 255
+        assert int.from_bytes(p[8:12], "big") == consumer.rtx_ssrc and p[4:8] == last[4:8]
+        assert RtpPacket.parse(p).payload == b""  # aiortc: no OSN, dropped as padding
+    assert seqs == [(seqs[0] + i) & 0xFFFF for i in range(3)]
+    assert path.rtp() == []  # nothing for the media stream
+    assert worker.stats.padding_sent == 3 == consumer.stats.padding_sent
+    assert worker.stats.padding_bytes == 3 * PACKET_BYTES
+
+
+async def test_a_padding_cluster_starts_after_a_quiet_spell_and_stops_on_congestion(worker: Worker) -> None:
+    router = worker.create_router("r")
+    pub, producers, _ = await offline_publisher(router)
+    sub, (video,), path, _ = await offline_subscriber(router, [producers["video"]])
+    for data in stream(5):
+        pub._on_rtp(data)
+    sub._last_refresh = time.monotonic() + 3600  # the tick keeps the captured path (no real ICE pair)
+    downlink, pacer = sub._downlink, sub._pacer
+    assert downlink is not None and pacer is not None
+    est = downlink.estimator
+    now = time.monotonic()
+    stream_recv = producers["video"].streams[0]
+    stream_recv.bitrate = 1_000_000  # what the publisher sends: the probe goal
+
+    def report(t: float, fraction: int, step: int) -> None:
+        video._packets += 25  # 1 Mbit/s sent meanwhile
+        video._octets += 31_250
+        sub._on_rtcp(rtcp.build_rr(0x5555, [(video.ssrc, fraction, 0, 1000 + step * 50, 0, 0, 0)]))
+        sub._tick(t)
+
+    sub._tick(now)
+    report(now + 0.25, 0, 1)
+    report(now + 0.5, 128, 2)  # half lost: an estimate below the goal
+    assert est.estimate is not None and est.estimate < 1_000_000 and est.padding_probes
+    t, step = now + 0.5, 2
+    while t + 0.25 < now + 0.5 + 2.0:  # congestion less than 2 s ago: no cluster yet
+        t += 0.25
+        step += 1
+        report(t, 0, step)
+        assert not pacer.running and est.stats.padding_probes == 0, t - now
+    while est.stats.padding_probes == 0 and t < now + 10:
+        t += 0.25
+        step += 1
+        report(t, 0, step)
+    assert est.stats.padding_probes == 1 and pacer.running
+    path.clear()
+    assert pacer.run(t + 0.1)
+    padding = [p for p in path.raw_rtp() if int.from_bytes(p[8:12], "big") == video.rtx_ssrc]
+    rate = est.probe_padding(t + 0.1)
+    assert 0 < rate <= 1_000_000 * 1.15  # up to the goal (+15%), media included
+    assert 1 <= len(padding) <= rate * 0.1 / 8 / PACKET_BYTES + 1
+    # the next report shows loss: the cluster failed and stops at once; nothing was cut for it
+    before = est.estimate
+    report(t + 0.25, 60, step + 1)
+    assert est.stats.padding_failures == 1 and est.estimate == before
+    assert est.probe_padding(t + 0.3) == 0 and not pacer.run(t + 0.3)
+    path.clear()
+    report(t + 0.5, 0, step + 2)
+    assert not pacer.run(t + 0.6) and path.raw_rtp() == []  # no new cluster on a link that just lost
+    assert est.stats.padding_probes == 1 and not est.probing
