@@ -60,6 +60,7 @@ from aiortc.sdp import candidate_from_sdp
 
 from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, media_tracks, rtc_config
 from benchmarks.media_prep import EncodedMedia, MediaSpec, _Pattern, load_media
+from benchmarks.network_chromium import ChromiumPublisher
 from benchmarks.webinar import tolerant_consent
 from sfu import aiortc_compat
 from tests.netns import SERVER_ADDRESS, ClientLink, Impairment, NetnsUnavailable, Network
@@ -193,6 +194,15 @@ class Publisher(NetParticipant):
 
     def kbps_between(self, t0: float, t1: float) -> float:
         return _kbps(self.bytes_at, t0, t1)
+
+    def media_kbps_between(self, t0: float, t1: float) -> float:
+        return _kbps(self.media_bytes_at, t0, t1)
+
+    def sent_between(self, kind: str, t0: float, t1: float) -> int:
+        return self.sent[kind].window(t0, t1)[0]
+
+    def first_video_at(self) -> float:
+        return min(self.sent["video"].first_seen.values(), default=time.monotonic())
 
 
 def _kbps(bytes_at: list[tuple[float, int]], t0: float, t1: float) -> float:
@@ -345,6 +355,10 @@ class ScenarioResult:
     phases: list[Phase]
     publisher_retransmitted: int
     trace: list[dict[str, Any]] = field(default_factory=list)  # per second, the impaired subscriber (downlink)
+    publisher: str = "prepared"  # prepared, live or chromium
+    # downlink: s from the limit to the first frame below the layer before it, from the lift to the first
+    # frame back on that layer, the longest freeze from 5 s after the limit to the lift
+    times: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
 
     def to_json(self) -> str:
@@ -366,6 +380,9 @@ class NetConfig:
     server_checkout: Path = CHECKOUT
     media: MediaSpec = field(default_factory=MediaSpec)
     live: bool = False  # the publisher encodes live (follows REMB) instead of sending pre-encoded VP8
+    chromium: bool = False  # the publisher is a headless Chromium on the web client (simulcast q/h/f)
+    before: float = 10.0  # downlink: seconds unlimited before the limit
+    camera: tuple[int, int] | None = None  # chromium: the camera size asked for (None: the client's 640x480)
     join_timeout: float = 30.0
     log_dir: Path | None = None  # the server's log is kept there when given
 
@@ -398,16 +415,17 @@ async def _wait_healthy(http: aiohttp.ClientSession, proc: subprocess.Popen[byte
 class Run:
     """One scenario: the network, the server, a publisher and subscribers; close() removes all."""
 
-    def __init__(self, net: Network, cfg: NetConfig, media: EncodedMedia) -> None:
+    def __init__(self, net: Network, cfg: NetConfig, media: EncodedMedia | None) -> None:
         self.net, self.cfg, self.media = net, cfg, media
         self.pub_link = net.add_client("pub")
         self.sub_links = [net.add_client(f"sub{i + 1}") for i in range(cfg.subscribers)]
         self.http: list[aiohttp.ClientSession] = []
-        self.publisher: Publisher | None = None
+        self.publisher: Publisher | ChromiumPublisher | None = None
         self.subs: list[Subscriber] = []
         self.server: subprocess.Popen[bytes] | None = None
         self.data_dir = Path(tempfile.mkdtemp(prefix="urok-net-data-"))
         log_dir = cfg.log_dir or self.data_dir
+        log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / "server.log"
 
     def start_server(self) -> None:
@@ -436,12 +454,17 @@ class Run:
             rest = Rest(http, base, admin_token())
             self.room_id = await rest.create_room()
             token = await rest.token(self.room_id, "publisher", "participant")
-            pub = await Publisher.join(http, base, token, self.cfg.join_timeout)
-            assert isinstance(pub, Publisher)
-            self.publisher = pub
-            audio, video = media_tracks(self.media)
-            tracks = [audio, LivePatternTrack(self.media.spec) if self.cfg.live else video]
-            await pub.publish(tracks, self.cfg.join_timeout)
+            if self.cfg.chromium:
+                url = f"{base}/join/{self.room_id}?token={token}"
+                self.publisher = await ChromiumPublisher.start(self.pub_link.namespace, url, base,
+                                                               self.cfg.join_timeout, self.cfg.camera)
+            else:
+                pub = await Publisher.join(http, base, token, self.cfg.join_timeout)
+                assert isinstance(pub, Publisher) and self.media is not None
+                self.publisher = pub
+                audio, video = media_tracks(self.media)
+                tracks = [audio, LivePatternTrack(self.media.spec) if self.cfg.live else video]
+                await pub.publish(tracks, self.cfg.join_timeout)
         for i, link in enumerate(self.sub_links):
             with link.namespace.entered():
                 http = await self.session(link)
@@ -479,30 +502,71 @@ class Run:
                 heights[f.height] = heights.get(f.height, 0) + 1
             subs.append(SubPhase(sub.label, link_desc, vr, vs, ar, as_, sub.longest_freeze(t0, t1),
                                  len(frames) / (t1 - t0), heights, sub.kbps_between(t0, t1)))
-        return Phase(name, t1 - t0, m0.pub_link, self.publisher.sent["video"].window(t0, t1)[0],
-                     self.publisher.sent["audio"].window(t0, t1)[0], self.publisher.kbps_between(t0, t1),
-                     _kbps(self.publisher.media_bytes_at, t0, t1), subs)
+        pub = self.publisher
+        return Phase(name, t1 - t0, m0.pub_link, pub.sent_between("video", t0, t1), pub.sent_between("audio", t0, t1),
+                     pub.kbps_between(t0, t1), pub.media_kbps_between(t0, t1), subs)
 
     async def close(self) -> None:
         for p in [*self.subs, *([self.publisher] if self.publisher else [])]:
             with contextlib.suppress(Exception):
-                await p.close()
+                await p.close()  # Chromium too: its processes are the driver's, not the namespace's
         for http in self.http:
             await http.close()
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def _trace(sub: Subscriber, t_start: float, t_end: float, marks: dict[str, float]) -> list[dict[str, Any]]:
+def _trace(sub: Subscriber, t_start: float, t_end: float, marks: dict[str, float],
+           publisher: Publisher | ChromiumPublisher | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     t = t_start
     while t + 1 <= t_end + 1e-6:
         frames = sub.frames_between(t, t + 1)
         heights = sorted({f.height for f in frames})
-        rows.append({"t": round(t - marks["limit"], 1), "fps": len(frames), "height": heights,
-                     "kbps": round(sub.kbps_between(t, t + 1)),
-                     "freeze_ms": round(1000 * sub.longest_freeze(t, t + 1))})
+        row = {"t": round(t - marks["limit"], 1), "fps": len(frames), "height": heights,
+               "kbps": round(sub.kbps_between(t, t + 1)), "freeze_ms": round(1000 * sub.longest_freeze(t, t + 1))}
+        if isinstance(publisher, ChromiumPublisher):
+            row["pub"] = publisher.second(t, t + 1)
+        rows.append(row)
         t += 1
     return rows
+
+
+def layer_times(sub: Subscriber, limit: float, lift: float, end: float) -> dict[str, float | None]:
+    """From a subscriber's decoded frames: the height it decoded in the 2 s before the limit (the
+    layer it was on), seconds from the limit to its first frame below that height (None: never), the
+    longest freeze from 5 s after the limit (and from that first lower frame) to the lift, and seconds
+    from the lift to its first frame back at that height (None: not within the window)."""
+    before = [f.height for f in sub.frames_between(limit - 2, limit)]
+    high = max(before, default=0)
+    down = next((f.t - limit for f in sub.frames_between(limit, lift) if f.height < high), None)
+    up = next((f.t - lift for f in sub.frames_between(lift, end) if f.height >= high), None) if high else None
+    return {"height_before": float(high), "down_s": down, "up_s": up,
+            "freeze_after_5s_s": sub.longest_freeze(limit + 5, lift) if lift > limit + 5 else None,
+            "freeze_after_down_s": sub.longest_freeze(limit + down, lift) if down is not None else None}
+
+
+async def _wait_top_layer(run: Run, timeout: float) -> float | None:
+    """Chromium starts at 300 kbit/s and adds layers as its estimate grows: wait until the first
+    subscriber decodes the highest layer the publisher sends (the camera's height when one was
+    asked for) for 2 s running; seconds since the publisher's first video (None: not within
+    ``timeout``, the run goes on)."""
+    pub, sub = run.publisher, run.subs[0]
+    assert isinstance(pub, ChromiumPublisher)
+    deadline = time.monotonic() + timeout
+    held = 0
+    while time.monotonic() < deadline:
+        await asyncio.sleep(1)
+        now = time.monotonic()
+        second = pub.second(now - 1, now)
+        heights = [second["layers"][rid]["height"] for rid in second.get("active", [])]
+        top = max(heights, default=0)
+        if run.cfg.camera is not None:
+            top = max(top, run.cfg.camera[1])
+        frames = sub.frames_between(now - 1, now)
+        held = held + 1 if frames and top and min(f.height for f in frames) >= top else 0
+        if held >= 2:
+            return round(now - pub.first_video_at(), 1)
+    return None
 
 
 async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None = None,
@@ -510,12 +574,14 @@ async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None
     """One scenario on a network of its own; everything it made is gone when it returns."""
     if scenario not in SCENARIOS:
         raise ValueError(f"unknown scenario {scenario!r} (one of {', '.join(SCENARIOS)})")
-    media = media or load_media(cfg.media)
+    if media is None and not cfg.chromium:  # Chromium sends its fake camera
+        media = load_media(cfg.media)
     # aioice's host addresses are process-wide: a loopback worker made earlier in this process (a test
     # before this one) would leave the clients nothing to gather in their namespaces
     with Network() as net, tolerant_consent(), aiortc_compat.host_addresses(None):
         run = Run(net, cfg, media)
-        result = ScenarioResult(scenario, net.backend, str(cfg.server_checkout), [], 0)
+        kind = "chromium" if cfg.chromium else "live" if cfg.live else "prepared"
+        result = ScenarioResult(scenario, net.backend, str(cfg.server_checkout), [], 0, publisher=kind)
         try:
             if on_ready is not None:
                 on_ready(net)
@@ -535,15 +601,21 @@ async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None
             elif scenario == "uplink":
                 # "after the first 5 s" of the publisher's media
                 assert run.publisher is not None
-                first = min(run.publisher.sent["video"].first_seen.values(), default=time.monotonic())
+                first = run.publisher.first_video_at()
                 await asyncio.sleep(max(0.0, first + 5 - time.monotonic()))
                 m0 = run.mark()
                 await asyncio.sleep(cfg.duration)
-                result.phases.append(run.phase("800 kbit/s up, after 5 s", m0, time.monotonic()))
+                t1 = time.monotonic()
+                result.phases.append(run.phase("800 kbit/s up, after 5 s", m0, t1))
+                if cfg.chromium:  # the publisher's adaptation, second by second from its first video
+                    result.trace = _trace(run.subs[0], first, t1, {"limit": first}, run.publisher)
+                    result.times = {f"{s.label}_freeze_after_5s_s": s.longest_freeze(first + 5, t1)
+                                    for s in run.subs}
             else:
                 limited = run.sub_links[0]
+                top_s = await _wait_top_layer(run, 60) if cfg.chromium else None
                 m0 = run.mark()
-                await asyncio.sleep(10)
+                await asyncio.sleep(cfg.before)
                 limited.downlink.apply(Impairment(rate_kbit=500))
                 m1 = run.mark()
                 await asyncio.sleep(cfg.duration)
@@ -556,7 +628,10 @@ async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None
                 m1_5 = Mark(m1.t + 5, m1.pub_link, m1.sub_links)
                 result.phases.append(run.phase("500 kbit/s down, after 5 s", m1_5, m2.t))
                 result.phases.append(run.phase("lifted", m2, t3))
-                result.trace = _trace(run.subs[0], m0.t, t3, {"limit": m1.t})
+                result.trace = _trace(run.subs[0], m0.t, t3, {"limit": m1.t}, run.publisher)
+                result.times = layer_times(run.subs[0], m1.t, m2.t, t3)
+                if top_s is not None:
+                    result.times = {"top_layer_after_s": top_s, **result.times}
             assert run.publisher is not None
             result.publisher_retransmitted = run.publisher.retransmitted
         except (RuntimeError, TimeoutError, OSError) as e:
@@ -587,11 +662,32 @@ def format_table(results: Sequence[ScenarioResult]) -> str:
         lines.append(f"{'':<9} publisher retransmissions (answers to NACKs): {r.publisher_retransmitted}; "
                      f"pub kbit/s: media (first transmissions)/all sent; impairments: {r.backend}")
         if r.trace:
-            lines.append(f"{'':<9} sub1 per second (t from the limit; lifted at t={r.phases[1].seconds:.0f}): "
-                         "t fps height kbit/s freeze_ms")
+            since = (f"t from the limit; lifted at t={r.phases[1].seconds:.0f}" if r.scenario == "downlink"
+                     else "t from the publisher's first video")
+            pub_cols = (" | publisher: layer kbit/s (height), available kbit/s, limited by"
+                        if "pub" in r.trace[0] else "")
+            lines.append(f"{'':<9} sub1 per second ({since}): t fps height kbit/s freeze_ms{pub_cols}")
             lines.extend(f"{'':<11}{row['t']:>+6.0f} {row['fps']:>3} {'/'.join(map(str, row['height'])) or '-':>7} "
-                         f"{row['kbps']:>6} {row['freeze_ms']:>6}" for row in r.trace)
+                         f"{row['kbps']:>6} {row['freeze_ms']:>6}" + _pub_cols(row.get("pub")) for row in r.trace)
+        if r.times:
+            lines.append(f"{'':<9} " + ", ".join(
+                f"{k} {'-' if v is None else round(v, 2)}" for k, v in r.times.items()))
     return "\n".join(lines)
+
+
+def _pub_cols(pub: dict[str, Any] | None) -> str:
+    if pub is None:
+        return ""
+    if not pub:
+        return " |"
+    layers = " ".join(f"{rid}:{pub['layers'][rid]['kbps']}({pub['layers'][rid]['height']})" for rid in pub["active"])
+    limits = sorted({la["limit"] for la in pub["layers"].values() if la["limit"] and la["limit"] != "none"})
+    return f" | {layers or '-'}, {pub['available_kbps'] or '-'}" + (f", {'/'.join(limits)}" if limits else "")
+
+
+def _size(text: str) -> tuple[int, int]:
+    w, _, h = text.partition("x")
+    return int(w), int(h)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -602,17 +698,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--subscribers", type=int, default=2)
     p.add_argument("--server-checkout", type=Path, default=CHECKOUT,
                    help="run the server from this tree (e.g. `git archive <commit>` unpacked): before/after")
-    p.add_argument("--publisher", choices=("prepared", "live"), default="prepared",
+    p.add_argument("--publisher", choices=("prepared", "live", "chromium"), default="prepared",
                    help="prepared: pre-encoded VP8 ~1 Mbit/s (cannot adapt); live: aiortc encodes the pattern and "
-                        "follows the server's REMB (250 kbit/s..1.5 Mbit/s)")
+                        "follows the server's REMB (250 kbit/s..1.5 Mbit/s); chromium: headless Chromium on the web "
+                        "client, fake camera 640x480 in three simulcast layers q/h/f, transport-cc")
+    p.add_argument("--camera", default="client",
+                   help="chromium: the fake camera's size, WxH (e.g. 1280x720: three layers) or client (the web "
+                        "client's 640x480 ideal: Chromium sends two layers)")
+    p.add_argument("--before", type=float, default=10.0, help="downlink: seconds unlimited before the limit")
     p.add_argument("--log-dir", type=Path, help="keep the server's log here")
     p.add_argument("--json", action="store_true", help="also print each result as a JSON line")
     args = p.parse_args(argv)
     scenarios = list(SCENARIOS) if args.scenario == "all" else args.scenario.split(",")
     cfg = NetConfig(duration=args.duration, subscribers=max(1, args.subscribers),
-                    server_checkout=args.server_checkout, log_dir=args.log_dir, live=args.publisher == "live")
+                    server_checkout=args.server_checkout, log_dir=args.log_dir, live=args.publisher == "live",
+                    chromium=args.publisher == "chromium", before=args.before,
+                    camera=None if args.camera == "client" else _size(args.camera))
     media = load_media(cfg.media)
-    video = "live VP8 (aiortc's encoder, follows REMB)" if cfg.live else "pre-encoded"
+    video = (f"Chromium on the web client (fake camera {args.camera}, simulcast q/h/f)" if cfg.chromium
+             else "live VP8 (aiortc's encoder, follows REMB)" if cfg.live else "pre-encoded")
     print(f"media: {media.describe()}; publisher video: {video}; server: {cfg.server_checkout}", flush=True)
     results: list[ScenarioResult] = []
     for scenario in scenarios:

@@ -171,6 +171,11 @@ class Namespace:
         finally:
             os.close(own)
 
+    def pids(self) -> list[int]:
+        """Every process in the namespace now (``ip netns pids``), also those this module did not
+        start (a browser launched from a thread that had entered it)."""
+        return [int(x) for x in ip("netns", "pids", self.name, check=False).stdout.split() if x.isdigit()]
+
     def stop_processes(self) -> None:
         """SIGTERM the processes ``popen`` started (by PID), SIGKILL after 5 s."""
         for proc in self.procs:
