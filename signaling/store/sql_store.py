@@ -19,7 +19,6 @@ nothing already stored lost; the rooms stay served from memory.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -47,6 +46,7 @@ from signaling.store.room_rows import (
     capture,
     rebuild,
 )
+from signaling.store.write_behind import WriteBehind
 
 log = logging.getLogger("urok.store")
 
@@ -152,12 +152,10 @@ class SqlStore:
         self._written: dict[str, Capture] = {}
         self._chat_seq: dict[str, int] = {}
         self._dirty: set[str] = set()
-        self._wake = asyncio.Event()
         self._write_lock = asyncio.Lock()  # one writer: every write goes through it
         self._open_lock = asyncio.Lock()
         self._loading: dict[str, asyncio.Future[Room | None]] = {}
-        self._flusher: asyncio.Task[None] | None = None
-        self._stopping = False
+        self._writer = WriteBehind(self._round, flush_s=flush_s, name="urok-store-writer")
         self._compare_s = 0.0  # the event loop's time comparing rooms in the last round
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -170,7 +168,7 @@ class SqlStore:
                 return
             engine, _ = await _connect(self.url, upgrade if self.migrate else check_current)
             self._engine = engine
-            self._flusher = asyncio.create_task(self._run(), name="urok-store-writer")
+            self._writer.start()
 
     @property
     def engine(self) -> AsyncEngine:
@@ -181,20 +179,7 @@ class SqlStore:
     async def close(self) -> None:
         if self._engine is None:
             return
-        if self._flusher is not None:
-            # Stop the writer between rounds rather than cancel it inside a transaction (a cancel
-            # in the middle of a driver call leaves SQLAlchemy's pooled connection to be cleaned up
-            # under the last flush and dispose() below); cancelled only if a round hangs.
-            self._stopping = True
-            self._wake.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._flusher), 10.0)
-            except TimeoutError:
-                self._flusher.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._flusher
-            self._flusher = None
-            self._stopping = False
+        await self._writer.stop()  # between rounds (write_behind.py); the last flush is below
         try:
             await self.flush()
         except (SQLAlchemyError, OSError):
@@ -238,7 +223,7 @@ class SqlStore:
         """Mark the room changed; the writer writes it within ``batch_gap_s`` (not awaited)."""
         self._rooms.setdefault(room.room_id, room)
         self._dirty.add(room.room_id)
-        self._wake.set()
+        self._writer.wake()
 
     async def flush(self) -> None:
         """Write every change made so far (tests, shutdown, reads that must see the latest state)."""
@@ -367,29 +352,24 @@ class SqlStore:
         self._chat_seq[room.room_id] = chat_seq
 
     # --- writing -----------------------------------------------------------------------------
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_s)
-            self._wake.clear()
-            if self._stopping:
-                return  # close() writes the last changes itself
-            try:
-                async with self._write_lock:
-                    await self._flush_locked()
-                if self.clock() >= self._next_purge:
-                    self._next_purge = self.clock() + self.purge_every_s
-                    await self.purge(self.clock())
-            except (SQLAlchemyError, OSError):
-                pass  # logged and counted; the next round retries
-            except Exception:  # a bug must not stop the writer: every later change would be lost
-                self.write_failures += 1
-                log.exception("the store's writer failed; it goes on")
-            # What changes meanwhile goes into the next batch.  The comparison runs on the event loop
-            # (about 3 ms for a 2000-person room): the gap grows with it so the writer takes at most
-            # a tenth of the loop while a big room changes every moment (2000 joins in 3 s cost 25%
-            # of the join rate with a fixed 50 ms gap), and at most flush_s (what a kill -9 loses).
-            await asyncio.sleep(min(self.flush_s, max(self.batch_gap_s, 9 * self._compare_s)))
+    async def _round(self) -> float:
+        """One round of the writer (write_behind.py); returns the pause before the next one."""
+        try:
+            async with self._write_lock:
+                await self._flush_locked()
+            if self.clock() >= self._next_purge:
+                self._next_purge = self.clock() + self.purge_every_s
+                await self.purge(self.clock())
+        except (SQLAlchemyError, OSError):
+            pass  # logged and counted; the next round retries
+        except Exception:  # a bug must not stop the writer: every later change would be lost
+            self.write_failures += 1
+            log.exception("the store's writer failed; it goes on")
+        # What changes meanwhile goes into the next batch.  The comparison runs on the event loop
+        # (about 3 ms for a 2000-person room): the gap grows with it so the writer takes at most
+        # a tenth of the loop while a big room changes every moment (2000 joins in 3 s cost 25%
+        # of the join rate with a fixed 50 ms gap), and at most flush_s (what a kill -9 loses).
+        return min(self.flush_s, max(self.batch_gap_s, 9 * self._compare_s))
 
     async def _flush_locked(self) -> None:
         ids = set(self._dirty)  # every durable change calls save_room (no periodic scan of rooms)

@@ -5,8 +5,8 @@ the event it makes one pending ``Delivery`` (one body for all of them, encoded o
 the writer and hands it to the worker at once (delivery.py; the worker does not wait for the row).
 The worker's results (delivered, a failed attempt, dead) come back through ``mark`` the same way.
 
-The writer is the room store's discipline (signaling/store/sql_store.py): a task woken by the first
-mark writes every marked row, its newest state only, in one transaction (an upsert per row), then
+The writer is the room store's (signaling/store/write_behind.py): a task woken by the first mark
+writes every marked row, its newest state only, in one transaction (an upsert per row), then
 pauses ``batch_gap_s`` before the next round so a burst of events costs few transactions; it also
 runs every ``flush_s`` to retry a failed write (counted, logged; the rows stay marked).
 
@@ -20,13 +20,13 @@ deduplicate on ``X-Urok-Delivery``).  A graceful stop writes everything (``close
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
 from collections.abc import Callable
 
 from signaling.events import RoomEvent
+from signaling.store.write_behind import WriteBehind
 from signaling.webhooks.burst import BurstGate
 from signaling.webhooks.outbox_store import WebhookStore
 from signaling.webhooks.registration import Webhook
@@ -58,11 +58,9 @@ class Outbox:
         self.write_failures = 0
         self._seq = itertools.count()
         self._dirty: dict[str, Delivery] = {}
-        self._wake = asyncio.Event()
         self._lock = asyncio.Lock()  # one writer
-        self._writer: asyncio.Task[None] | None = None
+        self._writer = WriteBehind(self._round, flush_s=flush_s, name="urok-webhook-outbox")
         self._open = False
-        self._stopping = False
         self._next_purge = 0.0
 
     async def open(self) -> list[Delivery]:
@@ -74,23 +72,14 @@ class Outbox:
         self._seq = itertools.count(await self.store.max_seq() + 1)
         pending = await self.store.pending()
         self._open = True
-        self._writer = asyncio.create_task(self._run(), name="urok-webhook-outbox")
+        self._writer.start()
         return pending
 
     async def close(self) -> None:
         """Write everything marked; later events are not queued (the restarted server emits the
         leaves of whoever does not come back)."""
         self._open = False
-        if self._writer is not None:
-            self._stopping = True
-            self._wake.set()
-            try:
-                await asyncio.wait_for(asyncio.shield(self._writer), 10.0)
-            except TimeoutError:
-                self._writer.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._writer
-            self._writer = None
+        await self._writer.stop()
         await self.flush()
         await self.store.close()
 
@@ -119,7 +108,7 @@ class Outbox:
     def mark(self, d: Delivery) -> None:
         """The row changed: the writer writes its state as of its next round."""
         self._dirty[d.delivery_id] = d
-        self._wake.set()
+        self._writer.wake()
 
     # --- registrations -----------------------------------------------------------------------
     async def add_webhook(self, w: Webhook) -> None:
@@ -168,28 +157,23 @@ class Outbox:
             return
         self.writes += 1
 
-    async def _run(self) -> None:
-        while not self._stopping:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.flush_s)
-            self._wake.clear()
-            if self._stopping:
-                return  # close() writes the rest
-            try:
-                await self.flush()
-                now = self.clock()
-                if now >= self._next_refresh:
-                    self._next_refresh = now + self.refresh_s
-                    await self.refresh()
-                if self.keep_s > 0 and now >= self._next_purge:
-                    self._next_purge = now + self.purge_every_s
-                    async with self._lock:
-                        gone = await self.store.purge(now - self.keep_s)
-                    if gone:
-                        log.info("webhooks: deleted %d finished deliveries older than the keep period", gone)
-            except Exception:  # never stops the writer: later rows would be lost
-                log.exception("the webhook outbox's refresh or retention job failed; it goes on")
-            await asyncio.sleep(self.batch_gap_s)
+    async def _round(self) -> float:
+        """One round of the writer (write_behind.py); returns the pause before the next one."""
+        try:
+            await self.flush()
+            now = self.clock()
+            if now >= self._next_refresh:
+                self._next_refresh = now + self.refresh_s
+                await self.refresh()
+            if self.keep_s > 0 and now >= self._next_purge:
+                self._next_purge = now + self.purge_every_s
+                async with self._lock:
+                    gone = await self.store.purge(now - self.keep_s)
+                if gone:
+                    log.info("webhooks: deleted %d finished deliveries older than the keep period", gone)
+        except Exception:  # never stops the writer: later rows would be lost
+            log.exception("the webhook outbox's refresh or retention job failed; it goes on")
+        return self.batch_gap_s
 
     def counters(self) -> dict[str, float]:
         return {"store_writes": float(self.writes), "store_write_failures": float(self.write_failures)}
