@@ -90,6 +90,14 @@ def _text(claims: dict[str, Any], key: str, *, required: bool, limit: int = MAX_
     return value
 
 
+def _person(claims: dict[str, Any]) -> tuple[str, str, str, str]:
+    """The person an access, lesson or teacher token names: ``sub`` (the identity), ``name`` (the
+    identity when absent), ``family_name`` and ``given_name`` (empty when absent), checked."""
+    return (_text(claims, "sub", required=True, limit=MAX_IDENTITY),
+            _text(claims, "name", required=False) or _text(claims, "sub", required=True),
+            _text(claims, "family_name", required=False), _text(claims, "given_name", required=False))
+
+
 def _role_registered(claims: dict[str, Any]) -> tuple[Role, bool]:
     """The ``role`` (default participant) and ``registered`` (default false) claims, checked."""
     try:
@@ -247,17 +255,9 @@ class TokenService:
         if room_id is not None and room != room_id:
             raise TokenError("token is for another room")
         role, registered = _role_registered(claims)
-        exp = claims["exp"]
-        return AccessGrant(
-            identity=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
-            name=_text(claims, "name", required=False) or _text(claims, "sub", required=True),
-            room_id=room,
-            role=role,
-            registered=registered,
-            expires_at=int(exp),
-            family_name=_text(claims, "family_name", required=False),
-            given_name=_text(claims, "given_name", required=False),
-        )
+        identity, name, family_name, given_name = _person(claims)
+        return AccessGrant(identity=identity, name=name, room_id=room, role=role, registered=registered,
+                           expires_at=int(claims["exp"]), family_name=family_name, given_name=given_name)
 
     def verify_lesson(self, token: str, *, lesson_id: str | None = None,
                       max_ttl_s: int = LESSON_MAX_TTL_S) -> LessonGrant:
@@ -269,25 +269,17 @@ class TokenService:
         if lesson_id is not None and lesson != lesson_id:
             raise TokenError("token is for another lesson")
         role, registered = _role_registered(claims)
-        return LessonGrant(
-            identity=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
-            name=_text(claims, "name", required=False) or _text(claims, "sub", required=True),
-            lesson_id=lesson, role=role, registered=registered, expires_at=int(claims["exp"]),
-            family_name=_text(claims, "family_name", required=False),
-            given_name=_text(claims, "given_name", required=False),
-        )
+        identity, name, family_name, given_name = _person(claims)
+        return LessonGrant(identity=identity, name=name, lesson_id=lesson, role=role, registered=registered,
+                           expires_at=int(claims["exp"]), family_name=family_name, given_name=given_name)
 
     def verify_teacher(self, token: str) -> TeacherGrant:
         claims = self._decode(token)
         if claims.get("teacher") is not True or "admin" in claims or "room" in claims or "lesson" in claims:
             raise TokenError("not a teacher token (claim teacher: true is missing)")
-        return TeacherGrant(
-            teacher_id=_text(claims, "sub", required=True, limit=MAX_IDENTITY),
-            name=_text(claims, "name", required=False) or _text(claims, "sub", required=True),
-            expires_at=int(claims["exp"]),
-            family_name=_text(claims, "family_name", required=False),
-            given_name=_text(claims, "given_name", required=False),
-        )
+        teacher_id, name, family_name, given_name = _person(claims)
+        return TeacherGrant(teacher_id=teacher_id, name=name, expires_at=int(claims["exp"]),
+                            family_name=family_name, given_name=given_name)
 
     def verify_admin(self, token: str) -> AdminGrant:
         claims = self._decode(token)
