@@ -469,6 +469,20 @@ class ServerProcess:
                 self.proc.wait()
 
 
+def _store_env(store: str, database_url: str | None, data_dir: str) -> tuple[dict[str, str], str | None]:
+    """The server's environment for ``store`` (sqlite: a database in ``data_dir``; postgres: at
+    ``database_url``), and the database's URL for the benchmark's own reads (None for memory)."""
+    env = {"UROK_STORE": store}
+    db_url: str | None = None
+    if store == "sqlite":
+        env["UROK_DATA_DIR"] = data_dir
+        db_url = sqlite_url(data_dir)
+    elif store == "postgres":
+        assert database_url, "postgres needs a database URL"
+        env["UROK_DATABASE_URL"] = db_url = database_url
+    return env, db_url
+
+
 async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, concurrency: int = 100,
                           store: str = "sqlite", database_url: str | None = None,
                           chat_senders: int = 0, webhooks: int = 0, backlog_people: int = 300) -> dict[str, Any]:
@@ -479,14 +493,7 @@ async def run_with_server(n: int, *, rounds: int = 5, url: str | None = None, co
                                        database_url=database_url, chat_senders=chat_senders,
                                        backlog_people=backlog_people)
     data_dir = tempfile.mkdtemp(prefix="urok-bench-")
-    env = {"UROK_STORE": store}
-    db_url: str | None = None
-    if store == "sqlite":
-        env["UROK_DATA_DIR"] = data_dir
-        db_url = sqlite_url(data_dir)
-    elif store == "postgres":
-        assert database_url, "postgres needs a database URL"
-        env["UROK_DATABASE_URL"] = db_url = database_url
+    env, db_url = _store_env(store, database_url, data_dir)
     server = ServerProcess(free_port(), env)
     try:
         await server.wait_ready()
@@ -508,14 +515,7 @@ async def run_with_webhooks(n: int, webhooks: int, *, rounds: int, concurrency: 
     receiver = Receiver()
     try:
         data_dir = tempfile.mkdtemp(prefix="urok-bench-")
-        env = {"UROK_STORE": store}
-        db_url: str | None = None
-        if store == "sqlite":
-            env["UROK_DATA_DIR"] = data_dir
-            db_url = sqlite_url(data_dir)
-        elif store == "postgres":
-            assert database_url, "postgres needs a database URL"
-            env["UROK_DATABASE_URL"] = db_url = database_url
+        env, db_url = _store_env(store, database_url, data_dir)
         env["UROK_WEBHOOK_MAX_BACKOFF_S"] = "1"  # the backlog phase: 503s, then a prompt retry
         server = ServerProcess(free_port(), env)
         try:
