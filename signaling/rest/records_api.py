@@ -3,6 +3,7 @@ their answers (also after the room ended, and after a restart: the store keeps t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -83,34 +84,44 @@ def _person(room: Room, participant_id: str, name: str | None = None) -> dict[st
             "name": _name(room, participant_id) if name is None else name}
 
 
-async def list_hands(request: web.Request) -> web.Response:
-    """Every hand raised in the room (the latest 1000), in the order raised."""
+async def _room_records(request: web.Request, key: str,
+                        records: Callable[[Room], list[dict[str, Any]]]) -> web.Response:
+    """An admin's page of one room's records: ``{room_id, name, count, <key>: [...]}``."""
     require_admin(request)
     room = await request.app[ROOMS].get(request.match_info["room_id"])
+    items = records(room)
+    return _json({"room_id": room.room_id, "name": room.settings.name, "count": len(items), key: items})
+
+
+def _hands(room: Room) -> list[dict[str, Any]]:
     hands = []
     for h in room.hands.history():
         out = h.to_json()
         out.update(identity=_identity(room, h.participant_id), name=_name(room, h.participant_id),
                    raised=h.raised, lowered_by=None if h.lowered_by is None else _person(room, h.lowered_by))
         hands.append(out)
-    return _json({"room_id": room.room_id, "name": room.settings.name, "count": len(hands), "hands": hands})
+    return hands
 
 
-async def list_attention(request: web.Request) -> web.Response:
-    """The attention checks (the latest 100), oldest first: who asked, who answered and when, who did not."""
-    require_admin(request)
-    room = await request.app[ROOMS].get(request.match_info["room_id"])
+def _attention(room: Room) -> list[dict[str, Any]]:
     requests = []
     for r in room.attention.requests():
         out = r.record_json()
         out["from"] = _person(room, r.from_id, r.from_name)
-        for a in out["acked"]:
-            a["identity"] = _identity(room, a["participant_id"])
-        for a in out["not_acked"]:
+        for a in [*out["acked"], *out["not_acked"]]:
             a["identity"] = _identity(room, a["participant_id"])
         requests.append(out)
-    return _json({"room_id": room.room_id, "name": room.settings.name, "count": len(requests),
-                  "requests": requests})
+    return requests
+
+
+async def list_hands(request: web.Request) -> web.Response:
+    """Every hand raised in the room (the latest 1000), in the order raised."""
+    return await _room_records(request, "hands", _hands)
+
+
+async def list_attention(request: web.Request) -> web.Response:
+    """The attention checks (the latest 100), oldest first: who asked, who answered and when, who did not."""
+    return await _room_records(request, "requests", _attention)
 
 
 ROUTES = (
