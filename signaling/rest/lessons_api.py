@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -20,7 +21,8 @@ from signaling.auth import AdminGrant, TeacherGrant, TokenError
 from signaling.errors import Unauthorized
 from signaling.lessons.errors import InvalidLesson, LessonError
 from signaling.lessons.feature import LESSONS
-from signaling.lessons.lesson_service import Actor
+from signaling.lessons.lesson import Lesson
+from signaling.lessons.lesson_service import Actor, LessonService
 from signaling.lessons.roster_attendance import roster_csv
 from signaling.lessons.spec import LessonIn, LessonPatch, RosterIn
 from signaling.rest.api_route import ApiRoute, Handler, QueryParam
@@ -197,34 +199,42 @@ async def list_lessons(request: web.Request) -> web.Response:
     return _json(result)
 
 
+async def _on_lesson(request: web.Request,
+                     op: Callable[[LessonService, str, Actor], Awaitable[Lesson]]) -> web.Response:
+    """``op`` on the path's lesson as the token's actor; answers the lesson's view."""
+    svc = request.app[LESSONS]
+    lesson = await op(svc, request.match_info["lesson_id"], actor(request))
+    return _json(await svc.view(lesson))
+
+
+async def _change_lesson(request: web.Request,
+                         op: Callable[[LessonService, str, Any, Actor], Awaitable[Lesson]]) -> web.Response:
+    """``op`` on the path's lesson with the JSON body, as the token's actor (checked before the body
+    is read); answers the lesson's view."""
+    who = actor(request)
+    svc = request.app[LESSONS]
+    lesson = await op(svc, request.match_info["lesson_id"], await read_body(request, dict[str, Any]), who)
+    return _json(await svc.view(lesson))
+
+
 @lesson_errors
 async def get_lesson(request: web.Request) -> web.Response:
-    svc = request.app[LESSONS]
-    lesson = await svc.get(request.match_info["lesson_id"], actor(request))
-    return _json(await svc.view(lesson))
+    return await _on_lesson(request, LessonService.get)
 
 
 @lesson_errors
 async def update_lesson(request: web.Request) -> web.Response:
-    who = actor(request)
-    svc = request.app[LESSONS]
-    lesson = await svc.update(request.match_info["lesson_id"], await read_body(request, dict[str, Any]), who)
-    return _json(await svc.view(lesson))
+    return await _change_lesson(request, LessonService.update)
 
 
 @lesson_errors
 async def cancel_lesson(request: web.Request) -> web.Response:
-    svc = request.app[LESSONS]
-    lesson = await svc.cancel(request.match_info["lesson_id"], actor(request))
-    return _json(await svc.view(lesson))
+    return await _on_lesson(request, LessonService.cancel)
 
 
 @lesson_errors
 async def replace_roster(request: web.Request) -> web.Response:
-    who = actor(request)
-    svc = request.app[LESSONS]
-    lesson = await svc.replace_roster(request.match_info["lesson_id"], await read_body(request, dict[str, Any]), who)
-    return _json(await svc.view(lesson))
+    return await _change_lesson(request, LessonService.replace_roster)
 
 
 @lesson_errors
