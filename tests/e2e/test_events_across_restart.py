@@ -11,10 +11,9 @@ import aiohttp
 
 from signaling.events import PARTICIPANT_JOINED, PARTICIPANT_LEFT, ROOM_ENDED
 from signaling.rooms import Role
-from tests.e2e.test_store_restart import TOKENS, Serve, connect, token
+from tests.e2e.restart_journal import ADMIN, start_with_journal, stop_all
+from tests.e2e.test_store_restart import Serve, connect, token
 from tests.e2e.test_webhooks import Receiver
-
-ADMIN = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
 
 
 def told(journal: Receiver) -> list[tuple[str, str | None]]:
@@ -28,10 +27,7 @@ async def test_a_reconnect_after_a_restart_is_not_a_second_join_and_who_never_re
     first, second = (Serve(tmp_path / "data", "", UROK_RECONNECT_WINDOW_S="120") for _ in range(2))
     async with aiohttp.ClientSession() as http:
         try:
-            await first.start(http)
-            async with http.post(first.base + "/v1/webhooks", headers=ADMIN, json={
-                    "url": journal.url(), "events": [PARTICIPANT_JOINED, PARTICIPANT_LEFT, ROOM_ENDED]}) as r:
-                assert r.status == 201
+            await start_with_journal(http, first, journal, [PARTICIPANT_JOINED, PARTICIPANT_LEFT, ROOM_ENDED])
             async with http.post(first.base + "/v1/rooms", json={"name": "7Б"}, headers=ADMIN) as r:
                 room_id = (await r.json())["room_id"]
             clients = [await connect(http, first, token(room_id, who, role))
@@ -61,7 +57,4 @@ async def test_a_reconnect_after_a_restart_is_not_a_second_join_and_who_never_re
                 ("room_ended", None)])
             assert told(journal)[-1] == ("room_ended", None)
         finally:
-            for srv in (first, second):
-                if srv.proc is not None and srv.proc.returncode is None:
-                    await srv.kill9()
-            await journal.stop()
+            await stop_all(journal, first, second)

@@ -18,8 +18,9 @@ from signaling.app_keys import TOKENS as APP_TOKENS
 from signaling.events import ATTENDANCE_READY, PARTICIPANT_LEFT, ROOM_ENDED, RoomEvent
 from signaling.rooms import Role
 from tests.conftest import Server, start_server, test_settings
+from tests.e2e.restart_journal import ADMIN, start_with_journal, stop_all
 from tests.e2e.test_roster_entry import lesson_room
-from tests.e2e.test_store_restart import TOKENS, Serve, connect, token
+from tests.e2e.test_store_restart import Serve, connect, token
 from tests.e2e.test_webhooks import Receiver
 
 
@@ -82,17 +83,13 @@ async def test_an_extended_room_nobody_is_in_ends_at_its_new_end(server: Server)
 async def test_a_room_whose_end_passed_while_the_server_was_down_ends_at_the_start_and_the_journal_gets_it(
         tmp_path: Path) -> None:
     journal = await Receiver().start()
-    admin = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
     first, second = (Serve(tmp_path / "data", "") for _ in range(2))
     async with aiohttp.ClientSession() as http:
         try:
-            await first.start(http)
-            async with http.post(first.base + "/v1/webhooks", headers=admin, json={
-                    "url": journal.url(), "events": [ROOM_ENDED, PARTICIPANT_LEFT, ATTENDANCE_READY]}) as r:
-                assert r.status == 201
+            await start_with_journal(http, first, journal, [ROOM_ENDED, PARTICIPANT_LEFT, ATTENDANCE_READY])
             ends_at = time.time() + 1.5
             async with http.post(first.base + "/v1/rooms", json={"name": "7Б", "ends_at": ends_at},
-                                 headers=admin) as r:
+                                 headers=ADMIN) as r:
                 room_id = (await r.json())["room_id"]
             student = await connect(http, first, token(room_id, "s-1"))
             await student.event("welcome")
@@ -107,17 +104,14 @@ async def test_a_room_whose_end_passed_while_the_server_was_down_ends_at_the_sta
             assert got == [(PARTICIPANT_LEFT, room_id), (ROOM_ENDED, room_id), (ATTENDANCE_READY, room_id)]
             left = journal.unique()[0].payload
             assert left["participant"]["identity"] == "s-1" and left["reason"] == "room_ended"
-            async with http.get(second.base + f"/v1/rooms/{room_id}", headers=admin) as r:
+            async with http.get(second.base + f"/v1/rooms/{room_id}", headers=ADMIN) as r:
                 room = await r.json()
             assert room["active"] is False and abs(room["ended_at"] - ends_at) < 1e-3
-            async with http.get(second.base + f"/v1/rooms/{room_id}/attendance", headers=admin) as r:
+            async with http.get(second.base + f"/v1/rooms/{room_id}/attendance", headers=ADMIN) as r:
                 [record] = (await r.json())["participants"]
             assert abs(record["intervals"][-1]["left"] - ends_at) < 1e-3  # present to the end, as the store knew
         finally:
-            for srv in (first, second):
-                if srv.proc is not None and srv.proc.returncode is None:
-                    await srv.kill9()
-            await journal.stop()
+            await stop_all(journal, first, second)
 
 
 async def test_the_attendance_of_a_room_ended_just_before_a_graceful_stop_still_reaches_the_journal(

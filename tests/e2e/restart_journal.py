@@ -1,0 +1,28 @@
+"""Shared by the tests of what the journal hears across a restart of a real `urok serve` process
+(kill -9): a server started with the journal's webhook registered, and the teardown."""
+
+from __future__ import annotations
+
+import aiohttp
+
+from tests.e2e.test_store_restart import TOKENS, Serve
+from tests.e2e.test_webhooks import Receiver
+
+ADMIN = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
+
+
+async def start_with_journal(http: aiohttp.ClientSession, server: Serve, journal: Receiver,
+                             events: list[str]) -> None:
+    """Start ``server`` and register a webhook for ``events`` at ``journal``."""
+    await server.start(http)
+    async with http.post(server.base + "/v1/webhooks", headers=ADMIN,
+                         json={"url": journal.url(), "events": events}) as r:
+        assert r.status == 201
+
+
+async def stop_all(journal: Receiver, *servers: Serve) -> None:
+    """Kill whichever server still runs, then stop the journal."""
+    for server in servers:
+        if server.proc is not None and server.proc.returncode is None:
+            await server.kill9()
+    await journal.stop()
