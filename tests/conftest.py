@@ -8,6 +8,7 @@ import os
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -158,8 +159,8 @@ class Server:
         return c
 
 
-async def start_server(settings: Settings) -> tuple[web.AppRunner, str]:
-    app = create_app(settings)
+async def start_server(settings: Settings, *, clock: Callable[[], float] = time.time) -> tuple[web.AppRunner, str]:
+    app = create_app(settings, clock=clock)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", settings.port)
@@ -172,7 +173,7 @@ async def server_factory() -> AsyncIterator[Callable[..., Any]]:
     made: list[tuple[web.AppRunner, Server]] = []
     data_dirs: list[str] = []
 
-    async def make(**overrides: Any) -> Server:
+    async def make(*, clock: Callable[[], float] = time.time, **overrides: Any) -> Server:
         # Memory unless the test names a store: the e2e signalling/call-control/REST/media files on
         # SQLite took 40-46 s against 31 s on memory on the shared 2-core box (issue 11, helper M);
         # UROK_TEST_STORE=sqlite runs them all on it.
@@ -182,7 +183,7 @@ async def server_factory() -> AsyncIterator[Callable[..., Any]]:
             data_dirs.append(tempfile.mkdtemp(prefix="urok-test-"))
             overrides["data_dir"] = data_dirs[-1]
         settings = test_settings(**overrides)
-        runner, base = await start_server(settings)
+        runner, base = await start_server(settings, clock=clock)
         http = aiohttp.ClientSession()
         app = runner.app
         admin = {"Authorization": "Bearer " + app[TOKENS].mint_admin(ttl_s=600)}

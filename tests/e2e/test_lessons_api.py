@@ -12,19 +12,16 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import aiohttp
 import pytest
-from aiohttp import web
 
-from signaling.app import create_app
-from signaling.app_keys import EVENTS, TOKENS
+from signaling.app_keys import EVENTS
 from signaling.events import ATTENDANCE_READY, RoomEvent
 from signaling.rooms import Role
-from tests.conftest import Server, test_settings
+from tests.conftest import Server
 
 MSK = timezone(timedelta(hours=3))
 MIN = 60.0
@@ -45,27 +42,15 @@ Make = Callable[..., Any]
 
 
 @pytest.fixture
-async def lesson_server() -> AsyncIterator[Make]:
-    made: list[tuple[web.AppRunner, Server]] = []
+def lesson_server(server_factory: Make) -> Make:
+    """``server_factory``'s server on a ``Clock`` of its own: (server, clock)."""
 
     async def make(**overrides: Any) -> tuple[Server, Clock]:
         clock = Clock()
-        settings = test_settings(**overrides)
-        app = create_app(settings, clock=clock)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await runner.setup()
-        await web.TCPSite(runner, "127.0.0.1", settings.port).start()
-        srv = Server(app=app, base=f"http://127.0.0.1:{settings.port}", http=aiohttp.ClientSession(),
-                     admin={"Authorization": "Bearer " + app[TOKENS].mint_admin(ttl_s=600)})
-        made.append((runner, srv))
+        srv: Server = await server_factory(clock=clock, **overrides)
         return srv, clock
 
-    yield make
-    for runner, srv in made:
-        for c in srv.clients:
-            await c.close()
-        await srv.http.close()
-        await runner.cleanup()
+    return make
 
 
 def start_in(hours: float) -> datetime:
