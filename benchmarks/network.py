@@ -58,9 +58,9 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription, V
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, media_tracks, rtc_config
+from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, machine_busy_s, media_tracks, rtc_config
 from benchmarks.media_prep import EncodedMedia, MediaSpec, _Pattern, load_media
-from benchmarks.network_chromium import ChromiumPublisher
+from benchmarks.network_chromium import ChromiumPublisher, ChromiumSubscriberPage, InboundWindow
 from benchmarks.webinar import tolerant_consent
 from sfu import aiortc_compat
 from tests.netns import SERVER_ADDRESS, ClientLink, Impairment, NetnsUnavailable, Network
@@ -283,20 +283,7 @@ class Subscriber(NetParticipant):
                 self.counter.frames += 1
 
     def longest_freeze(self, t0: float, t1: float) -> float:
-        """The longest gap between decoded frames that overlaps [t0, t1], in seconds (a gap that
-        began before t0 counts from t0; the last frame to t1 counts too)."""
-        times = [f.t for f in self.frames]
-        prev, longest = None, 0.0
-        for t in times:
-            if t >= t0:
-                start = t0 if prev is None or prev < t0 else prev
-                longest = max(longest, min(t, t1) - start)
-            if t >= t1:
-                break
-            prev = t
-        last = max((t for t in times if t < t1), default=None)
-        longest = max(longest, t1 - max(t0, last if last is not None else t0))
-        return longest
+        return longest_freeze([f.t for f in self.frames], t0, t1)
 
     def has_frames(self) -> bool:
         return bool(self.frames)
@@ -309,6 +296,58 @@ class Subscriber(NetParticipant):
 
     def kbps_between(self, t0: float, t1: float) -> float:
         return _kbps(self.bytes_at, t0, t1)
+
+
+def longest_freeze(times: Sequence[float], t0: float, t1: float) -> float:
+    """The longest gap between frames (their ``times``, in order) that overlaps [t0, t1], in seconds
+    (a gap that began before t0 counts from t0; the last frame to t1 counts too)."""
+    prev, longest = None, 0.0
+    for t in times:
+        if t >= t0:
+            start = t0 if prev is None or prev < t0 else prev
+            longest = max(longest, min(t, t1) - start)
+        if t >= t1:
+            break
+        prev = t
+    last = max((t for t in times if t < t1), default=None)
+    return max(longest, t1 - max(t0, last if last is not None else t0))
+
+
+class ChromiumSubscriber:
+    """The web client in headless Chromium as a subscriber (``--subscriber chromium``): the frames
+    its <video> presents (requestVideoFrameCallback: time and height) and, from getStats, what it
+    received (packets received and lost per kind, bytes) instead of sequence numbers."""
+
+    def __init__(self, page: ChromiumSubscriberPage, label: str) -> None:
+        self.page, self.label = page, label
+        self.got = {"audio": InboundWindow(page, "audio"), "video": InboundWindow(page, "video")}
+
+    @property
+    def frames(self) -> list[Frame]:
+        return [Frame(t, h) for t, h in self.page.frames]
+
+    def has_frames(self) -> bool:
+        return bool(self.page.frames)
+
+    def frames_between(self, t0: float, t1: float) -> list[Frame]:
+        return [Frame(t, h) for t, h in self.page.frames if t0 <= t < t1]
+
+    def longest_freeze(self, t0: float, t1: float) -> float:
+        return longest_freeze([t for t, _ in self.page.frames], t0, t1)
+
+    def kbps_between(self, t0: float, t1: float) -> float:
+        return self.page.kbps_between(t0, t1)
+
+    def browser_freezes(self) -> dict[str, float]:
+        """Chromium's own freeze count and duration (inbound-rtp) so far, NACKs and PLIs it sent."""
+        last = self.page.samples[-1].video if self.page.samples else {}
+        return {k: float(last.get(k, 0)) for k in ("freezes", "freeze_s", "nacks", "plis")}
+
+    async def close(self) -> None:
+        await self.page.close()
+
+
+AnySubscriber = Subscriber | ChromiumSubscriber
 
 
 # ---- results ----------------------------------------------------------------------------------------------
@@ -359,6 +398,7 @@ class ScenarioResult:
     # downlink: s from the limit to the first frame below the layer before it, from the lift to the first
     # frame back on that layer, the longest freeze from 5 s after the limit to the lift
     times: dict[str, float | None] = field(default_factory=dict)
+    machine_busy_cores: float = 0.0  # the whole machine's CPU use over the run (everything on it), in cores
     error: str | None = None
 
     def to_json(self) -> str:
@@ -381,6 +421,7 @@ class NetConfig:
     media: MediaSpec = field(default_factory=MediaSpec)
     live: bool = False  # the publisher encodes live (follows REMB) instead of sending pre-encoded VP8
     chromium: bool = False  # the publisher is a headless Chromium on the web client (simulcast q/h/f)
+    chromium_subscribers: bool = False  # each subscriber is a headless Chromium on the web client
     before: float = 10.0  # downlink: seconds unlimited before the limit
     camera: tuple[int, int] | None = None  # chromium: the camera size asked for (None: the client's 640x480)
     join_timeout: float = 30.0
@@ -421,7 +462,7 @@ class Run:
         self.sub_links = [net.add_client(f"sub{i + 1}") for i in range(cfg.subscribers)]
         self.http: list[aiohttp.ClientSession] = []
         self.publisher: Publisher | ChromiumPublisher | None = None
-        self.subs: list[Subscriber] = []
+        self.subs: list[AnySubscriber] = []
         self.server: subprocess.Popen[bytes] | None = None
         self.data_dir = Path(tempfile.mkdtemp(prefix="urok-net-data-"))
         log_dir = cfg.log_dir or self.data_dir
@@ -466,23 +507,42 @@ class Run:
                 tracks = [audio, LivePatternTrack(self.media.spec) if self.cfg.live else video]
                 await pub.publish(tracks, self.cfg.join_timeout)
         for i, link in enumerate(self.sub_links):
+            if self.cfg.chromium_subscribers:
+                await self._chromium_subscriber(link, base, i)
+                continue
             with link.namespace.entered():
                 http = await self.session(link)
                 token = await Rest(http, base, admin_token()).token(self.room_id, f"viewer{i + 1}", "participant")
-                sub = await Subscriber.join(http, base, token, self.cfg.join_timeout, label=f"sub{i + 1}")
-                assert isinstance(sub, Subscriber)
-                self.subs.append(sub)
+                aio = await Subscriber.join(http, base, token, self.cfg.join_timeout, label=f"sub{i + 1}")
+                assert isinstance(aio, Subscriber)
+                self.subs.append(aio)
                 try:
-                    await sub.wait_receiving(self.cfg.join_timeout)
+                    await aio.wait_receiving(self.cfg.join_timeout)
                     # the first video packet (ICE and DTLS done) before this namespace is left
-                    await sub.wait(sub.has_video, self.cfg.join_timeout, "a video packet")
+                    await aio.wait(aio.has_video, self.cfg.join_timeout, "a video packet")
                 except RuntimeError as e:
-                    raise RuntimeError(f"{sub.label}: {e} ({sub.describe()})") from e
+                    raise RuntimeError(f"{aio.label}: {e} ({aio.describe()})") from e
         # a decoded frame (a keyframe came through) when the link lets one through: a warm-up, not a
         # condition (a publisher over its uplink's rate may never get one through)
         for sub in self.subs:
-            with contextlib.suppress(RuntimeError):
-                await sub.wait(sub.has_frames, 5, "a decoded video frame")
+            if isinstance(sub, Subscriber):
+                with contextlib.suppress(RuntimeError):
+                    await sub.wait(sub.has_frames, 5, "a decoded video frame")
+
+    async def _chromium_subscriber(self, link: ClientLink, base: str, i: int) -> None:
+        with link.namespace.entered():  # the session's sockets are opened by its requests: all in here
+            http = await self.session(link)
+            token = await Rest(http, base, admin_token()).token(self.room_id, f"viewer{i + 1}", "participant")
+        page = await ChromiumSubscriberPage.start(link.namespace, f"{base}/join/{self.room_id}?token={token}", base,
+                                                  self.cfg.join_timeout)
+        sub = ChromiumSubscriber(page, f"sub{i + 1}")
+        self.subs.append(sub)
+        deadline = time.monotonic() + self.cfg.join_timeout
+        while not sub.has_frames():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{sub.label}: Chromium presented no video frame in {self.cfg.join_timeout:.0f} s "
+                                   f"(stats {page.samples[-1:]}, console {page.console[-10:]})")
+            await asyncio.sleep(0.2)
 
     def mark(self) -> Mark:
         """Now, and what each link does from now on (a phase is labelled by the mark that starts it)."""
@@ -515,7 +575,7 @@ class Run:
         shutil.rmtree(self.data_dir, ignore_errors=True)
 
 
-def _trace(sub: Subscriber, t_start: float, t_end: float, marks: dict[str, float],
+def _trace(sub: AnySubscriber, t_start: float, t_end: float, marks: dict[str, float],
            publisher: Publisher | ChromiumPublisher | None = None) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     t = t_start
@@ -531,7 +591,7 @@ def _trace(sub: Subscriber, t_start: float, t_end: float, marks: dict[str, float
     return rows
 
 
-def layer_times(sub: Subscriber, limit: float, lift: float, end: float) -> dict[str, float | None]:
+def layer_times(sub: AnySubscriber, limit: float, lift: float, end: float) -> dict[str, float | None]:
     """From a subscriber's decoded frames: the height it decoded in the 2 s before the limit (the
     layer it was on), seconds from the limit to its first frame below that height (None: never), the
     longest freeze from 5 s after the limit (and from that first lower frame) to the lift, and seconds
@@ -580,6 +640,7 @@ async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None
     # before this one) would leave the clients nothing to gather in their namespaces
     with Network() as net, tolerant_consent(), aiortc_compat.host_addresses(None):
         run = Run(net, cfg, media)
+        busy0, wall0 = machine_busy_s(), time.monotonic()
         kind = "chromium" if cfg.chromium else "live" if cfg.live else "prepared"
         result = ScenarioResult(scenario, net.backend, str(cfg.server_checkout), [], 0, publisher=kind)
         try:
@@ -634,11 +695,15 @@ async def run_scenario(scenario: str, cfg: NetConfig, media: EncodedMedia | None
                     result.times = {"top_layer_after_s": top_s, **result.times}
             assert run.publisher is not None
             result.publisher_retransmitted = run.publisher.retransmitted
+            for sub in run.subs:  # Chromium's own account (inbound-rtp freezeCount, totalFreezesDuration)
+                if isinstance(sub, ChromiumSubscriber):
+                    result.times.update({f"{sub.label}_chromium_{k}": v for k, v in sub.browser_freezes().items()})
         except (RuntimeError, TimeoutError, OSError) as e:
             result.error = (f"{e!r}\n{traceback.format_exc(limit=-4)}"
                             f"--- server log tail ---\n{_log_tail(run.log_path, 1500)}")
         finally:
             await run.close()
+            result.machine_busy_cores = round((machine_busy_s() - busy0) / (time.monotonic() - wall0), 2)
     return result
 
 
@@ -660,7 +725,8 @@ def format_table(results: Sequence[ScenarioResult]) -> str:
                     f"{s.subscriber:<11} {s.link:<14} {s.media_pct:>8.2f} {s.video_pct:>8.2f} "
                     f"{1000 * s.freeze_s:>9.0f} {s.fps:>5.1f} {height:>9} {s.kbps:>7.0f}")
         lines.append(f"{'':<9} publisher retransmissions (answers to NACKs): {r.publisher_retransmitted}; "
-                     f"pub kbit/s: media (first transmissions)/all sent; impairments: {r.backend}")
+                     f"pub kbit/s: media (first transmissions)/all sent; impairments: {r.backend}; "
+                     f"publisher: {r.publisher}; machine busy {r.machine_busy_cores:.2f} cores over the run")
         if r.trace:
             since = (f"t from the limit; lifted at t={r.phases[1].seconds:.0f}" if r.scenario == "downlink"
                      else "t from the publisher's first video")
@@ -702,6 +768,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="prepared: pre-encoded VP8 ~1 Mbit/s (cannot adapt); live: aiortc encodes the pattern and "
                         "follows the server's REMB (250 kbit/s..1.5 Mbit/s); chromium: headless Chromium on the web "
                         "client, fake camera 640x480 in three simulcast layers q/h/f, transport-cc")
+    p.add_argument("--subscriber", choices=("aiortc", "chromium"), default="aiortc",
+                   help="aiortc: decodes in this process (its jitter buffer waits for a lost packet until 128 "
+                        "more arrive); chromium: the web client in headless Chromium, frames timed by "
+                        "requestVideoFrameCallback")
     p.add_argument("--camera", default="client",
                    help="chromium: the fake camera's size, WxH (e.g. 1280x720: three layers) or client (the web "
                         "client's 640x480 ideal: Chromium sends two layers)")
@@ -713,6 +783,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = NetConfig(duration=args.duration, subscribers=max(1, args.subscribers),
                     server_checkout=args.server_checkout, log_dir=args.log_dir, live=args.publisher == "live",
                     chromium=args.publisher == "chromium", before=args.before,
+                    chromium_subscribers=args.subscriber == "chromium",
                     camera=None if args.camera == "client" else _size(args.camera))
     media = load_media(cfg.media)
     video = (f"Chromium on the web client (fake camera {args.camera}, simulcast q/h/f)" if cfg.chromium

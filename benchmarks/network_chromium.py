@@ -74,6 +74,31 @@ CAMERA_JS = """(() => {
 })();"""
 
 
+async def launch(namespace: Namespace, origin: str) -> tuple[Any, Any]:
+    """Playwright and a headless Chromium, both in ``namespace`` (the thread enters it while the
+    driver starts: the driver and the browser it launches are its children), with the fake camera
+    and microphone and ``origin`` (the server's http://198.18.0.1:8080) treated as secure."""
+    try:
+        from playwright.async_api import async_playwright
+
+        from tests.e2e.browser.conftest import ALLOW, COMMON_FLAGS
+    except ImportError as e:  # pragma: no cover - the test extras install it
+        raise RuntimeError(f"a Chromium client needs Playwright ({e})") from e
+    if not shutil.which(CHROMIUM):
+        raise RuntimeError(f"{CHROMIUM} not found: run `make system-deps` or set UROK_CHROMIUM")
+    flags = ["--use-fake-device-for-media-stream", ALLOW, *COMMON_FLAGS,
+             "--autoplay-policy=no-user-gesture-required",
+             f"--unsafely-treat-insecure-origin-as-secure={origin}"]
+    with namespace.entered():
+        pw = await async_playwright().start()
+        try:
+            browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags, timeout=30_000)
+        except BaseException:
+            await pw.stop()
+            raise
+    return pw, browser
+
+
 @dataclass
 class PubSample:
     """One reading of the page's getStats (cumulative counters)."""
@@ -114,26 +139,9 @@ class ChromiumPublisher:
         """Launch Chromium in ``namespace``, open the join link ``url``, join with camera and
         microphone, and wait until it sends video.  ``camera`` (width, height): the size the page's
         getUserMedia asks for instead of the client's 640x480 (an HD webcam)."""
-        try:
-            from playwright.async_api import async_playwright
+        from tests.e2e.browser.util import join
 
-            from tests.e2e.browser.conftest import ALLOW, COMMON_FLAGS
-            from tests.e2e.browser.util import join
-        except ImportError as e:  # pragma: no cover - the test extras install it
-            raise RuntimeError(f"the Chromium publisher needs Playwright ({e})") from e
-        if not shutil.which(CHROMIUM):
-            raise RuntimeError(f"{CHROMIUM} not found: run `make system-deps` or set UROK_CHROMIUM")
-        flags = ["--use-fake-device-for-media-stream", ALLOW, *COMMON_FLAGS,
-                 "--autoplay-policy=no-user-gesture-required",
-                 f"--unsafely-treat-insecure-origin-as-secure={origin}"]
-        with namespace.entered():  # the driver and its Chromium are born in the publisher's namespace
-            pw = await async_playwright().start()
-            try:
-                browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=flags,
-                                                   timeout=30_000)
-            except BaseException:
-                await pw.stop()
-                raise
+        pw, browser = await launch(namespace, origin)
         pub = cls(page=None, browser=browser, playwright=pw)
         try:
             ctx = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
@@ -216,6 +224,137 @@ class ChromiumPublisher:
         order = sorted(layers, key=lambda rid: RIDS.index(rid) if rid in RIDS else len(RIDS))
         return {"layers": layers, "active": [rid for rid in order if layers[rid]["kbps"] > 5],
                 "available_kbps": round(b.available / 1000) if b.available else None}
+
+    async def close(self) -> None:
+        if self._sampler is not None:
+            self._sampler.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._sampler
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.browser.close(), 10)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.playwright.stop(), 10)
+
+
+# ---- a Chromium subscriber ---------------------------------------------------------------------------------
+# every frame a <video> element presents (requestVideoFrameCallback: its time and height), and the
+# subscriber connection's inbound video and audio; drained on each reading
+SUB_JS = """() => new Promise((resolve) => {
+  if (!window.__frames) {
+    window.__frames = [];
+    const watch = () => document.querySelectorAll("video").forEach((v) => {
+      if (v.__watched || !v.srcObject) return;
+      v.__watched = true;
+      const cb = (now, meta) => { window.__frames.push([now, meta.height]); v.requestVideoFrameCallback(cb); };
+      v.requestVideoFrameCallback(cb);
+    });
+    watch();
+    setInterval(watch, 200);
+  }
+  const frames = window.__frames;
+  window.__frames = [];
+  const out = {now: performance.now(), frames, video: null, audio: null};
+  const pc = window.urok && window.urok.session && window.urok.session.sub;
+  if (!pc) { resolve(out); return; }
+  pc.getStats().then((report) => {
+    report.forEach((r) => {
+      if (r.type !== "inbound-rtp") return;
+      const k = {received: r.packetsReceived || 0, lost: Math.max(0, r.packetsLost || 0), bytes: r.bytesReceived || 0,
+                 height: r.frameHeight || 0, decoded: r.framesDecoded || 0, freezes: r.freezeCount || 0,
+                 freeze_s: r.totalFreezesDuration || 0, nacks: r.nackCount || 0, plis: r.pliCount || 0};
+      if (r.kind === "video" && (!out.video || k.received > out.video.received)) out.video = k;
+      if (r.kind === "audio" && (!out.audio || k.received > out.audio.received)) out.audio = k;
+    });
+    resolve(out);
+  }, () => resolve(out));
+})"""
+
+EMPTY_IN = {"received": 0, "lost": 0, "bytes": 0, "height": 0, "decoded": 0, "freezes": 0, "freeze_s": 0.0,
+            "nacks": 0, "plis": 0}
+
+
+@dataclass
+class SubSample:
+    t: float
+    video: dict[str, Any]
+    audio: dict[str, Any]
+
+
+class InboundWindow:
+    """What a Chromium subscriber received of one kind in a window, from its getStats readings:
+    (packets received, packets received + lost), as :class:`benchmarks.network.SeqTally.window`."""
+
+    def __init__(self, page: ChromiumSubscriberPage, kind: str) -> None:
+        self.page, self.kind = page, kind
+
+    def window(self, t0: float, t1: float) -> tuple[int, int]:
+        a, b = self.page.at(t0), self.page.at(t1)
+        if a is None or b is None:
+            return 0, 0
+        x, y = getattr(a, self.kind), getattr(b, self.kind)
+        received = y["received"] - x["received"]
+        return received, received + max(0, y["lost"] - x["lost"])
+
+
+@dataclass
+class ChromiumSubscriberPage:
+    """The real client joined without camera and microphone: what it presents and receives."""
+
+    page: Any
+    browser: Any
+    playwright: Any
+    frames: list[tuple[float, int]] = field(default_factory=list)  # (monotonic time, height) per presented frame
+    samples: list[SubSample] = field(default_factory=list)
+    console: list[str] = field(default_factory=list)
+    _sampler: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(cls, namespace: Namespace, url: str, origin: str, timeout: float) -> ChromiumSubscriberPage:
+        from tests.e2e.browser.util import join
+
+        pw, browser = await launch(namespace, origin)
+        sub = cls(page=None, browser=browser, playwright=pw)
+        try:
+            ctx = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="ru-RU")
+            ctx.set_default_timeout(int(timeout * 1000))
+            sub.page = await ctx.new_page()
+            sub.page.on("console", lambda m: sub.console.append(f"{m.type}: {m.text}"))
+            sub.page.on("pageerror", lambda e: sub.console.append(f"pageerror: {e}"))
+            await join(sub.page, url, camera=False, microphone=False)
+            sub._sampler = asyncio.create_task(sub._sample_forever())
+        except BaseException:
+            await sub.close()
+            raise
+        return sub
+
+    async def _sample_forever(self) -> None:
+        while True:
+            with contextlib.suppress(Exception):
+                raw = await asyncio.wait_for(self.page.evaluate(SUB_JS), 2)
+                now = time.monotonic()
+                page_now = raw["now"]
+                self.frames.extend((now - (page_now - t) / 1000, int(h)) for t, h in raw["frames"])
+                self.samples.append(SubSample(now, raw["video"] or EMPTY_IN, raw["audio"] or EMPTY_IN))
+            await asyncio.sleep(0.25)
+
+    def at(self, t: float) -> SubSample | None:
+        best = None
+        for s in self.samples:
+            if s.t <= t:
+                best = s
+            else:
+                break
+        return best or (self.samples[0] if self.samples else None)
+
+    def kbps_between(self, t0: float, t1: float) -> float:
+        a, b = self.at(t0), self.at(t1)
+        if a is None or b is None or b.t <= a.t:
+            return 0.0
+        octets = b.video["bytes"] + b.audio["bytes"] - a.video["bytes"] - a.audio["bytes"]
+        return float(octets * 8 / (b.t - a.t) / 1000)
+
+    def receiving_video(self) -> bool:
+        return bool(self.samples and self.samples[-1].video["received"] > 0)
 
     async def close(self) -> None:
         if self._sampler is not None:

@@ -1,17 +1,20 @@
 """A real Chromium publisher on impaired links (issue 12, part 1): the network benchmark's
-``--publisher chromium`` scenarios, short, in one run (tests/netns.py: the server in its own
-namespace, headless Chromium on the web client in the publisher's, an aiortc subscriber in its own).
+``--publisher chromium`` scenarios, short (tests/netns.py: the server in its own namespace,
+headless Chromium on the web client in the publisher's, a subscriber in its own).
 
 Chromium publishes the fake camera at 1280x720 (an HD webcam; the client's own 640x480 gives only
 two layers, whose top one fits 500 kbit/s) in the client's three simulcast layers q/h/f, and adapts
-on the server's transport-cc feedback.  Two runs (each its own network, server and Chromium):
+on the server's transport-cc feedback.  Two runs, each with its own network, server and browsers:
 
-1. The publisher's uplink is limited to 800 kbit/s from the start: its subscriber sees no freeze
-   over 1 s after the first 5 s of the publisher's video (Chromium drops the top layer and the
-   server forwards a layer it still sends).
-2. Once the subscriber decodes the top layer (720 rows), its downlink is limited to 500 kbit/s:
-   it decodes a lower layer within 5 s, and sees no freeze over 1 s from then on.  (Going back up
-   after the lift is measured by ``python -m benchmarks.network``, not here: it takes 15 s of window.)
+1. The publisher's uplink is limited to 800 kbit/s from the start: its subscriber (aiortc, on a
+   clean link) sees no freeze over 1 s after the first 5 s of the publisher's video (Chromium
+   drops the top layer and the server forwards a layer it still sends).
+2. The subscriber is the web client in a second Chromium: the frames its <video> presents, timed
+   by requestVideoFrameCallback (an aiortc subscriber's jitter buffer waits for a lost packet
+   until 128 more have come, seconds on a low layer: its freezes on a lossy link are aiortc's).
+   Once it shows the top layer (720 rows), its downlink is limited to 500 kbit/s: it shows a
+   lower layer within 5 s, and no freeze over 1 s from then on.  Going back up after the lift is
+   measured by ``python -m benchmarks.network``, not here (a 15-s window).
 
 Skipped, with the reason, without root, without network namespaces or without Chromium and
 Playwright.  The figures: docs/benchmarks.md, "Network: impaired links".
@@ -26,7 +29,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from benchmarks.network import NetConfig, Run, Subscriber, layer_times
+from benchmarks.network import AnySubscriber, NetConfig, Run, layer_times
 from benchmarks.network_chromium import CHROMIUM, ChromiumPublisher
 from benchmarks.webinar import tolerant_consent
 from sfu import aiortc_compat
@@ -63,7 +66,7 @@ class BrowserRun:
     left_in_publisher_ns: list[int] = field(default_factory=list)  # PIDs after each run closed (Chromium's)
 
 
-async def _top_layer(sub: Subscriber, timeout: float) -> float | None:
+async def _top_layer(sub: AnySubscriber, timeout: float) -> float | None:
     start = time.monotonic()
     held = 0
     while time.monotonic() - start < timeout:
@@ -81,7 +84,9 @@ async def _run(out: BrowserRun, uplink: bool) -> None:
     the start) or the downlink one."""
     with netns.Network() as net, tolerant_consent(), aiortc_compat.host_addresses(None):
         out.networks.append(net)
-        run = Run(net, NetConfig(subscribers=1, chromium=True, camera=(1280, TOP), join_timeout=20), None)
+        cfg = NetConfig(subscribers=1, chromium=True, camera=(1280, TOP), join_timeout=20,
+                        chromium_subscribers=not uplink)
+        run = Run(net, cfg, None)
         try:
             if uplink:
                 run.pub_link.uplink.apply(netns.Impairment(rate_kbit=800))
@@ -94,7 +99,7 @@ async def _run(out: BrowserRun, uplink: bool) -> None:
                 out.uplink_freeze_s = sub.longest_freeze(first + 5, first + 5 + UPLINK_WINDOW)
                 out.uplink_trace = [pub.second(first + i, first + i + 1) for i in range(int(5 + UPLINK_WINDOW))]
                 return
-            out.top_after_s = await _top_layer(sub, 15)
+            out.top_after_s = await _top_layer(sub, 20)
             if out.top_after_s is None:
                 return
             limit = time.monotonic()
@@ -119,6 +124,8 @@ def browser_run() -> BrowserRun:
         asyncio.run(_run(out, uplink=False))
     except netns.NetnsUnavailable as e:
         pytest.skip(str(e))
+    print(f"800 kbit/s up: longest freeze after 5 s {out.uplink_freeze_s:.2f} s; 500 kbit/s down: top layer after "
+          f"{out.top_after_s} s, {out.times}")
     return out
 
 
@@ -131,7 +138,7 @@ def test_a_chromium_publisher_on_an_800_kbits_uplink_gives_its_subscriber_no_fre
 def test_a_subscriber_whose_downlink_drops_to_500_kbits_goes_down_a_layer_within_5s_without_freezing(
     browser_run: BrowserRun,
 ) -> None:
-    assert browser_run.top_after_s is not None, "the subscriber never decoded the top layer (720 rows) in 15 s"
+    assert browser_run.top_after_s is not None, "the subscriber never showed the top layer (720 rows) in 20 s"
     times = browser_run.times
     assert times["height_before"] == TOP, times
     down = times["down_s"]
