@@ -182,3 +182,25 @@ async def test_a_padding_cluster_starts_after_a_quiet_spell_and_stops_on_congest
     report(t + 0.5, 0, step + 2)
     assert not pacer.run(t + 0.6) and path.raw_rtp() == []  # no new cluster on a link that just lost
     assert est.stats.padding_probes == 1 and not est.probing
+
+
+@pytest.mark.parametrize("browser", ["chromium", "firefox"])
+async def test_chromium_and_firefox_keep_rtx_in_their_answers(worker: Worker, browser: str) -> None:
+    # tests/data/{browser}_answer_rtx.sdp: the browser's answer to server_offer_rtx.sdp (the core's
+    # offer of a microphone and Firefox's simulcast camera; python -m tests.e2e.capture_rtx_answers)
+    answer = (DATA / f"{browser}_answer_rtx.sdp").read_text()
+    captured_offer = (DATA / "server_offer_rtx.sdp").read_text()
+    router = worker.create_router("r")
+    pub = router.create_transport("pub")
+    await pub.accept_offer(FIREFOX_SIMULCAST_OFFER)
+    producers = [pub.produce("0", "microphone"), pub.produce("1", "camera")]
+    sub = router.create_transport("sub")
+    consumers = [sub.consume(p) for p in producers]
+    offer = await sub.create_offer()
+    rtx_lines = [line for line in section_lines(offer, 1) if " rtx/" in line or " apt=" in line]
+    assert rtx_lines == [line for line in section_lines(captured_offer, 1) if " rtx/" in line or " apt=" in line]
+    video = parse_media(answer)[1]
+    assert rtx_negotiated(video) and video.main_codec is not None
+    await sub.accept_answer(answer)
+    assert consumers[1].rtx and not consumers[0].rtx
+    assert consumers[1]._rtx_pt == video.rtx_payload_type(video.main_codec.payload_type)
