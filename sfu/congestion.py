@@ -123,6 +123,9 @@ class BandwidthConsumer(Protocol):
     @property
     def closed(self) -> bool: ...
 
+    @property
+    def held_down(self) -> bool: ...
+
     def probe_goal(self) -> float: ...
 
     def send_padding(self, count: int) -> int: ...
@@ -194,7 +197,8 @@ class SubscriberCongestion:
             est = self.estimator
             senders = [c for c in video if c.rtx]
             est.padding_probes = bool(senders)
-            if senders and est.start_probe(now, sum(c.probe_goal() for c in video)) > 0:
+            held = senders and any(c.held_down for c in video)  # a layer to win back: probe
+            if held and est.start_probe(now, sum(c.probe_goal() for c in video)) > 0:
                 self.prober = senders[0]
 
     def padding_rate(self, now: float) -> float:

@@ -552,6 +552,16 @@ class Consumer:
             mine.padding_sent += 1
         return sent
 
+    @property
+    def held_down(self) -> bool:
+        """A simulcast consumer whose layer is below its wish while a layer between them sends:
+        what a padding probe may win back."""
+        stream = self._target or self._current
+        streams = self._producer.streams
+        if len(streams) < 2 or stream is None or self._paused:
+            return False
+        return any(s.ssrc is not None and s.active for s in streams[stream.index + 1:self._preferred + 1])
+
     def probe_goal(self) -> float:
         """The video bitrate (bit/s) this consumer would send on the layer above the one it targets
         when its wish allows one (simulcast), else on the layer it targets; 0 when unknown. A

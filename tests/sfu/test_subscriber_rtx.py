@@ -18,6 +18,7 @@ from sfu.sdp import parse_media, rtx_negotiated
 
 from .offline import DATA, FAN_OUTS, offline_publisher, offline_subscriber, offline_worker, section_lines
 from .test_nack import stream
+from .test_simulcast_forwarding import Layers, simulcast_publisher, subscriber
 
 FIREFOX_ANSWER = (DATA / "firefox_answer.sdp").read_text()
 FIREFOX_SIMULCAST_OFFER = (DATA / "firefox_simulcast_offer.sdp").read_text()
@@ -132,56 +133,75 @@ async def test_padding_is_padding_only_rtx_that_aiortc_drops(worker: Worker) -> 
     assert worker.stats.padding_bytes == 3 * PACKET_BYTES
 
 
-async def test_a_padding_cluster_starts_after_a_quiet_spell_and_stops_on_congestion(worker: Worker) -> None:
-    router = worker.create_router("r")
-    pub, producers, _ = await offline_publisher(router)
-    sub, (video,), path, _ = await offline_subscriber(router, [producers["video"]])
-    for data in stream(5):
-        pub._on_rtp(data)
-    sub._last_refresh = time.monotonic() + 3600  # the tick keeps the captured path (no real ICE pair)
+async def test_a_padding_cluster_starts_after_a_quiet_spell_and_stops_on_congestion(
+    worker: Worker, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pub, producer, _ = await simulcast_publisher(worker)
+    layers = Layers(pub)
+    layers.all([0])
+    sub, video, path = await subscriber(worker, producer)
+    layers.all(range(0, 4))
+    rates = (150_000, 600_000, 1_700_000)
+    for la, rate in zip(producer.streams, rates, strict=True):
+        la.bitrate = rate
+    assert video.rtx and video.target_layer == 2
+    clock = [time.monotonic() + 10]  # the consumer's holds, the estimator and the pacer on one clock
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    sub._last_refresh = clock[0] + 3600  # the tick keeps the captured path (no real ICE pair)
     downlink, pacer = sub._downlink, sub._pacer
     assert downlink is not None and pacer is not None
     est = downlink.estimator
-    now = time.monotonic()
-    stream_recv = producers["video"].streams[0]
-    stream_recv.bitrate = 1_000_000  # what the publisher sends: the probe goal
+    step = 0
 
-    def report(t: float, fraction: int, step: int) -> None:
-        video._packets += 25  # 1 Mbit/s sent meanwhile
-        video._octets += 31_250
+    def report(fraction: int) -> None:  # 0.25 s later: the subscriber's report, the transport's tick
+        nonlocal step
+        step += 1
+        clock[0] += 0.25
+        video._packets += 25
+        video._octets += rates[video.target_layer or 0] // 32  # what its layer sent in 0.25 s
         sub._on_rtcp(rtcp.build_rr(0x5555, [(video.ssrc, fraction, 0, 1000 + step * 50, 0, 0, 0)]))
-        sub._tick(t)
+        sub._tick(clock[0])
 
-    sub._tick(now)
-    report(now + 0.25, 0, 1)
-    report(now + 0.5, 128, 2)  # half lost: an estimate below the goal
-    assert est.estimate is not None and est.estimate < 1_000_000 and est.padding_probes
-    t, step = now + 0.5, 2
-    while t + 0.25 < now + 0.5 + 2.0:  # congestion less than 2 s ago: no cluster yet
-        t += 0.25
-        step += 1
-        report(t, 0, step)
-        assert not pacer.running and est.stats.padding_probes == 0, t - now
-    while est.stats.padding_probes == 0 and t < now + 10:
-        t += 0.25
-        step += 1
-        report(t, 0, step)
+    sub._tick(clock[0])
+    report(0)
+    report(200)  # 78% lost: an estimate that only the low layer fits
+    assert est.estimate is not None and est.estimate < rates[1] and est.padding_probes
+    assert video.target_layer == 0 and video.held_down
+    congested = clock[0]
+    while clock[0] + 0.25 < congested + 2.0:  # congestion less than 2 s ago: no cluster yet
+        report(0)
+        assert not pacer.running and est.stats.padding_probes == 0, clock[0] - congested
+    while est.stats.padding_probes == 0 and clock[0] < congested + 10:
+        report(0)
     assert est.stats.padding_probes == 1 and pacer.running
     path.clear()
-    assert pacer.run(t + 0.1)
+    clock[0] += 0.1
+    assert pacer.run(clock[0])
     padding = [p for p in path.raw_rtp() if int.from_bytes(p[8:12], "big") == video.rtx_ssrc]
-    rate = est.probe_padding(t + 0.1)
-    assert 0 < rate <= 1_000_000 * 1.15  # up to the goal (+15%), media included
-    assert 1 <= len(padding) <= rate * 0.1 / 8 / PACKET_BYTES + 1
+    pad_rate = est.probe_padding(clock[0])
+    assert 0 < pad_rate <= rates[1] * 1.15  # up to the next layer's bitrate (+15%), media included
+    assert 1 <= len(padding) <= pad_rate * 0.1 / 8 / PACKET_BYTES + 1
     # the next report shows loss: the cluster failed and stops at once; nothing was cut for it
     before = est.estimate
-    report(t + 0.25, 60, step + 1)
+    report(60)
     assert est.stats.padding_failures == 1 and est.estimate == before
-    assert est.probe_padding(t + 0.3) == 0 and not pacer.run(t + 0.3)
+    assert est.probe_padding(clock[0]) == 0 and not pacer.run(clock[0])
     path.clear()
-    report(t + 0.5, 0, step + 2)
-    assert not pacer.run(t + 0.6) and path.raw_rtp() == []  # no new cluster on a link that just lost
-    assert est.stats.padding_probes == 1 and not est.probing
+    report(0)
+    assert not pacer.run(clock[0]) and path.raw_rtp() == []  # no new cluster on a link that just lost
+    assert est.stats.padding_probes == 1 and not est.probing and video.target_layer == 0
+    # quiet again: the next cluster (twice the interval later) meets no loss and wins the layer back
+    while est.stats.padding_probes == 1 and clock[0] < congested + 30:
+        report(0)
+    assert est.stats.padding_probes == 2
+    while est.probing and clock[0] < congested + 40:
+        clock[0] += 0.01
+        pacer.run(clock[0])
+        if round(clock[0] * 100) % 25 == 0:
+            report(0)
+    assert est.stats.padding_successes == 1 and est.estimate is not None and est.estimate >= rates[1]
+    assert video.target_layer == 1
+    assert worker.stats.padding_sent > 0 and video.stats.padding_sent == worker.stats.padding_sent
 
 
 @pytest.mark.parametrize("browser", ["chromium", "firefox"])
