@@ -20,7 +20,7 @@ import pytest
 try:
     from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 except ImportError:  # pragma: no cover - the test extras install it
-    async_playwright = None
+    async_playwright = None  # type: ignore[assignment]
 
 CHROMIUM = os.environ.get("UROK_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts"
@@ -87,7 +87,7 @@ class Browsers:
     async def page(self, url: str | None = None, *, deny: bool = False, viewport: dict[str, int] | None = None,
                    locale: str = "ru-RU") -> Page:
         browser = await self.browser(deny)
-        ctx = await browser.new_context(viewport=viewport or DESKTOP, locale=locale)
+        ctx = await browser.new_context(viewport=viewport or DESKTOP, locale=locale)  # type: ignore[arg-type]
         ctx.set_default_timeout(15_000)
         self.contexts.append(ctx)
         ctx.on("request", lambda r: None if r.url.startswith(LOCAL_URLS) else self.outside.append(r.url))
@@ -95,7 +95,12 @@ class Browsers:
         log: list[str] = []
         self.console[id(page)] = log
         page.on("console", lambda m: self._console(log, f"{m.type}: {m.text}"))
-        page.on("pageerror", lambda e: (log.append(f"pageerror: {e}"), self.page_errors.append(str(e))))
+
+        def page_error(e: Any) -> None:
+            log.append(f"pageerror: {e}")
+            self.page_errors.append(str(e))
+
+        page.on("pageerror", page_error)
         if url:
             await page.goto(url)
         return page

@@ -84,7 +84,7 @@ async def audio_flowing(page: Page, timeout: float = 15.0) -> None:
     first = await eventually(lambda: _positive(audio_packets(page)), timeout, what="inbound audio packets")
 
     async def grew() -> bool:
-        return await audio_packets(page) > first
+        return bool(await audio_packets(page) > first)
 
     await eventually(grew, 5.0, what="inbound audio packets growing")
 
