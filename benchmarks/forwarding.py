@@ -596,7 +596,8 @@ class Participant:
             self.subscribed = True
         await self.wait(ready, max(0.1, deadline - time.monotonic()), "subscriber connection receiving audio and video")
 
-    async def publish(self, tracks: Sequence[PacketTrack], timeout: float) -> None:
+    async def publish(self, tracks: Sequence[MediaStreamTrack], timeout: float) -> None:
+        """Publish ``tracks``: prepared packets (PacketTrack) or live tracks that aiortc encodes."""
         self.pub = RTCPeerConnection(rtc_config())
         for track in tracks:
             self.pub.addTransceiver(track, direction="sendonly")

@@ -54,11 +54,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
+from aiortc import VideoStreamTrack
 from aiortc.mediastreams import MediaStreamError
 from aiortc.sdp import candidate_from_sdp
 
-from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, machine_busy_s, media_tracks, rtc_config
+from benchmarks.forwarding import CHECKOUT, Participant, Rest, admin_token, machine_busy_s, media_tracks
 from benchmarks.media_prep import EncodedMedia, MediaSpec, _Pattern, load_media
 from benchmarks.network_chromium import ChromiumPublisher, ChromiumSubscriberPage, InboundWindow
 from benchmarks.webinar import tolerant_consent
@@ -177,20 +177,6 @@ class Publisher(NetParticipant):
                 await _send(data)
 
             dtls._send_rtp = counted
-
-
-    async def publish(self, tracks: Sequence[MediaStreamTrack], timeout: float) -> None:
-        """As the forwarding benchmark's, with live tracks too (aiortc encodes them)."""
-        self.pub = RTCPeerConnection(rtc_config())
-        for track in tracks:
-            self.pub.addTransceiver(track, direction="sendonly")
-        await self.pub.setLocalDescription(await self.pub.createOffer())
-        sources = {t.mid: "microphone" if t.kind == "audio" else "camera" for t in self.pub.getTransceivers()}
-        r = await self.request("publish", timeout, sdp=self.pub.localDescription.sdp, sources=sources)
-        await self.pub.setRemoteDescription(RTCSessionDescription(str(r["sdp"]), "answer"))
-        self._hook_sent()
-        await self._flush("publisher")
-        await self.wait(lambda: self.pub.connectionState == "connected", timeout, "publisher connection")
 
     def kbps_between(self, t0: float, t1: float) -> float:
         return _kbps(self.bytes_at, t0, t1)
