@@ -25,8 +25,9 @@ import contextlib
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from tests.netns import Namespace
 
@@ -97,6 +98,25 @@ async def launch(namespace: Namespace, origin: str) -> tuple[Any, Any]:
             await pw.stop()
             raise
     return pw, browser
+
+
+class _Timed(Protocol):
+    @property
+    def t(self) -> float: ...
+
+
+_S = TypeVar("_S", bound=_Timed)
+
+
+def _reading_at(samples: Sequence[_S], t: float) -> _S | None:
+    """The last reading taken at or before ``t`` (the first one when none); ``samples`` in time order."""
+    best = None
+    for s in samples:
+        if s.t <= t:
+            best = s
+        else:
+            break
+    return best or (samples[0] if samples else None)
 
 
 @dataclass
@@ -176,13 +196,7 @@ class ChromiumPublisher:
     # ---- readings ----
     def at(self, t: float) -> PubSample | None:
         """The last reading taken at or before ``t`` (the first one when none)."""
-        best = None
-        for s in self.samples:
-            if s.t <= t:
-                best = s
-            else:
-                break
-        return best or (self.samples[0] if self.samples else None)
+        return _reading_at(self.samples, t)
 
     def sent_between(self, kind: str, t0: float, t1: float) -> int:
         a, b = self.at(t0), self.at(t1)
@@ -338,13 +352,7 @@ class ChromiumSubscriberPage:
             await asyncio.sleep(0.25)
 
     def at(self, t: float) -> SubSample | None:
-        best = None
-        for s in self.samples:
-            if s.t <= t:
-                best = s
-            else:
-                break
-        return best or (self.samples[0] if self.samples else None)
+        return _reading_at(self.samples, t)
 
     def kbps_between(self, t0: float, t1: float) -> float:
         a, b = self.at(t0), self.at(t1)
