@@ -250,7 +250,10 @@ async def test_publish_flood_with_the_largest_offers_keeps_other_rooms_responsiv
     gc.disable()
     cpu0, wall0 = time.process_time(), time.monotonic()
     with LoopBlocks() as blocks:
-        t_end = time.monotonic() + 5.0
+        # Ten seconds: ~140 pings, so that the p99 is a percentile and not the single worst sample
+        # (with 68 pings in 5 s, one ping queued behind a burst of renegotiations in this one
+        # process, the test's own clients included, decided the result: stop 23's CI run, 56 ms).
+        t_end = time.monotonic() + 10.0
         k = 0
         while time.monotonic() < t_end:
             sources = {str(4 * (k % 4) + j): SOURCES[j] for j in range(4)}
