@@ -18,6 +18,11 @@ if [ "$mode" = test ]; then
   command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
   # the store suite's throwaway PostgreSQL cluster (tests/unit/store/conftest.py: initdb + pg_ctl)
   command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # recordings are probed (ffprobe) and compared; speech for the caption tests is synthesised
+  # (espeak-ng); whiteboard exports are rendered back (pdftoppm)
+  command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
+  command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+  command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
@@ -32,6 +37,19 @@ if [ ${#need[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq >/dev/null
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+# the browser libraries urok serves itself (web/vendor: Yjs, MediaPipe, Twemoji), pinned in its
+# package-lock.json; for `make run` only where npm is there (without them the whiteboard, the
+# virtual background and the emoji glyphs are off), for the tests always
+vendor="$(dirname "$0")/../web/vendor"
+if command -v npm >/dev/null 2>&1; then
+  if [ ! -d "$vendor/node_modules/yjs" ] || [ "$vendor/package-lock.json" -nt "$vendor/node_modules" ]; then
+    echo "system-deps: installing the browser libraries (npm ci in web/vendor)" >&2
+    (cd "$vendor" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error >/dev/null)
+    touch "$vendor/node_modules"
+  fi
+elif [ "$mode" = build ]; then
+  echo "system-deps: no npm: the whiteboard, the virtual background and the emoji glyphs are off" >&2
 fi
 if [ "$mode" = test ]; then
   driver="$(dirname "$0")/../tests/e2e/firefox/driver"

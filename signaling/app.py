@@ -8,6 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
+from media import audio_handlers
+from media.feature import setup_audio
+from recordings import recording_handlers, recordings_api
+from recordings.feature import setup_recordings
 from sfu import Worker, WorkerSettings
 from signaling.app_keys import CLOCK, DISPATCH, EVENTS, METRICS, ROOMS, SETTINGS, STORE, TOKENS, WORKER
 from signaling.auth import TokenService
@@ -16,6 +20,7 @@ from signaling.dispatcher import DispatchTable, Route
 from signaling.events import EventBus
 from signaling.handlers import (
     attention_handlers,
+    breakout_handlers,
     chat_handlers,
     hands_handlers,
     media_handlers,
@@ -27,7 +32,7 @@ from signaling.lessons.feature import setup_lessons
 from signaling.media import MediaFeature
 from signaling.media.media_feature import ForwardingPolicy
 from signaling.metrics import Metrics
-from signaling.rest import lessons_api, ops_api, participants_api, records_api, rooms_api, webhooks_api
+from signaling.rest import breakouts_api, lessons_api, ops_api, participants_api, records_api, rooms_api, webhooks_api
 from signaling.rest.api_route import ApiRoute
 from signaling.rest.middleware import error_middleware
 from signaling.rest.openapi import build_openapi
@@ -40,13 +45,20 @@ from signaling.store import RoomStore
 from signaling.store import factory as store_factory
 from signaling.webhooks.feature import setup_webhooks
 from signaling.ws.rtc_endpoint import rtc_handler
+from transcription import transcription_handlers, transcripts_api
+from transcription.feature import setup_transcription
+from whiteboard import board_api, board_handlers
+from whiteboard.feature import setup_whiteboard
 
 REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *participants_api.ROUTES,
-                                     *lessons_api.ROUTES, *webhooks_api.ROUTES, *records_api.ROUTES)
+                                     *lessons_api.ROUTES, *webhooks_api.ROUTES, *records_api.ROUTES,
+                                     *recordings_api.ROUTES, *transcripts_api.ROUTES, *breakouts_api.ROUTES,
+                                     *board_api.ROUTES)
 # Features that attach to the app and the room events (signaling/events.py): each sets up its app
 # keys, subscribes to app[EVENTS] and adds its lifecycle after the store's (so the store is open
 # before them and closed after them).  Order: lessons emit events the webhooks deliver.
-FEATURE_SETUPS: tuple[Callable[[web.Application], None], ...] = (setup_lessons, setup_webhooks, setup_bbb)
+FEATURE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
+    setup_lessons, setup_webhooks, setup_bbb, setup_recordings, setup_audio, setup_transcription, setup_whiteboard)
 WS_PATH = "/v1/rtc"
 _AUTO_ON_OFF: Mapping[str, bool | None] = {"auto": None, "on": True, "off": False}
 
@@ -103,7 +115,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     app[ROOMS] = rooms
     app[DISPATCH] = dispatch_table(session_handlers.ROUTES, media_handlers.ROUTES, moderation_handlers.ROUTES,
                                    hands_handlers.ROUTES, chat_handlers.ROUTES, attention_handlers.ROUTES,
-                                   schedule_handlers.ROUTES, *extra_routes)
+                                   schedule_handlers.ROUTES, breakout_handlers.ROUTES, recording_handlers.ROUTES,
+                                   audio_handlers.ROUTES, transcription_handlers.ROUTES, board_handlers.ROUTES,
+                                   *extra_routes)
     app[METRICS].add_gauges(rooms.counts, "urok", "served by this process")
     app[METRICS].add_counters(store.counters, "urok_store")  # writes and failed writes (retried)
     worker = Worker(WorkerSettings(

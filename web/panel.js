@@ -14,7 +14,7 @@ export function createPanel(side, tabs) {
     "aria-label": t("closePanel"), text: "×", onclick: () => api.close() });
   let current = null;
   let listeners = [];
-  for (const { key, label, body } of tabs) {
+  function add({ key, label, body }) {
     const badge = h("span", { class: "tab-badge", hidden: true });
     const head = h("button", { type: "button", class: "tab", role: "tab", id: `tab-${key}`, dataset: { tab: key },
       onclick: () => api.show(key) }, h("span", { text: label }), badge);
@@ -23,7 +23,9 @@ export function createPanel(side, tabs) {
     bodies.set(key, pane);
     badges.set(key, badge);
     bar.appendChild(head);
+    return pane;
   }
+  for (const tab of tabs) add(tab);
   side.replaceChildren(h("div", { class: "panel-head" }, bar, closeBtn), ...bodies.values());
 
   const api = {
@@ -63,6 +65,11 @@ export function createPanel(side, tabs) {
       b.textContent = n ? String(n) : "";
     },
     onChange(fn) { listeners.push(fn); },
+    /** A feature's own tab (features.js): {key, label, body}, after the built-in ones. */
+    addTab(tab) {
+      tabs.push(tab);
+      side.appendChild(add(tab));
+    },
   };
   return api;
 }

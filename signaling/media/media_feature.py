@@ -13,7 +13,7 @@ import itertools
 import logging
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sfu import Producer, SfuError, Worker
 from sfu.errors import (
@@ -94,6 +94,25 @@ class ForwardingPolicy:
     last_n_audio: int = 3
 
 
+class TrackObserver(Protocol):
+    """A room feature that follows the room's published tracks (recording, noise suppression,
+    captions): told after a track is published and after it is gone.  Both are called on the event
+    loop, once per track; an observer added late gets the tracks published before through
+    :meth:`MediaFeature.observe`."""
+
+    def on_track_added(self, track: Track) -> None: ...
+
+    def on_track_removed(self, track: Track) -> None: ...
+
+
+def media_feature_of(live: LiveRoom) -> MediaFeature | None:
+    """The media plane of a live room (None in a room served without media)."""
+    for feature in live.features:
+        if isinstance(feature, MediaFeature):
+            return feature
+    return None
+
+
 class MediaFeature:
     def __init__(self, live: LiveRoom, worker: Worker, policy: ForwardingPolicy | None = None) -> None:
         self.live = live
@@ -112,6 +131,18 @@ class MediaFeature:
         # step per turn of the loop and its renegotiations take their turns with everyone else's.
         # On the shared port only (ICE-lite, the default), where a step waits for nothing else.
         self.negotiation = asyncio.Lock()
+        self.observers: list[TrackObserver] = []
+
+    def observe(self, observer: TrackObserver) -> None:
+        """Follow the room's tracks: the ones published now are reported at once."""
+        self.observers.append(observer)
+        for track in list(self.tracks.values()):
+            if not track.producer.closed:
+                observer.on_track_added(track)
+
+    def unobserve(self, observer: TrackObserver) -> None:
+        with contextlib.suppress(ValueError):
+            self.observers.remove(observer)
 
     @property
     def large(self) -> bool:
@@ -295,14 +326,19 @@ class MediaFeature:
             self._loudest.discard(producer.id)
             for pm in self.media.values():
                 pm.forget_track(producer.id)  # per-session state stays within the room's tracks
-            if self.tracks.pop(producer.id, None) is not None and not self.live.closed:
-                self.live.broadcast({"event": "track_unpublished", **track.to_json()})
+            if self.tracks.pop(producer.id, None) is not None:
+                for observer in list(self.observers):
+                    observer.on_track_removed(track)
+                if not self.live.closed:
+                    self.live.broadcast({"event": "track_unpublished", **track.to_json()})
 
         producer.on_close = unpublished
         self.live.broadcast({"event": "track_published", **track.to_json()},
                             exclude=participant.participant_id)
         if producer.kind == "audio":
             self.speakers.add_producer(producer)
+        for observer in list(self.observers):
+            observer.on_track_added(track)
         large = self.large
         if not self._auto_receives(track, large):
             return

@@ -1,0 +1,9 @@
+"""WebSocket requests of the audio features (noise suppression switches)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signaling.dispatcher import Route
+
+ROUTES: dict[str, Route[Any]] = {}

@@ -1,0 +1,9 @@
+"""WebSocket requests of recording: recording_start, recording_stop."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from signaling.dispatcher import Route
+
+ROUTES: dict[str, Route[Any]] = {}

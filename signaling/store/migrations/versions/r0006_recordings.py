@@ -1,0 +1,24 @@
+"""Recordings and their track files (recordings/tables.py).
+
+Revision ID: r0006
+Revises: r0005
+Create Date: 2026-12-07
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = "r0006"
+down_revision: str | None = "r0005"
+branch_labels: str | None = None
+depends_on: str | None = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
