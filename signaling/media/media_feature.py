@@ -12,6 +12,7 @@ import contextlib
 import itertools
 import logging
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -105,6 +106,11 @@ class TrackObserver(Protocol):
     def on_track_removed(self, track: Track) -> None: ...
 
 
+# Who may receive a track at all (breakout groups, signaling/rooms/live_breakouts.py): called with the
+# listener's participant id; None (the default) lets everyone receive everything.
+Audience = Callable[[str, Track], bool]
+
+
 def media_feature_of(live: LiveRoom) -> MediaFeature | None:
     """The media plane of a live room (None in a room served without media)."""
     for feature in live.features:
@@ -132,6 +138,10 @@ class MediaFeature:
         # On the shared port only (ICE-lite, the default), where a step waits for nothing else.
         self.negotiation = asyncio.Lock()
         self.observers: list[TrackObserver] = []
+        self.audience: Audience | None = None
+        # track ids each participant was told about (track_published) while an audience is set: a
+        # change of the audience tells each one what appeared and what went (refresh_audience)
+        self._shown: dict[str, set[str]] = {}
 
     def observe(self, observer: TrackObserver) -> None:
         """Follow the room's tracks: the ones published now are reported at once."""
@@ -143,6 +153,48 @@ class MediaFeature:
     def unobserve(self, observer: TrackObserver) -> None:
         with contextlib.suppress(ValueError):
             self.observers.remove(observer)
+
+    def may_receive(self, participant_id: str, track: Track) -> bool:
+        return self.audience is None or self.audience(participant_id, track)
+
+    def _told(self, track: Track) -> list[str] | None:
+        """Who hears of this track's news (mute, speaking, gone): None = everyone (no audience set)."""
+        if self.audience is None:
+            return None
+        tid = track.producer.id
+        return [track.participant_id, *(pid for pid, shown in self._shown.items() if tid in shown)]
+
+    async def refresh_audience(self, participant_ids: Iterable[str] | None = None) -> None:
+        """The audience changed (a breakout group opened, a move, a close): each participant named
+        (default: everyone) stops receiving what it may no longer receive and starts receiving what
+        it now may, on its existing subscriber connection (one renegotiation), and is told
+        track_unpublished / track_published for the difference."""
+        large = self.large
+        made = 0
+        for pid in list(self.media if participant_ids is None else participant_ids):
+            pm = self.media.get(pid)
+            if pm is None or pm.closed:
+                continue
+            shown = self._shown.setdefault(pid, {t for t in self.tracks if self.tracks[t].participant_id != pid})
+            for track in list(self.tracks.values()):
+                tid = track.producer.id
+                if track.participant_id == pid or track.producer.closed:
+                    continue
+                if not self.may_receive(pid, track):
+                    pm.stop_consuming(tid)
+                    if tid in shown:
+                        shown.discard(tid)
+                        pm.send_event("track_unpublished", **track.to_json())
+                elif tid not in shown:
+                    shown.add(tid)
+                    pm.send_event("track_published", **track.to_json())
+                    if self._auto_receives(track, large) or tid in pm.quality:
+                        self._consume(pm, track, large)
+                        made += 1
+                        if made % CONSUMES_PER_TURN == 0:
+                            await asyncio.sleep(0)
+        if self.audience is None:
+            self._shown.clear()
 
     @property
     def large(self) -> bool:
@@ -158,7 +210,7 @@ class MediaFeature:
         if track is None or self.live.closed:
             return
         self.live.broadcast({"event": "active_speaker", "participant_id": track.participant_id,
-                             "track_id": track_id})
+                             "track_id": track_id}, to=self._told(track))
         self._apply_last_n()
 
     def _apply_last_n(self) -> None:
@@ -190,9 +242,13 @@ class MediaFeature:
         session.extensions[MEDIA_KEY] = pm
         large = self.large  # once: it counts the joined participants
         made = 0
+        shown: set[str] = set()
+        if self.audience is not None:
+            self._shown[pid] = shown
         for track in list(self.tracks.values()):
-            if track.participant_id == pid or track.producer.closed:
+            if track.participant_id == pid or track.producer.closed or not self.may_receive(pid, track):
                 continue
+            shown.add(track.producer.id)
             session.send_event("track_published", **track.to_json())
             if self._auto_receives(track, large):
                 self._consume(pm, track, large)
@@ -209,6 +265,7 @@ class MediaFeature:
             return
         if self.media.get(session.participant_id) is pm:
             del self.media[session.participant_id]
+            self._shown.pop(session.participant_id, None)
         pm.close()  # its producers close, which unpublishes their tracks everywhere
 
     def _media_failed(self, pm: ParticipantMedia, target: str) -> None:
@@ -330,11 +387,19 @@ class MediaFeature:
                 for observer in list(self.observers):
                     observer.on_track_removed(track)
                 if not self.live.closed:
-                    self.live.broadcast({"event": "track_unpublished", **track.to_json()})
+                    self.live.broadcast({"event": "track_unpublished", **track.to_json()}, to=self._told(track))
+                for shown in self._shown.values():
+                    shown.discard(producer.id)
 
         producer.on_close = unpublished
+        listeners = None
+        if self.audience is not None:
+            listeners = [pid for pid in self.media
+                         if pid != participant.participant_id and self.may_receive(pid, track)]
+            for pid in listeners:
+                self._shown.setdefault(pid, set()).add(producer.id)
         self.live.broadcast({"event": "track_published", **track.to_json()},
-                            exclude=participant.participant_id)
+                            exclude=participant.participant_id, to=listeners)
         if producer.kind == "audio":
             self.speakers.add_producer(producer)
         for observer in list(self.observers):
@@ -344,7 +409,7 @@ class MediaFeature:
             return
         made = 0
         for other_pid, other in list(self.media.items()):
-            if other_pid == participant.participant_id:
+            if other_pid == participant.participant_id or not self.may_receive(other_pid, track):
                 continue
             self._consume(other, track, large)  # nothing for a participant who left meanwhile
             made += 1
@@ -368,7 +433,7 @@ class MediaFeature:
             track.producer.pause()
         else:
             track.producer.resume()
-        self.live.broadcast({"event": "track_muted", **track.to_json()})
+        self.live.broadcast({"event": "track_muted", **track.to_json()}, to=self._told(track))
 
     async def set_muted(self, session: Session, source: str, muted: bool) -> dict[str, Any]:
         p = session.participant
@@ -379,7 +444,9 @@ class MediaFeature:
 
     async def subscribe(self, session: Session, tracks: list[tuple[str, str]]) -> dict[str, Any]:
         pm = self.media_of(session)
-        missing = [tid for tid, _ in tracks if tid not in self.tracks]
+        # another breakout group's track is refused as if it did not exist (nothing to learn from it)
+        missing = [tid for tid, _ in tracks if tid not in self.tracks
+                   or not self.may_receive(session.participant_id, self.tracks[tid])]
         if missing:
             raise NotFound(f"no track {missing[0]!r} in this room")
         for tid, quality in tracks:
