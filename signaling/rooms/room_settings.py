@@ -41,6 +41,11 @@ class LockSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     self_unmute: bool = False
 
 
+# A room's locks unless its settings say otherwise: a school's students do not message each other
+# privately (messages to a host or co-host stay possible); LockSettings() itself is "nothing locked".
+SCHOOL_LOCK = LockSettings(private_chat=True)
+
+
 class RecordingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
     auto_start: bool = False
 
@@ -69,7 +74,7 @@ class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     max_participants: Annotated[int, msgspec.Meta(ge=1, le=MAX_PARTICIPANTS_CEILING)] = MAX_PARTICIPANTS_CEILING
     mode: RoomMode = RoomMode.MEETING
     guest_policy: GuestPolicy = GuestPolicy.ALWAYS_ACCEPT_AUTH
-    lock: LockSettings = msgspec.field(default_factory=LockSettings)
+    lock: LockSettings = SCHOOL_LOCK
     recording: RecordingSettings = msgspec.field(default_factory=RecordingSettings)
     transcription: TranscriptionSettings = msgspec.field(default_factory=TranscriptionSettings)
     noise_suppression: bool = False
@@ -89,6 +94,9 @@ class RoomSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_o
     @classmethod
     def parse(cls, data: Any) -> RoomSettings:
         """From decoded JSON; raises InvalidSettings naming the field."""
+        if isinstance(data, dict) and isinstance(data.get("lock"), dict) and "private_chat" not in data["lock"]:
+            # locks named without private_chat: it keeps the school's default (locked)
+            data = {**data, "lock": {**data["lock"], "private_chat": SCHOOL_LOCK.private_chat}}
         try:
             return msgspec.convert(data, cls)
         except msgspec.ValidationError as e:

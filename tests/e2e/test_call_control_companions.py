@@ -74,7 +74,7 @@ async def test_reactions_broadcast_rate_limited_and_lockable(server: Server) -> 
 
 
 async def test_public_and_private_chat_guests_and_private_lock(server: Server) -> None:
-    room_id, host, a, b = await classroom(server, guest_policy="ALWAYS_ACCEPT")
+    room_id, host, a, b = await classroom(server, guest_policy="ALWAYS_ACCEPT", lock={"private_chat": False})
     guest = await server.join(room_id, "g", registered=False)
     pa, pb, ph = await pid(a), await pid(b), await pid(host)
     r = await a.request("chat_send", text="<b>Всем привет</b>")
@@ -114,7 +114,7 @@ async def test_chat_limits(server: Server) -> None:
 
 
 async def test_deleted_message_is_a_tombstone_also_for_late_joiners(server: Server) -> None:
-    room_id, host, a, b = await classroom(server)
+    room_id, host, a, b = await classroom(server, lock={"private_chat": False})
     keep = (await a.request("chat_send", text="keep me"))["message_id"]
     gone = (await a.request("chat_send", text="my phone is ..."))["message_id"]
     private = (await b.request("chat_send", text="for a only", to=await pid(a)))["message_id"]

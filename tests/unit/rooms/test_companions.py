@@ -95,7 +95,7 @@ def test_rate_limits_refill_and_are_per_participant_and_kind() -> None:
 
 
 def test_chat_public_private_guests_and_locks() -> None:
-    room = make_room(guest_policy="ALWAYS_ACCEPT")
+    room = make_room(guest_policy="ALWAYS_ACCEPT", lock={"private_chat": False})
     host, a, b = join(room, "h", role=Role.HOST), join(room, "a"), join(room, "b")
     guest = join(room, "g", registered=False)
     m = room.chat_send(a, "  привет <script>  ", None, 1.0)
@@ -143,7 +143,7 @@ def test_chat_is_rate_limited() -> None:
 
 
 def test_deleted_message_is_a_tombstone_in_every_later_history() -> None:
-    room = make_room()
+    room = make_room(lock={"private_chat": False})
     host, a, b, c = join(room, "h", role=Role.HOST), join(room, "a"), join(room, "b"), join(room, "c")
     m1 = room.chat_send(a, "secret phone number", None, 1.0)
     room.chat_send(a, "private to b", b.participant_id, 2.0)

@@ -13,6 +13,7 @@ from signaling.rooms import (
 )
 from signaling.rooms.errors import InvalidInput
 from signaling.rooms.moderation import FULL_LOCK, LOCK_NAMES, sources_newly_locked
+from signaling.rooms.room_settings import SCHOOL_LOCK
 from tests.unit.rooms.helpers import join, make_room, who
 
 
@@ -78,7 +79,7 @@ def test_non_moderators_cannot_admit_deny_remove_mute_or_lock(role: Role) -> Non
         with pytest.raises(PermissionDenied):
             call()
     assert guest.state is ParticipantState.WAITING and other.state is ParticipantState.JOINED
-    assert room.settings.lock == LockSettings() and not room.banned and other.role is Role.PARTICIPANT
+    assert room.settings.lock == SCHOOL_LOCK and not room.banned and other.role is Role.PARTICIPANT
 
 
 def test_host_makes_and_unmakes_cohosts_and_the_role_survives_a_reconnect() -> None:
@@ -202,7 +203,7 @@ def test_self_unmute_also_needs_the_right_to_publish_the_source() -> None:
 
 
 def test_set_lock_changes_only_what_is_named_and_lockdown_restores_the_locks_before() -> None:
-    room = make_room(lock={"chat": True})
+    room = make_room(lock={"chat": True, "private_chat": False})
     host = join(room, "host", role=Role.HOST)
     old, new = room.set_lock(host, {"camera": True, "chat": False})
     assert old == LockSettings(chat=True) and new == LockSettings(camera=True)

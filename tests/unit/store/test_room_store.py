@@ -97,7 +97,7 @@ async def test_settings_lockdown_and_end_survive_a_restart(store: RoomStore, reo
     await store.save_room(r)
     again = await stored(await reopen(store), "A")
     assert again.settings == r.settings and again.settings.lock == FULL_LOCK
-    assert again.lock_before_lockdown == LockSettings(chat=True)
+    assert again.lock_before_lockdown == LockSettings(chat=True, private_chat=True)  # the school default stays
     assert (again.created_at, again.ended_at) == (5.0, None)
     r.end(9.0)
     await store.save_room(r)
