@@ -138,6 +138,8 @@ class MediaFeature:
         # On the shared port only (ICE-lite, the default), where a step waits for nothing else.
         self.negotiation = asyncio.Lock()
         self.observers: list[TrackObserver] = []
+        # track id -> a processed copy its subscribers receive instead (noise suppression): set_substitute
+        self.substitutes: dict[str, Producer] = {}
         self.audience: Audience | None = None
         # track ids each participant was told about (track_published) while an audience is set: a
         # change of the audience tells each one what appeared and what went (refresh_audience)
@@ -381,8 +383,11 @@ class MediaFeature:
         def unpublished() -> None:
             self.speakers.remove_producer(producer)
             self._loudest.discard(producer.id)
+            substitute = self.substitutes.pop(producer.id, None)
             for pm in self.media.values():
                 pm.forget_track(producer.id)  # per-session state stays within the room's tracks
+                if substitute is not None:
+                    pm.stop_consuming(producer.id)  # it follows the substitute, which the track's close does not close
             if self.tracks.pop(producer.id, None) is not None:
                 for observer in list(self.observers):
                     observer.on_track_removed(track)
@@ -418,8 +423,30 @@ class MediaFeature:
                 if producer.closed:
                     return
 
+    def set_substitute(self, track_id: str, producer: Producer | None) -> None:
+        """The track's subscribers receive ``producer`` (a processed copy of the same kind and codec:
+        the noise-suppressed microphone) in its place, or the track itself again (None).  Each
+        consumer switches with Consumer.replace_producer: same SSRC, m-line and track id, numbering
+        continuous, no renegotiation; new consumers start on the substitute.  NotFound: no such
+        track; sfu.ClosedError: ``producer`` is closed."""
+        track = self.tracks.get(track_id)
+        if track is None:
+            raise NotFound(f"no track {track_id!r} in this room")
+        if producer is None:
+            self.substitutes.pop(track_id, None)
+        else:
+            self.substitutes[track_id] = producer
+        source = producer or track.producer
+        for pm in self.media.values():
+            consumer = pm.consumers.get(track_id)
+            if consumer is not None and not consumer.closed:
+                consumer.replace_producer(source)
+
     def _consume(self, pm: ParticipantMedia, track: Track, large: bool) -> None:
         consumer = pm.consume(track.producer)
+        substitute = self.substitutes.get(track.producer.id)
+        if consumer is not None and substitute is not None and not substitute.closed:
+            consumer.replace_producer(substitute)  # a=msid names the track; the packets are the copy's
         if consumer is not None and track.producer.id in pm.quality:
             consumer.set_quality(pm.quality[track.producer.id])  # simulcast layer (low/medium/high)
         if consumer is not None and track.producer.kind == "audio" and large and \
