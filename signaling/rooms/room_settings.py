@@ -47,7 +47,8 @@ SCHOOL_LOCK = LockSettings(private_chat=True)
 
 
 class RecordingSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
-    auto_start: bool = False
+    allowed: bool = True  # false: recording_start is refused (recording_not_allowed)
+    auto_start: bool = False  # start recording when the room starts (if allowed)
 
 
 class TranscriptionSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):
