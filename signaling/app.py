@@ -29,6 +29,7 @@ from signaling.handlers import (
     session_handlers,
 )
 from signaling.lessons.feature import setup_lessons
+from signaling.loop_monitor import LoopMonitor
 from signaling.media import MediaFeature
 from signaling.media.media_feature import ForwardingPolicy
 from signaling.metrics import Metrics
@@ -120,6 +121,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
                                    *extra_routes)
     app[METRICS].add_gauges(rooms.counts, "urok", "served by this process")
     app[METRICS].add_counters(store.counters, "urok_store")  # writes and failed writes (retried)
+    monitor = LoopMonitor()  # loop lag and garbage-collector pauses (signaling/loop_monitor.py)
+    app[METRICS].add_counters(monitor.counters, "urok")
+    app[METRICS].add_gauges(monitor.gauges, "urok", "the event loop's worst lag so far and the longest collector pause")
     worker = Worker(WorkerSettings(
         ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses,
         udp_port=settings.rtc_udp_port if settings.rtc_single_port else None,
@@ -142,7 +146,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()  # connects and migrates (SQL); a newer schema or no database stops the start
         await worker.start()
+        monitor.start()
         yield
+        await monitor.close()
         await rooms.shutdown()
         await worker.close()
         await store.close()
