@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import json
 import multiprocessing
 import os
@@ -52,6 +53,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from signaling.auth import TokenService
+from signaling.loop_monitor import LoopMonitor, LoopStats
 from signaling.rooms import Role
 from signaling.rooms.rate_limit import CHAT_RATE
 from signaling.store import schema as t
@@ -169,6 +171,47 @@ def process_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+LOOP_SERIES = ("urok_loop_lag_over_total", "urok_gc_collections_total", "urok_gc_pause_seconds_total",
+               "urok_loop_lag_max_seconds", "urok_loop_lag_max_thread_cpu_seconds",
+               "urok_loop_lag_max_process_cpu_seconds", "urok_loop_lag_max_at", "urok_gc_pause_max_seconds")
+
+
+async def loop_metrics(http: aiohttp.ClientSession, base: str) -> dict[str, float]:
+    """The server's loop monitor (signaling/loop_monitor.py) as {series{labels}: value}."""
+    async with http.get(base + "/metrics") as r:
+        text = await r.text()
+    return {line.split()[0]: float(line.split()[1]) for line in text.splitlines()
+            if line.startswith(LOOP_SERIES)}
+
+
+def loop_report(before: dict[str, float], after: dict[str, float], started: float, ended: float) -> dict[str, Any]:
+    """What the loop monitor saw between two readings: stalls over 50/100/250 ms, full collections
+    and their pause, and the worst stall if it fell inside [started, ended] (epoch seconds), with the
+    loop thread's and the process's CPU during it (loop work, another thread, or no core)."""
+    def delta(key: str) -> float:
+        return after.get(key, 0.0) - before.get(key, 0.0)
+    out: dict[str, Any] = {f"over_{ms}ms": int(delta(f'urok_loop_lag_over_total{{ms="{ms}"}}'))
+                           for ms in (50, 100, 250)}
+    out["gc2"] = int(delta('urok_gc_collections_total{generation="2"}'))
+    out["gc2_pause_ms"] = delta('urok_gc_pause_seconds_total{generation="2"}') * 1000
+    at = after.get("urok_loop_lag_max_at", 0.0)
+    worse = after.get("urok_loop_lag_max_seconds", 0) > before.get("urok_loop_lag_max_seconds", 0)
+    if started <= at <= ended and worse:
+        out["worst_ms"] = after["urok_loop_lag_max_seconds"] * 1000
+        out["worst_thread_cpu_ms"] = after["urok_loop_lag_max_thread_cpu_seconds"] * 1000
+        out["worst_process_cpu_ms"] = after["urok_loop_lag_max_process_cpu_seconds"] * 1000
+    return out
+
+
+def client_loop_report(monitor: LoopMonitor, before: LoopStats) -> dict[str, Any]:
+    """The same for this (the clients') process."""
+    st = monitor.stats
+    out: dict[str, Any] = {f"over_{ms}ms": st.over[ms] - before.over[ms] for ms in (50, 100, 250)}
+    out["gc2"] = st.gc_collections[2] - before.gc_collections[2]
+    out["gc2_pause_ms"] = (st.gc_pause_total_s[2] - before.gc_pause_total_s[2]) * 1000
+    return out
+
+
 async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100,
               server_pid: int | None = None) -> dict[str, Any]:
     """``concurrency``: connects in flight at once; keep it under the server's listen backlog (128),
@@ -221,6 +264,13 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100,
 
         hand: list[float] = []
         chat: list[float] = []
+        # who stalls during the rounds: the server's loop and this process's, measured alike
+        monitor = LoopMonitor()
+        monitor.start()
+        await asyncio.sleep(0.05)
+        client_before = copy.deepcopy(monitor.stats)
+        server_before = await loop_metrics(http, base)
+        rounds_started = time.time()
         for k in range(rounds):
             raiser = students[k % n]
             hand += await measure(bench, everyone, f'"hand_raised","participant_id":"{raiser.participant_id}"',
@@ -229,6 +279,10 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100,
             text = f"bench message {k} {time.time_ns()}"
             chat += await measure(bench, everyone, text, lambda c=students[(k * 7) % n], t=text: c.request(
                 "chat_send", text=t))
+        rounds_ended = time.time()
+        server_loop = loop_report(server_before, await loop_metrics(http, base), rounds_started, rounds_ended)
+        client_loop = client_loop_report(monitor, client_before)
+        await monitor.close()
         closed = [c for c in everyone if c.reader.done()]
         for c in everyone:
             await c.ws.close()
@@ -241,6 +295,7 @@ async def run(base: str, n: int, *, rounds: int = 5, concurrency: int = 100,
         "hand_p50_ms": pct(hand, 0.5) * 1000, "hand_p99_ms": pct(hand, 0.99) * 1000,
         "chat_p50_ms": pct(chat, 0.5) * 1000, "chat_p99_ms": pct(chat, 0.99) * 1000,
         "samples": len(hand), "closed_early": len(closed),
+        "server_loop": server_loop, "client_loop": client_loop,
     }
 
 
@@ -577,7 +632,20 @@ def report(result: dict[str, Any]) -> str:
             f"admit all: {result['admit_all_s']:.2f} s\n"
             f"  hand raise to all: p50 {result['hand_p50_ms']:.1f} ms  p99 {result['hand_p99_ms']:.1f} ms\n"
             f"  chat message to all: p50 {result['chat_p50_ms']:.1f} ms  p99 {result['chat_p99_ms']:.1f} ms\n"
-            f"  ({result['samples']} deliveries each; sockets closed early: {result['closed_early']})" + chat + hooks)
+            f"  ({result['samples']} deliveries each; sockets closed early: {result['closed_early']})\n"
+            f"  during the rounds: server loop {_loop_text(result.get('server_loop', {}))}; "
+            f"clients' loop {_loop_text(result.get('client_loop', {}))}" + chat + hooks)
+
+
+def _loop_text(loop: dict[str, Any]) -> str:
+    if not loop:
+        return "-"
+    text = (f"stalls >50/100/250 ms: {loop['over_50ms']}/{loop['over_100ms']}/{loop['over_250ms']}, "
+            f"full collections {loop['gc2']} ({loop['gc2_pause_ms']:.0f} ms)")
+    if "worst_ms" in loop:
+        text += (f", worst {loop['worst_ms']:.0f} ms (loop thread CPU {loop['worst_thread_cpu_ms']:.0f} ms, "
+                 f"process {loop['worst_process_cpu_ms']:.0f} ms)")
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
