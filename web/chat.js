@@ -8,6 +8,26 @@ import { CHAT_MAX } from "./callstate.js";
 import { failure } from "./modal.js";
 import { personName, sortPeople } from "./participants.js";
 
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+/gi;
+
+/** A message's text with its http(s) links as <a> (built as nodes, never HTML; other schemes stay
+ *  text); a trailing period or bracket is not part of the link. */
+export function linkify(text) {
+  const out = [];
+  let last = 0;
+  for (const m of text.matchAll(URL_RE)) {
+    let url = m[0].replace(/[.,;:!?)\]]+$/, "");
+    let parsed;
+    try { parsed = new URL(url); } catch { continue; }
+    if (parsed.protocol !== "http:" && parsed.protocol !== "https:") continue;
+    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push(h("a", { href: parsed.href, target: "_blank", rel: "noopener noreferrer", text: url }));
+    last = m.index + url.length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
 function clock(serverTs, skew) {
   const d = new Date((serverTs + skew) * 1000);
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
@@ -75,7 +95,7 @@ export function createChat({ session, state, notice }) {
     head.appendChild(h("time", { class: "msg-time", text: clock(m.sent_at, state.skew) }));
     const li = h("li", { class: `msg${mine ? " mine" : ""}${m.to ? " private" : ""}${m.deleted ? " deleted" : ""}`, dataset: { messageId: m.message_id } }, head);
     if (m.deleted) li.appendChild(h("p", { class: "msg-text tombstone", text: t("messageDeleted") }));
-    else li.appendChild(h("p", { class: "msg-text", text: m.text }));
+    else li.appendChild(h("p", { class: "msg-text" }, linkify(m.text)));
     if (session.isModerator() && !m.deleted) {
       head.appendChild(h("button", { type: "button", class: "msg-delete", title: t("deleteMessage"), "aria-label": t("deleteMessage"),
         onclick: async () => {

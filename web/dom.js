@@ -40,6 +40,10 @@ const ICONS = {
   panel: ["M4 5h16v11H9l-5 4z", "M8 9h8M8 12h5"],
   sliders: ["M4 6h9M17 6h3M4 12h3M11 12h9M4 18h11M19 18h1", "M15 4v4M9 10v4M17 16v4"],
   trash: ["M4 7h16M9 7V4h6v3M6 7l1 13h10l1-13"],
+  grid: ["M4 4h7v7H4zM13 4h7v7h-7zM4 13h7v7H4zM13 13h7v7h-7z"],
+  speakerView: ["M3 4h18v11H3z", "M4 18h4v2H4zM10 18h4v2h-4zM16 18h4v2h-4z"],
+  self: ["M12 12a4 4 0 1 0 0-8a4 4 0 0 0 0 8z", "M4 21a8 8 0 0 1 16 0"],
+  gear: ["M12 15a3 3 0 1 0 0-6a3 3 0 0 0 0 6z", "M19 12h2M3 12h2M12 3v2M12 19v2M17 7l1.5-1.5M5.5 18.5L7 17M17 17l1.5 1.5M5.5 5.5L7 7"],
 };
 
 export function icon(name, { slashed = false } = {}) {

@@ -1,11 +1,18 @@
 // The string table: Russian and English. Russian is the default when the browser's language is
-// Russian (navigator.language starts with "ru"); `?lang=en|ru` in the URL overrides it.
+// Russian (navigator.language starts with "ru"); the ru/en switch on the pages (remembered in
+// localStorage) overrides it, and `?lang=en|ru` in the URL overrides both.
+// A string may have plural forms ({one, few, many, other}: Intl.PluralRules picks one by the
+// parameter `n`); numbers in parameters are written the language's way (Intl.NumberFormat: 2,2 in
+// Russian).
 
+import { RU_MORE, EN_MORE } from "./i18n_more.js";
+
+const LANG_KEY = "urok.lang";
 const STRINGS = {
   ru: {
     title: "Урок",
     loading: "Загрузка…",
-    noToken: "В ссылке нет токена доступа. Попросите у учителя ссылку для входа на урок.",
+    noToken: "Ссылка неполная: в ней не хватает части, нужной для входа. Попросите у учителя ссылку на урок.",
     badToken: "Ссылка для входа повреждена. Попросите у учителя новую ссылку.",
     expiredToken: "Срок действия ссылки истёк. Попросите у учителя новую ссылку.",
     prejoinHeading: "Проверьте камеру и микрофон",
@@ -67,6 +74,10 @@ const STRINGS = {
     deviceFailed: "Устройство недоступно: {reason}",
     forbidden: "Действие запрещено: {reason}",
     mutedByHost: "Учитель выключил ваш {source}.",
+    mutedByHost_microphone: "Учитель выключил ваш микрофон.",
+    mutedByHost_camera: "Учитель выключил вашу камеру.",
+    mutedByHost_screen: "Учитель остановил показ вашего экрана.",
+    mutedByHost_screen_audio: "Учитель выключил звук вашего экрана.",
     source_microphone: "микрофон",
     source_camera: "камеру",
     source_screen: "показ экрана",
@@ -195,7 +206,7 @@ const STRINGS = {
     lessonCancelledUnnamed: "Этот урок отменён.",
     lessonNotFound: "Урок не найден. Проверьте ссылку или попросите у учителя новую.",
     lessonBadLink: "Ссылка на урок повреждена или устарела. Попросите у учителя новую ссылку.",
-    lessonNoToken: "В ссылке на урок нет ключа доступа. Откройте ссылку из электронного журнала целиком.",
+    lessonNoToken: "Ссылка на урок неполная. Откройте ссылку из электронного журнала целиком.",
     lessonLinkExpired: "Срок действия ссылки на урок истёк. Попросите у учителя новую ссылку.",
     lessonNoServer: "Нет связи с сервером. Попробуем снова через {s} с.",
     lessonServerBusy: "Сервер сейчас не отвечает (ошибка {status}). Попробуем снова через {s} с.",
@@ -259,6 +270,7 @@ const STRINGS = {
     apiErr400: "Сервер не принял данные: {message}",
     apiErr400Field: "Сервер не принял поле «{field}»: {message}",
     apiErrOther: "Ошибка сервера ({status}): {message}",
+    ...RU_MORE,
   },
   en: {
     title: "Lesson",
@@ -325,6 +337,10 @@ const STRINGS = {
     deviceFailed: "Device unavailable: {reason}",
     forbidden: "Not allowed: {reason}",
     mutedByHost: "The teacher turned off your {source}.",
+    mutedByHost_microphone: "The teacher turned off your microphone.",
+    mutedByHost_camera: "The teacher turned off your camera.",
+    mutedByHost_screen: "The teacher stopped your screen sharing.",
+    mutedByHost_screen_audio: "The teacher turned off your screen's sound.",
     source_microphone: "microphone",
     source_camera: "camera",
     source_screen: "screen sharing",
@@ -517,16 +533,41 @@ const STRINGS = {
     apiErr400: "The server did not accept it: {message}",
     apiErr400Field: "The server did not accept the field “{field}”: {message}",
     apiErrOther: "Server error ({status}): {message}",
+    ...EN_MORE,
   },
 };
+
+function remembered() {
+  try { return globalThis.localStorage?.getItem(LANG_KEY) || ""; } catch { return ""; }
+}
 
 function pickLang() {
   const forced = new URLSearchParams(location.search).get("lang");
   if (forced && STRINGS[forced]) return forced;
+  const mine = remembered();
+  if (mine && STRINGS[mine]) return mine;
   return (navigator.language || "ru").toLowerCase().startsWith("ru") ? "ru" : "en";
 }
 
 export const lang = pickLang();
+export const LANGS = ["ru", "en"];
+const plurals = new Intl.PluralRules(lang);
+const numbers = new Intl.NumberFormat(lang, { maximumFractionDigits: 1 });
+
+/** Remembers the language (the switch) and reloads the page in it: strings are read when the
+ *  screens are built. A `?lang=` in the address gives way to the choice. */
+export function setLang(code) {
+  if (!STRINGS[code]) return;
+  try { globalThis.localStorage?.setItem(LANG_KEY, code); } catch {}
+  const url = new URL(location.href);
+  url.searchParams.delete("lang");
+  location.replace(url.toString());
+}
+
+/** 2.25 -> "2,3" in Russian, "2.3" in English; 1500 -> "1 500" / "1,500". */
+export function num(n, opts) {
+  return opts ? new Intl.NumberFormat(lang, opts).format(n) : numbers.format(n);
+}
 
 /** A feature module's own strings (recording.js, captions.js, breakouts.js, board.js...), merged
  *  at import time so that each feature keeps its texts beside its code: addStrings({ru: {...}, en: {...}}). */
@@ -538,6 +579,11 @@ export function addStrings(table) {
 
 /** t("screenOf", {name: "Анна"}) -> "Экран: Анна" (plain text; callers put it in textContent). */
 export function t(key, params = {}) {
-  const s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
-  return s.replace(/\{(\w+)\}/g, (_, k) => (k in params ? String(params[k]) : `{${k}}`));
+  let s = STRINGS[lang][key] ?? STRINGS.en[key] ?? key;
+  if (typeof s === "object") s = s[plurals.select(Number(params.n) || 0)] ?? s.other ?? s.many ?? "";
+  return s.replace(/\{(\w+)\}/g, (_, k) => {
+    if (!(k in params)) return `{${k}}`;
+    const v = params[k];
+    return typeof v === "number" ? numbers.format(v) : String(v);
+  });
 }

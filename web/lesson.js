@@ -8,6 +8,10 @@ import { h, clear, icon, attachTrack } from "./dom.js";
 import { Session } from "./session.js";
 import { initials, displayName } from "./prejoin.js";
 import { createCallUi } from "./callui.js";
+import { createAwareness } from "./awareness.js";
+import { createViews } from "./views.js";
+import { createDevices } from "./devices.js";
+import { endScreen } from "./endscreen.js";
 
 const FINAL_TEXT = {
   badToken: "badToken", expiredToken: "expiredToken", refused: "refused", roomNotFound: "roomNotFound", replaced: "replaced",
@@ -25,7 +29,7 @@ function bestColumns(n, width, height, aspect = 16 / 9, gap = 8) {
   return { cols: best, tileWidth: Math.floor(bestW) };
 }
 
-export function runLesson(app, { token, claims, local }) {
+export function runLesson(app, { token, claims, local, info = null, roomId = "" }) {
   return new Promise((resolve) => {
     const session = new Session({ token, local });
     window.urok.session = session;
@@ -35,7 +39,11 @@ export function runLesson(app, { token, claims, local }) {
     const roomEl = h("span", { class: "room-name", id: "room-name" });
     const countEl = h("span", { class: "count", id: "count" });
     const listenerEl = h("span", { class: "badge listener", id: "listener-notice", hidden: true, text: t("listenerBadge") });
+    const clockEl = h("span", { class: "lesson-clock", id: "lesson-clock", hidden: true });
+    const extendBtn = h("button", { class: "extend-btn", id: "btn-extend", type: "button", hidden: true });
     const banner = h("div", { class: "banner", id: "banner", role: "status", hidden: true });
+    // what a student may not do now (the host's locks): stays until lifted
+    const lockBanner = h("div", { class: "banner locks", id: "lock-banner", role: "status", hidden: true });
     // while the page reconnects: what happens, the attempt, the next try (its own line: notices in
     // the banner above come and go meanwhile)
     const reconnectEl = h("div", { class: "banner reconnecting", id: "reconnect-banner", role: "status", hidden: true });
@@ -53,23 +61,31 @@ export function runLesson(app, { token, claims, local }) {
     const leaveBtn = h("button", { class: "ctl danger", id: "btn-leave", type: "button", title: t("leave") },
       icon("leave"), h("span", { text: t("leave") }));
     const extra = h("span", { class: "controls-extra", id: "controls-extra" }); // hand, reactions, panel, host (callui.js)
+    const viewSlot = h("span", { class: "controls-view" }); // view, self view, settings (views.js, devices.js)
+    const pagerSlot = h("div", { class: "pager-slot" });
 
     const root = h("div", { class: "lesson", id: "lesson" },
-      h("header", { class: "topbar" }, roomEl, countEl, listenerEl, statusEl),
+      h("header", { class: "topbar" }, roomEl, countEl, clockEl, extendBtn, listenerEl, statusEl),
       reconnectEl,
       banner,
+      lockBanner,
       h("div", { class: "body" },
-        h("main", { class: "main" }, stage, grid),
+        h("main", { class: "main" }, stage, grid, pagerSlot),
         side),
-      h("footer", { class: "controls" }, micBtn, camBtn, shareBtn, extra, leaveBtn),
+      h("footer", { class: "controls" }, micBtn, camBtn, shareBtn, viewSlot, extra, leaveBtn),
       audioBox);
     clear(app);
     app.appendChild(root);
     window.urok.screen = "lesson";
 
     createCallUi({ session, root, side, extra, grid, banner, notice: (text) => notice(text) });
+    createAwareness({ session, notice: (text, sticky) => notice(text, sticky), lockBanner, clockEl, extendBtn });
 
     const tiles = new Map(); // key (participant_id or "self") -> {el, video, name, mic}
+    const views = createViews({ session, grid, tiles, relayout: () => layout() });
+    const devices = createDevices({ session, local, notice: (text) => notice(text), audioSinks: () => audios.values() });
+    viewSlot.append(...views.controls, devices.button);
+    pagerSlot.append(views.pager);
     const audios = new Map(); // "pid/source" -> <audio>
     let noticeTimer = null;
 
@@ -87,7 +103,8 @@ export function runLesson(app, { token, claims, local }) {
       const avatar = h("div", { class: "avatar" });
       const name = h("span", { class: "name" });
       const mic = h("span", { class: "mic-off", title: t("muted") }, icon("mic", { slashed: true }));
-      const el = h("div", { class: "tile", dataset: { key } }, video, avatar, h("div", { class: "label" }, mic, name));
+      const el = h("div", { class: "tile", dataset: { key } }, video, avatar, h("div", { class: "label" }, mic, name),
+        key === "self" ? null : views.pinButton(key));
       const tile = { el, video, avatar, name, mic };
       tiles.set(key, tile);
       grid.appendChild(el);
@@ -117,14 +134,20 @@ export function runLesson(app, { token, claims, local }) {
       const seen = new Set();
       // own tile first
       const me = session.me;
-      seen.add("self");
-      updateTile("self", {
-        pid: me, displayName: myName, self: true, mirror: true,
-        videoTrack: session.local.camOn ? session.local.video : null,
-        micMuted: !session.local.audio || !session.local.micOn,
-      });
-      const others = [...session.participants.values()]
+      // viewers (a webinar's audience) have no tiles: the stage and the speakers do
+      const viewer = local.viewer || session.you?.role === "viewer";
+      if (!viewer) {
+        seen.add("self");
+        updateTile("self", {
+          pid: me, displayName: myName, self: true, mirror: true,
+          videoTrack: session.local.camOn ? session.local.video : null,
+          micMuted: !session.local.audio || !session.local.micOn,
+        });
+      }
+      const present = [...session.participants.values()]
         .filter((p) => p.participant_id !== me && (p.state === undefined || p.state === "joined"));
+      const others = present.filter((p) => p.role !== "viewer");
+      const audience = present.length - others.length + (viewer ? 1 : 0);
       for (const p of others) {
         const pid = p.participant_id;
         seen.add(pid);
@@ -144,8 +167,10 @@ export function runLesson(app, { token, claims, local }) {
         }
       }
       grid.dataset.count = String(tiles.size);
-      countEl.textContent = t("participants", { n: Math.max(1, others.length + 1) });
-      layout();
+      const speakers = others.length + (viewer ? 0 : 1);
+      countEl.textContent = audience ? `${t("participants", { n: speakers })} ${t("audienceN", { n: audience })}`
+        : t("participants", { n: Math.max(1, speakers) });
+      views.apply();
     }
 
     function renderAudio() {
@@ -225,13 +250,21 @@ export function runLesson(app, { token, claims, local }) {
 
     function layout() {
       const rect = grid.getBoundingClientRect();
-      const n = Math.max(1, tiles.size);
+      const n = Math.max(1, [...tiles.values()].filter((tile) => !tile.el.hidden).length);
       if (root.classList.contains("with-stage")) {
         grid.style.removeProperty("--cols");
         grid.style.removeProperty("--tile-w");
         return;
       }
       const aspect = matchMedia("(max-aspect-ratio: 1/1)").matches ? 4 / 3 : 16 / 9;
+      if (grid.classList.contains("speaker-view")) {
+        // one large tile and a strip of small ones under it
+        const strip = n > 1 ? 130 : 0;
+        const w = Math.min(rect.width - 2, Math.max(100, rect.height - strip - 10) * aspect);
+        grid.style.setProperty("--tile-w", `${Math.floor(Math.max(100, w))}px`);
+        grid.style.setProperty("--cols", "1");
+        return;
+      }
       const { cols, tileWidth } = bestColumns(n, Math.max(100, rect.width - 2), Math.max(100, rect.height - 2), aspect);
       grid.style.setProperty("--cols", String(cols));
       grid.style.setProperty("--tile-w", `${tileWidth}px`);
@@ -266,15 +299,17 @@ export function runLesson(app, { token, claims, local }) {
       clearInterval(reconnectTick);
       clear(app);
       if (reasonKey === "badToken" && /expired/i.test(message || session.lastError?.message || "")) reasonKey = "expiredToken";
-      const text = reasonKey === "left" ? t("leftTitle")
-        : FINAL_TEXT[reasonKey] ? t(FINAL_TEXT[reasonKey]) : t("closedWith", { reason: message || reasonKey });
-      const card = h("div", { class: `message-card ${reasonKey === "left" ? "info" : "error"}`, id: "message" },
-        h("p", { class: "message-text", text }));
-      if (reasonKey === "left" || reasonKey === "replaced") {
-        card.appendChild(h("button", { class: "primary", id: "rejoin", type: "button", text: t("rejoin"),
-          onclick: () => resolve("rejoin") }));
-      }
-      app.appendChild(h("div", { class: "message-screen" }, card));
+      const name = session.room?.name || info?.name || "";
+      const text = reasonKey === "left" ? (name ? t("leftNamed", { name }) : t("leftTitle"))
+        : reasonKey === "ended" && name ? t("endedNamed", { name })
+          : FINAL_TEXT[reasonKey] ? t(FINAL_TEXT[reasonKey]) : t("closedWith", { reason: message || reasonKey });
+      const moderator = session.isModerator() || claims.role === "host" || claims.role === "cohost";
+      app.appendChild(endScreen({
+        text, kind: reasonKey === "left" || reasonKey === "ended" ? "info" : "error",
+        rejoin: reasonKey === "left" || reasonKey === "replaced" ? () => resolve("rejoin") : null,
+        closable: reasonKey !== "replaced",
+        attendance: moderator && (reasonKey === "left" || reasonKey === "ended") ? { token, roomId: roomId || session.room?.room_id || claims.room } : null,
+      }));
       window.urok.screen = "ended";
       window.urok.endReason = reasonKey;
     }
@@ -306,7 +341,7 @@ export function runLesson(app, { token, claims, local }) {
       if (params.source) params.source = t(`source_${params.source}`);
       let text = t(e.detail.key, params);
       // muted by the host while unmuting is locked: say why the button stays disabled
-      if (e.detail.key === "mutedByHost" && source && session.selfUnmuteBlocked(source)) text += ` ${t("selfUnmuteLocked")}`;
+      if (e.detail.key.startsWith("mutedByHost") && source && session.selfUnmuteBlocked(source)) text += ` ${t("selfUnmuteLocked")}`;
       notice(text, Boolean(e.detail.sticky));
     });
     session.addEventListener("reconnect", renderReconnect);

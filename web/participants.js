@@ -22,6 +22,12 @@ export function sortPeople(list) {
   });
 }
 
+/** Whether someone publishes a source at all (muted or not): "muted" and "has no microphone" differ. */
+export function publishes(session, pid, source) {
+  for (const tr of session.trackMap.published.values()) if (tr.participant_id === pid && tr.source === source) return true;
+  return Boolean(session.remote.get(pid)?.[source]);
+}
+
 export function createParticipants({ session, state, notice }) {
   const list = h("ul", { class: "people", id: "people" });
   const el = h("div", { class: "pane-inner" }, list);
@@ -54,8 +60,13 @@ export function createParticipants({ session, state, notice }) {
     if (!muted.microphone) add("mute-mic", t("actMuteMic"), () => act("mute", { participant_id: pid, source: "microphone" }));
     if (!muted.camera) add("mute-camera", t("actMuteCam"), () => act("mute", { participant_id: pid, source: "camera" }));
     if (p.role !== "viewer") {
-      add("ask-unmute", t("actAskUnmute"), () => act("request_unmute", { participant_id: pid, source: "microphone" }));
-      add("ask-camera", t("actAskCamera"), () => act("request_unmute", { participant_id: pid, source: "camera" }));
+      // asking makes sense only of someone whose microphone is there and off
+      if (muted.microphone && publishes(session, pid, "microphone")) {
+        add("ask-unmute", t("actAskUnmute"), () => act("request_unmute", { participant_id: pid, source: "microphone" }));
+      }
+      if (muted.camera || !session.remote.get(pid)?.camera) {
+        add("ask-camera", t("actAskCamera"), () => act("request_unmute", { participant_id: pid, source: "camera" }));
+      }
       if (state.allowed.has(pid)) {
         add("revoke-unmute", t("actRevokeUnmute"), async () => {
           if (await act("allow_unmute", { participant_id: pid, allowed: false })) state.allowed.delete(pid);
@@ -88,7 +99,9 @@ export function createParticipants({ session, state, notice }) {
       : { microphone: server.microphone || !tracks.microphone, camera: server.camera || !tracks.camera };
     const icons = h("span", { class: "person-icons" });
     if (state.hands.has(pid)) icons.appendChild(h("span", { class: "hand-icon", title: t("handUp") }, icon("hand")));
-    if (muted.microphone) icons.appendChild(h("span", { class: "muted-icon mic", title: t("micMuted") }, icon("mic", { slashed: true })));
+    const noMic = self ? !session.local.audio : !publishes(session, pid, "microphone");
+    if (noMic) icons.appendChild(h("span", { class: "muted-icon mic no-mic", title: t("noMic") }, icon("mic", { slashed: true }), h("span", { class: "icon-note", text: t("noMic") })));
+    else if (muted.microphone) icons.appendChild(h("span", { class: "muted-icon mic", title: t("micMuted") }, icon("mic", { slashed: true })));
     if (muted.camera) icons.appendChild(h("span", { class: "muted-icon cam", title: t("camMuted") }, icon("cam", { slashed: true })));
     const att = state.lastAttention && state.attentions.get(state.lastAttention);
     const ack = att?.acked.get(pid);

@@ -2,6 +2,7 @@
 // on/off for joining, the name from the token. Resolves with the local media setup on "Join".
 
 import { t } from "./i18n.js";
+import { langSwitch } from "./langswitch.js";
 import { h, clear, icon, attachTrack } from "./dom.js";
 import {
   acquire, audioContext, listDevices, getCamera, getMicrophone, LevelMeter, meterLoop, canChooseSpeaker, mediaSupported,
@@ -43,7 +44,7 @@ function playTestTone(sinkId) {
   setTimeout(() => { el.srcObject = null; gain.disconnect(); }, 1000);
 }
 
-export function preJoin(app, { claims }) {
+export function preJoin(app, { claims, info = null }) {
   return new Promise((resolve) => {
     const viewer = claims.role === "viewer";
     const name = displayName(claims);
@@ -78,9 +79,16 @@ export function preJoin(app, { claims }) {
     const spkField = h("div", { class: "field", id: "speaker-field" },
       h("label", { for: "speaker-select", text: t("speaker") }), h("div", { class: "row" }, spkSel, testBtn));
 
+    // context: which lesson, in which role (the link check's answer; the token's role without it)
+    const lessonName = info?.name || "";
+    const role = info?.role || claims.role || "participant";
+    const context = h("div", { class: "prejoin-context" },
+      lessonName ? h("p", { class: "prejoin-lesson", id: "prejoin-lesson", text: t("prejoinLesson", { name: lessonName }) }) : null,
+      h("p", { class: "prejoin-role", id: "prejoin-role", text: t("yourRole", { role: t(`role_${role}`) }) }));
     const screen = h("div", { class: "prejoin", id: "prejoin" },
       h("div", { class: "prejoin-card" },
-        h("h1", { text: t("prejoinHeading") }),
+        h("div", { class: "prejoin-top" }, h("h1", { text: t("prejoinHeading") }), langSwitch()),
+        context,
         h("div", { class: "prejoin-body" },
           h("div", { class: "preview" }, video, avatar, meterEl),
           h("div", { class: "prejoin-side" },

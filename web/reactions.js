@@ -5,6 +5,15 @@ import { t } from "./i18n.js";
 import { EMOJI } from "./callstate.js";
 import { popover, failure } from "./modal.js";
 
+const TWEMOJI = "/web/vendor/node_modules/@twemoji/svg/";
+
+/** An emoji drawn from the shipped twemoji SVGs (served by urok itself: web/vendor), so machines
+ *  without an emoji font show it too; the character stays as alt text. */
+export function emojiImg(emoji) {
+  const code = [...emoji].map((c) => c.codePointAt(0)).filter((cp) => cp !== 0xfe0f).map((cp) => cp.toString(16)).join("-");
+  return h("img", { class: "emoji", src: `${TWEMOJI}${code}.svg`, alt: emoji, draggable: "false" });
+}
+
 export function createReactions({ session, state, notice, tileOf }) {
   const button = h("button", { class: "ctl", id: "btn-react", type: "button", title: t("reactions"), "aria-label": t("reactions"),
     "aria-haspopup": "dialog" },
@@ -15,12 +24,12 @@ export function createReactions({ session, state, notice, tileOf }) {
     className: "reaction-menu",
     build(el, close) {
       el.appendChild(h("div", { class: "emoji-row" }, EMOJI.map((emoji) => h("button", {
-        type: "button", class: "emoji-btn", text: emoji, title: emoji, dataset: { emoji },
+        type: "button", class: "emoji-btn", title: emoji, "aria-label": emoji, dataset: { emoji },
         onclick: async () => {
           close();
           try { await session.request("react", { emoji }); } catch (e) { notice(failure(e)); }
         },
-      }))));
+      }, emojiImg(emoji)))));
     },
   });
   button.addEventListener("click", () => pop.toggle());
@@ -37,7 +46,7 @@ export function createReactions({ session, state, notice, tileOf }) {
     if (e.detail.what !== "reaction") return;
     const tile = tileOf(e.detail.participant_id);
     if (!tile) return;
-    const bubble = h("span", { class: "reaction-bubble", text: e.detail.emoji, "aria-hidden": "true" });
+    const bubble = h("span", { class: "reaction-bubble", "aria-hidden": "true", dataset: { emoji: e.detail.emoji } }, emojiImg(e.detail.emoji));
     tile.appendChild(bubble);
     setTimeout(() => bubble.remove(), 3000);
   });

@@ -352,6 +352,10 @@ export class Session extends EventTarget {
     this._setMuted(this.me, source, muted, false);
     if (muted) this.unmuteOnce.delete(source); // a host's mute cancels a pending "ask to unmute"
     if (!muted) return this._emit("media");
+    // said only for what was on: a lockdown mutes every source, and "the teacher stopped your screen
+    // sharing" to someone who never shared was wrong
+    const wasOn = { microphone: Boolean(this.local.audio && this.local.micOn), camera: Boolean(this.local.camOn && this.local.video),
+      screen: Boolean(this.local.screen), screen_audio: Boolean(this.local.screenAudio) }[source];
     if (source === "microphone" && this.local.audio) {
       this.local.micOn = false;
       this.local.audio.enabled = false;
@@ -360,7 +364,7 @@ export class Session extends EventTarget {
     } else if ((source === "screen" || source === "screen_audio") && this.local.screen) {
       this.stopScreenShare().catch(() => {});
     }
-    this._emit("notice", { key: "mutedByHost", params: { source } });
+    if (wasOn && !(source === "screen_audio" && this.local.screen)) this._emit("notice", { key: `mutedByHost_${source}`, params: { source } });
     this._emit("media");
     return undefined;
   }
@@ -397,18 +401,35 @@ export class Session extends EventTarget {
     }, 200);
   }
 
+  /** The tiles on screen (views.js): `visible` a Set of participant ids (null: everyone's video),
+   *  `featured` the large tile of speaker view (full quality). Cameras off the page are unsubscribed. */
+  setVisibleVideo(visible, featured = null) {
+    const key = JSON.stringify([visible ? [...visible].sort() : null, featured]);
+    if (key === this._visibleKey) return;
+    this._visibleKey = key;
+    this.visiblePids = visible;
+    this.featuredPid = featured;
+    this._wantVideoSoon();
+  }
+
   requestVideoQualities() {
     if (!this.sig || this.sig.closed || this.status !== "joined") return;
     const videos = [...this.trackMap.published.values()].filter((t) => t.kind === "video" && t.participant_id !== this.me);
     if (!videos.length) return;
-    const cameras = videos.filter((t) => t.source === "camera").length;
-    const sharing = videos.some((t) => t.source === "screen");
+    const visible = this.visiblePids || null;
+    const want = videos.filter((t) => t.source === "screen" || !visible || visible.has(t.participant_id));
+    const off = videos.filter((t) => !want.includes(t)).map((t) => t.track_id);
+    const cameras = want.filter((t) => t.source === "camera").length;
+    const sharing = want.some((t) => t.source === "screen");
     const cameraQuality = sharing || cameras > 9 ? "low" : cameras > 3 ? "medium" : "high";
-    const tracks = videos.map((t) => ({ track_id: t.track_id, quality: t.source === "screen" ? "high" : cameraQuality }));
-    const key = JSON.stringify(tracks);
+    const quality = (t) => (t.source === "screen" || t.participant_id === this.featuredPid ? "high" : cameraQuality);
+    const tracks = want.map((t) => ({ track_id: t.track_id, quality: quality(t) }));
+    const key = JSON.stringify([tracks, off]);
     if (key === this._wantedKey) return;
     this._wantedKey = key;
-    this.sig.request("subscribe", { tracks }).catch(() => { this._wantedKey = null; });
+    this.unsubscribed = new Set(off); // for tests: the cameras of tiles off the page
+    if (tracks.length) this.sig.request("subscribe", { tracks }).catch(() => { this._wantedKey = null; });
+    if (off.length) this.sig.request("unsubscribe", { track_ids: off }).catch(() => { this._wantedKey = null; });
   }
 
   _onActiveSpeaker(m) {
