@@ -41,6 +41,7 @@ from signaling.rest.ops_api import OPENAPI_KEY, server_version
 from signaling.rest.security_headers import add_security_headers
 from signaling.rest.web_api import setup_web
 from signaling.room_manager import RoomManager
+from signaling.rooms.breakout_feature import setup_breakouts
 from signaling.settings import Settings
 from signaling.store import RoomStore
 from signaling.store import factory as store_factory
@@ -59,7 +60,8 @@ REST_ROUTES: tuple[ApiRoute, ...] = (*ops_api.ROUTES, *rooms_api.ROUTES, *partic
 # keys, subscribes to app[EVENTS] and adds its lifecycle after the store's (so the store is open
 # before them and closed after them).  Order: lessons emit events the webhooks deliver.
 FEATURE_SETUPS: tuple[Callable[[web.Application], None], ...] = (
-    setup_lessons, setup_webhooks, setup_bbb, setup_recordings, setup_audio, setup_transcription, setup_whiteboard)
+    setup_lessons, setup_webhooks, setup_bbb, setup_recordings, setup_audio, setup_transcription, setup_whiteboard,
+    setup_breakouts)
 WS_PATH = "/v1/rtc"
 _AUTO_ON_OFF: Mapping[str, bool | None] = {"auto": None, "on": True, "off": False}
 

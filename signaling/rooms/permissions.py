@@ -27,6 +27,8 @@ class Action(StrEnum):
     REACT = "react"
     RAISE_HAND = "raise_hand"
     DRAW = "draw"
+    BREAKOUT_HELP = "breakout_help"  # ask the hosts for help from one's breakout group
+    BREAKOUT_CHOOSE = "breakout_choose"  # pick a breakout group when the host lets students choose
     # moderators
     ADMIT = "admit"
     MUTE_OTHERS = "mute_others"
@@ -50,7 +52,7 @@ class Action(StrEnum):
 
 _EVERYONE = frozenset({
     Action.SUBSCRIBE, Action.CHAT, Action.PRIVATE_CHAT, Action.CHAT_TO_HOST, Action.REACT,
-    Action.RAISE_HAND, Action.UNMUTE_SELF, Action.ACK_ATTENTION,
+    Action.RAISE_HAND, Action.UNMUTE_SELF, Action.ACK_ATTENTION, Action.BREAKOUT_HELP, Action.BREAKOUT_CHOOSE,
 })
 _PUBLISH = frozenset({Action.PUBLISH_MICROPHONE, Action.PUBLISH_CAMERA, Action.PUBLISH_SCREEN, Action.DRAW})
 _MODERATE = frozenset({

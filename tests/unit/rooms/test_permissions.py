@@ -38,6 +38,9 @@ MATRIX: dict[str, tuple[tuple[str, ...], bool, frozenset[str]]] = {
     "react": (EVERYONE, True, frozenset({"reactions"})),
     "raise_hand": (EVERYONE, True, frozenset()),  # a full lockdown leaves hands
     "ack_attention": (EVERYONE, True, frozenset()),
+    # breakouts (docs/breakouts.md): ask the hosts for help, pick a group when the host lets students choose
+    "breakout_help": (EVERYONE, True, frozenset()),
+    "breakout_choose": (EVERYONE, True, frozenset()),
     # "admit / deny, mute others, ask to unmute, allow unmute, remove, locks, lockdown, attention, lower
     # others' hands, see the hand queue, delete chat messages, end the lesson: host, cohost"
     "admit": (MODERATORS, True, frozenset()),
@@ -92,7 +95,8 @@ def test_every_action_under_every_single_lock(role: Role, registered: bool) -> N
 def test_full_lockdown_leaves_participants_only_receiving_and_hands() -> None:
     lock = LockSettings(**{n: True for n in LOCK_NAMES})
     left = {a.value for a in Action if allowed(Role.PARTICIPANT, True, a, lock)}
-    assert left == {"subscribe", "raise_hand", "ack_attention"}
+    # asking for help in a breakout group is a raised hand there; picking a group moves no media of one's own
+    assert left == {"subscribe", "raise_hand", "ack_attention", "breakout_help", "breakout_choose"}
     assert {a.value for a in Action if allowed(Role.VIEWER, True, a, lock)} == left
     assert {a.value for a in Action if not allowed(Role.COHOST, True, a, lock)} == {"appoint_moderators"}
     assert all(allowed(Role.HOST, True, a, lock) for a in Action)
