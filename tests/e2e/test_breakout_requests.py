@@ -61,7 +61,9 @@ async def open_groups(server: Server, n_students: int = 4, **start: Any,
 async def test_a_students_breakout_requests_are_forbidden_and_change_nothing(server_factory: Any, actor: str) -> None:
     server: Server = await server_factory(ws_rate_per_s=1000.0, ws_rate_burst=1000)
     room_id, _host, students, pids, state = await open_groups(server)
-    kw: dict[str, Any] = {"participant": {}, "viewer": {"role": Role.VIEWER}, "guest": {"registered": False}}[actor]
+    by_actor: dict[str, dict[str, Any]] = {"participant": {}, "viewer": {"role": Role.VIEWER},
+                                           "guest": {"registered": False}}
+    kw = by_actor[actor]
     me = await server.join(room_id, f"me-{actor}", **kw)
     ids = {"self": me.events[0]["participant_id"], "other": pids[0], "g1": state["rooms"][0]["breakout_id"]}
     table = server.app[DISPATCH]
