@@ -77,7 +77,7 @@ async def test_a_student_without_the_pen_is_refused_and_the_board_does_not_chang
 
 
 async def test_the_host_clears_a_page_for_everyone(server: Server) -> None:
-    room_id, host, student = await _setup(server)
+    _room_id, host, student = await _setup(server)
     peer = BoardPeer("s")
     await student.event("board_state")
     for i in range(3):
@@ -91,7 +91,7 @@ async def test_the_host_clears_a_page_for_everyone(server: Server) -> None:
 
 async def test_limits_have_their_codes_and_change_nothing(server_factory: Any) -> None:
     server: Server = await server_factory(board_max_update_bytes=2000, board_max_bytes=6000)
-    room_id, host, student = await _setup(server)
+    _room_id, _host, student = await _setup(server)
     await student.event("board_state")
     peer = BoardPeer("s")
     _, big = peer.stroke("p1", [float(i) for i in range(400)])
@@ -113,7 +113,7 @@ async def test_limits_have_their_codes_and_change_nothing(server_factory: Any) -
 
 
 async def test_a_reconnect_sends_what_was_drawn_offline_by_state_vector(server: Server) -> None:
-    room_id, host, student = await _setup(server)
+    _room_id, host, student = await _setup(server)
     st = await student.event("board_state")
     peer = BoardPeer("s")
     peer.apply(st["update"])
