@@ -2,8 +2,113 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 from aiohttp import web
+
+from recordings.composition_runner import CompositionRunner
+from recordings.errors import AlreadyRecording, RecordingNotAllowed, RecordingUnavailable
+from recordings.recording_service import RecordingService
+from recordings.recording_store import MemoryRecordingStore, RecordingStore
+from recordings.sql_recording_store import SqlRecordingStore
+from signaling.app_keys import CLOCK, EVENTS, ROOMS, SETTINGS, STORE
+from signaling.events import RoomEvent
+from signaling.rooms import Participant
+from signaling.settings import DEV_API_SECRET, Settings
+from signaling.store.sql_store import SqlStore
+
+if TYPE_CHECKING:
+    from signaling.ws.live_room import LiveRoom
+    from signaling.ws.session import Session
+
+RECORDINGS = web.AppKey("recordings", RecordingService)
+CHAT_DELETED = "chat_deleted"  # the room event chat_handlers emits (a message left the record)
+
+
+def make_recording_store(store: object) -> RecordingStore:
+    if isinstance(store, SqlStore):
+        sql = store
+        return SqlRecordingStore(lambda: sql.engine)
+    return MemoryRecordingStore()
+
+
+def recordings_root(settings: Settings) -> Path:
+    return Path(settings.recordings_dir) if settings.recordings_dir else Path(settings.data_dir) / "recordings"
+
+
+class RecordingFeature:
+    """Per room: late joiners learn that the lesson is being recorded; auto_start; the room's end
+    stops its recording."""
+
+    def __init__(self, live: LiveRoom, service: RecordingService) -> None:
+        self.live = live
+        self.service = service
+        self._auto_tried = False
+
+    async def on_joined(self, session: Session) -> None:
+        state = self.service.state_event(self.live.room_id)
+        if state is not None:
+            session.send_event("recording_started", **state)
+        settings = self.live.room.settings.recording
+        if settings.auto_start and settings.allowed and not self._auto_tried and state is None:
+            self._auto_tried = True  # once per served room: a host who stops it keeps it stopped
+            try:
+                await self.service.start(self.live, by=None)
+            except (AlreadyRecording, RecordingNotAllowed, RecordingUnavailable) as e:
+                self.live.to_moderators({"event": "recording_failed", "recording_id": None,
+                                         "reason": e.code, "message": e.message})
+
+    async def on_left(self, session: Session) -> None:
+        return None
+
+    async def on_mute_changed(self, participant: Participant, source: str, muted: bool) -> None:
+        return None  # a muted producer sends nothing; the file has a gap on the same timeline
+
+    async def close(self) -> None:
+        await self.service.room_closed(self.live)
 
 
 def setup_recordings(app: web.Application) -> None:
     """Called by create_app (signaling/app.py FEATURE_SETUPS) after the store's lifecycle is registered."""
+    settings = app[SETTINGS]
+    store = make_recording_store(app[STORE])
+    composer = CompositionRunner(concurrency=settings.compose_concurrency, nice=settings.compose_nice,
+                                 width=settings.compose_width, height=settings.compose_height,
+                                 fps=settings.compose_fps, layout=settings.compose_layout)
+    service = RecordingService(store, recordings_root(settings), secret=settings.api_secret or DEV_API_SECRET,
+                               min_free_mb=settings.recording_min_free_mb,
+                               retention_days=settings.recording_retention_days, composer=composer,
+                               clock=app[CLOCK])
+    app[RECORDINGS] = service
+    app[ROOMS].feature_factories.append(lambda live: RecordingFeature(live, service))
+    pending: set[asyncio.Task[None]] = set()
+
+    def on_event(event: RoomEvent) -> None:
+        if event.name != CHAT_DELETED:
+            return
+        live = app[ROOMS].live.get(event.room_id)
+        if live is not None:
+            task = asyncio.get_running_loop().create_task(service.chat_deleted(live))
+            pending.add(task)
+            task.add_done_callback(pending.discard)
+
+    app[EVENTS].subscribe(on_event)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        await store.open()
+        await service.open()
+        yield
+        await service.close()
+        await store.close()
+
+    app.cleanup_ctx.append(lifecycle)
+
+
+def recording_feature_of(live: LiveRoom) -> RecordingFeature:
+    for feature in live.features:
+        if isinstance(feature, RecordingFeature):
+            return feature
+    raise RecordingUnavailable("recording is not set up on this server")

@@ -1,9 +1,56 @@
-"""WebSocket requests of recording: recording_start, recording_stop."""
+"""WebSocket requests of recording: recording_start, recording_stop, recording_list (hosts and
+co-hosts: Action.RECORDING, checked before parsing; a student gets ``forbidden`` and nothing changes)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from signaling.dispatcher import Route
+from recordings.feature import recording_feature_of
+from recordings.recording_store import RecordingQuery
+from signaling.dispatcher import Reply, Route
+from signaling.messages import Request
+from signaling.rooms import Action
 
-ROUTES: dict[str, Route[Any]] = {}
+if TYPE_CHECKING:
+    from signaling.ws.session import Session
+
+LIST_LIMIT = 50  # the host's page shows the room's latest recordings
+
+
+class RecordingStart(Request):
+    pass
+
+
+class RecordingStop(Request):
+    pass
+
+
+class RecordingList(Request):
+    pass
+
+
+async def recording_start(session: Session, _: RecordingStart) -> Reply:
+    feature = recording_feature_of(session.room)
+    rec = await feature.service.start(session.room, by=session.participant_id)
+    return {"recording_id": rec.recording_id, "started_at": rec.started_at}
+
+
+async def recording_stop(session: Session, _: RecordingStop) -> Reply:
+    feature = recording_feature_of(session.room)
+    rec = await feature.service.stop(session.room.room_id, by=session.participant_id)
+    return {"recording_id": rec.recording_id, "state": rec.state.value, "duration_s": rec.duration_s}
+
+
+async def recording_list(session: Session, _: RecordingList) -> Reply:
+    """The room's recordings with signed links the page may play (docs/recording.md)."""
+    service = recording_feature_of(session.room).service
+    found, total = await service.store.find(RecordingQuery(room_id=session.room.room_id), offset=0, limit=LIST_LIMIT)
+    return {"recordings": [service.links(r) for r in found], "total": total,
+            "recording": service.state_event(session.room.room_id)}
+
+
+ROUTES: dict[str, Route[Any]] = {
+    "recording_start": Route(RecordingStart, recording_start, action=Action.RECORDING),
+    "recording_stop": Route(RecordingStop, recording_stop, action=Action.RECORDING),
+    "recording_list": Route(RecordingList, recording_list, action=Action.RECORDING),
+}

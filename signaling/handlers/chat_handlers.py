@@ -33,6 +33,7 @@ async def chat_delete(session: Session, req: ChatDelete) -> Reply:
     else:
         live.broadcast(event, to=dict.fromkeys([msg.from_id, msg.to_id, session.participant_id]))
     await live.store.save_room(live.room)  # the tombstone: the text leaves the database too
+    live.emit("chat_deleted", {"message_id": msg.message_id})  # and the recordings' chat.vtt (recordings/)
     return {}
 
 

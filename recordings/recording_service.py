@@ -1,0 +1,394 @@
+"""Recording, app-wide: start and stop a room's recording (rights and room settings checked by the
+callers and here), tell the room, keep the record in the store, compose the video afterwards, and
+look after recordings at startup (repair what a crash left) and over time (retention).
+
+One recording per room at a time; its files live in ``<recordings_dir>/<recording_id>/``
+(manifest.json, one file per track, speakers.jsonl, chat.vtt, lesson.mp4: docs/recording.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from recordings.chat_vtt import chat_vtt, write_chat_vtt
+from recordings.composition_runner import CompositionRunner
+from recordings.download_tokens import DownloadTokens
+from recordings.errors import (
+    AlreadyRecording,
+    NotRecording,
+    RecordingBusy,
+    RecordingNotAllowed,
+    RecordingNotFound,
+    RecordingUnavailable,
+)
+from recordings.manifest import CHAT, COMPOSED, Manifest, read_manifest, write_manifest
+from recordings.recording import Recording, RecordingState, TrackInfo
+from recordings.recording_store import RecordingQuery, RecordingStore
+from recordings.room_recorder import RecordingFailed, RoomRecorder
+from recordings.track_writer import TrackWriteError, repair
+from signaling.media.media_feature import media_feature_of
+
+if TYPE_CHECKING:
+    from signaling.ws.live_room import LiveRoom
+
+log = logging.getLogger("urok.recording")
+
+RETENTION_INTERVAL_S = 3600.0  # how often expired recordings are looked for
+RETENTION_BATCH = 100
+
+
+@dataclass(slots=True)
+class Active:
+    recording: Recording
+    recorder: RoomRecorder
+    live: LiveRoom
+
+
+def track_infos(directory: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
+    out = []
+    for t in manifest.tracks:
+        path = directory / t.file
+        size = path.stat().st_size if path.exists() else 0
+        out.append(TrackInfo(file=t.file, participant_id=t.participant_id, name=t.name, source=t.source,
+                             kind=t.kind, codec=t.codec, start=t.start, end=t.end, size_bytes=size))
+    return tuple(out)
+
+
+def dir_size(directory: Path) -> int:
+    return sum(p.stat().st_size for p in directory.iterdir() if p.is_file()) if directory.is_dir() else 0
+
+
+class RecordingService:
+    def __init__(self, store: RecordingStore, root: Path, *, secret: str, min_free_mb: int, retention_days: int,
+                 composer: CompositionRunner, clock: Callable[[], float]) -> None:
+        self.store = store
+        self.root = root
+        self.min_free_bytes = min_free_mb * 2**20
+        self.retention_days = retention_days
+        self.composer = composer
+        self.clock = clock
+        self.tokens = DownloadTokens(secret)
+        self.active: dict[str, Active] = {}  # room id -> the recording being written
+        self._lives: dict[str, LiveRoom] = {}  # rooms with a recording made in this process
+        self._starting: set[str] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._retention: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def open(self) -> None:
+        await self.recover()  # the directory itself is made by the first recording
+        self._retention = asyncio.get_running_loop().create_task(self._retention_loop(), name="recording-retention")
+
+    async def close(self) -> None:
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+        for room_id in list(self.active):
+            with contextlib.suppress(Exception):
+                await self.stop(room_id, by=None, compose=False)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.composer.close()
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def directory(self, recording_id: str) -> Path:
+        return self.root / recording_id
+
+    # --- control -----------------------------------------------------------------------------
+    def state_event(self, room_id: str) -> dict[str, Any] | None:
+        """What a late joiner is told: the recording running now, if any."""
+        a = self.active.get(room_id)
+        if a is None:
+            return None
+        return {"recording_id": a.recording.recording_id, "started_at": a.recording.started_at,
+                "by": a.recording.started_by}
+
+    async def start(self, live: LiveRoom, *, by: str | None) -> Recording:
+        room = live.room
+        if not room.settings.recording.allowed:
+            raise RecordingNotAllowed("recording is not allowed in this room (its settings: recording.allowed)")
+        if live.room_id in self.active or live.room_id in self._starting:
+            raise AlreadyRecording("this lesson is already being recorded")
+        media = media_feature_of(live)
+        if media is None or live.closed:
+            raise RecordingUnavailable("this room has no media to record")
+        recording_id = secrets.token_hex(8)
+        now = self.clock()
+        rec = Recording(recording_id=recording_id, room_id=live.room_id, room_name=room.settings.name,
+                        external_id=room.settings.external_id, state=RecordingState.RECORDING, started_at=now,
+                        started_by=by)
+        manifest = Manifest(recording_id=recording_id, room_id=live.room_id, room_name=room.settings.name,
+                            started_at=now)
+
+        def name_of(pid: str) -> str:
+            p = room.participants.get(pid)
+            return p.name if p is not None else pid
+
+        def failed(error: RecordingFailed) -> None:
+            self._spawn(self._failed(live.room_id, recording_id, error))
+
+        recorder = RoomRecorder(media, self.directory(recording_id), manifest, min_free_bytes=self.min_free_bytes,
+                                names=name_of, on_failed=failed, wall=self.clock)
+        self._starting.add(live.room_id)
+        try:
+            try:
+                recorder.start()
+            except RecordingFailed as e:
+                shutil.rmtree(self.directory(recording_id), ignore_errors=True)
+                raise RecordingUnavailable(f"cannot record: {e}") from None
+            except OSError as e:
+                shutil.rmtree(self.directory(recording_id), ignore_errors=True)
+                raise RecordingUnavailable(f"cannot record: {e.strerror or e}") from None
+            await self.store.add(rec)
+        except BaseException:
+            await recorder.stop()
+            raise
+        finally:
+            self._starting.discard(live.room_id)
+        self.active[live.room_id] = Active(rec, recorder, live)
+        self._lives[live.room_id] = live
+        live.broadcast({"event": "recording_started", "recording_id": recording_id, "started_at": now, "by": by})
+        live.emit("recording_started", {"recording_id": recording_id, "by": by})
+        log.info("recording %s started", recording_id, extra={"room_id": live.room_id})
+        return rec
+
+    async def stop(self, room_id: str, *, by: str | None, compose: bool = True) -> Recording:
+        a = self.active.pop(room_id, None)
+        if a is None:
+            raise NotRecording("this lesson is not being recorded")
+        await a.recorder.stop()
+        # without compose (the server is going down) it stays processing: composed at the next start
+        rec = await self._finished(a, state=RecordingState.PROCESSING)
+        live = a.live
+        if not live.closed:
+            live.broadcast({"event": "recording_stopped", "recording_id": rec.recording_id,
+                            "ended_at": rec.ended_at, "duration_s": rec.duration_s, "by": by})
+        live.emit("recording_stopped", {"recording_id": rec.recording_id, "by": by,
+                                        "duration_s": rec.duration_s})
+        if compose:
+            self._spawn(self._compose(rec))
+        return rec
+
+    async def _finished(self, a: Active, *, state: RecordingState, error: RecordingFailed | None = None) -> Recording:
+        """The record once the files are finished: tracks, sizes, the chat."""
+        rec, live = a.recording, a.live
+        directory = self.directory(rec.recording_id)
+        manifest = a.recorder.manifest
+        ended = manifest.ended_at or self.clock()
+        chat = False
+        with contextlib.suppress(OSError):
+            write_chat_vtt(directory / CHAT, chat_vtt(live.room.chat.messages(), started_at=rec.started_at,
+                                                      ended_at=ended))
+            manifest.chat = CHAT
+            write_manifest(directory, manifest)
+            chat = True
+        rec = rec.with_(state=state, ended_at=ended, duration_s=round(ended - rec.started_at, 3),
+                        tracks=track_infos(directory, manifest), size_bytes=dir_size(directory), chat=chat,
+                        error=error.reason if error else None, error_message=str(error) if error else None)
+        await self.store.save(rec)
+        return rec
+
+    async def _failed(self, room_id: str, recording_id: str, error: RecordingFailed) -> None:
+        a = self.active.get(room_id)
+        if a is None or a.recording.recording_id != recording_id:
+            return
+        del self.active[room_id]
+        await a.recorder.stop()
+        rec = await self._finished(a, state=RecordingState.FAILED, error=error)
+        if not a.live.closed:
+            a.live.broadcast({"event": "recording_failed", "recording_id": recording_id, "reason": error.reason,
+                              "message": str(error)})
+        a.live.emit("recording_failed", {"recording_id": recording_id, "reason": error.reason})
+        log.warning("recording %s failed: %s", rec.recording_id, error, extra={"room_id": room_id})
+
+    async def room_closed(self, live: LiveRoom) -> None:
+        """The room ends or the server stops: its recording stops (and is composed)."""
+        a = self.active.get(live.room_id)
+        if a is not None and a.live is live:
+            with contextlib.suppress(NotRecording):
+                await self.stop(live.room_id, by=None)
+        if self._lives.get(live.room_id) is live:
+            del self._lives[live.room_id]
+
+    # --- composition -------------------------------------------------------------------------
+    def _tell_hosts(self, rec: Recording, event: dict[str, Any]) -> None:
+        live = self._lives.get(rec.room_id)
+        if live is not None and not live.closed:
+            live.to_moderators(event)
+
+    async def _compose(self, rec: Recording) -> None:
+        directory = self.directory(rec.recording_id)
+        if not self.composer.available:
+            log.info("recording %s: no composer installed; it stays processing", rec.recording_id)
+            return
+        last = -1.0
+
+        def progress(p: float) -> None:
+            nonlocal last
+            if p - last < 0.05 and p < 1.0:
+                return
+            last = p
+            self._tell_hosts(rec, {"event": "recording_progress", "recording_id": rec.recording_id,
+                                   "state": RecordingState.PROCESSING.value, "progress": round(p, 3)})
+            self._spawn(self._save_progress(rec.recording_id, p))
+
+        try:
+            await self.composer.compose(directory, directory / COMPOSED, progress=progress)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the composition's own failure: the tracks stay downloadable
+            log.warning("recording %s: composition failed: %s", rec.recording_id, e)
+            done = await self.store.get(rec.recording_id)
+            if done is not None:
+                done = done.with_(state=RecordingState.FAILED, error="composition_failed", error_message=str(e)[:900])
+                await self.store.save(done)
+                self._tell_hosts(done, {"event": "recording_failed", "recording_id": done.recording_id,
+                                        "reason": "composition_failed", "message": str(e)[:300]})
+            return
+        done = await self.store.get(rec.recording_id)
+        if done is None:  # deleted meanwhile
+            return
+        done = done.with_(state=RecordingState.READY, composed=COMPOSED, progress=1.0, size_bytes=dir_size(directory))
+        await self.store.save(done)
+        self._tell_hosts(done, {"event": "recording_ready", **self.links(done)})
+        live = self._lives.get(done.room_id)
+        if live is not None:
+            live.emit("recording_ready", {"recording_id": done.recording_id, "duration_s": done.duration_s})
+
+    async def _save_progress(self, recording_id: str, p: float) -> None:
+        rec = await self.store.get(recording_id)
+        if rec is not None and rec.state is RecordingState.PROCESSING:
+            with contextlib.suppress(RecordingNotFound):
+                await self.store.save(rec.with_(progress=round(p, 3)))
+
+    # --- startup and retention ---------------------------------------------------------------
+    async def recover(self) -> list[str]:
+        """Recordings a dead server left ``recording``: files repaired, state ``recovered``; those
+        left ``processing`` are composed again.  Returns the recovered ids."""
+        recovered = []
+        found, _ = await self.store.find(RecordingQuery(state=RecordingState.RECORDING), offset=0, limit=1000)
+        for rec in found:
+            directory = self.directory(rec.recording_id)
+            try:
+                manifest = await asyncio.to_thread(self._repair, directory, rec)
+            except (OSError, ValueError, KeyError) as e:
+                log.warning("recording %s: cannot be recovered: %s", rec.recording_id, e)
+                await self.store.save(rec.with_(state=RecordingState.FAILED, ended_at=rec.started_at,
+                                                error="not_recoverable", error_message=str(e)[:900]))
+                continue
+            ended = manifest.ended_at or rec.started_at
+            await self.store.save(rec.with_(state=RecordingState.RECOVERED, ended_at=ended,
+                                            duration_s=round(ended - rec.started_at, 3),
+                                            tracks=track_infos(directory, manifest), size_bytes=dir_size(directory)))
+            recovered.append(rec.recording_id)
+            log.info("recording %s recovered", rec.recording_id, extra={"room_id": rec.room_id})
+        processing, _ = await self.store.find(RecordingQuery(state=RecordingState.PROCESSING), offset=0, limit=1000)
+        for rec in processing:
+            self._spawn(self._compose(rec))
+        return recovered
+
+    @staticmethod
+    def _repair(directory: Path, rec: Recording) -> Manifest:
+        manifest = read_manifest(directory)
+        end = 0.0
+        for t in manifest.tracks:
+            path = directory / t.file
+            if not path.exists():
+                continue
+            try:
+                duration = repair(path)
+            except TrackWriteError as e:
+                log.warning("recording %s: %s", rec.recording_id, e)
+                continue
+            if t.end is None:
+                t.end = round(t.start + duration, 4)
+            end = max(end, t.end)
+        manifest.tracks = [t for t in manifest.tracks if (directory / t.file).exists()]
+        if manifest.ended_at is None:
+            manifest.ended_at = manifest.started_at + end
+        write_manifest(directory, manifest)
+        return manifest
+
+    async def _retention_loop(self) -> None:
+        while True:
+            try:
+                await self.expire()
+            except Exception:
+                log.exception("recording retention failed")
+            await asyncio.sleep(RETENTION_INTERVAL_S)
+
+    async def expire(self) -> list[str]:
+        """Delete recordings that ended more than ``retention_days`` ago (0 = keep all)."""
+        if self.retention_days <= 0:
+            return []
+        old = await self.store.ended_before(self.clock() - self.retention_days * 86400.0, limit=RETENTION_BATCH)
+        gone = []
+        for rec in old:
+            if rec.state is RecordingState.PROCESSING:
+                continue  # still being composed: next round
+            await self.delete(rec.recording_id)
+            gone.append(rec.recording_id)
+        return gone
+
+    # --- the library -------------------------------------------------------------------------
+    async def get(self, recording_id: str) -> Recording:
+        rec = await self.store.get(recording_id)
+        if rec is None:
+            raise RecordingNotFound(f"no recording {recording_id!r}")
+        return rec
+
+    async def delete(self, recording_id: str) -> None:
+        rec = await self.get(recording_id)
+        if rec.state is RecordingState.RECORDING and any(
+                a.recording.recording_id == recording_id for a in self.active.values()):
+            raise RecordingBusy("this recording is still being made: stop it first")
+        self.composer.cancel(self.directory(recording_id))
+        await asyncio.to_thread(shutil.rmtree, self.directory(recording_id), True)
+        await self.store.delete(recording_id)
+
+    def file_path(self, rec: Recording, name: str) -> Path:
+        allowed = {t.file for t in rec.tracks} | {"manifest.json", "speakers.jsonl"}
+        if rec.composed:
+            allowed.add(rec.composed)
+        if rec.chat:
+            allowed.add(CHAT)
+        if rec.captions:
+            allowed.add("captions.vtt")
+        path = self.directory(rec.recording_id) / name
+        if name not in allowed or not path.is_file():
+            raise RecordingNotFound(f"recording {rec.recording_id!r} has no file {name!r}")
+        return path
+
+    def links(self, rec: Recording) -> dict[str, Any]:
+        """The recording as JSON with signed download URLs (for a host's page)."""
+        now = self.clock()
+        out = rec.to_json()
+        out["video_url"] = (self.tokens.url("", rec.recording_id, rec.composed, now=now) if rec.composed
+                            else None)
+        out["chat_url"] = self.tokens.url("", rec.recording_id, CHAT, now=now) if rec.chat else None
+        for t, j in zip(rec.tracks, out["tracks"], strict=True):
+            j["url"] = self.tokens.url("", rec.recording_id, t.file, now=now)
+        return out
+
+    async def chat_deleted(self, live: LiveRoom) -> None:
+        """A chat message of the room was deleted: every recording of the room writes its chat again."""
+        found, _ = await self.store.find(RecordingQuery(room_id=live.room_id), offset=0, limit=1000)
+        for rec in found:
+            path = self.directory(rec.recording_id) / CHAT
+            if rec.chat and path.exists():
+                with contextlib.suppress(OSError):
+                    write_chat_vtt(path, chat_vtt(live.room.chat.messages(), started_at=rec.started_at,
+                                                  ended_at=rec.ended_at))
