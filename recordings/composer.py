@@ -195,8 +195,10 @@ def compose(recording_dir: Path, out: Path, *, width: int = 1280, height: int = 
     except (av.FFmpegError, OSError) as e:
         raise ComposeError("output_failed", f"writing {out.name}: {e}") from None
     finally:
-        for s in [*videos, *audios]:
-            s.close()
+        for v in videos:
+            v.close()
+        for a in audios:
+            a.close()
         tmp.unlink(missing_ok=True)
     if progress is not None:
         progress(1.0)

@@ -50,7 +50,8 @@ class Painter:
     def _view(self, i: int) -> np.ndarray:
         plane = self.frame.planes[i]
         rows = plane.buffer_size // plane.line_size
-        return np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:plane.height, :plane.width]
+        data: np.ndarray = np.frombuffer(memoryview(plane), dtype=np.uint8)
+        return data.reshape(rows, plane.line_size)[:plane.height, :plane.width]
 
     def clear(self) -> None:
         self._y[:] = BLACK_Y
@@ -112,7 +113,7 @@ class Painter:
         probe = ImageDraw.Draw(Image.new("L", (1, 1)))
         box = probe.textbbox((0, 0), text, font=font)
         pad = max(2, size // 4)
-        w, h = (box[2] - box[0]) + 2 * pad, size + 2 * pad
+        w, h = int(box[2] - box[0]) + 2 * pad, size + 2 * pad
         w, h = w + w % 2, h + h % 2
         img = Image.new("L", (w, h), 0)
         ImageDraw.Draw(img).text((pad - box[0], pad + (size - (box[3] - box[1])) // 2 - box[1]), text, fill=255,
@@ -144,7 +145,8 @@ class Painter:
 def _plane_array(frame: av.VideoFrame, i: int) -> np.ndarray:
     plane = frame.planes[i]
     rows = plane.buffer_size // plane.line_size
-    return np.frombuffer(plane, dtype=np.uint8).reshape(rows, plane.line_size)[:plane.height, :plane.width]
+    data: np.ndarray = np.frombuffer(memoryview(plane), dtype=np.uint8)
+    return data.reshape(rows, plane.line_size)[:plane.height, :plane.width]
 
 
 def _initials(name: str) -> str:

@@ -9,7 +9,7 @@ producer) stay gaps; frames after a known ``end`` are ignored.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,7 +150,7 @@ class VideoSource:
             self.close()
             raise ComposeError("track_damaged", f"track file {path.name}: no picture could be decoded")
 
-    def _decode(self, stream: Any) -> Iterator[av.VideoFrame]:
+    def _decode(self, stream: Any) -> Generator[av.VideoFrame, None, None]:
         try:
             yield from self._container.decode(stream)
         except av.FFmpegError:
@@ -201,7 +201,7 @@ class AudioSource:
             raise ComposeError("track_damaged", f"track file {path.name}: no sound could be decoded")
         self._pending: tuple[int, np.ndarray] | None = first
 
-    def _decode(self, stream: Any) -> Iterator[tuple[float, np.ndarray]]:
+    def _decode(self, stream: Any) -> Generator[tuple[float, np.ndarray], None, None]:
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         try:
             for frame in self._container.decode(stream):
