@@ -33,3 +33,9 @@ class RecordingBusy(ApiError):
     """Deleting a recording that is still being written: stop it first."""
 
     code, status = "recording_busy", 409
+
+
+class RecordingDiskFull(ApiError):
+    """Less free space on the recordings disk than recording_min_free_mb: the recording does not start."""
+
+    code, status = "disk_full", 507

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from recordings.composition_runner import CompositionRunner
-from recordings.errors import AlreadyRecording, RecordingNotAllowed, RecordingUnavailable
+from recordings.errors import AlreadyRecording, RecordingDiskFull, RecordingNotAllowed, RecordingUnavailable
 from recordings.recording_service import RecordingService
 from recordings.recording_store import MemoryRecordingStore, RecordingStore
 from recordings.sql_recording_store import SqlRecordingStore
@@ -57,7 +57,7 @@ class RecordingFeature:
             self._auto_tried = True  # once per served room: a host who stops it keeps it stopped
             try:
                 await self.service.start(self.live, by=None)
-            except (AlreadyRecording, RecordingNotAllowed, RecordingUnavailable) as e:
+            except (AlreadyRecording, RecordingDiskFull, RecordingNotAllowed, RecordingUnavailable) as e:
                 self.live.to_moderators({"event": "recording_failed", "recording_id": None,
                                          "reason": e.code, "message": e.message})
 

@@ -25,6 +25,7 @@ from recordings.errors import (
     AlreadyRecording,
     NotRecording,
     RecordingBusy,
+    RecordingDiskFull,
     RecordingNotAllowed,
     RecordingNotFound,
     RecordingUnavailable,
@@ -148,6 +149,8 @@ class RecordingService:
                 recorder.start()
             except RecordingFailed as e:
                 shutil.rmtree(self.directory(recording_id), ignore_errors=True)
+                if e.reason == "disk_full":
+                    raise RecordingDiskFull(f"cannot record: {e}") from None
                 raise RecordingUnavailable(f"cannot record: {e}") from None
             except OSError as e:
                 shutil.rmtree(self.directory(recording_id), ignore_errors=True)

@@ -187,7 +187,7 @@ ROUTES: tuple[ApiRoute, ...] = (
              response=RecordingPage, query=(*PAGE, *FILTERS[2:])),
     ApiRoute("POST", "/v1/rooms/{room_id}/recordings/start", start_recording,
              "Start recording a room in session (everyone in it is told)", response=RecordingOut, status=201,
-             errors=(400, 401, 403, 404, 409, 503)),
+             errors=(400, 401, 403, 404, 409, 503, 507)),
     ApiRoute("POST", "/v1/rooms/{room_id}/recordings/stop", stop_recording,
              "Stop the room's recording (it is then composed)", response=RecordingOut, errors=(401, 404, 409)),
     ApiRoute("GET", "/v1/recordings/{recording_id}", get_recording,

@@ -92,10 +92,12 @@ class RoomRecorder:
             return
         self.closed = True
         self._detach()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        if self._task is None:  # start() failed (no space): nothing was written, nothing to finish
+            self._executor.shutdown(wait=False)
+            return
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
         self.manifest.ended_at = self._wall()
         self._ending.extend(self.tracks.values())
         self.tracks.clear()

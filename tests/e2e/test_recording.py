@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -202,3 +203,39 @@ async def test_rest_lists_filters_downloads_with_range_and_deletes(
     status, body = await srv.rest("GET", f"/v1/recordings/{rid}")
     assert status == 404 and body["error"]["code"] == "recording_not_found"
     await host.close()
+
+
+async def test_a_full_disk_stops_the_recording_cleanly_and_the_lesson_goes_on(
+        server_factory: Callable[..., Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    srv = await recording_server(server_factory, tmp_path, recording_min_free_mb=50)
+    room_id = await srv.create_room()
+    host = await RtcClient.join(srv, room_id, "teacher", role=Role.HOST)
+    student = await RtcClient.join(srv, room_id, "student")
+    await host.publish(audio=True, video=True)
+    r = await host.ws.request("recording_start")
+    assert r["ok"], r
+    await wait_recording_media(srv, room_id, 2)
+    assert await wait_until(lambda: student.frames("video") > 10, 10), "the student gets no video"
+    real = shutil.disk_usage
+
+    def nearly_full(path: Any) -> Any:  # the disk, not the recorder, is faked: 10 MB left
+        return real(path)._replace(free=10 * 2**20)
+
+    monkeypatch.setattr(shutil, "disk_usage", nearly_full)
+    e = await host.ws.event("recording_failed", timeout=10)
+    assert e["recording_id"] == r["recording_id"] and e["reason"] == "disk_full", e
+    await student.ws.event("recording_failed", reason="disk_full")
+    assert room_id not in srv.app[RECORDINGS].active
+    before = student.frames("video")
+    await asyncio.sleep(1.5)
+    assert student.frames("video") > before + 10, "the lesson's media stopped with the recording"
+    status, body = await srv.rest("GET", f"/v1/recordings/{r['recording_id']}")
+    assert status == 200 and body["state"] == "failed" and body["error"] == "disk_full", body
+    assert len(body["tracks"]) == 2
+    for t in body["tracks"]:  # what was written before the stop plays
+        codec, duration = probe(tmp_path / "rec" / r["recording_id"] / t["file"])
+        assert codec in ("opus", "vp8") and duration > 0.3, (t, duration)
+    again = await host.ws.request("recording_start")
+    assert not again["ok"] and again["error"]["code"] == "disk_full", again
+    for c in (host, student):
+        await c.close()
