@@ -97,8 +97,12 @@ class BoardService:
         return b
 
     async def unload_room(self, room_id: str) -> None:
-        """The room is no longer served: save its boards, then forget them."""
-        await self.flush()
+        """The room is no longer served: save its boards, then forget them (those not saved, the
+        database being down, stay until a later flush succeeds: closing a room never raises)."""
+        try:
+            await self.flush()
+        except Exception:
+            log.exception("saving the boards of room %s failed; they stay in memory for the next try", room_id)
         for key in [k for k in self._boards if k.room_id == room_id]:
             if key in self._saving and self._saving[key].unsaved:
                 continue  # not stored yet (the database is down): kept until a flush succeeds
