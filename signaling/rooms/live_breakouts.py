@@ -107,6 +107,10 @@ class LiveBreakouts:
             "ends_at": b.ends_at, "closing_at": b.closing_at, "remaining_s": b.remaining_s(now), "server_time": now,
             "broadcasts": [{"text": x.text, "sent_at": x.sent_at, "by": x.by} for x in b.broadcasts[-5:]],
             "asked_help": any(h.participant_id == participant_id for h in b.help),
+            # where everyone is (students by group, visiting hosts): the client shows only the tiles
+            # of its own place; the media is the server's to keep apart (the audience)
+            "places": dict(b.where) if b.running else {},
+            "visits": {pid: {"breakout_id": v.group_id, "listen_only": v.listen_only} for pid, v in b.visits.items()},
         }
         if gid is not None:
             view["chat"] = [m.to_json() for m in b.chat[gid][-50:]]
@@ -118,18 +122,27 @@ class LiveBreakouts:
             self.live.to_moderators({"event": "breakouts_updated", "breakouts": b.to_json(self._now())})
 
     def _tell_students(self, event: str, pids: Sequence[str] | None = None, **extra: Any) -> None:
+        wanted = None if pids is None else set(pids)
         for p in self._students():
-            if pids is None or p.participant_id in pids:
+            if wanted is None or p.participant_id in wanted:
                 self.live.send_to(p.participant_id, {"event": event, "breakouts": self.student_view(p.participant_id),
                                                      **extra})
 
     def _assigned(self, pids: Sequence[str]) -> None:
+        """The students who changed place are told theirs; every other student gets the new places."""
         b = self._require()
         for pid in pids:
             gid = b.group_of(pid)
             self.live.send_to(pid, {"event": "breakout_assigned", "breakout_id": gid,
                                     "name": b.groups[gid].name if gid else None,
                                     "breakouts": self.student_view(pid)})
+        self._places_changed(exclude=pids)
+
+    def _places_changed(self, exclude: Sequence[str] = ()) -> None:
+        b = self.current
+        if b is not None and b.running:
+            self._tell_students("breakouts_state", [p.participant_id for p in self._students()
+                                                    if p.participant_id not in exclude])
 
     async def _persist(self) -> None:
         """The attendance so far (who was in which group when); a store outage is logged, the lesson goes on."""
@@ -346,6 +359,7 @@ class LiveBreakouts:
         self.live.send_to(actor.participant_id, {"event": "breakout_assigned", "breakout_id": group_id,
                                                  "name": b.groups[group_id].name if group_id else None,
                                                  "listen_only": listen_only})
+        self._places_changed()
         self._tell_moderators()
         await self._persist()
 

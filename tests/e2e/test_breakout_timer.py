@@ -72,7 +72,11 @@ async def test_students_choose_their_group_within_the_cap(server: Server) -> Non
     assert (await students[0].request("breakouts_choose", breakout_id=g2))["error"]["code"] == "invalid_state"
     b = breakouts_of(server.app[ROOMS].live[room_id]).current
     assert b is not None and b.groups[g1].members == [pids[0]] and b.groups[g2].members == [pids[1]]
-    assert students[2].events[-1]["event"] == "breakouts_started"  # the third stays in the main room
+    third = await students[2].wait_for(lambda: next((e for e in reversed(students[2].events)
+                                                     if e["event"] == "breakouts_state"
+                                                     and len(e["breakouts"]["places"]) == 2), None))
+    assert third["breakouts"]["breakout_id"] is None  # the third stays in the main room, seeing who went where
+    assert not [e for e in students[2].events if e["event"] == "breakout_assigned"]
     update = await host.wait_for(lambda: next((e for e in reversed(host.events) if e["event"] == "breakouts_updated"
                                                and e["breakouts"]["rooms"][1]["participant_ids"]), None))
     assert update["breakouts"]["rooms"][1]["participant_ids"] == [pids[1]]
@@ -103,3 +107,21 @@ async def test_a_student_moved_while_open_talks_in_the_new_groups_chat_only(serv
     assert (await host.request("breakouts_join", breakout_id=None))["ok"]
     no_group = await host.request("breakouts_chat", text="?")
     assert no_group["error"]["code"] == "invalid_state"
+
+
+async def test_every_student_learns_the_new_places_after_a_move_and_a_visit(server: Server) -> None:
+    _room_id, host, students, pids = await _class(server, 4)  # groups: s0 s2 | s1 s3
+    r = await host.request("breakouts_start", count=2, assign="auto")
+    g1, g2 = (g["breakout_id"] for g in r["breakouts"]["rooms"])
+    started = await students[1].event("breakouts_started")
+    assert started["breakouts"]["places"] == {pids[0]: g1, pids[2]: g1, pids[1]: g2, pids[3]: g2}
+    assert (await host.request("breakouts_move", participant_id=pids[0], breakout_id=g2))["ok"]
+    for s in students[1:]:
+        e = await s.event("breakouts_state")
+        assert e["breakouts"]["places"][pids[0]] == g2
+    host_pid = host.events[0]["participant_id"]
+    assert (await host.request("breakouts_join", breakout_id=g1, listen_only=True))["ok"]
+    e = await students[2].wait_for(lambda: next((x for x in reversed(students[2].events)
+                                                 if x["event"] == "breakouts_state"
+                                                 and x["breakouts"]["visits"]), None))
+    assert e["breakouts"]["visits"] == {host_pid: {"breakout_id": g1, "listen_only": True}}
