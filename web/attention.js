@@ -71,12 +71,12 @@ export function createAttention({ session, state, notice }) {
     const total = acked.length + pending.length;
     statusBox.replaceChildren(
       h("div", { class: "attention-status-head" },
-        h("strong", { id: "attention-count", text: t("attentionStatus", { acked: acked.length, total }) }),
+        h("strong", { id: "attention-count", text: t("attentionStatus", { n: acked.length, acked: acked.length, total }) }),
         h("button", { type: "button", class: "popover-close", id: "attention-status-close", "aria-label": t("close"), title: t("close"), text: "×",
           onclick: () => { statusBox.remove(); statusBox = null; } })),
       h("ul", { class: "attention-acked", id: "attention-acked" }, acked.map((x) => h("li", {
         dataset: { participantId: x.participant_id },
-        text: t("attentionAckedIn", { name: x.name, time: (x.after_ms < 60000 ? t("seconds", { n: (x.after_ms / 1000).toFixed(1) }) : duration(x.after_ms / 1000)) }),
+        text: t("attentionAckedIn", { name: x.name, time: (x.after_ms < 60000 ? t("seconds", { n: Math.round(x.after_ms / 100) / 10 }) : duration(x.after_ms / 1000)) }),
       }))),
       pending.length
         ? h("div", { class: "attention-pending" }, h("span", { class: "muted-text", text: `${t("attentionPending")}: ` }),

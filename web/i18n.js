@@ -73,7 +73,7 @@ const STRINGS = {
     shareFailed: "Не удалось показать экран: {reason}",
     deviceFailed: "Устройство недоступно: {reason}",
     forbidden: "Действие запрещено: {reason}",
-    mutedByHost: "Учитель выключил ваш {source}.",
+    mutedByHost: "Учитель выключил у вас: {source}.",
     mutedByHost_microphone: "Учитель выключил ваш микрофон.",
     mutedByHost_camera: "Учитель выключил вашу камеру.",
     mutedByHost_screen: "Учитель остановил показ вашего экрана.",
@@ -121,7 +121,7 @@ const STRINGS = {
     deny: "Отклонить",
     waitingFor: "ждёт {time}",
     personWaiting: "{name} ждёт в зале ожидания",
-    participantReplaced: "{name} подключился заново из другой вкладки или с другого устройства",
+    participantReplaced: "{name}: снова на связи из другой вкладки или с другого устройства",
     chatPlaceholder: "Сообщение…",
     send: "Отправить",
     chatTo: "Кому",
@@ -173,7 +173,7 @@ const STRINGS = {
     attentionDefault: "Учитель просит вашего внимания.",
     attentionFrom: "От: {name}",
     imHere: "Я здесь",
-    attentionStatus: "Ответили {acked} из {total}",
+    attentionStatus: { one: "Ответил {acked} из {total}", other: "Ответили {acked} из {total}" },
     attentionAckedIn: "{name} — через {time}",
     attentionPending: "Не ответили",
     attentionAllAnswered: "Ответили все.",
@@ -275,7 +275,7 @@ const STRINGS = {
   en: {
     title: "Lesson",
     loading: "Loading…",
-    noToken: "This link has no access token. Ask your teacher for a link to join the lesson.",
+    noToken: "This link is incomplete: a part needed to enter is missing. Ask your teacher for the lesson link.",
     badToken: "This join link is damaged. Ask your teacher for a new link.",
     expiredToken: "This join link has expired. Ask your teacher for a new link.",
     prejoinHeading: "Check your camera and microphone",
@@ -436,7 +436,7 @@ const STRINGS = {
     attentionDefault: "The teacher asks for your attention.",
     attentionFrom: "From: {name}",
     imHere: "I'm here",
-    attentionStatus: "{acked} of {total} answered",
+    attentionStatus: { one: "{acked} of {total} answered", other: "{acked} of {total} answered" },
     attentionAckedIn: "{name} — after {time}",
     attentionPending: "Not answered",
     attentionAllAnswered: "Everyone answered.",
@@ -575,6 +575,11 @@ export function addStrings(table) {
   for (const [code, strings] of Object.entries(table)) {
     STRINGS[code] = { ...(STRINGS[code] || {}), ...strings };
   }
+}
+
+/** The whole table of a language (the browser tests read every string of it). */
+export function strings(code) {
+  return { ...(STRINGS[code] || {}) };
 }
 
 /** t("screenOf", {name: "Анна"}) -> "Экран: Анна" (plain text; callers put it in textContent). */

@@ -2,7 +2,7 @@
 // role, hand and mute icons; hosts and co-hosts get per-person actions.
 
 import { h, icon } from "./dom.js";
-import { t } from "./i18n.js";
+import { t, num } from "./i18n.js";
 import { openModal, failure, duration, requestOrNotice } from "./modal.js";
 
 export function personName(p) {
@@ -105,7 +105,7 @@ export function createParticipants({ session, state, notice }) {
     if (muted.camera) icons.appendChild(h("span", { class: "muted-icon cam", title: t("camMuted") }, icon("cam", { slashed: true })));
     const att = state.lastAttention && state.attentions.get(state.lastAttention);
     const ack = att?.acked.get(pid);
-    if (ack) icons.appendChild(h("span", { class: "ack-badge", title: t("attentionAckedIn", { name: personName(p), time: duration(ack.after_ms / 1000) }), text: `✓ ${(ack.after_ms / 1000).toFixed(1)}` }));
+    if (ack) icons.appendChild(h("span", { class: "ack-badge", title: t("attentionAckedIn", { name: personName(p), time: duration(ack.after_ms / 1000) }), text: `✓ ${num(Math.round(ack.after_ms / 100) / 10)}` }));
     else if (att?.pending.has(pid)) icons.appendChild(h("span", { class: "pending-badge", title: t("attentionPending"), text: "…" }));
     const tags = h("span", { class: "person-tags" });
     if (p.role && p.role !== "participant") tags.appendChild(h("span", { class: `tag role-${p.role}`, text: t(`role_${p.role}`) }));
