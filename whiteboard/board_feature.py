@@ -31,18 +31,14 @@ def b64(data: bytes) -> str:
 
 
 def group_of_breakouts(live: LiveRoom, participant_id: str) -> str | None:
-    """The breakout group a participant is in (BRK's signaling/rooms/breakouts.py ``Breakouts.group_of``),
-    found on the live room without importing it: None while there are no open groups."""
-    holder = live.extensions.get("breakouts")
-    for obj in (holder, getattr(holder, "breakouts", None)):
-        group_of = getattr(obj, "group_of", None)
-        if callable(group_of):
-            try:
-                g = group_of(participant_id)
-            except Exception:  # no open groups
-                return None
-            return g if isinstance(g, str) else None
-    return None
+    """The breakout group a participant is in now (signaling/rooms/live_breakouts.py), None: the
+    main room (also while no groups are open)."""
+    from signaling.rooms.live_breakouts import group_of  # the room feature imports much; loaded late
+
+    try:
+        return group_of(live, participant_id)
+    except Exception:  # no open groups
+        return None
 
 
 class BoardFeature:
