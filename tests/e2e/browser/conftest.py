@@ -77,16 +77,19 @@ class Browsers:
         self.csp_refusals: list[str] = []
         self.expect_csp_refusals = False
 
-    async def browser(self, deny: bool = False) -> Browser:
-        key = "deny" if deny else "allow"
+    async def browser(self, deny: bool = False, cameras: int = 1) -> Browser:
+        key = ("deny" if deny else "allow") + (f"-{cameras}" if cameras != 1 else "")
         if key not in self.browsers:
+            # cameras > 1: Chromium's fake capture offers fake_device_0..N-1 (a camera to switch to)
+            flags = [f"{FAKE_DEVICES},device-count={cameras}" if f == FAKE_DEVICES and cameras != 1 else f
+                     for f in BASE_FLAGS]
             self.browsers[key] = await self.pw.chromium.launch(
-                executable_path=CHROMIUM, headless=True, args=[*BASE_FLAGS, DENY if deny else ALLOW], timeout=30_000)
+                executable_path=CHROMIUM, headless=True, args=[*flags, DENY if deny else ALLOW], timeout=30_000)
         return self.browsers[key]
 
     async def page(self, url: str | None = None, *, deny: bool = False, viewport: dict[str, int] | None = None,
-                   locale: str = "ru-RU") -> Page:
-        browser = await self.browser(deny)
+                   locale: str = "ru-RU", cameras: int = 1) -> Page:
+        browser = await self.browser(deny, cameras)
         ctx = await browser.new_context(viewport=viewport or DESKTOP, locale=locale)  # type: ignore[arg-type]
         ctx.set_default_timeout(15_000)
         self.contexts.append(ctx)
