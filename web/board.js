@@ -370,7 +370,7 @@ export function createBoard({ session, notice, extra, grid }) {
         outbox.unshift(update); // resent with what follows (a reconnect's board_state replaces it)
         retry = RETRY_MS;
       } else {
-        say(e);
+        if (e.code !== "board_moved") say(e); // moved by the breakout groups: just the new board
         resync(groupId && session.isModerator() ? { group_id: groupId } : {}); // refused: the server's board is the truth
       }
     } finally {
@@ -822,7 +822,7 @@ export function createBoard({ session, notice, extra, grid }) {
         return render();
       case "locks_changed": return render();
       // the breakout groups moved us: the server says which board is ours now
-      case "breakout_assigned": case "breakout_closed": case "breakouts_ended":
+      case "breakouts_started": case "breakout_assigned": case "breakout_closed": case "breakouts_ended":
         return session.isModerator() && m.event !== "breakout_assigned" ? undefined : resync();
       default: return undefined;
     }

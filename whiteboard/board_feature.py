@@ -15,7 +15,7 @@ from signaling.rooms.permissions import allowed
 from whiteboard.board import Board, BoardKey, Page, new_id
 from whiteboard.board_service import BoardService
 from whiteboard.draw_rights import DrawMode
-from whiteboard.errors import DrawingNotAllowed
+from whiteboard.errors import BoardMoved, DrawingNotAllowed
 
 if TYPE_CHECKING:
     from signaling.ws.live_room import LiveRoom
@@ -97,11 +97,16 @@ class BoardFeature:
     def broadcast(self, key: BoardKey, message: dict[str, Any], *, exclude: str | None = None) -> None:
         self.live.broadcast(message, to=self._viewers(key), exclude=exclude)
 
-    async def view_of(self, session: Session) -> Board:
-        key = self.views.get(session.participant_id)
+    async def view_of(self, session: Session, *, changing: bool = False) -> Board:
+        """The board the participant sees.  ``changing``: a change to it; refused (BoardMoved) if the
+        breakout groups moved a student since its last sync (its change was made on the old board)."""
+        pid = session.participant_id
+        now = BoardKey(self.live.room_id, self.group_of(self.live, pid))
+        key = self.views.get(pid)
         if key is None:  # joined before the feature saw it (cannot happen once on_joined ran)
-            key = self.views[session.participant_id] = BoardKey(self.live.room_id,
-                                                                 self.group_of(self.live, session.participant_id))
+            key = self.views[pid] = now
+        elif key != now and changing and not session.participant.role.is_moderator:
+            raise BoardMoved("the groups changed: your board is another one now; sync it (board_sync)")
         return await self.service.board(key)
 
     # --- requests ---------------------------------------------------------------------------------
@@ -125,7 +130,7 @@ class BoardFeature:
             raise DrawingNotAllowed("the host has not given you the pen")
 
     async def update(self, session: Session, update: bytes, cursor: dict[str, Any] | None) -> None:
-        board = await self.view_of(session)
+        board = await self.view_of(session, changing=True)
         p = session.participant
         self.require_draw(board, p)
         board.apply(update, p.participant_id)
@@ -156,7 +161,7 @@ class BoardFeature:
                                    "by": session.participant_id, "cleared": page_id or "all"})
 
     async def add_page(self, session: Session) -> Page:
-        board = await self.view_of(session)
+        board = await self.view_of(session, changing=True)
         self.require_draw(board, session.participant)
         page = board.add_pages([Page(new_id("p"))])[0]
         self.broadcast(board.key, {"event": "board_pages", "group_id": board.key.group_id,

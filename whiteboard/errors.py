@@ -48,6 +48,14 @@ class PageNotFound(BoardError):
     status = 404
 
 
+class BoardMoved(BoardError):
+    """The breakout groups moved the participant to another board since it last synced: its
+    update is not applied anywhere (it was made on the old board); board_sync gives the new one."""
+
+    code = "board_moved"
+    status = 409
+
+
 class BadMaterial(BoardError):
     """An upload that is not a readable PDF or picture."""
 
