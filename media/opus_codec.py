@@ -28,6 +28,7 @@ __all__ = ["OPUS_RATES", "OpusCodecError", "OpusDecoder", "OpusEncoder", "opus_l
 OPUS_RATES = (8000, 12000, 16000, 24000, 48000)  # what libopus decodes/encodes natively
 MAX_FRAME_S = 0.12  # the longest Opus packet (RFC 6716 3.2.5)
 _APPLICATION_VOIP = 2048
+_APPLICATION_AUDIO = 2049
 _SET_BITRATE = 4002
 _SET_COMPLEXITY = 4010
 _SET_INBAND_FEC = 4012
@@ -153,14 +154,22 @@ class OpusDecoder:
 
 
 class OpusEncoder:
-    """Mono Opus encoder at 48 kHz for speech (VoIP application, in-band FEC on, DTX off: the
-    output replaces a microphone whose subscribers expect a packet every 20 ms)."""
+    """Mono Opus encoder at 48 kHz for speech (in-band FEC on, DTX off: the output replaces a
+    microphone whose subscribers expect a packet every 20 ms).
+
+    ``application``: ``"voip"`` (libopus' speech pre-processing: high-pass, emphasis) or
+    ``"audio"`` (faithful to the input: for audio that was already cleaned, such as RNNoise's
+    output, where the speech pre-processing only costs fidelity: SI-SDR of espeak speech through
+    one pass at 32 kbps 8.6 dB with ``voip``, 13.9 dB with ``audio``)."""
 
     def __init__(self, *, bitrate: int = 32000, complexity: int = 5, fec: bool = True,
-                 loss_percent: int = 5, sample_rate: int = 48000) -> None:
+                 loss_percent: int = 5, sample_rate: int = 48000, application: str = "voip") -> None:
+        if application not in ("voip", "audio"):
+            raise ValueError("application is 'voip' or 'audio'")
         self._lib = opus_library()
         err = ctypes.c_int(0)
-        self._state: int | None = self._lib.opus_encoder_create(sample_rate, 1, _APPLICATION_VOIP, ctypes.byref(err))
+        app = _APPLICATION_VOIP if application == "voip" else _APPLICATION_AUDIO
+        self._state: int | None = self._lib.opus_encoder_create(sample_rate, 1, app, ctypes.byref(err))
         if not self._state or err.value != 0:
             raise OpusCodecError("opus_encoder_create", err.value)
         self.sample_rate = sample_rate

@@ -1,0 +1,123 @@
+"""NoiseSuppressor on a real router and the audio threads: speech (espeak-ng, tests/noise_audio.py)
+mixed with pink noise at 0 dB SNR goes in as Opus from a direct producer, the cleaned producer is
+decoded by an AudioTap, and the speech is measured against the clean reference; voice
+activity after suppression follows the speech; a non-Opus producer is refused; closing the input
+closes the suppressor."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+
+from media.audio_workers import AudioWorkers
+from media.noise_suppressor import NoiseSuppressor, audio_level
+from media.opus_codec import OpusEncoder
+from media.rnnoise import Denoiser
+from media.rtp_opus_decoder import RtpOpusDecoder
+from sfu import DirectProducer, Router, Worker
+from tests import noise_audio
+
+SECONDS = 4.0
+
+
+@pytest.fixture
+async def worker() -> AsyncIterator[Worker]:
+    w = Worker()
+    yield w
+    await w.close()
+
+
+@pytest.fixture
+def workers() -> Iterator[AudioWorkers]:
+    w = AudioWorkers(2)
+    yield w
+    w.close()
+
+
+async def send(producer: DirectProducer, audio: noise_audio.Audio) -> None:
+    """``audio`` (48 kHz float) as 20 ms Opus packets in real time, as a microphone sends them."""
+    enc = OpusEncoder()
+    pcm = (audio * 32767).astype(np.int16)
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    for k, i in enumerate(range(0, len(pcm) - 959, 960)):
+        producer.send_opus(enc.encode(np.ascontiguousarray(pcm[i:i + 960])))
+        await asyncio.sleep(max(0.0, start + (k + 1) * 0.02 - loop.time()))
+
+
+async def received(router: Router, output: DirectProducer, seconds: float,
+                   run: Coroutine[Any, Any, None]) -> noise_audio.Audio:
+    """What ``output`` sends while ``run`` runs (its packets kept by a direct consumer, decoded
+    afterwards: 48 kHz float in timestamp order, gaps concealed)."""
+    packets: list[bytes] = []
+    direct = router.create_direct_transport()
+    direct.consume(output, packets.append)
+    await run
+    deadline = asyncio.get_running_loop().time() + 20
+    while len(packets) < seconds * 50 - 1:
+        assert asyncio.get_running_loop().time() < deadline, ("the cleaned audio did not all arrive", len(packets))
+        await asyncio.sleep(0.05)
+    direct.close()
+    decoder = RtpOpusDecoder(48000)
+    pcm = [p for packet in packets for p, _ in decoder.feed(packet)]
+    assert decoder.lost == 0 and decoder.garbage == 0
+    return np.concatenate(pcm).astype(np.float64) / 32768
+
+
+async def test_speech_in_pink_noise_comes_out_cleaner_and_voice_activity_follows_it(
+        worker: Worker, workers: AudioWorkers) -> None:
+    router = worker.create_router("r")
+    mic = router.create_direct_transport().produce("audio", "audio/opus", source="microphone")
+    voice: list[bool] = []
+    sup = NoiseSuppressor(router, mic, workers, on_voice=voice.append)
+    first: list[bool] = []
+    sup.on_first_packet = lambda: first.append(True)
+    speech = noise_audio.speech(SECONDS)
+    noisy = noise_audio.mix(speech, noise_audio.pink(SECONDS), 0.0)
+    out = await received(router, sup.output, SECONDS, send(mic, noisy))
+    # measured here: pause SNR 3.6 -> ~23 dB, spectral SNR 3.0 -> ~10 dB, SI-SDR 0.2 -> ~4 dB
+    # (SI-SDR suffers from the two Opus passes: see tests/noise_audio.py)
+    before = noise_audio.pause_snr(noisy, speech), noise_audio.spectral_snr(noisy, speech)
+    after = noise_audio.pause_snr(out, speech), noise_audio.spectral_snr(out, speech)
+    assert after[0] - before[0] >= 12.0, (before, after)
+    assert after[1] - before[1] >= 4.0, (before, after)
+    assert first == [True]
+    assert voice and voice[0] is True  # the sentence started voice activity
+    stats = sup.stats_dict()
+    assert stats["frames"] >= SECONDS * 50 - 2 and stats["errors"] == 0 and stats["dropped"] == 0
+    assert stats["busy_s"] > 0
+    closed: list[bool] = []
+    sup.on_close = lambda: closed.append(True)
+    mic.close()  # the microphone goes away: the suppressor and its output with it
+    assert sup.closed and closed == [True] and sup.output.closed
+
+
+async def test_a_video_producer_is_refused(worker: Worker, workers: AudioWorkers) -> None:
+    router = worker.create_router("r")
+    cam = router.create_direct_transport().produce("video", "video/VP8", source="camera")
+    with pytest.raises(ValueError):
+        NoiseSuppressor(router, cam, workers)
+
+
+def test_denoiser_keeps_silence_silent_and_reports_low_voice_probability() -> None:
+    d = Denoiser()
+    probabilities = []
+    for _ in range(50):
+        clean, p = d.process(np.zeros(960, dtype=np.int16))
+        assert not clean.any()
+        probabilities.append(p)
+    assert max(probabilities) < 0.2
+    d.close()
+    with pytest.raises(OSError):
+        d.process(np.zeros(960, dtype=np.int16))
+
+
+def test_audio_level_is_rfc6464_dbov() -> None:
+    assert audio_level(np.zeros(960, dtype=np.int16)) == 127
+    full = np.full(960, 32767, dtype=np.int16)
+    assert audio_level(full) == 0
+    assert 19 <= audio_level((full // 10).astype(np.int16)) <= 21
