@@ -267,7 +267,7 @@ def levels(entry: TrackEntry, path: Path, end: float, step: float) -> np.ndarray
         n = round(step * SAMPLE_RATE)
         count = int(end / step) + 1
         out = np.zeros(count, dtype=np.float32)
-        first = int(entry.start / step)
+        first = max(0, int(entry.start / step))  # a start before 0: the first frames were captured early
         for i in range(first, count):
             x = src.read(i * n, n)
             if x is not None:

@@ -62,7 +62,7 @@ class RoomRecorder:
         self.tracks: dict[str, TrackRecorder] = {}  # producer id -> the file being written
         self._ending: list[TrackRecorder] = []
         self._speakers: deque[str] = deque()
-        self._offsets: dict[str, float] = {}
+        self._clocks: dict[str, dict[str, tuple[float, float | None]]] = {}
         self._dirty = True  # the manifest must be written
         self._executor = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="urok-rec")
         self._task: asyncio.Task[None] | None = None
@@ -135,7 +135,7 @@ class RoomRecorder:
                            kind=producer.kind, codec=codec, start=0.0, segment=segment)
         try:
             recorder = TrackRecorder(self._direct, producer, self.directory, entry,
-                                     started_at=self.manifest.started_at, offsets=self._offsets, wall=self._wall)
+                                     started_at=self.manifest.started_at, clocks=self._clocks, wall=self._wall)
         except (ClosedError, SfuError) as e:
             log.warning("recording %s: cannot record track %s: %s", self.manifest.recording_id, producer.id, e)
             return
@@ -187,7 +187,7 @@ class RoomRecorder:
             raise RecordingFailed("disk_full", f"{free // 2**20} MB free on the recordings disk, "
                                                f"{self.min_free_bytes // 2**20} MB needed")
 
-    def _write(self, batches: list[tuple[TrackRecorder, deque[bytes]]], finish_all: bool,
+    def _write(self, batches: list[tuple[TrackRecorder, deque[tuple[float, bytes]]]], finish_all: bool,
                finish: set[int] | None = None) -> None:
         """In the writer thread."""
         now = time.monotonic()
