@@ -349,13 +349,13 @@ export class Session extends EventTarget {
 
   /** A host (or a lock) muted one of our sources: the server already stopped it; follow locally. */
   _onMutedByHost(source, muted) {
-    this._setMuted(this.me, source, muted, false);
-    if (muted) this.unmuteOnce.delete(source); // a host's mute cancels a pending "ask to unmute"
-    if (!muted) return this._emit("media");
-    // said only for what was on: a lockdown mutes every source, and "the teacher stopped your screen
-    // sharing" to someone who never shared was wrong
+    // said only for what was on (read before the mute is followed): a lockdown mutes every source,
+    // and "the teacher stopped your screen sharing" to someone who never shared was wrong
     const wasOn = { microphone: Boolean(this.local.audio && this.local.micOn), camera: Boolean(this.local.camOn && this.local.video),
       screen: Boolean(this.local.screen), screen_audio: Boolean(this.local.screenAudio) }[source];
+    this._setMuted(this.me, source, muted, false, false);
+    if (muted) this.unmuteOnce.delete(source); // a host's mute cancels a pending "ask to unmute"
+    if (!muted) return this._emit("media");
     if (source === "microphone" && this.local.audio) {
       this.local.micOn = false;
       this.local.audio.enabled = false;
@@ -377,15 +377,18 @@ export class Session extends EventTarget {
     this._updateRemote();
   }
 
-  _setMuted(pid, source, muted, emit = true) {
+  _setMuted(pid, source, muted, emit = true, tell = true) {
     if (!pid || !source || muted === undefined) return;
     const m = this.mutedRemote.get(pid) || {};
     m[source] = Boolean(muted);
     this.mutedRemote.set(pid, m);
     if (pid === this.me && source === "microphone" && muted && this.local.micOn) {
-      // muted by a host: follow it locally
+      // muted by a host: follow it locally, and say so whichever of the server's messages
+      // (participant_updated, track_muted, muted_by_host) comes first
+      const wasOn = Boolean(this.local.audio);
       this.local.micOn = false;
       if (this.local.audio) this.local.audio.enabled = false;
+      if (tell && wasOn) this._emit("notice", { key: "mutedByHost_microphone", params: { source } });
     }
     if (emit) this._emit("media");
   }
