@@ -59,6 +59,9 @@ class LiveBreakouts:
         self.current: Breakouts | None = None
         self._due: asyncio.TimerHandle | None = None
         self._task: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._write_lock = asyncio.Lock()
+        self._dirty = False
 
     # --- helpers -----------------------------------------------------------------------------
     def _now(self) -> float:
@@ -73,14 +76,18 @@ class LiveBreakouts:
         b = self.current
         return b is None or b.hears(participant_id, track.participant_id, audio=track.producer.kind == "audio")
 
-    async def _apply_media(self) -> None:
+    async def _apply_media(self, first: Sequence[str] = ()) -> None:
         """Who receives whom follows the groups (all of it: the checks are cheap; only the
-        differences make or close consumers)."""
+        differences make or close consumers).  ``first``: the participants who moved, whose
+        renegotiations go first (the room negotiates one at a time, first come first served; a
+        moved student waited behind both groups' offers before hearing the new one)."""
         media = media_feature_of(self.live)
         if media is None:
             return
         b = self.current
         media.audience = self._audience if b is not None and b.running else None
+        if first:
+            await media.refresh_audience(first)
         await media.refresh_audience()
 
     def _student(self, participant_id: str) -> Participant:
@@ -144,8 +151,24 @@ class LiveBreakouts:
             self._tell_students("breakouts_state", [p.participant_id for p in self._students()
                                                     if p.participant_id not in exclude])
 
+    def _persist_soon(self) -> None:
+        """The attendance written behind the request (a move must not wait for the database);
+        writes coalesce: one at a time, each with the state of its moment."""
+        self._dirty = True
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_behind(), name=f"breakouts-stints-{self.live.room_id}")
+
+    async def _write_behind(self) -> None:
+        while self._dirty:
+            self._dirty = False
+            await self._persist()
+
     async def _persist(self) -> None:
         """The attendance so far (who was in which group when); a store outage is logged, the lesson goes on."""
+        async with self._write_lock:  # in order: a later state is never overwritten by an earlier one
+            await self._write_stints()
+
+    async def _write_stints(self) -> None:
         b = self.current
         if b is None:
             return
@@ -214,6 +237,8 @@ class LiveBreakouts:
         if b is not None and b.state is not BreakoutState.CLOSED:
             b.finish(self._now())
             await self._persist()
+        if self._writer is not None and not self._writer.done():
+            await self._writer  # the last write behind (it logs a store's failure itself)
 
     # --- host requests -----------------------------------------------------------------------
     async def prepare(self, rooms: Sequence[tuple[str, Sequence[str] | None]], *, assign: Assignment,
@@ -266,7 +291,7 @@ class LiveBreakouts:
         self._schedule()
         self.live.emit("breakouts_started", {"session_id": b.session_id, "rooms": [
             {"breakout_id": g.group_id, "name": g.name} for g in b.groups.values()]})
-        await self._persist()
+        self._persist_soon()
         return b
 
     async def move(self, participant_id: str, group_id: str | None) -> str | None:
@@ -276,9 +301,9 @@ class LiveBreakouts:
             b.group(group_id)  # unknown group: not_found before anything changes
         old = b.move(participant_id, group_id, self._now())
         if b.running:
-            await self._apply_media()
+            await self._apply_media(first=[participant_id])
             self._assigned([participant_id])
-            await self._persist()
+            self._persist_soon()
         self._tell_moderators()
         return old
 
@@ -286,9 +311,9 @@ class LiveBreakouts:
         b = self._require()
         b.choose(participant.participant_id, group_id, self._now())
         if b.running:
-            await self._apply_media()
+            await self._apply_media(first=[participant.participant_id])
             self._assigned([participant.participant_id])
-            await self._persist()
+            self._persist_soon()
         self._tell_moderators()
 
     async def broadcast(self, actor: Participant, text: str) -> dict[str, Any]:
@@ -347,21 +372,21 @@ class LiveBreakouts:
         b.finish(self._now())
         self._schedule()
         await self._apply_media()
+        await self._persist()  # before the news: whoever reads the attendance after it finds it complete
         self.live.broadcast({"event": "breakouts_ended", "session_id": b.session_id})
         self._tell_moderators()
         self.live.emit("breakouts_ended", {"session_id": b.session_id})
-        await self._persist()
 
     async def visit(self, actor: Participant, group_id: str | None, listen_only: bool) -> None:
         b = self._require()
         b.visit(actor.participant_id, group_id, self._now(), listen_only=listen_only)
-        await self._apply_media()
+        await self._apply_media(first=[actor.participant_id])
         self.live.send_to(actor.participant_id, {"event": "breakout_assigned", "breakout_id": group_id,
                                                  "name": b.groups[group_id].name if group_id else None,
                                                  "listen_only": listen_only})
         self._places_changed()
         self._tell_moderators()
-        await self._persist()
+        self._persist_soon()
 
     async def speak_to_all(self, actor: Participant, on: bool) -> None:
         b = self._require()
