@@ -18,9 +18,15 @@ import { t, addStrings } from "./i18n.js";
 const YJS = "/web-lib/yjs/dist/yjs.mjs";
 const REMOTE = "remote"; // the origin of updates from the server: not sent back
 const LOCAL = "local"; // our own drawing: what Y.UndoManager tracks (undo touches only our actions)
-const SEND_MS = 50; // the server's rate: 40 updates/s a participant (whiteboard/board.py)
-const CURSOR_MS = 70; // the server keeps 15 cursors/s
+// A socket may send 20 requests/s (settings.ws_rate_per_s, every request counts) and a board takes
+// 40 updates/s: a pen sends its points merged every SEND_MS (12.5/s, its cursor riding along), a
+// laser or a hovering cursor alone at most every CURSOR_MS; pings and the rest keep their share.
+const SEND_MS = 80;
+const CURSOR_MS = 100;
 const RETRY_MS = 400;
+// one request must fit the socket's frame (settings.ws_max_message_bytes, 64 KiB) as base64 in JSON:
+// a larger one would close the socket (1009), again after every reconnect
+const MAX_UPDATE_BYTES = 45_000;
 const CURSOR_TTL_MS = 4000;
 const LASER_TTL_MS = 1500;
 const COLORS = ["#212121", "#d32f2f", "#1565c0", "#2e7d32", "#f9a825", "#6a1b9a", "#ffffff"];
@@ -316,8 +322,9 @@ export function createBoard({ session, notice, extra, grid }) {
     setMeta(m);
     if (same) {
       // what we drew while the socket was down (or what the server never took): one update, in order
+      // (too large for one frame: the unanswered updates we kept, in order, which the server may lack)
       const missing = Y.encodeStateAsUpdate(doc, unb64(m.state_vector));
-      outbox = missing.length > 2 ? [missing] : [];
+      if (missing.length <= MAX_UPDATE_BYTES) outbox = missing.length > 2 ? [missing] : [];
     }
     synced = true;
     scheduleSend();
@@ -357,8 +364,17 @@ export function createBoard({ session, notice, extra, grid }) {
   async function flush() {
     if (sending || !synced || (!outbox.length && !pendingCursor)) return;
     if (!outbox.length) { sendCursor(pendingCursor); return; }
-    const update = outbox.length === 1 ? outbox[0] : Y.mergeUpdates(outbox);
-    outbox = [];
+    let take = 0;
+    let size = 0;
+    while (take < outbox.length && (take === 0 || size + outbox[take].length <= MAX_UPDATE_BYTES)) size += outbox[take++].length;
+    const parts = outbox.splice(0, take);
+    const update = parts.length === 1 ? parts[0] : Y.mergeUpdates(parts);
+    if (update.length > MAX_UPDATE_BYTES) { // one change too large to send (a huge paste): undone
+      say({ code: "board_update_too_large", message: `${update.length} B` });
+      outbox = [];
+      resync(groupId && session.isModerator() ? { group_id: groupId } : {});
+      return;
+    }
     const fields = { update: b64(update) };
     if (pendingCursor) { fields.cursor = pendingCursor; pendingCursor = null; lastCursorAt = performance.now(); }
     sending = true;
@@ -366,7 +382,7 @@ export function createBoard({ session, notice, extra, grid }) {
     try {
       await session.request("board_update", fields);
     } catch (e) {
-      if (e.code === "board_rate_limited" || e.code === "timeout" || e.code === "not_connected") {
+      if (e.code === "board_rate_limited" || e.code === "rate_limited" || e.code === "timeout" || e.code === "not_connected") {
         outbox.unshift(update); // resent with what follows (a reconnect's board_state replaces it)
         retry = RETRY_MS;
       } else {
