@@ -576,7 +576,7 @@ export function createBreakouts(ctx) {
     if (e.detail.status === "joined") refresh();
     renderBar();
   });
-  session.addEventListener("participants", () => { if (mod() && b && b.state !== "closed") renderGroups(); render(); });
+  session.addEventListener("participants", render);
   panel.onChange((key) => { if (key === "breakouts") loadTemplates(); });
   if (session.status === "joined") refresh();
   render();
