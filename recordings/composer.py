@@ -14,6 +14,7 @@ prints JSON lines ({"progress": f} ..., then {"result": {...}} or {"error": {"co
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import fractions
 import json
 import os
@@ -170,6 +171,9 @@ def compose(recording_dir: Path, out: Path, *, width: int = 1280, height: int = 
     recording_dir = Path(recording_dir)
     out = Path(out)
     manifest = read_manifest(recording_dir)
+    # a track that never got a frame has no file (a muted microphone from join to stop): left out
+    manifest = dataclasses.replace(manifest, tracks=tuple(t for t in manifest.tracks
+                                                          if (recording_dir / t.file).is_file()))
     if not manifest.tracks:
         raise ComposeError("nothing_to_compose", "the recording has no tracks")
     ends = _ends(recording_dir, manifest)

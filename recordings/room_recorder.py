@@ -205,6 +205,8 @@ class RoomRecorder:
             if finish_all or (finish is not None and id(t) in finish):
                 with contextlib.suppress(TrackWriteError):
                     t.finish()
+                if not t.started and t.entry in self.manifest.tracks:
+                    self.manifest.tracks.remove(t.entry)  # not a frame came: no file, no entry
                 self._dirty = True
         if self._speakers:
             lines = []
