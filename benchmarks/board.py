@@ -217,7 +217,7 @@ async def fanout(n_viewers: int, n_drawers: int, seconds: float, send_ms: float)
     tasks: list[asyncio.Task[None]] = []
     clients: list[Client] = []
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             rest = Rest(http, server.base, admin_token())
             room_id = await _room(rest, "webinar" if n_viewers else "meeting")
             role = "host" if n_viewers else "participant"
@@ -286,7 +286,7 @@ async def big_board(strokes: int, points: int = 20) -> dict[str, Any]:
     tasks: list[asyncio.Task[None]] = []
     clients: list[Client] = []
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             rest = Rest(http, server.base, admin_token())
             room_id = await _room(rest)
             rss0 = rss_mb(server.pid)
@@ -347,7 +347,7 @@ async def memory_per_board(boards: int, strokes: int = 200) -> dict[str, Any]:
     tasks: list[asyncio.Task[None]] = []
     clients: list[Client] = []
     try:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as http:
             rest = Rest(http, server.base, admin_token())
             # one warm-up room first: the code paths' own memory is not the boards'
             rooms = [await _room(rest) for _ in range(boards + 1)]

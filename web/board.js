@@ -299,7 +299,8 @@ export function createBoard({ session, notice, extra, grid }) {
     doc?.destroy();
     doc = new Y.Doc();
     elements = doc.getMap("elements");
-    undo = new Y.UndoManager(elements, { trackedOrigins: new Set([LOCAL]), captureTimeout: 300 });
+    // one undo step per gesture, however slow: the steps are cut explicitly (stopCapturing)
+    undo = new Y.UndoManager(elements, { trackedOrigins: new Set([LOCAL]), captureTimeout: 2 ** 30 });
     undo.on("stack-item-added", renderTools);
     undo.on("stack-item-popped", renderTools);
     doc.on("update", (update, origin) => {
@@ -643,6 +644,7 @@ export function createBoard({ session, notice, extra, grid }) {
         doc.transact(() => m.get("pts").push([Math.round(p[0] * 10) / 10, Math.round(p[1] * 10) / 10]), LOCAL);
       }
     }
+    if (gesture && gesture.kind !== "pan") undo.stopCapturing(); // the gesture is one undo step
     gesture = null;
   }
 

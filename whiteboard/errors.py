@@ -1,4 +1,4 @@
-"""Named errors of the whiteboard; each has a stable wire code (docs/whiteboard.md lists them).
+"""Named errors of the whiteboard; each has a stable wire code (docs/protocol.md, "Whiteboard", lists them).
 
 They are RoomErrors, so the WebSocket dispatcher answers them as ``{"ok": false, "error": {code,
 message}}`` like the room's own; the REST layer maps them to HTTP statuses (board_api.py)."""

@@ -2,15 +2,22 @@
 mouse and a student's page shows the stroke within a bound (in its document and in its canvas
 pixels); a late joiner and a reloaded page see the board; a student without the pen cannot draw,
 neither through the UI nor by writing to the Yjs document directly (the server refuses it and the
-page goes back to the server's board); with the pen given, the student draws and the host sees it."""
+page goes back to the server's board); with the pen given, the student draws and the host sees it;
+the lock makes it read-only again.  Slow: two pages draw at once and see each other's strokes and
+cursor, undo takes back only one's own stroke (redo brings it), a text, the host uploads a 3-page
+PDF and with "follow me" both pages show its page 2 (the background's pixels), and the export
+button's PDF renders (pdftoppm) with the strokes."""
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 from playwright.async_api import Page
 
 from signaling.rooms import Role
@@ -179,3 +186,95 @@ async def _no_forged(page: Page) -> bool:
     ids = [e["id"] for e in await page.evaluate(ELEMENTS)]
     ready = await page.evaluate("window.urok.board.ready")
     return bool(ready) and "forged" not in ids
+
+
+async def _page_index(page: Page) -> int:
+    i: int = await page.evaluate("window.urok.board.pages.findIndex((p) => p.page_id === window.urok.board.page)")
+    return i
+
+
+async def _colour_at(page: Page, x: float, y: float, rgb: tuple[int, int, int]) -> bool:
+    px = await page.evaluate(PIXEL_AT, [x, y])
+    return all(abs(a - b) <= 20 for a, b in zip(px, rgb, strict=True))
+
+
+@pytest.mark.slow  # ~30-70 s on the loaded 2-core machine; the two tests above are the default run's
+async def test_drawing_together_own_undo_text_material_follow_and_export(
+        server: Any, browsers: Browsers, tmp_path: Path) -> None:
+    room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    host = await browsers.page()
+    student = await browsers.page()
+    host_token = server.token(room, "teacher", name="Учитель", role=Role.HOST)
+    await join(host, join_url(server.base, room, host_token), camera=False, microphone=False)
+    await join(student, join_url(server.base, room, server.token(room, "s1", name="Ученик")),
+               camera=False, microphone=False)
+    for p in (host, student):
+        await open_board(p)
+        await p.click("#board-tool-pen")
+    # both draw at the same time; each sees both strokes and the other's cursor
+    await asyncio.gather(drag(host, [(200, 200), (400, 220), (600, 200)]),
+                         drag(student, [(200, 700), (400, 720), (600, 700)]))
+    for p in (host, student):
+        await eventually(lambda p=p: _count(p, "pen", 2), timeout=10, what="both strokes on both pages")
+    await eventually(lambda: host.locator(".board-cursor:not([hidden])").count(), timeout=5,
+                     what="the student's cursor at the host")
+    # the student's undo takes back the student's stroke only, for everyone; redo brings it back
+    await student.click("#board-undo")
+    for p in (host, student):
+        await eventually(lambda p=p: _count(p, "pen", 1), timeout=10, what="one stroke after the undo")
+    left = await host.evaluate(ELEMENTS)
+    assert left[0]["by"] == await host.evaluate("window.urok.session.me")
+    await student.click("#board-redo")
+    await eventually(lambda: _count(host, "pen", 2), timeout=10, what="the stroke back after redo")
+    # a text and a sticky note
+    await host.click("#board-tool-text")
+    x, y = await screen_point(host, 800, 400)
+    await host.mouse.click(x, y)
+    await host.wait_for_selector("#board-text-input")
+    await host.keyboard.type("x² = 4")
+    await host.keyboard.press("Enter")
+    await eventually(lambda: _count(student, "text", 1), timeout=10, what="the text at the student")
+    # the host uploads a 3-page PDF, moves to its second page with "follow me": the student is there too
+    from tests.unit.whiteboard.pdfs import COLORS, colour_pdf
+
+    pdf = tmp_path / "worksheet.pdf"
+    pdf.write_bytes(colour_pdf(3))
+    await host.set_input_files("#board-file", str(pdf))
+    await host.wait_for_function("() => window.urok.board.pages.length === 4", timeout=30_000)
+    assert await _page_index(host) == 1  # the material's first page
+    await host.click("#board-follow")
+    await host.click("#board-next")
+    assert await _page_index(host) == 2
+    await eventually(lambda: _at_index(student, 2), timeout=10, what="the student following to page 3")
+    pg = await student.evaluate("window.urok.board.pages[2]")
+    await eventually(lambda: _colour_at(student, 800, pg["height"] / 2, COLORS[1]), timeout=10,
+                     what="the PDF's page 2 as the student's background")
+    await eventually(lambda: _colour_at(host, 800, pg["height"] / 2, COLORS[1]), timeout=10,
+                     what="the PDF's page 2 as the host's background")
+    # the export button: a PDF of all 4 pages, rendered by pdftoppm, with the first page's strokes
+    href = await host.get_attribute("#board-export-pdf", "href")
+    assert href
+    r = await host.request.get(server.base + href)
+    assert r.status == 200 and r.headers["content-type"] == "application/pdf"
+    (tmp_path / "board.pdf").write_bytes(await r.body())
+    renders = await asyncio.to_thread(_pdftoppm, tmp_path / "board.pdf", tmp_path)
+    assert len(renders) == 4
+    first = Image.open(renders[0]).convert("RGB")
+    k = first.width / 1600
+    box = first.crop((round(250 * k), round(190 * k), round(550 * k), round(235 * k)))  # the host's stroke
+    assert min(sum(px) for px in box.getdata()) < 600, "no stroke in the exported PDF's first page"
+    below = first.crop((round(250 * k), round(400 * k), round(550 * k), round(450 * k)))
+    assert min(sum(px) for px in below.getdata()) > 700  # and the page is white elsewhere
+
+
+def _pdftoppm(pdf: Path, where: Path) -> list[Path]:
+    subprocess.run(["pdftoppm", "-r", "36", "-png", str(pdf), str(where / "r")], check=True, timeout=60)
+    return sorted(where.glob("r-*.png"))
+
+
+async def _count(page: Page, kind: str, n: int) -> bool:
+    return len([e for e in await page.evaluate(ELEMENTS) if e.get("type") == kind]) == n
+
+
+async def _at_index(page: Page, i: int) -> bool:
+    return await _page_index(page) == i
