@@ -10,11 +10,11 @@ a lost packet is only a gap in the file (the timestamps keep the timeline).
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
-from sfu import parse_header
-
 ANNEX_B = b"\x00\x00\x00\x01"
+_SEQ_TS = struct.Struct("!HI")
 
 
 class Depacketizer:
@@ -164,20 +164,32 @@ class FrameAssembler:
 
     def push(self, packet: bytes, out: list[Frame]) -> None:
         """Feed one RTP packet; complete frames are appended to ``out``."""
+        # the header parsed inline (sequence, timestamp, marker, payload bounds): this runs once per
+        # recorded packet, and sfu.parse_header's full record costs as much as the rest of the work
         try:
-            h = parse_header(packet)
-            data, start, key = self.depacketizer.unwrap(packet[h.payload_start:h.payload_end])
+            n = len(packet)
+            b0 = packet[0]
+            if n < 12 or b0 >> 6 != 2:
+                raise ValueError("not an RTP packet")
+            seq_number, timestamp = _SEQ_TS.unpack_from(packet, 2)
+            pos = 12 + 4 * (b0 & 0x0F)
+            if b0 & 0x10:
+                pos += 4 + 4 * ((packet[pos + 2] << 8) | packet[pos + 3])
+            end = n - packet[-1] if b0 & 0x20 else n
+            if pos > end or (end == n and b0 & 0x20):
+                raise ValueError("RTP header longer than the packet")
+            data, start, key = self.depacketizer.unwrap(packet[pos:end])
         except (ValueError, IndexError):
             self.bad_packets += 1
             return
-        seq = h.sequence_number
+        seq = seq_number
         gap = 0
         if self._next_seq >= 0:
             gap = (seq - self._next_seq) & 0xFFFF
             if gap >= 0x8000:  # older than what came already (a late repair): its frame is gone
                 return
         self._next_seq = (seq + 1) & 0xFFFF
-        ts = self._extend(h.timestamp)
+        ts = self._extend(timestamp)
         if not self.video:
             if data:
                 out.append(Frame(data, ts, True))
@@ -192,7 +204,7 @@ class FrameAssembler:
             if not start:
                 self._broken = True
         self._parts.append(data)
-        if h.marker:
+        if packet[1] & 0x80:  # the marker: the frame's last packet
             self._finish(out)
 
     def _finish(self, out: list[Frame]) -> None:
