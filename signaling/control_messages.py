@@ -12,7 +12,7 @@ import msgspec
 
 from signaling.errors import InvalidMessage
 from signaling.messages import Id, Request, Source
-from signaling.rooms import Role
+from signaling.rooms import GuestPolicy, Role
 
 Ids = Annotated[list[Id], msgspec.Meta(min_length=1, max_length=2000)]
 Emoji = Annotated[str, msgspec.Meta(min_length=1, max_length=16)]
@@ -90,6 +90,14 @@ class Lockdown(Request):
 
 class EndRoom(Request):
     pass
+
+
+class SetGuestPolicy(Request):
+    guest_policy: GuestPolicy
+
+
+class Spotlight(Request):
+    participant_id: Id | None = None  # None: nobody
 
 
 class RaiseHand(Request):

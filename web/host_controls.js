@@ -5,6 +5,9 @@ import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
 import { popover, openModal, failure, requestOrNotice } from "./modal.js";
 
+// who may enter from now on (set_guest_policy): everyone with the link, registered users (guests
+// wait for a host), registered users only, only those a host admits, nobody new
+export const GUEST_POLICIES = ["ALWAYS_ACCEPT", "ALWAYS_ACCEPT_AUTH", "ALWAYS_DENY", "ASK_HOST", "LOCKED"];
 export const LOCKS = ["camera", "microphone", "screen_share", "chat", "private_chat", "reactions", "whiteboard", "self_unmute"];
 
 export function createHostControls({ session, state, notice }) {
@@ -20,7 +23,12 @@ export function createHostControls({ session, state, notice }) {
     const lockdown = Boolean(session.room?.lockdown);
     const text = h("input", { type: "text", id: "attention-input", maxLength: 200, placeholder: t("attentionTextPlaceholder"),
       "aria-label": t("attentionTextPlaceholder") });
+    const policy = session.room?.settings?.guest_policy || "";
+    const entry = h("select", { id: "guest-policy", "aria-label": t("guestPolicyTitle"),
+      onchange: (e) => run("set_guest_policy", { guest_policy: e.target.value }) },
+      GUEST_POLICIES.map((p) => h("option", { value: p, text: t(`guestPolicy_${p}`), selected: p === policy })));
     el.append(
+      h("label", { class: "field guest-policy" }, h("span", { text: t("guestPolicyTitle") }), entry),
       h("button", { type: "button", class: "menu-item", id: "mute-all", text: t("muteAll"), onclick: async () => {
         const r = await run("mute", { all: true, source: "microphone" });
         if (r) notice(t("mutedAll", { n: (r.muted || []).length }));
@@ -65,7 +73,11 @@ export function createHostControls({ session, state, notice }) {
   }
 
   session.addEventListener("server", (e) => {
-    if (e.detail.event === "locks_changed" && pop.el) {
+    const m = e.detail;
+    if (m.event === "guest_policy_changed" && session.isModerator()) {
+      notice(t("guestPolicyNow", { policy: t(`guestPolicy_${m.guest_policy}`) }));
+    }
+    if ((m.event === "locks_changed" || m.event === "guest_policy_changed") && pop.el) {
       // keep the open menu in step (another host, or our own click)
       const el = pop.el;
       const keep = el.querySelector("#attention-input")?.value || "";

@@ -75,6 +75,19 @@ export const RU_MORE = {
   audienceN: { one: "и {n} зритель", few: "и {n} зрителя", many: "и {n} зрителей", other: "и {n} зрителя" },
   // reactions
   reactionFrom: "{name}: {emoji}",
+  // who may enter, from the host menu
+  guestPolicyTitle: "Кто может войти",
+  guestPolicy_ALWAYS_ACCEPT: "Все, у кого есть ссылка",
+  guestPolicy_ALWAYS_ACCEPT_AUTH: "Зарегистрированные; гости — с разрешения",
+  guestPolicy_ALWAYS_DENY: "Только зарегистрированные",
+  guestPolicy_ASK_HOST: "Только с моего разрешения",
+  guestPolicy_LOCKED: "Никто: вход закрыт",
+  guestPolicyNow: "Кто может войти: {policy}.",
+  // spotlight: one person large for everyone
+  spotlight: "Выделить для всех",
+  unspotlight: "Снять выделение для всех",
+  spotlightOn: "Все видят крупно: {name}.",
+  spotlightOff: "Выделение для всех снято.",
 };
 
 export const EN_MORE = {
@@ -141,4 +154,15 @@ export const EN_MORE = {
   downloadCsv: "Download the table (CSV)",
   audienceN: { one: "and {n} viewer", other: "and {n} viewers" },
   reactionFrom: "{name}: {emoji}",
+  guestPolicyTitle: "Who may enter",
+  guestPolicy_ALWAYS_ACCEPT: "Everyone with the link",
+  guestPolicy_ALWAYS_ACCEPT_AUTH: "Registered users; guests when I admit them",
+  guestPolicy_ALWAYS_DENY: "Registered users only",
+  guestPolicy_ASK_HOST: "Only those I admit",
+  guestPolicy_LOCKED: "Nobody: entry closed",
+  guestPolicyNow: "Who may enter: {policy}.",
+  spotlight: "Spotlight for everyone",
+  unspotlight: "Remove the spotlight",
+  spotlightOn: "Everyone sees {name} large.",
+  spotlightOff: "The spotlight is off.",
 };

@@ -82,7 +82,7 @@ export function runLesson(app, { token, claims, local, info = null, roomId = "" 
     createAwareness({ session, notice: (text, sticky) => notice(text, sticky), lockBanner, clockEl, extendBtn });
 
     const tiles = new Map(); // key (participant_id or "self") -> {el, video, name, mic}
-    const views = createViews({ session, grid, tiles, relayout: () => layout() });
+    const views = createViews({ session, grid, tiles, relayout: () => layout(), notice: (text) => notice(text) });
     const devices = createDevices({ session, local, notice: (text) => notice(text), audioSinks: () => audios.values() });
     viewSlot.append(...views.controls, devices.button);
     pagerSlot.append(views.pager);

@@ -82,6 +82,9 @@ export function createParticipants({ session, state, notice }) {
       if (p.role === "cohost") add("unmake-cohost", t("actUnmakeCohost"), () => act("set_role", { participant_id: pid, role: "participant" }));
       else if (p.role === "participant" || p.role === "viewer") add("make-cohost", t("actMakeCohost"), () => act("set_role", { participant_id: pid, role: "cohost" }));
     }
+    const spot = session.room?.spotlight === pid;
+    add(spot ? "unspotlight" : "spotlight", t(spot ? "unspotlight" : "spotlight"),
+      () => act("spotlight", { participant_id: spot ? null : pid }));
     add("attention", t("actAttention"), () => state.askAttention({ participant_id: pid })
       .then(() => notice(t("attentionSent"))).catch((e) => notice(failure(e))));
     add("remove", t("actRemove"), () => confirmRemove(p));
@@ -133,7 +136,7 @@ export function createParticipants({ session, state, notice }) {
     // re-render only when something shown changed ("media" events are frequent; a button that is
     // being clicked should stay in place)
     const att = state.lastAttention && state.attentions.get(state.lastAttention);
-    const sig = JSON.stringify([openFor, session.you?.role, session.local.micOn, session.local.camOn, Boolean(session.local.video),
+    const sig = JSON.stringify([openFor, session.room?.spotlight, session.you?.role, session.local.micOn, session.local.camOn, Boolean(session.local.video),
       [...state.allowed], att ? [...att.acked.keys(), "|", ...att.pending.keys()] : null,
       people.map((p) => [p.participant_id, personName(p), p.role, p.registered, state.hands.has(p.participant_id),
         session.mutedRemote.get(p.participant_id), Object.keys(session.remote.get(p.participant_id) || {})])]);

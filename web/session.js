@@ -41,7 +41,7 @@ const ROOM_EVENTS = new Set(["participant_joined", "participant_left", "particip
   "participants_muted", "track_published", "track_unpublished", "track_muted", "active_speaker", "active_speakers",
   "speakers_changed", "chat_message", "chat_deleted", "chat_history", "hand_raised", "hand_lowered", "hand_queue",
   "reaction", "locks_changed", "attention", "room_update", "participant_waiting", "waiting_room",
-  "participant_replaced"]);
+  "participant_replaced", "spotlight_changed", "guest_policy_changed"]);
 const SEAT_WAIT_MS = 60000; // how long a page that was in retries 4423 refusals before it gives up
 // `publish` refusals that the same offer will get again (issue 21): the page stops republishing
 // (also after a reconnect) and says so. `forbidden` is not here: a host may lift the lock.
@@ -284,6 +284,12 @@ export class Session extends EventTarget {
         if (this.room && m.lock) this.room = { ...this.room, settings: { ...(this.room.settings || {}), lock: m.lock } };
         if (this.room && "lockdown" in m) this.room.lockdown = Boolean(m.lockdown);
         this._emit("media");
+        return undefined;
+      case "spotlight_changed":
+        if (this.room) this.room = { ...this.room, spotlight: m.participant_id || null };
+        return undefined;
+      case "guest_policy_changed":
+        if (this.room) this.room = { ...this.room, settings: { ...(this.room.settings || {}), guest_policy: m.guest_policy } };
         return undefined;
       case "room_ended": this.finalReason = "ended"; return undefined;
       case "removed": this.finalReason = "removed"; return undefined;

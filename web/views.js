@@ -2,9 +2,12 @@
 // person, else the active speaker, who is followed as they change); a pin per tile; one's own tile
 // hidden on request; pages of tiles for a large class, where only the tiles on the page receive video
 // (the session asks the server for those and unsubscribes the rest). The choices are remembered.
+// A host's spotlight (`spotlight`, `room.spotlight`) features one person large for everyone: speaker
+// view while it lasts, unless the viewer pinned someone of their own.
 
 import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
+import { personName } from "./participants.js";
 
 const VIEW_KEY = "urok.view";
 const SELF_KEY = "urok.hideSelf";
@@ -27,14 +30,18 @@ function pageSize() {
  * createViews({session, grid, tiles, relayout}): tiles is lesson.js's Map key -> {el, ...} ("self"
  * for one's own). Returns {controls, apply(), pin(pid)}; apply() after every change of the tiles.
  */
-export function createViews({ session, grid, tiles, relayout }) {
+export function createViews({ session, grid, tiles, relayout, notice = () => {} }) {
   const st = {
     mode: remembered(VIEW_KEY, "grid") === "speaker" ? "speaker" : "grid",
     pinned: null,
     selfHidden: remembered(SELF_KEY, "0") === "1",
     page: 0,
     featured: null,
+    spotlight: null, // the host's choice for everyone (participant id)
   };
+  const spotKey = () => (st.spotlight && st.spotlight === session.me ? "self" : st.spotlight);
+  const spotlit = () => (st.spotlight && tiles.has(spotKey()) ? spotKey() : null);
+  const speakerMode = () => st.mode === "speaker" || Boolean(spotlit());
   const viewBtn = h("button", { class: "ctl", id: "btn-view", type: "button" });
   const selfBtn = h("button", { class: "ctl small-ctl", id: "btn-self-view", type: "button" });
   const prevBtn = h("button", { class: "pager-btn", id: "page-prev", type: "button", text: "‹", title: t("pagePrev"), "aria-label": t("pagePrev") });
@@ -43,7 +50,7 @@ export function createViews({ session, grid, tiles, relayout }) {
   const pager = h("div", { class: "pager", id: "pager", hidden: true }, prevBtn, pageLabel, nextBtn);
 
   function renderButtons() {
-    const speaker = st.mode === "speaker";
+    const speaker = speakerMode();
     const label = speaker ? t("viewGrid") : t("viewSpeaker");
     viewBtn.replaceChildren(icon(speaker ? "grid" : "speakerView"), h("span", { class: "long", text: label }), h("span", { class: "short", text: t("view") }));
     viewBtn.title = label;
@@ -64,6 +71,7 @@ export function createViews({ session, grid, tiles, relayout }) {
     const keys = others();
     if (st.pinned && tiles.has(st.pinned)) return st.pinned;
     st.pinned = null;
+    if (spotlit()) return spotlit();
     const speaker = session.activeSpeaker;
     const speaking = session.speaking || new Set();
     if (speaker && speaker !== session.me && tiles.has(speaker) && speaking.has(speaker)) return speaker;
@@ -72,7 +80,7 @@ export function createViews({ session, grid, tiles, relayout }) {
   }
 
   function apply() {
-    const speaker = st.mode === "speaker";
+    const speaker = speakerMode();
     grid.classList.toggle("speaker-view", speaker);
     st.featured = speaker ? chooseFeatured() : null;
     const keys = [...tiles.keys()];
@@ -86,6 +94,7 @@ export function createViews({ session, grid, tiles, relayout }) {
       tile.el.hidden = !onPage.has(key);
       tile.el.classList.toggle("featured", key === st.featured);
       tile.el.classList.toggle("pinned", key === st.pinned);
+      tile.el.classList.toggle("spotlit", key === spotlit());
       const pin = tile.el.querySelector(":scope > .pin-btn");
       if (pin) {
         pin.textContent = key === st.pinned ? t("unpin") : t("pin");
@@ -119,7 +128,8 @@ export function createViews({ session, grid, tiles, relayout }) {
   }
 
   viewBtn.addEventListener("click", () => {
-    st.mode = st.mode === "speaker" ? "grid" : "speaker";
+    st.mode = speakerMode() ? "grid" : "speaker";
+    if (st.mode === "grid") st.spotlight = null; // this viewer leaves the spotlight (until the next one)
     if (st.mode === "grid") st.pinned = null;
     remember(VIEW_KEY, st.mode);
     apply();
@@ -132,11 +142,25 @@ export function createViews({ session, grid, tiles, relayout }) {
   prevBtn.addEventListener("click", () => { st.page = Math.max(0, st.page - 1); apply(); });
   nextBtn.addEventListener("click", () => { st.page += 1; apply(); });
   // speaker view follows the active speaker (a pinned person stays)
+  function setSpotlight(pid, said) {
+    if (pid === st.spotlight) return;
+    st.spotlight = pid;
+    if (said) {
+      const p = pid && session.participants.get(pid);
+      notice(pid ? t("spotlightOn", { name: pid === session.me ? t("you") : personName(p) }) : t("spotlightOff"));
+    }
+    apply();
+  }
+  session.addEventListener("server", (e) => {
+    const m = e.detail;
+    if (m.event === "welcome") setSpotlight(m.room?.spotlight || null, false);
+    else if (m.event === "spotlight_changed") setSpotlight(m.participant_id || null, true);
+  });
   session.addEventListener("levels", () => {
-    if (st.mode !== "speaker" || st.pinned) return;
+    if (!speakerMode() || st.pinned || spotlit()) return;
     if (chooseFeatured() !== st.featured) apply();
   });
   renderButtons();
   window.urok.views = st;
-  return { controls: [viewBtn, selfBtn], pager, apply, pin, pinButton, state: st };
+  return { controls: [viewBtn, selfBtn], pager, apply, pin, pinButton, state: st, get spotlight() { return st.spotlight; } };
 }

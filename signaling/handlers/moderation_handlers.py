@@ -15,8 +15,10 @@ from signaling.control_messages import (
     Mute,
     Remove,
     RequestUnmute,
+    SetGuestPolicy,
     SetLock,
     SetRole,
+    Spotlight,
     one_target,
 )
 from signaling.dispatcher import Reply, Route
@@ -157,6 +159,22 @@ async def end_room(session: Session, _: EndRoom) -> Reply:
     return {}
 
 
+async def set_guest_policy(session: Session, req: SetGuestPolicy) -> Reply:
+    live = session.room
+    before = live.room.set_guest_policy(session.participant, req.guest_policy)
+    live.broadcast({"event": "guest_policy_changed", "guest_policy": req.guest_policy.value,
+                    "before": before.value, "by": session.participant_id})
+    await live.store.save_room(live.room)
+    return {"guest_policy": req.guest_policy.value}
+
+
+async def spotlight(session: Session, req: Spotlight) -> Reply:
+    live = session.room
+    pid = live.room.set_spotlight(session.participant, req.participant_id)
+    live.broadcast({"event": "spotlight_changed", "participant_id": pid, "by": session.participant_id})
+    return {"participant_id": pid}
+
+
 ROUTES: dict[str, Route[Any]] = {
     "admit": Route(Admit, admit, action=Action.ADMIT),
     "deny": Route(Deny, deny, action=Action.ADMIT),
@@ -169,4 +187,6 @@ ROUTES: dict[str, Route[Any]] = {
     "set_lock": Route(SetLock, set_lock, action=Action.SET_LOCK),
     "lockdown": Route(Lockdown, lockdown, action=Action.SET_LOCK),
     "end_room": Route(EndRoom, end_room, action=Action.END_ROOM),
+    "set_guest_policy": Route(SetGuestPolicy, set_guest_policy, action=Action.GUEST_POLICY),
+    "spotlight": Route(Spotlight, spotlight, action=Action.SPOTLIGHT),
 }

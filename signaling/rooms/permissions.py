@@ -44,6 +44,8 @@ class Action(StrEnum):
     END_ROOM = "end_room"
     VIEW_WAITING_ROOM = "view_waiting_room"
     VIEW_HANDS = "view_hands"  # the hand queue with waiting times
+    SPOTLIGHT = "spotlight"  # feature one participant large for everyone
+    GUEST_POLICY = "guest_policy"  # switch who may enter during the lesson
     # everyone, never locked
     ACK_ATTENTION = "ack_attention"
     # hosts only (not co-hosts): make or unmake co-hosts and hosts, change a host's role
@@ -58,7 +60,7 @@ _PUBLISH = frozenset({Action.PUBLISH_MICROPHONE, Action.PUBLISH_CAMERA, Action.P
 _MODERATE = frozenset({
     Action.ADMIT, Action.MUTE_OTHERS, Action.SET_ROLE, Action.REMOVE, Action.SET_LOCK, Action.ATTENTION,
     Action.LOWER_OTHERS_HAND, Action.CHAT_DELETE, Action.BREAKOUTS, Action.RECORDING, Action.TRANSCRIPTION,
-    Action.END_ROOM, Action.VIEW_WAITING_ROOM, Action.VIEW_HANDS,
+    Action.END_ROOM, Action.VIEW_WAITING_ROOM, Action.VIEW_HANDS, Action.SPOTLIGHT, Action.GUEST_POLICY,
 })
 _HOST_ONLY = frozenset({Action.APPOINT_MODERATORS})
 

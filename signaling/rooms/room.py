@@ -75,6 +75,7 @@ class Room:
     chat: ChatLog = field(default_factory=ChatLog)
     attention: AttentionLog = field(default_factory=AttentionLog)
     attendance: Attendance = field(default_factory=Attendance)
+    spotlight: str | None = None  # the participant a host features large for everyone (not stored)
     limits: RateLimits = field(default_factory=RateLimits)
     # indexes kept by join/_enter/leave (the only places a state changes): a webinar of 2000 asks
     # "who is in" several times per join, which must not cost a scan of everybody each time
@@ -223,6 +224,9 @@ class Room:
                 if existing.waiting_reason is None:
                     self._enter(existing, now)
             return existing
+        # closed to newcomers: who has been in this lesson comes back (a dropped connection is a leave)
+        if self.settings.guest_policy is GuestPolicy.LOCKED and not role.is_moderator and existing is None:
+            raise EntryRefused("a host closed this lesson to newcomers")
         if len(self._present) >= self.settings.max_participants:
             raise RoomFull(f"the room is full ({self.settings.max_participants} participants)")
         pid = existing.participant_id if existing is not None else new_id("PA")
@@ -371,6 +375,26 @@ class Room:
         else:
             raise InvalidState("this lesson has no end to extend (no timetable end or duration)")
         return self.ends_at(minute_s)
+
+    def set_guest_policy(self, actor: Participant, policy: GuestPolicy) -> GuestPolicy:
+        """Switch who may enter from now on (the host menu); returns the policy before.  Whoever is
+        waiting already stays waiting: a host admits or denies them."""
+        self.require(actor, Action.GUEST_POLICY)
+        before = self.settings.guest_policy
+        self.settings = msgspec.structs.replace(self.settings, guest_policy=policy)
+        return before
+
+    def spotlit(self) -> str | None:
+        """The spotlighted participant while they are in the lesson."""
+        return self.spotlight if self.spotlight in self._joined else None
+
+    def set_spotlight(self, actor: Participant, participant_id: str | None) -> str | None:
+        """Feature one joined participant for everyone, or nobody (None)."""
+        self.require(actor, Action.SPOTLIGHT)
+        if participant_id is not None:
+            self.get_joined(participant_id)
+        self.spotlight = participant_id
+        return participant_id
 
     def ban(self, identity: str) -> None:
         """Keep an identity out of this room (also one that is not here now)."""

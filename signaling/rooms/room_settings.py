@@ -26,6 +26,7 @@ class GuestPolicy(StrEnum):
     ASK_HOST = "ASK_HOST"
     ALWAYS_ACCEPT_AUTH = "ALWAYS_ACCEPT_AUTH"
     ALWAYS_DENY = "ALWAYS_DENY"
+    LOCKED = "LOCKED"  # nobody new enters (a host's "nobody" in the lesson); who has been in comes back
 
 
 class LockSettings(msgspec.Struct, frozen=True, forbid_unknown_fields=True, kw_only=True):

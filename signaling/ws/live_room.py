@@ -94,6 +94,7 @@ class LiveRoom:
             "room_id": self.room_id, "name": s.name, "mode": s.mode.value, "settings": s.to_json(),
             "created_at": self.room.created_at, "num_participants": self.room.num_joined,
             "lockdown": self.room.lockdown, "ends_at": self.room.ends_at(self.minute_s),
+            "spotlight": self.room.spotlit(),
         }
 
     # --- events for listeners outside the room (signaling/events.py) --------------------------

@@ -57,6 +57,9 @@ MATRIX: dict[str, tuple[tuple[str, ...], bool, frozenset[str]]] = {
     "breakouts": (MODERATORS, True, frozenset()),  # later features: moderators' tools
     "recording": (MODERATORS, True, frozenset()),
     "transcription": (MODERATORS, True, frozenset()),
+    # "spotlight (one participant large for everyone), switch who may enter: host, cohost"
+    "spotlight": (MODERATORS, True, frozenset()),
+    "guest_policy": (MODERATORS, True, frozenset()),
     # "make or unmake co-hosts and hosts, change a host's role: host"
     "appoint_moderators": ((H,), True, frozenset()),
 }
