@@ -21,6 +21,7 @@ from whiteboard.errors import BoardFull, BoardRateLimited, InvalidUpdate, PageNo
 
 PAGE_W = 1600  # a page's logical size (the client scales it to the screen; a PDF page keeps its ratio)
 PAGE_H = 1000
+FOLLOW_LOG = 2000  # follow changes kept per board (a lesson has tens)
 UPDATES_PER_S = 40.0  # per participant: a pen sends ~15 merged updates a second (web/board.js)
 UPDATES_BURST = 120
 BYTES_PER_S = 128 * 1024.0  # per participant, sustained
@@ -67,15 +68,31 @@ class BoardMeta:
     pages: list[Page] = field(default_factory=lambda: [Page("p1")])
     rights: DrawRights = field(default_factory=DrawRights)
     follow: str | None = None  # the page the host makes everyone show; None: each picks
+    # when which page was shown to everyone ([at (epoch s), page_id | None], oldest first, the last
+    # FOLLOW_LOG kept): the recording's composer shows the board at those times (shown_at())
+    follow_log: list[tuple[float, str | None]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"pages": [p.to_json() for p in self.pages], "rights": self.rights.to_json(), "follow": self.follow}
+        return {"pages": [p.to_json() for p in self.pages], "rights": self.rights.to_json(), "follow": self.follow,
+                "follow_log": [[at, pid] for at, pid in self.follow_log]}
 
     @classmethod
     def from_json(cls, d: Any) -> BoardMeta:
         if not isinstance(d, dict) or not d.get("pages"):
             return cls()
-        return cls([Page.from_json(p) for p in d["pages"]], DrawRights.from_json(d.get("rights")), d.get("follow"))
+        log = [(float(e[0]), e[1] if isinstance(e[1], str) else None) for e in d.get("follow_log") or []
+               if isinstance(e, list) and len(e) == 2 and isinstance(e[0], (int, float))]
+        return cls([Page.from_json(p) for p in d["pages"]], DrawRights.from_json(d.get("rights")), d.get("follow"),
+                   log)
+
+    def shown_at(self, at: float) -> str | None:
+        """The page everyone was made to follow at ``at`` (None: the board was not shown then)."""
+        shown: str | None = None
+        for when, page_id in self.follow_log:
+            if when > at:
+                break
+            shown = page_id
+        return shown
 
 
 class Bucket:
@@ -194,10 +211,12 @@ class Board:
         self.meta_dirty = True
         return pages
 
-    def set_follow(self, page_id: str | None) -> None:
+    def set_follow(self, page_id: str | None, at: float | None = None) -> None:
         if page_id is not None:
             self.page(page_id)
         self.meta.follow = page_id
+        self.meta.follow_log.append((self._clock() if at is None else at, page_id))
+        del self.meta.follow_log[:-FOLLOW_LOG]
         self.meta_dirty = True
 
     # --- state for clients and the store ------------------------------------------------------

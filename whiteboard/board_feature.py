@@ -174,7 +174,7 @@ class BoardFeature:
 
     async def follow(self, session: Session, page_id: str | None) -> None:
         board = await self.view_of(session)
-        board.set_follow(page_id)
+        board.set_follow(page_id, self.service.clock())
         self.broadcast(board.key, {"event": "board_follow", "group_id": board.key.group_id, "page_id": page_id})
 
     async def set_rights(self, session: Session, mode: str | None, participant_id: str | None,

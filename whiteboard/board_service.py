@@ -17,6 +17,7 @@ from PIL import Image
 from whiteboard.board import Board, BoardKey, BoardLimits, BoardMeta, Page, elements_of
 from whiteboard.board_render import page_image
 from whiteboard.board_store import Asset, BoardSave, BoardStore, BoardUpdate, StoredBoard
+from whiteboard.board_timeline import BoardTimeline
 
 log = logging.getLogger("urok.board")
 
@@ -184,6 +185,26 @@ class BoardService:
             doc.apply_update(u.data)
         bg = await self.background(page.background)
         return await asyncio.to_thread(page_image, page, elements_of(elements, page.page_id), bg, scale=scale)
+
+    async def timeline(self, key: BoardKey, *, until: float = float("inf"), scale: float = 1.0) -> BoardTimeline:
+        """The board over the lesson for the recording's composer (board_timeline.py): what was
+        shown to everyone when, from the stored history (a live board is flushed first)."""
+        if key in self._boards:
+            try:
+                await self.flush()
+            except Exception:
+                log.exception("saving boards before a timeline failed; it shows what was saved")
+        stored = await self.store.load(key)
+        live = self._boards.get(key)
+        meta = live.meta if live is not None else BoardMeta.from_json(stored.meta if stored is not None else None)
+        history = await self.store.history(key, until)
+        backgrounds: dict[str, Image.Image] = {}
+        for p in meta.pages:
+            if p.background is not None and p.background not in backgrounds:
+                img = await self.background(p.background)
+                if img is not None:
+                    backgrounds[p.background] = img
+        return BoardTimeline(meta, history, backgrounds, scale=scale)
 
     async def add_asset(self, asset: Asset) -> None:
         await self.store.put_asset(asset)

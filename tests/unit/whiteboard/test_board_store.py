@@ -14,7 +14,7 @@ from signaling.store.sql_store import SqlStore, sqlite_url
 from tests.e2e.board_peer import BoardPeer
 from tests.pg_cluster import SKIP_REASON, PgCluster, pg_cluster_running
 from whiteboard import board_service
-from whiteboard.board import BoardKey, BoardLimits, Page
+from whiteboard.board import BoardKey, BoardLimits, BoardMeta, Page
 from whiteboard.board_service import BoardService
 from whiteboard.board_store import Asset, BoardSave, BoardStore, BoardUpdate, MemoryBoardStore
 from whiteboard.sql_board_store import SqlBoardStore
@@ -150,3 +150,42 @@ async def test_a_failed_flush_loses_nothing() -> None:
     assert svc.loaded(KEY) is None
     fresh = BoardService(store, BoardLimits(), clock=lambda: 2.0)
     assert len((await fresh.board(KEY)).elements_json()) == 2
+
+
+async def test_the_timeline_shows_the_followed_page_as_it_was() -> None:
+    """The recording's view: nothing while no page is followed, then the followed page as it was."""
+    now = [10.0]
+    svc = BoardService(MemoryBoardStore(), BoardLimits(), clock=lambda: now[0])
+    board = await svc.board(KEY)
+    board.add_pages([Page("p2")])
+    peer = BoardPeer("t")
+    board.apply(peer.stroke("p1", [100, 100, 700, 100], width=10)[1], "t")
+    await svc.flush()
+    now[0] = 12.0
+    board.set_follow("p1")
+    now[0] = 14.0
+    board.apply(peer.stroke("p1", [100, 500, 700, 500], width=10)[1], "t")
+    await svc.flush()
+    now[0] = 15.0
+    board.set_follow("p2")
+    now[0] = 16.0
+    board.set_follow(None)
+    timeline = await svc.timeline(KEY)
+    assert await timeline.frame(11.0) is None  # not shown yet
+    first = await timeline.frame(13.0)
+    assert first is not None and first.getpixel((400, 100))[1] < 100 and first.getpixel((400, 500)) == (255, 255, 255)
+    both = await timeline.frame(14.5)
+    assert both is not None and both.getpixel((400, 500))[1] < 100
+    assert await timeline.frame(14.6) is both  # nothing changed: not drawn again
+    blank = await timeline.frame(15.5)  # page 2 shown, empty
+    assert blank is not None and blank.getpixel((400, 100)) == (255, 255, 255)
+    assert await timeline.frame(16.5) is None  # the host let everyone go
+    again = await timeline.frame(13.0)  # back in time: starts over
+    assert again is not None and again.getpixel((400, 500)) == (255, 255, 255)
+    # the log is stored with the board's meta
+    await svc.flush()
+    stored = await svc.store.load(KEY)
+    assert stored is not None
+    meta = BoardMeta.from_json(stored.meta)
+    assert meta.follow_log == [(12.0, "p1"), (15.0, "p2"), (16.0, None)]
+    assert meta.shown_at(15.2) == "p2" and meta.shown_at(1.0) is None

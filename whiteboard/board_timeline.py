@@ -1,0 +1,62 @@
+"""The board as the class saw it over a lesson, for the recording's composer: the stored history
+read once, then frames at increasing times, each the page the host made everyone follow at that time
+(``BoardMeta.follow_log``) as it looked then; None while no page was shown.  Updates are applied
+incrementally and an unchanged frame is not drawn again, so an hour at a few frames a second costs
+about one pass over the history plus a render per change.
+
+    timeline = await service.timeline(BoardKey(room_id))
+    for t in frame_times:            # increasing (a time going back starts over)
+        image = await timeline.frame(t)   # PIL RGB image, or None: no board shown
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pycrdt
+from PIL import Image
+
+from whiteboard.board import BoardMeta, Page, elements_of
+from whiteboard.board_render import page_image
+from whiteboard.board_store import BoardUpdate
+
+
+class BoardTimeline:
+    def __init__(self, meta: BoardMeta, history: list[BoardUpdate], backgrounds: dict[str, Image.Image],
+                 *, scale: float = 1.0) -> None:
+        self.meta = meta
+        self.history = history  # by seq (= by time)
+        self.backgrounds = backgrounds
+        self.scale = scale
+        self._reset()
+
+    def _reset(self) -> None:
+        self._doc: pycrdt.Doc[Any] = pycrdt.Doc()
+        self._elements = self._doc.get("elements", type=pycrdt.Map)
+        self._applied = 0
+        self._at = float("-inf")
+        self._last: tuple[int, str] | None = None
+        self._image: Image.Image | None = None
+
+    def page_at(self, at: float) -> Page | None:
+        page_id = self.meta.shown_at(at)
+        return next((p for p in self.meta.pages if p.page_id == page_id), None)
+
+    async def frame(self, at: float) -> Image.Image | None:
+        if at < self._at:
+            self._reset()
+        self._at = at
+        while self._applied < len(self.history) and self.history[self._applied].at <= at:
+            self._doc.apply_update(self.history[self._applied].data)
+            self._applied += 1
+        page = self.page_at(at)
+        if page is None:
+            return None
+        key = (self._applied, page.page_id)
+        if key != self._last or self._image is None:
+            els = elements_of(self._elements, page.page_id)
+            bg = self.backgrounds.get(page.background) if page.background else None
+            self._image = await asyncio.to_thread(page_image, page, els, bg, scale=self.scale)
+            self._last = key
+        return self._image
