@@ -239,3 +239,66 @@ async def test_a_full_disk_stops_the_recording_cleanly_and_the_lesson_goes_on(
     assert not again["ok"] and again["error"]["code"] == "disk_full", again
     for c in (host, student):
         await c.close()
+
+
+async def test_a_participant_who_reconnects_gets_a_new_segment_on_the_same_timeline(
+        server_factory: Callable[..., Any], tmp_path: Path) -> None:
+    srv = await recording_server(server_factory, tmp_path)
+    room_id = await srv.create_room()
+    host = await srv.join(room_id, "teacher", role=Role.HOST)
+    first = await RtcClient.join(srv, room_id, "anna")
+    await first.publish(audio=True, video=True)
+    r = await host.request("recording_start")
+    assert r["ok"], r
+    await wait_recording_media(srv, room_id, 2)
+    await asyncio.sleep(1.0)
+    pid = first.participant_id
+    await first.close()  # the connection drops
+    again = await RtcClient.join(srv, room_id, "anna")
+    assert again.participant_id == pid  # the same seat
+    await again.publish(audio=True, video=True)
+    await wait_recording_media(srv, room_id, 2)
+    await asyncio.sleep(1.0)
+    stop = await host.request("recording_stop")
+    assert stop["ok"], stop
+    directory = tmp_path / "rec" / stop["recording_id"]
+    manifest = json.loads((directory / "manifest.json").read_text())
+    segments = sorted((t["source"], t["segment"], t["start"], t["end"]) for t in manifest["tracks"])
+    assert [(s[0], s[1]) for s in segments] == [("camera", 0), ("camera", 1), ("microphone", 0), ("microphone", 1)]
+    for source in ("camera", "microphone"):
+        old, new = (s for s in segments if s[0] == source)
+        assert old[3] is not None and new[2] >= old[3] - 0.3, segments  # one after the other, one timeline
+    for t in manifest["tracks"]:
+        codec, duration = probe(directory / t["file"])
+        assert codec in ("opus", "vp8") and duration > 0.5, (t, duration)
+    await again.close()
+
+
+async def test_expired_recordings_are_deleted_with_their_files(
+        server_factory: Callable[..., Any], tmp_path: Path) -> None:
+    now = [time.time()]
+    srv = await recording_server(server_factory, tmp_path, clock=lambda: now[0], recording_retention_days=7)
+    room_id = await srv.create_room()
+    host = await srv.join(room_id, "teacher", role=Role.HOST)
+    old = (await host.request("recording_start"))["recording_id"]
+    await host.request("recording_stop")
+    service = srv.app[RECORDINGS]
+
+    async def settled(rid: str) -> None:  # composed (or not: no media) before the retention looks
+        for _ in range(200):
+            rec = await service.store.get(rid)
+            if rec is not None and rec.state.value != "processing":
+                return
+            await asyncio.sleep(0.1)
+        raise AssertionError("the recording stayed processing")
+
+    await settled(old)
+    assert await service.expire() == []  # not yet
+    now[0] += 6 * 86400
+    kept = (await host.request("recording_start"))["recording_id"]
+    await host.request("recording_stop")
+    await settled(kept)
+    now[0] += 1.5 * 86400  # the first ended 7.5 days ago, the second 1.5
+    assert await service.expire() == [old]
+    assert await service.store.get(old) is None and not (tmp_path / "rec" / old).exists()
+    assert await service.store.get(kept) is not None and (tmp_path / "rec" / kept).exists()
