@@ -197,6 +197,29 @@ class Board:
         # a deletion does not move the state vector: the diff carries the whole delete set, which holds it
         return self.doc.get_update(before)
 
+    def import_elements(self, by_page: dict[str, list[dict[str, Any]]]) -> bytes:
+        """Copies of elements (plain, as elements_json() gives them) onto this board's pages, under
+        new ids: a group's board shown to the class.  Refused (BoardFull) before anything changes if
+        the board would pass its size.  Returns the update to relay."""
+        before = self.doc.get_state()
+        doc: pycrdt.Doc[Any] = pycrdt.Doc()  # built apart first, to know its size
+        staged = doc.get("elements", type=pycrdt.Map)
+        with doc.transaction():
+            for page_id, els in by_page.items():
+                for el in els:
+                    fields = {k: v for k, v in el.items() if k not in ("id", "pts", "page")}
+                    pts = el.get("pts") if isinstance(el.get("pts"), list) else []
+                    staged[new_id("e")] = pycrdt.Map({**fields, "page": page_id, "pts": pycrdt.Array(pts)})
+        n = len(doc.get_update())
+        if self.size + n > self.limits.max_bytes:
+            raise BoardFull(f"the board is full ({self.limits.max_bytes} bytes): clear a page first")
+        with self.doc.transaction(origin=SERVER_ORIGIN):
+            for eid, m in staged.items():
+                self.elements[eid] = pycrdt.Map(m.to_py() | {"pts": pycrdt.Array(m["pts"].to_py())})
+        self.size += n
+        self.dirty = True
+        return self.doc.get_update(before)
+
     def page(self, page_id: str) -> Page:
         for p in self.meta.pages:
             if p.page_id == page_id:

@@ -168,6 +168,26 @@ class BoardFeature:
                                    **self.meta_json(board)})
         return page
 
+    async def show_group(self, session: Session, group_id: str) -> list[Page]:
+        """A breakout group's board shown to the whole class: its pages (those with something on
+        them) copied as new pages of the room's board, and everyone made to follow the first."""
+        src = await self.service.board(BoardKey(self.live.room_id, group_id))
+        dst = await self.service.board(BoardKey(self.live.room_id))
+        used = [p for p in src.meta.pages if p.background or src.elements_json(p.page_id)] or src.meta.pages[:1]
+        pages = [Page(new_id("p"), p.background, p.width, p.height) for p in used]
+        if len(dst.meta.pages) + len(pages) > dst.limits.max_pages:
+            dst.add_pages(pages)  # raises TooManyPages, changing nothing
+        update = dst.import_elements({new.page_id: src.elements_json(old.page_id) for old, new in zip(used, pages,
+                                                                                                     strict=True)})
+        dst.add_pages(pages)
+        dst.set_follow(pages[0].page_id, self.service.clock())
+        key = dst.key
+        self.broadcast(key, {"event": "board_pages", "group_id": None, **self.meta_json(dst)})
+        self.broadcast(key, {"event": "board_update", "group_id": None, "update": b64(update),
+                             "by": session.participant_id})
+        self.broadcast(key, {"event": "board_follow", "group_id": None, "page_id": pages[0].page_id})
+        return pages
+
     def pages_added(self, board: Board) -> None:
         """Pages came from an upload (REST): everyone on that board learns them."""
         self.broadcast(board.key, {"event": "board_pages", "group_id": board.key.group_id, **self.meta_json(board)})

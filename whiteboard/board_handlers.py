@@ -59,6 +59,10 @@ class BoardFollow(Request):
     page_id: PageId | None = None  # None: everyone picks their own page again
 
 
+class BoardShowGroup(Request):
+    group_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 class BoardRights(Request):
     mode: Literal["everyone", "nobody", "chosen"] | None = None
     participant_id: Annotated[str, msgspec.Meta(min_length=1, max_length=100)] | None = None
@@ -121,6 +125,11 @@ async def board_rights(session: Session, req: BoardRights) -> Reply:
     return await _feature(session).set_rights(session, req.mode, req.participant_id, req.pen)
 
 
+async def board_show_group(session: Session, req: BoardShowGroup) -> Reply:
+    pages = await _feature(session).show_group(session, req.group_id)
+    return {"pages": [p.to_json() for p in pages]}
+
+
 ROUTES: dict[str, Route[Any]] = {
     # drawing: the room's rule (Action.DRAW) first, the board's pen in the feature
     "board_update": Route(BoardUpdate, board_update, action=Action.DRAW),
@@ -130,6 +139,7 @@ ROUTES: dict[str, Route[Any]] = {
     "board_clear": Route(BoardClear, board_clear, precheck=_moderators_only),
     "board_follow": Route(BoardFollow, board_follow, precheck=_moderators_only),
     "board_rights": Route(BoardRights, board_rights, precheck=_moderators_only),
+    "board_show_group": Route(BoardShowGroup, board_show_group, precheck=_moderators_only),
 }
 
 

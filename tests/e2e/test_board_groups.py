@@ -48,3 +48,35 @@ async def test_each_group_draws_on_its_own_board_and_the_host_sees_them(server_f
     kept = BoardPeer("k")
     kept.apply((await host.request("board_sync", group_id=g1))["update"])
     assert kept.ids() == peers[g1].ids()
+
+
+async def test_a_groups_board_is_shown_to_the_class_after_the_groups_close(server_factory: Any) -> None:
+    server = await server_factory(ws_rate_per_s=1000.0, ws_rate_burst=1000)
+    _room_id, host, students, _pids, state = await open_groups(server, n_students=2)
+    g1 = state["rooms"][0]["breakout_id"]
+    s1, s2 = students
+    await s1.event("breakouts_started")
+    st = await s1.request("board_sync")
+    mine = BoardPeer("s1")
+    mine.apply(st["update"])
+    eid, u = mine.stroke("p1", [10, 20, 30, 40], color="#2e7d32")
+    assert (await s1.request("board_update", update=b64(u)))["ok"]
+    assert (await host.request("breakouts_end", countdown_s=0))["ok"]
+    await s2.event("breakouts_ended", timeout=5)
+    room = BoardPeer("room")
+    room.apply((await s2.request("board_sync"))["update"])
+    assert (await s2.request("board_show_group", group_id=g1))["error"]["code"] == "forbidden"
+    r = await host.request("board_show_group", group_id=g1)
+    assert r["ok"], r
+    (page,) = r["pages"]
+    pages = await s2.event("board_pages")
+    assert pages["pages"][-1]["page_id"] == page["page_id"]
+    assert (await s2.event("board_follow"))["page_id"] == page["page_id"]
+    room.apply((await s2.event("board_update", by=host.events[0]["participant_id"]))["update"])
+    (copied,) = room.ids(page["page_id"])
+    assert copied != eid and room.points(copied) == [10, 20, 30, 40]
+    assert room.elements[copied]["color"] == "#2e7d32"
+    # the group's own board is unchanged
+    left = BoardPeer("g")
+    left.apply((await host.request("board_sync", group_id=g1))["update"])
+    assert left.ids() == {eid}

@@ -157,3 +157,21 @@ def test_elements_draw_in_creation_order_and_non_maps_are_ignored() -> None:
         el["junk"] = "not an element"
     b.apply(doc.get_update(), "a")
     assert [e["id"] for e in b.elements_json("p1")] == ["zz", "aa"]
+
+
+def test_imported_copies_get_new_ids_and_a_full_board_refuses_them_unchanged() -> None:
+    b, _ = make(max_bytes=3000)
+    src, _ = make()
+    peer = BoardPeer("a")
+    src.apply(peer.stroke("p1", [1, 2, 3, 4], color="#2e7d32")[1], "a")
+    upd = b.import_elements({"p9": src.elements_json("p1")})
+    (copy,) = b.elements_json("p9")
+    assert copy["id"] not in peer.ids() and copy["pts"] == [1, 2, 3, 4] and copy["color"] == "#2e7d32"
+    other = BoardPeer("b")
+    other.doc.apply_update(upd)
+    assert other.ids("p9") == {copy["id"]}
+    big = [{"type": "pen", "pts": [i + 0.1 for i in range(600)]}]  # float64s: > 4 KB
+    before = b.state()
+    with pytest.raises(BoardFull):
+        b.import_elements({"p9": big})
+    assert b.state() == before
