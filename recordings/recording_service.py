@@ -271,6 +271,16 @@ class RecordingService:
         if live is not None:
             live.emit("recording_ready", {"recording_id": done.recording_id, "duration_s": done.duration_s})
 
+    async def compose_again(self, recording_id: str) -> Recording:
+        """Compose a finished recording (again): a recovered one, a failed composition, new settings."""
+        rec = await self.get(recording_id)
+        if rec.state in (RecordingState.RECORDING, RecordingState.PROCESSING):
+            raise RecordingBusy(f"this recording is {rec.state.value}: its video is made when that ends")
+        rec = rec.with_(state=RecordingState.PROCESSING, progress=0.0, error=None, error_message=None)
+        await self.store.save(rec)
+        self._spawn(self._compose(rec))
+        return rec
+
     async def _save_progress(self, recording_id: str, p: float) -> None:
         rec = await self.store.get(recording_id)
         if rec is not None and rec.state is RecordingState.PROCESSING:

@@ -148,6 +148,12 @@ async def stop_recording(request: web.Request) -> web.Response:
     return _json(rec.to_json())
 
 
+async def compose_recording(request: web.Request) -> web.Response:
+    require_admin(request)
+    rec = await request.app[RECORDINGS].compose_again(request.match_info["recording_id"])
+    return _json(rec.to_json(), status=202)
+
+
 async def _serve(request: web.Request, name: str | None) -> web.StreamResponse:
     service = request.app[RECORDINGS]
     recording_id = request.match_info["recording_id"]
@@ -192,6 +198,9 @@ ROUTES: tuple[ApiRoute, ...] = (
              "Stop the room's recording (it is then composed)", response=RecordingOut, errors=(401, 404, 409)),
     ApiRoute("GET", "/v1/recordings/{recording_id}", get_recording,
              "A recording: state, duration, size, tracks", response=RecordingOut),
+    ApiRoute("POST", "/v1/recordings/{recording_id}/compose", compose_recording,
+             "Compose the video (again): a recovered recording, a failed composition", response=RecordingOut,
+             status=202, errors=(401, 404, 409)),
     ApiRoute("DELETE", "/v1/recordings/{recording_id}", delete_recording, "Delete a recording (files and record)",
              status=204, errors=(401, 404, 409)),
     ApiRoute("GET", "/v1/recordings/{recording_id}/video", download_video,

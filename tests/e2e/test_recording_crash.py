@@ -55,7 +55,7 @@ async def test_kill_9_leaves_playable_files_and_the_next_start_recovers_them(
         tmp_path: Path, http: aiohttp.ClientSession) -> None:
     admin = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
     rec_dir = tmp_path / "rec"
-    env = {"UROK_RECORDINGS_DIR": str(rec_dir), "UROK_RECORDING_MIN_FREE_MB": "1"}
+    env = {"UROK_RECORDINGS_DIR": str(rec_dir), "UROK_RECORDING_MIN_FREE_MB": "1", "UROK_COMPOSE_NICE": "0"}
     first = Serve(tmp_path / "data", "", log=tmp_path / "first.log", **env)
     second = Serve(tmp_path / "data", "", log=tmp_path / "second.log", **env)
     client: RtcClient | None = None
@@ -107,6 +107,17 @@ async def test_kill_9_leaves_playable_files_and_the_next_start_recovers_them(
             assert duration >= killed_at - manifest["started_at"] - t["start"] - LOSS_S - 0.5, (t, duration)
         repaired = json.loads((directory / "manifest.json").read_text())
         assert repaired["ended_at"] is not None
+        async with http.post(second.base + f"/v1/recordings/{rid}/compose", headers=admin) as r:
+            assert r.status == 202 and (await r.json())["state"] == "processing"
+        for _ in range(600):  # the recovered tracks compose into the video
+            async with http.get(second.base + f"/v1/recordings/{rid}", headers=admin) as r:
+                body = await r.json()
+            if body["state"] != "processing":
+                break
+            await asyncio.sleep(0.1)
+        assert body["state"] == "ready" and body["composed"] == "lesson.mp4", body
+        codec, duration = probe(directory / "lesson.mp4")
+        assert codec == "h264" and duration >= killed_at - manifest["started_at"] - 3 * LOSS_S, duration
     finally:
         if client is not None:
             await client.close()
