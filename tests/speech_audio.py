@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+import vosk  # type: ignore[import-untyped]
 
 PCM = npt.NDArray[np.int16]
 
@@ -79,8 +80,6 @@ def to16k(pcm48: PCM) -> PCM:
 
 @cache
 def _model(model_dir: Path) -> object:
-    import vosk  # type: ignore[import-untyped]
-
     vosk.SetLogLevel(-1)
     return vosk.Model(str(model_dir))
 
@@ -88,8 +87,6 @@ def _model(model_dir: Path) -> object:
 def recognise_offline(model_dir: Path, pcm16: PCM) -> str:
     """What the model says for the whole recording (one recogniser, 100 ms chunks, no voice
     detection): the reference the live captions are compared with."""
-    import vosk  # type: ignore[import-untyped]
-
     rec = vosk.KaldiRecognizer(_model(model_dir), 16000)
     texts = []
     raw = pcm16.tobytes()
