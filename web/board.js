@@ -14,6 +14,7 @@
 
 import { h } from "./dom.js";
 import { t, addStrings } from "./i18n.js";
+import { b64, unb64, num, transformOf, bbox, hits, drawElement, plain } from "./board_draw.js";
 
 const YJS = "/web-lib/yjs/dist/yjs.mjs";
 const REMOTE = "remote"; // the origin of updates from the server: not sent back
@@ -31,9 +32,6 @@ const CURSOR_TTL_MS = 4000;
 const LASER_TTL_MS = 1500;
 const COLORS = ["#212121", "#d32f2f", "#1565c0", "#2e7d32", "#f9a825", "#6a1b9a", "#ffffff"];
 const WIDTHS = [2, 4, 8, 16];
-const STICKY_W = 220;
-const STICKY_H = 160;
-const HIGHLIGHT_ALPHA = 0.35;
 const TOOLS = [
   ["select", "↖"], ["pan", "✥"], ["pen", "✎"], ["highlighter", "▮"], ["line", "╱"], ["arrow", "→"],
   ["rect", "▭"], ["ellipse", "◯"], ["text", "T"], ["sticky", "▣"], ["eraser", "⌫"], ["laser", "✺"],
@@ -53,7 +51,8 @@ addStrings({
     boardFit: "Вся страница", boardWidth: "Толщина", boardColor: "Цвет", boardRights: "Кто рисует",
     boardRights_everyone: "Все", boardRights_nobody: "Только учитель", boardRights_chosen: "Выбранные",
     boardPens: "Дать ручку", boardUploaded: "Материал добавлен: {n} стр.", boardRefused: "Доска: {reason}",
-    boardUploading: "Загрузка…", boardPage: "{n} / {total}",
+    boardUploading: "Загрузка…", boardPage: "{n} / {total}", boardRoomBoard: "Доска урока",
+    boardGroupBoard: "Доска: {name}", boardShowGroup: "Показать всем",
   },
   en: {
     board: "Board", boardClose: "Close the board", boardReadOnly: "View only: those the teacher gave the pen draw",
@@ -67,145 +66,10 @@ addStrings({
     boardWidth: "Width", boardColor: "Colour", boardRights: "Who draws", boardRights_everyone: "Everyone",
     boardRights_nobody: "Only the teacher", boardRights_chosen: "Chosen", boardPens: "Give the pen",
     boardUploaded: "Material added: {n} pages", boardRefused: "Board: {reason}", boardUploading: "Uploading…",
-    boardPage: "{n} / {total}",
+    boardPage: "{n} / {total}", boardRoomBoard: "The lesson's board", boardGroupBoard: "Board: {name}",
+    boardShowGroup: "Show to everyone",
   },
 });
-
-export function b64(u8) {
-  let s = "";
-  for (let i = 0; i < u8.length; i += 0x8000) s += String.fromCharCode.apply(null, u8.subarray(i, i + 0x8000));
-  return btoa(s);
-}
-
-export function unb64(text) {
-  const bin = atob(text);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-// --- geometry (the same as whiteboard/board_render.py) ------------------------------------------
-function num(v, d) { return typeof v === "number" && Number.isFinite(v) ? v : d; }
-
-function transformOf(el) {
-  const tr = el.t;
-  return Array.isArray(tr) && tr.length === 4 ? tr.map((v, i) => num(v, i < 2 ? 1 : 0)) : [1, 1, 0, 0];
-}
-
-function pointsOf(el) {
-  const raw = el.pts || [];
-  const [sx, sy, tx, ty] = transformOf(el);
-  const out = [];
-  for (let i = 0; i + 1 < raw.length; i += 2) out.push([num(raw[i], 0) * sx + tx, num(raw[i + 1], 0) * sy + ty]);
-  return out;
-}
-
-function scaleOf(el) { const [sx, sy] = transformOf(el); return (Math.abs(sx) + Math.abs(sy)) / 2; }
-function textSize(el) { return Math.min(300, Math.max(6, num(el.size, 28))) * scaleOf(el); }
-
-function bbox(el) {
-  const pts = pointsOf(el);
-  if (!pts.length) return null;
-  if (el.type === "text" || el.type === "sticky") {
-    const [x, y] = pts[0];
-    const s = scaleOf(el);
-    if (el.type === "sticky") return [x, y, x + STICKY_W * s, y + STICKY_H * s];
-    const lines = String(el.text || "").split("\n");
-    const size = textSize(el);
-    return [x, y, x + Math.max(1, ...lines.map((l) => l.length)) * size * 0.6, y + lines.length * size * 1.2];
-  }
-  const xs = pts.map((p) => p[0]);
-  const ys = pts.map((p) => p[1]);
-  return [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
-}
-
-function segDist(p, a, b) {
-  const dx = b[0] - a[0];
-  const dy = b[1] - a[1];
-  const len = dx * dx + dy * dy;
-  const k = len ? Math.max(0, Math.min(1, ((p[0] - a[0]) * dx + (p[1] - a[1]) * dy) / len)) : 0;
-  return Math.hypot(p[0] - a[0] - k * dx, p[1] - a[1] - k * dy);
-}
-
-/** Whether the point is on the element (tol in page units): strokes by their segments, the rest by box. */
-function hits(el, p, tol) {
-  const pts = pointsOf(el);
-  if (!pts.length) return false;
-  const w = num(el.width, 3) * scaleOf(el) / 2 + tol;
-  if (el.type === "pen" || el.type === "highlighter" || el.type === "line" || el.type === "arrow") {
-    if (pts.length === 1) return Math.hypot(p[0] - pts[0][0], p[1] - pts[0][1]) <= w;
-    for (let i = 1; i < pts.length; i++) if (segDist(p, pts[i - 1], pts[i]) <= w) return true;
-    return false;
-  }
-  const b = bbox(el);
-  return b && p[0] >= b[0] - tol && p[0] <= b[2] + tol && p[1] >= b[1] - tol && p[1] <= b[3] + tol;
-}
-
-function drawElement(g, el) {
-  const pts = pointsOf(el);
-  if (!pts.length) return;
-  const color = /^#[0-9a-fA-F]{6}$/.test(el.color || "") ? el.color : "#000000";
-  const w = Math.min(200, Math.max(0.5, num(el.width, 3))) * scaleOf(el);
-  g.save();
-  g.strokeStyle = color;
-  g.fillStyle = color;
-  g.lineWidth = w;
-  g.lineCap = "round";
-  g.lineJoin = "round";
-  const type = el.type;
-  if (type === "pen" || type === "highlighter") {
-    if (type === "highlighter") g.globalAlpha = HIGHLIGHT_ALPHA;
-    g.beginPath();
-    g.moveTo(pts[0][0], pts[0][1]);
-    if (pts.length === 1) g.lineTo(pts[0][0] + 0.1, pts[0][1]);
-    // quadratic curves through the midpoints: the smoothed line the server renders too
-    for (let i = 1; i < pts.length - 1; i++) {
-      g.quadraticCurveTo(pts[i][0], pts[i][1], (pts[i][0] + pts[i + 1][0]) / 2, (pts[i][1] + pts[i + 1][1]) / 2);
-    }
-    if (pts.length > 1) g.lineTo(pts[pts.length - 1][0], pts[pts.length - 1][1]);
-    g.stroke();
-  } else if ((type === "line" || type === "arrow") && pts.length >= 2) {
-    const [a, b] = pts;
-    g.beginPath(); g.moveTo(a[0], a[1]); g.lineTo(b[0], b[1]); g.stroke();
-    if (type === "arrow") {
-      const ang = Math.atan2(b[1] - a[1], b[0] - a[0]);
-      const size = Math.max(12, w * 4);
-      g.beginPath();
-      g.moveTo(b[0], b[1]);
-      g.lineTo(b[0] - size * Math.cos(ang - 0.45), b[1] - size * Math.sin(ang - 0.45));
-      g.lineTo(b[0] - size * Math.cos(ang + 0.45), b[1] - size * Math.sin(ang + 0.45));
-      g.closePath(); g.fill();
-    }
-  } else if ((type === "rect" || type === "ellipse") && pts.length >= 2) {
-    const x0 = Math.min(pts[0][0], pts[1][0]); const x1 = Math.max(pts[0][0], pts[1][0]);
-    const y0 = Math.min(pts[0][1], pts[1][1]); const y1 = Math.max(pts[0][1], pts[1][1]);
-    g.beginPath();
-    if (type === "rect") g.rect(x0, y0, x1 - x0, y1 - y0);
-    else g.ellipse((x0 + x1) / 2, (y0 + y1) / 2, (x1 - x0) / 2, (y1 - y0) / 2, 0, 0, Math.PI * 2);
-    g.stroke();
-  } else if (type === "text" || type === "sticky") {
-    let [x, y] = pts[0];
-    const s = scaleOf(el);
-    if (type === "sticky") {
-      g.fillStyle = "#fff1a8"; g.strokeStyle = "#d8c25a"; g.lineWidth = 1;
-      g.fillRect(x, y, STICKY_W * s, STICKY_H * s); g.strokeRect(x, y, STICKY_W * s, STICKY_H * s);
-      g.fillStyle = color;
-      x += 10 * s; y += 8 * s;
-    }
-    const size = textSize(el);
-    g.font = `${size}px sans-serif`;
-    g.textBaseline = "top";
-    String(el.text || "").slice(0, 5000).split("\n").forEach((line, i) => g.fillText(line, x, y + i * size * 1.2));
-  }
-  g.restore();
-}
-
-/** A Y.Map element as a plain object (pts read from its Y.Array). */
-function plain(Y, m, id) {
-  const o = { id };
-  for (const [k, v] of m.entries()) o[k] = v instanceof Y.Array ? v.toArray() : v;
-  return o;
-}
 
 // --- the feature ------------------------------------------------------------------------------------
 export function createBoard({ session, notice, extra, grid }) {
@@ -231,6 +95,7 @@ export function createBoard({ session, notice, extra, grid }) {
   let selected = null;
   let gesture = null; // the pointer's current action
   let lastCursorAt = 0;
+  let stateAt = null;
   let pendingCursor = null;
   const early = []; // board events before Yjs has loaded
   const cursors = new Map(); // participant_id -> {el, page, x, y, laser, at}
@@ -279,7 +144,14 @@ export function createBoard({ session, notice, extra, grid }) {
     onclick: () => fileInput.click() });
   const exportLinks = h("span", { class: "board-export", id: "board-export" });
   const closeBtn = btn("board-close", "✕", t("boardClose"), () => setOpen(false));
-  const hostBar = h("span", { class: "board-group host-only" }, followBtn, clearBtn, rightsSel, pens, uploadBtn, fileInput,
+  // a moderator looks at any breakout group's board, and shows one to the whole class
+  let groups = []; // [{breakout_id, name}] from the breakout events to moderators
+  const groupSel = h("select", { class: "board-rights", id: "board-group", title: t("board"), hidden: true,
+    onchange: () => resync({ group_id: groupSel.value }) });
+  const showGroupBtn = h("button", { type: "button", class: "board-btn wide", id: "board-show-group", hidden: true,
+    text: t("boardShowGroup"), onclick: () => groupId && request("board_show_group", { group_id: groupId })
+      .then((r) => { if (r) resync({ group_id: "" }); }) });
+  const hostBar = h("span", { class: "board-group host-only" }, groupSel, showGroupBtn, followBtn, clearBtn, rightsSel, pens, uploadBtn, fileInput,
     exportLinks);
   const bar = h("div", { class: "board-toolbar", role: "toolbar", "aria-label": t("board") },
     h("span", { class: "board-group" }, ...toolBtns.values()),
@@ -328,6 +200,7 @@ export function createBoard({ session, notice, extra, grid }) {
       if (missing.length <= MAX_UPDATE_BYTES) outbox = missing.length > 2 ? [missing] : [];
     }
     synced = true;
+    stateAt = performance.now();
     scheduleSend();
     render();
   }
@@ -512,6 +385,16 @@ export function createBoard({ session, notice, extra, grid }) {
         onchange: () => request("board_rights", { participant_id: p.participant_id, pen: box.checked }) });
       return h("label", { class: "board-pen" }, box, h("span", { text: p.name || p.participant_id }));
     }));
+  }
+
+  function renderGroups() {
+    groupSel.hidden = !groups.length;
+    const want = [["", t("boardRoomBoard")], ...groups.map((g) => [g.breakout_id, t("boardGroupBoard", { name: g.name })])];
+    if (groupSel.options.length !== want.length || want.some(([v], i) => groupSel.options[i].value !== v)) {
+      groupSel.replaceChildren(...want.map(([v, label]) => h("option", { value: v, text: label })));
+    }
+    groupSel.value = groupId || "";
+    showGroupBtn.hidden = !groupId;
   }
 
   // --- drawing ---
@@ -732,7 +615,9 @@ export function createBoard({ session, notice, extra, grid }) {
     return img.complete && img.naturalWidth ? img : null;
   }
 
+  let lastDrawMs = 0;
   function draw() {
+    const t0 = performance.now();
     const dpr = window.devicePixelRatio || 1;
     const w = area.clientWidth;
     const ht = area.clientHeight;
@@ -766,6 +651,7 @@ export function createBoard({ session, notice, extra, grid }) {
       g.restore();
     }
     for (const c of cursors.values()) placeCursor(c);
+    lastDrawMs = performance.now() - t0;
   }
 
   function renderTools() {
@@ -793,7 +679,7 @@ export function createBoard({ session, notice, extra, grid }) {
     nextBtn.disabled = pageIndex() >= pages.length - 1 || Boolean(follow && !mod);
     const locked = !mod && session.room?.settings?.lock?.whiteboard;
     status.textContent = !doc || can ? "" : (locked ? t("boardLocked") : t("boardReadOnly"));
-    if (mod) { renderExport(); renderPens(); }
+    if (mod) { renderExport(); renderPens(); renderGroups(); }
   }
 
   function render() {
@@ -840,7 +726,14 @@ export function createBoard({ session, notice, extra, grid }) {
         return render();
       case "locks_changed": return render();
       // the breakout groups moved us: the server says which board is ours now
+      case "breakouts_updated":
+        if (Array.isArray(m.breakouts?.rooms)) groups = m.breakouts.rooms.map((g) => ({ breakout_id: g.breakout_id, name: g.name }));
+        return session.isModerator() ? renderTools() : undefined;
       case "breakouts_started": case "breakout_assigned": case "breakout_closed": case "breakouts_ended":
+        if (m.event === "breakouts_started" && session.isModerator() && Array.isArray(m.breakouts?.rooms)) {
+          groups = m.breakouts.rooms.map((g) => ({ breakout_id: g.breakout_id, name: g.name }));
+          return renderTools();
+        }
         return session.isModerator() && m.event !== "breakout_assigned" ? undefined : resync();
       default: return undefined;
     }
@@ -880,6 +773,8 @@ export function createBoard({ session, notice, extra, grid }) {
     get mayDraw() { return mayDraw(); },
     get pendingUpdates() { return outbox.length + (sending ? 1 : 0); },
     get open() { return !section.hidden; },
+    get lastDrawMs() { return lastDrawMs; }, // the last full redraw (benchmarks, tests)
+    get stateAt() { return stateAt; }, // performance.now() when the last board_state was applied
     elements: () => onPage(),
     setOpen,
     setTool,

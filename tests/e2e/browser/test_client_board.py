@@ -22,7 +22,7 @@ from playwright.async_api import Page
 
 from signaling.rooms import Role
 from tests.e2e.browser.conftest import Browsers
-from tests.e2e.browser.util import eventually, join, join_url
+from tests.e2e.browser.util import eventually, join, join_url, prejoin_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -278,3 +278,42 @@ async def _count(page: Page, kind: str, n: int) -> bool:
 
 async def _at_index(page: Page, i: int) -> bool:
     return await _page_index(page) == i
+
+
+@pytest.mark.slow  # writes a 10,000-stroke board first (~4 MB of Yjs state)
+async def test_a_late_joiner_gets_and_draws_a_10k_stroke_board(server_factory: Any, browsers: Browsers) -> None:
+    """The issue's goal: a late joiner receives and renders a 10,000-stroke board in < 1 s (Chromium).
+    The bound here is looser (the loaded test machine); the figures are printed for docs/benchmarks.md."""
+    from tests.e2e.board_peer import BoardPeer, b64
+
+    server = await server_factory(ws_rate_per_s=1000.0, ws_rate_burst=1000, board_max_update_bytes=60_000)
+    room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    writer = await server.join(room, "teacher", role=Role.HOST)
+    await writer.event("board_state")
+    peer = BoardPeer("w")
+    sv = peer.doc.get_state()
+    for i in range(10_000):
+        peer.stroke("p1", [float(i % 1500 + k * 4) for k in range(38)], width=2.0)
+        if i % 100 == 99:
+            upd = peer.doc.get_update(sv)
+            sv = peer.doc.get_state()
+            for _ in range(100):
+                r = await writer.request("board_update", update=b64(upd))
+                if r["ok"]:
+                    break
+                assert r["error"]["code"] == "board_rate_limited", r
+                await asyncio.sleep(0.3)
+    late = await browsers.page()
+    await late.goto(join_url(server.base, room, server.token(room, "late", name="Поздний")))
+    await prejoin_ready(late)
+    t0 = await late.evaluate("performance.now()")
+    await late.click("#join")
+    await late.wait_for_function("() => window.urok.board && window.urok.board.ready", timeout=30_000)
+    await late.click("#btn-board")
+    await late.wait_for_function("() => window.urok.board.lastDrawMs > 0", timeout=30_000)
+    got = await late.evaluate("({state: window.urok.board.stateAt, draw: window.urok.board.lastDrawMs, "
+                              "n: window.urok.board.elements().length, now: performance.now()})")
+    assert got["n"] == 10_000
+    received_ms = got["state"] - t0
+    print(f"\n10k strokes: join click -> board_state applied {received_ms:.0f} ms, one full draw {got['draw']:.0f} ms")
+    assert got["draw"] < 5000 and received_ms < 20_000
