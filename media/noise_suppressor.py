@@ -7,7 +7,9 @@ The room (media/noise_feature.py) makes ``output`` the track's substitute
 (``MediaFeature.set_substitute``): subscribers get the cleaned audio on the same SSRC and track id.
 The output keeps the input's timing: its RTP timestamps follow the input's (a DTX or pause gap stays
 a gap), one 20 ms Opus packet per 20 ms of input, sent as soon as it is made (real time: the input's
-pace).  Voice activity after suppression (RNNoise's own probability through
+pace); a cleaned frame made more than :data:`MAX_LATE_S` after its packet arrived (threads
+starved of CPU) is not sent at all (:attr:`NoiseSuppressor.stale`): bounded latency, and the subscribers
+conceal the gap.  Voice activity after suppression (RNNoise's own probability through
 :class:`~media.voice_activity.VoiceActivity`) is :attr:`NoiseSuppressor.voice_active`, with the
 optional ``on_voice(active)`` callback on the loop, and goes out as the RFC 6464 voice flag.
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import struct
 import time
 from collections.abc import Callable
 
@@ -39,7 +42,13 @@ __all__ = ["CleanFrame", "NoiseSuppressor", "audio_level"]
 log = logging.getLogger("urok.media")
 
 FRAME = 960  # 20 ms at 48 kHz: one output packet
-CleanFrame = tuple[bytes, float, int, float]  # Opus payload, t (s), audio level (-dBov), voice probability
+# packets waiting for the threads: when they are behind by more (an overloaded machine), the oldest
+# are dropped and concealed: a live voice 300 ms late is worse than a short glitch
+QUEUE_LIMIT = 15
+MAX_LATE_S = 0.12  # a cleaned frame made this long after its packet arrived is not sent
+# Opus payload, t (s), audio level (-dBov), voice probability, when its packet arrived (monotonic)
+CleanFrame = tuple[bytes, float, int, float, float]
+_ARRIVED = struct.Struct("d")
 
 
 def audio_level(pcm: npt.NDArray[np.int16]) -> int:
@@ -71,6 +80,7 @@ class NoiseSuppressor:
         self.voice_probability = 0.0
         self.frames = 0  # cleaned frames sent
         self.live = False  # the output keeps up with the input (see on_first_packet)
+        self.stale = 0  # cleaned frames not sent: later than MAX_LATE_S
         self.busy_s = 0.0  # worker time spent on this stream (decode + RNNoise + encode)
         self._closed = False
         self._decoder = RtpOpusDecoder(48000)
@@ -81,9 +91,9 @@ class NoiseSuppressor:
         self.output = self._direct.produce("audio", "audio/opus", source=producer.source)
         self._base_ts = self.output.packetizer.timestamp
         self._queue: SerialQueue[CleanFrame] = SerialQueue(asyncio.get_running_loop(), workers,
-                                                           self._process, self._deliver)
+                                                           self._process, self._deliver, limit=QUEUE_LIMIT)
         try:
-            self.consumer = self._direct.consume(producer, self._queue.put)
+            self.consumer = self._direct.consume(producer, self._on_rtp)
         except ClosedError:
             self._direct.close()
             raise
@@ -99,7 +109,8 @@ class NoiseSuppressor:
 
     def stats_dict(self) -> dict[str, float]:
         d = self._decoder
-        return {"frames": self.frames, "busy_s": round(self.busy_s, 3), "dropped": self._queue.dropped,
+        return {"frames": self.frames, "stale": self.stale, "busy_s": round(self.busy_s, 3),
+                "dropped": self._queue.dropped,
                 "errors": self._queue.errors, "lost": d.lost, "garbage": d.garbage,
                 "concealed_s": round(d.concealed_s, 3)}
 
@@ -117,20 +128,26 @@ class NoiseSuppressor:
         self._direct.close()  # the output producer too (and whatever still consumes it)
 
     # ---- on an audio thread ------------------------------------------------------------------
-    def _process(self, packet: bytes) -> list[CleanFrame]:
+    def _process(self, item: bytes) -> list[CleanFrame]:
         started = time.perf_counter()
+        arrived = _ARRIVED.unpack_from(item)[0]
         out: list[CleanFrame] = []
-        for pcm, t in self._decoder.feed(packet):
+        for pcm, t in self._decoder.feed(item[_ARRIVED.size:]):
             for i in range(0, len(pcm) - FRAME + 1, FRAME):
                 clean, probability = self._denoiser.process(pcm[i:i + FRAME])
-                out.append((self._encoder.encode(clean), t + i / RTP_CLOCK, audio_level(clean), probability))
+                out.append((self._encoder.encode(clean), t + i / RTP_CLOCK, audio_level(clean), probability, arrived))
         self.busy_s += time.perf_counter() - started
         return out
 
     # ---- on the loop ---------------------------------------------------------------------------
+    def _on_rtp(self, packet: bytes) -> None:
+        """The receive path: the packet goes to the threads with the time it arrived."""
+        self._queue.put(_ARRIVED.pack(time.monotonic()) + packet)
+
     def _deliver(self, frames: list[CleanFrame]) -> None:
         output = self.output
-        for payload, t, level, probability in frames:
+        now = time.monotonic()
+        for payload, t, level, probability, arrived in frames:
             if self._closed or output.closed:
                 return
             self.voice_probability = probability
@@ -138,6 +155,12 @@ class NoiseSuppressor:
                 self.voice_active = self._vad.active
                 if self.on_voice is not None:
                     self.on_voice(self.voice_active)
+            if now - arrived > MAX_LATE_S:
+                # its packet came that long ago: the threads were starved of CPU.  Sent now, it
+                # would go out in a burst, and a sender report paired with it would tell the
+                # subscribers a wrong capture time; they conceal the gap instead
+                self.stale += 1
+                continue
             # the input's timing: its gaps (DTX, a pause) stay gaps at the subscribers
             output.packetizer.timestamp = (self._base_ts + round(t * RTP_CLOCK)) & 0xFFFFFFFF
             output.send_opus(payload, 0.02, audio_level=level, voice=self.voice_active)

@@ -7,6 +7,7 @@ closes the suppressor."""
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from typing import Any
 
@@ -18,7 +19,7 @@ from media.noise_suppressor import NoiseSuppressor, audio_level
 from media.opus_codec import OpusEncoder
 from media.rnnoise import Denoiser
 from media.rtp_opus_decoder import RtpOpusDecoder
-from sfu import DirectProducer, Router, Worker
+from sfu import DirectProducer, Router, Worker, parse_header
 from tests import noise_audio
 
 SECONDS = 4.0
@@ -38,19 +39,27 @@ def workers() -> Iterator[AudioWorkers]:
     w.close()
 
 
-async def send(producer: DirectProducer, audio: noise_audio.Audio) -> None:
-    """``audio`` (48 kHz float) as 20 ms Opus packets in real time, as a microphone sends them."""
+async def send(producer: DirectProducer, audio: noise_audio.Audio,
+               sup: NoiseSuppressor | None = None) -> None:
+    """``audio`` (48 kHz float) as 20 ms Opus packets at most in real time, as a microphone sends
+    them; with ``sup``, never more than 5 packets ahead of it (what is measured here is the
+    cleaning, not whether the other helpers' load on this machine leaves the threads enough CPU:
+    tests/e2e/test_noise_suppression.py and the benchmark run in real time)."""
     enc = OpusEncoder()
     pcm = (audio * 32767).astype(np.int16)
     loop = asyncio.get_running_loop()
     start = loop.time()
     for k, i in enumerate(range(0, len(pcm) - 959, 960)):
+        for _ in range(4000):  # up to 20 s
+            if sup is None or k - sup.frames - sup.stale <= 5:
+                break
+            await asyncio.sleep(0.005)
         producer.send_opus(enc.encode(np.ascontiguousarray(pcm[i:i + 960])))
         await asyncio.sleep(max(0.0, start + (k + 1) * 0.02 - loop.time()))
 
 
 async def received(router: Router, output: DirectProducer, seconds: float,
-                   run: Coroutine[Any, Any, None]) -> noise_audio.Audio:
+                   run: Coroutine[Any, Any, None], sup: NoiseSuppressor | None = None) -> noise_audio.Audio:
     """What ``output`` sends while ``run`` runs (its packets kept by a direct consumer, decoded
     afterwards: 48 kHz float in timestamp order, gaps concealed)."""
     packets: list[bytes] = []
@@ -58,7 +67,7 @@ async def received(router: Router, output: DirectProducer, seconds: float,
     direct.consume(output, packets.append)
     await run
     deadline = asyncio.get_running_loop().time() + 20
-    while len(packets) < seconds * 50 - 1:
+    while len(packets) + (sup.stale if sup is not None else 0) < seconds * 50 - 1:
         assert asyncio.get_running_loop().time() < deadline, ("the cleaned audio did not all arrive", len(packets))
         await asyncio.sleep(0.05)
     direct.close()
@@ -78,7 +87,7 @@ async def test_speech_in_pink_noise_comes_out_cleaner_and_voice_activity_follows
     sup.on_first_packet = lambda: first.append(True)
     speech = noise_audio.speech(SECONDS)
     noisy = noise_audio.mix(speech, noise_audio.pink(SECONDS), 0.0)
-    out = await received(router, sup.output, SECONDS, send(mic, noisy))
+    out = await received(router, sup.output, SECONDS, send(mic, noisy, sup), sup)
     # measured here: pause SNR 3.6 -> ~23 dB, spectral SNR 3.0 -> ~10 dB, SI-SDR 0.2 -> ~4 dB
     # (SI-SDR suffers from the two Opus passes: see tests/noise_audio.py)
     before = noise_audio.pause_snr(noisy, speech), noise_audio.spectral_snr(noisy, speech)
@@ -88,7 +97,10 @@ async def test_speech_in_pink_noise_comes_out_cleaner_and_voice_activity_follows
     assert first == [True]
     assert voice and voice[0] is True  # the sentence started voice activity
     stats = sup.stats_dict()
-    assert stats["frames"] >= SECONDS * 50 - 2 and stats["errors"] == 0 and stats["dropped"] == 0
+    # stale: frames a starved thread made too late (none on an idle machine; the other helpers'
+    # load here can stall a thread for a moment)
+    assert stats["frames"] + stats["stale"] >= SECONDS * 50 - 2 and stats["stale"] <= SECONDS * 5
+    assert stats["errors"] == 0 and stats["dropped"] == 0
     assert stats["busy_s"] > 0
     closed: list[bool] = []
     sup.on_close = lambda: closed.append(True)
@@ -121,3 +133,36 @@ def test_audio_level_is_rfc6464_dbov() -> None:
     full = np.full(960, 32767, dtype=np.int16)
     assert audio_level(full) == 0
     assert 19 <= audio_level((full // 10).astype(np.int16)) <= 21
+
+
+async def test_garbage_opus_is_concealed_and_a_dtx_pause_stays_a_pause(worker: Worker, workers: AudioWorkers) -> None:
+    router = worker.create_router("r")
+    mic = router.create_direct_transport().produce("audio", "audio/opus", source="microphone")
+    sup = NoiseSuppressor(router, mic, workers)
+    out: list[int] = []
+    router.create_direct_transport().consume(sup.output, lambda p: out.append(parse_header(p).timestamp))
+    enc = OpusEncoder()
+    pcm = (noise_audio.speech(1.0) * 32767).astype(np.int16)
+    good = [enc.encode(np.ascontiguousarray(pcm[i:i + 960])) for i in range(0, 30 * 960, 960)]
+    for payload in good[:10]:
+        mic.send_opus(payload)
+        await asyncio.sleep(0.02)
+    for i in range(10):  # not Opus: libopus refuses it; the decoder conceals 20 ms each
+        mic.send_opus(bytes([0xFF, 0xFF]) + bytes(range(i, i + 30)))
+        await asyncio.sleep(0.02)
+    mic.packetizer.timestamp = (mic.packetizer.timestamp + 48000) & 0xFFFFFFFF  # 1 s sent nothing (DTX)
+    for payload in good[20:]:
+        mic.send_opus(payload)
+        await asyncio.sleep(0.02)
+    deadline = asyncio.get_running_loop().time() + 10
+    while len(out) + sup.stale < 30:
+        assert asyncio.get_running_loop().time() < deadline, (len(out), sup.stats_dict())
+        await asyncio.sleep(0.02)
+    stats = sup.stats_dict()
+    assert stats["garbage"] == 10 and stats["errors"] == 0 and stats["frames"] + stats["stale"] == 30, stats
+    steps = [(b - a) & 0xFFFFFFFF for a, b in itertools.pairwise(out)]
+    # the pause is kept, not filled: 20 ms steps and one of 1 s more (a stale frame leaves a hole)
+    assert all(s % 960 == 0 for s in steps) and sum(steps) == 29 * 960 + 48000, steps
+    assert any(s >= 48000 + 960 for s in steps), steps
+    sup.close()
+    assert sup.output.closed
