@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,24 @@ class RecordingFeature:
         await self.service.room_closed(self.live)
 
 
+def captions_of(app: web.Application) -> Callable[[str, float, float], Awaitable[str | None]]:
+    """The room's captions over a time as WebVTT, from the transcription feature when the server has
+    it (looked up when asked: the features are set up in any order)."""
+
+    async def captions(room_id: str, start: float, end: float) -> str | None:
+        try:
+            from transcription.feature import TRANSCRIPTION
+            from transcription.transcript_store import captions_vtt
+        except ImportError:
+            return None
+        service = app.get(TRANSCRIPTION)
+        if service is None:
+            return None
+        return await captions_vtt(service.store, room_id, start, end)
+
+    return captions
+
+
 def setup_recordings(app: web.Application) -> None:
     """Called by create_app (signaling/app.py FEATURE_SETUPS) after the store's lifecycle is registered."""
     settings = app[SETTINGS]
@@ -81,7 +99,7 @@ def setup_recordings(app: web.Application) -> None:
     service = RecordingService(store, recordings_root(settings), secret=settings.api_secret or DEV_API_SECRET,
                                min_free_mb=settings.recording_min_free_mb,
                                retention_days=settings.recording_retention_days, composer=composer,
-                               clock=app[CLOCK])
+                               clock=app[CLOCK], captions=captions_of(app))
     app[RECORDINGS] = service
     app[ROOMS].feature_factories.append(lambda live: RecordingFeature(live, service))
     pending: set[asyncio.Task[None]] = set()

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import secrets
 import shutil
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("urok.recording")
 
+Captions = Callable[[str, float, float], Awaitable[str | None]]
+CAPTIONS = "captions.vtt"
 RETENTION_INTERVAL_S = 3600.0  # how often expired recordings are looked for
 RETENTION_BATCH = 100
 
@@ -69,13 +71,17 @@ def dir_size(directory: Path) -> int:
 
 class RecordingService:
     def __init__(self, store: RecordingStore, root: Path, *, secret: str, min_free_mb: int, retention_days: int,
-                 composer: CompositionRunner, clock: Callable[[], float]) -> None:
+                 composer: CompositionRunner, clock: Callable[[], float],
+                 captions: Captions | None = None) -> None:
+        """``captions(room_id, start, end)``: the room's captions over that time as WebVTT, or None
+        (no live captions on this server; the audio issue's transcription)."""
         self.store = store
         self.root = root
         self.min_free_bytes = min_free_mb * 2**20
         self.retention_days = retention_days
         self.composer = composer
         self.clock = clock
+        self.captions = captions
         self.tokens = DownloadTokens(secret)
         self.active: dict[str, Active] = {}  # room id -> the recording being written
         self._lives: dict[str, LiveRoom] = {}  # rooms with a recording made in this process
@@ -198,11 +204,32 @@ class RecordingService:
             manifest.chat = CHAT
             write_manifest(directory, manifest)
             chat = True
+        captions = await self._write_captions(directory, manifest, rec, ended)
         rec = rec.with_(state=state, ended_at=ended, duration_s=round(ended - rec.started_at, 3),
                         tracks=track_infos(directory, manifest), size_bytes=dir_size(directory), chat=chat,
+                        captions=captions,
                         error=error.reason if error else None, error_message=str(error) if error else None)
         await self.store.save(rec)
         return rec
+
+    async def _write_captions(self, directory: Path, manifest: Manifest, rec: Recording, ended: float) -> bool:
+        """The lesson's captions over the recording as captions.vtt (subtitles of the composed video)."""
+        if self.captions is None:
+            return False
+        try:
+            vtt = await self.captions(rec.room_id, rec.started_at, ended)
+        except Exception:  # the transcript store is down: the recording goes on without captions
+            log.exception("recording %s: captions not written", rec.recording_id)
+            return False
+        if not vtt or "-->" not in vtt:
+            return False
+        try:
+            (directory / CAPTIONS).write_text(vtt, encoding="utf-8")
+            manifest.captions = CAPTIONS
+            write_manifest(directory, manifest)
+        except OSError:
+            return False
+        return True
 
     async def _failed(self, room_id: str, recording_id: str, error: RecordingFailed) -> None:
         a = self.active.get(room_id)
@@ -379,7 +406,7 @@ class RecordingService:
         if rec.chat:
             allowed.add(CHAT)
         if rec.captions:
-            allowed.add("captions.vtt")
+            allowed.add(CAPTIONS)
         path = self.directory(rec.recording_id) / name
         if name not in allowed or not path.is_file():
             raise RecordingNotFound(f"recording {rec.recording_id!r} has no file {name!r}")
@@ -392,6 +419,7 @@ class RecordingService:
         out["video_url"] = (self.tokens.url("", rec.recording_id, rec.composed, now=now) if rec.composed
                             else None)
         out["chat_url"] = self.tokens.url("", rec.recording_id, CHAT, now=now) if rec.chat else None
+        out["captions_url"] = self.tokens.url("", rec.recording_id, CAPTIONS, now=now) if rec.captions else None
         for t, j in zip(rec.tracks, out["tracks"], strict=True):
             j["url"] = self.tokens.url("", rec.recording_id, t.file, now=now)
         return out

@@ -302,3 +302,31 @@ async def test_expired_recordings_are_deleted_with_their_files(
     assert await service.expire() == [old]
     assert await service.store.get(old) is None and not (tmp_path / "rec" / old).exists()
     assert await service.store.get(kept) is not None and (tmp_path / "rec" / kept).exists()
+
+
+async def test_the_lessons_captions_go_into_the_record_as_subtitles(
+        server_factory: Callable[..., Any], tmp_path: Path) -> None:
+    from transcription.feature import TRANSCRIPTION
+    from transcription.transcript import CaptionLine
+
+    srv = await recording_server(server_factory, tmp_path)
+    room_id = await srv.create_room()
+    host = await srv.join(room_id, "teacher", role=Role.HOST)
+    r = await host.request("recording_start")
+    store = srv.app[TRANSCRIPTION].store  # what the live captions keep (transcription/)
+    t0 = r["started_at"]
+    await store.add(CaptionLine(room_id, "p1", "Анна Петровна", t0 + 0.1, t0 + 2.0, "Откройте учебник"))
+    await store.add(CaptionLine(room_id, "p1", "Анна Петровна", t0 - 60, t0 - 58, "до записи"))
+    await asyncio.sleep(0.3)
+    stop = await host.request("recording_stop")
+    rid = stop["recording_id"]
+    vtt = (tmp_path / "rec" / rid / "captions.vtt").read_text(encoding="utf-8")
+    assert vtt.startswith("WEBVTT") and "Откройте учебник" in vtt and "до записи" not in vtt, vtt
+    assert "00:00:00.100 -->" in vtt, vtt  # in step with the recording's timeline
+    manifest = json.loads((tmp_path / "rec" / rid / "manifest.json").read_text())
+    assert manifest["captions"] == "captions.vtt"
+    listed = await host.request("recording_list")
+    rec = next(x for x in listed["recordings"] if x["recording_id"] == rid)
+    assert rec["captions"] and rec["captions_url"]
+    async with srv.http.get(srv.base + rec["captions_url"]) as resp:
+        assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/vtt")
