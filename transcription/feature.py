@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from media.feature import AUDIO_WORKERS
-from signaling.app_keys import CLOCK, ROOMS, SETTINGS, STORE
+from signaling.app_keys import CLOCK, METRICS, ROOMS, SETTINGS, STORE
 from signaling.store.sql_store import SqlStore
 from transcription.room_captions import RoomCaptions
 from transcription.service import TranscriptionService
@@ -33,6 +33,7 @@ def setup_transcription(app: web.Application) -> None:
     app[TRANSCRIPTION] = service
     workers = app.get(AUDIO_WORKERS)
     app[ROOMS].feature_factories.append(lambda live: RoomCaptions(live, service, workers))
+    app[METRICS].add_gauges(service.counters, "urok_transcription", "live captions")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await service.open()

@@ -99,4 +99,8 @@ class TranscriptionService:
             await asyncio.sleep(RETENTION_EVERY_S)
 
     def counters(self) -> dict[str, float]:
-        return self._pool.counters() if self._pool is not None else {}
+        """For /metrics (urok_transcription_*): phrases, dropped_phrases (no slot: quieter than those
+        being captioned), dropped_chunks (a process behind), finals, partials, speaking, busy_seconds,
+        audio_seconds, worker_restarts; ready is 1 once the model is loaded."""
+        pool = self._pool
+        return {"ready": 1.0 if self.pool is not None else 0.0, **(pool.counters() if pool is not None else {})}

@@ -115,6 +115,10 @@ async def test_two_speakers_are_captioned_with_their_names_stored_and_exported(s
     assert similarity(text_s, ref_s) > similarity(text_s, ref_t), (text_s, ref_s, ref_t)
     assert track_t.spoken_until is not None and final_at - track_t.spoken_until < 30
 
+    async with server.http.get(server.base + "/metrics") as resp:
+        metrics = await resp.text()
+    assert "urok_transcription_ready 1.0" in metrics and "urok_transcription_finals" in metrics, metrics
+
     # a late joiner is told that captions are on
     late = await RtcClient.join(server, room_id, "late", name="Глеб")
     assert (await late.ws.event("transcription_started"))["enabled"]
