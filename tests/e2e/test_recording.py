@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import shutil
 import time
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
 import pytest
 
 from recordings.feature import RECORDINGS
@@ -330,3 +332,38 @@ async def test_the_lessons_captions_go_into_the_record_as_subtitles(
     assert rec["captions"] and rec["captions_url"]
     async with srv.http.get(srv.base + rec["captions_url"]) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/vtt")
+
+
+def packet_times(path: Path) -> list[float]:
+    with av.open(str(path)) as c:
+        return sorted(float(p.pts * p.time_base) for p in c.demux(c.streams[0]) if p.pts is not None and p.size)
+
+
+async def test_a_muted_microphone_leaves_a_gap_in_the_same_file_on_the_same_timeline(
+        server_factory: Callable[..., Any], tmp_path: Path) -> None:
+    srv = await recording_server(server_factory, tmp_path)
+    room_id = await srv.create_room()
+    host = await srv.join(room_id, "teacher", role=Role.HOST)
+    student = await RtcClient.join(srv, room_id, "anna")
+    await student.publish(audio=True, video=False)
+    r = await host.request("recording_start")
+    assert r["ok"], r
+    await wait_recording_media(srv, room_id, 1)
+    await asyncio.sleep(1.0)
+    status, body = await srv.rest("POST", f"/v1/rooms/{room_id}/participants/anna/mute",
+                                  {"source": "microphone", "muted": True})
+    assert status == 200 and body["muted"]["microphone"], body
+    await asyncio.sleep(2.0)
+    status, body = await srv.rest("POST", f"/v1/rooms/{room_id}/participants/anna/mute",
+                                  {"source": "microphone", "muted": False})
+    assert status == 200 and not body["muted"]["microphone"], body
+    await asyncio.sleep(1.5)
+    stop = await host.request("recording_stop")
+    directory = tmp_path / "rec" / stop["recording_id"]
+    manifest = json.loads((directory / "manifest.json").read_text())
+    (track,) = manifest["tracks"]  # one file: the mute is a pause, not a new segment
+    times = packet_times(directory / track["file"])
+    gaps = [b - a for a, b in itertools.pairwise(times) if b - a > 0.5]
+    assert len(gaps) == 1 and 1.5 < gaps[0] < 2.8, gaps  # the silence keeps its length on the timeline
+    assert times[-1] > 3.5, times[-1]  # and what came after the unmute is there
+    await student.close()
