@@ -31,6 +31,7 @@ addStrings({
     recDownload: "Скачать",
     recPlay: "Смотреть",
     recChat: "Чат (WebVTT)",
+    recCaptions: "Субтитры (WebVTT)",
     recTracks: "Дорожки",
     recState_recording: "идёт запись",
     recState_processing: "обрабатывается {p}%",
@@ -55,6 +56,7 @@ addStrings({
     recDownload: "Download",
     recPlay: "Play",
     recChat: "Chat (WebVTT)",
+    recCaptions: "Captions (WebVTT)",
     recTracks: "Tracks",
     recState_recording: "recording",
     recState_processing: "processing {p}%",
@@ -154,6 +156,7 @@ export function createRecording(ctx) {
         li.appendChild(video);
         links.append(h("a", { class: "rec-download", href: `${rec.video_url}&download=1`, download: "", text: t("recDownload") }));
       }
+      if (rec.captions_url) links.append(h("a", { class: "rec-captions", href: `${rec.captions_url}&download=1`, download: "", text: t("recCaptions") }));
       if (rec.chat_url) links.append(h("a", { class: "rec-chat", href: `${rec.chat_url}&download=1`, download: "", text: t("recChat") }));
       if (rec.tracks?.length) {
         const tracks = h("details", { class: "rec-tracks" }, h("summary", { text: `${t("recTracks")} (${rec.tracks.length})` }),
