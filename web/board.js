@@ -93,8 +93,8 @@ export function createBoard({ session, notice, extra, grid }) {
   let sendTimer = null;
   let drawPending = false;
   let selected = null;
-  let gesture = null; // the pointer's current action
   let lastCursorAt = 0;
+  let gesture = null; // the pointer's current action
   let stateAt = null;
   let pendingCursor = null;
   const early = []; // board events before Yjs has loaded
@@ -179,8 +179,53 @@ export function createBoard({ session, notice, extra, grid }) {
       if (origin !== REMOTE) { outbox.push(update); scheduleSend(); }
       requestDraw();
     });
+    elements.observeDeep(onChanges);
+    plainCache.clear();
+    active.clear();
+    pageCache = null;
+    baseDirty = true;
     selected = null;
     outbox = [];
+  }
+
+  // --- what changed: plain copies are cached per element; elements that change now are "active"
+  // and drawn over a cached bitmap of the others (a board of 10,000 strokes is not redrawn for each
+  // point of a pen): an element is moved into the bitmap a second after its last change ---
+  const plainCache = new Map(); // id -> plain element
+  const active = new Map(); // id -> performance.now() of its last change
+  let baseDirty = true;
+  let baseKey = "";
+  const baseCanvas = document.createElement("canvas");
+
+  function onChanges(events) {
+    const now = performance.now();
+    for (const ev of events) {
+      const ids = ev.target === elements ? [...ev.changes.keys.keys()] : [ev.path[0]];
+      for (const id of ids) {
+        if (typeof id !== "string") continue;
+        const wasDrawn = plainCache.has(id) && !active.has(id);
+        plainCache.delete(id);
+        if (!elements.has(id)) { active.delete(id); if (wasDrawn) baseDirty = true; continue; }
+        if (wasDrawn) baseDirty = true; // it leaves the bitmap
+        active.set(id, now);
+      }
+    }
+    pageCache = null;
+  }
+
+  setInterval(() => { // settled elements go into the bitmap
+    const now = performance.now();
+    let moved = false;
+    for (const [id, at] of active) if (now - at > 1000 && !gestureOn(id)) { active.delete(id); moved = true; }
+    if (moved) { baseDirty = true; requestDraw(); }
+  }, 500);
+
+  function gestureOn(id) { return gesture?.id === id; }
+
+  function plainOf(id, m) {
+    let o = plainCache.get(id);
+    if (!o) { o = plain(Y, m, id); plainCache.set(id, o); }
+    return o;
   }
 
   function applyRemote(text) {
@@ -414,13 +459,16 @@ export function createBoard({ session, notice, extra, grid }) {
     return id;
   }
 
+  let pageCache = null; // [pageId, sorted plain elements] until something changes
   function onPage() {
+    if (!elements) return [];
+    if (pageCache && pageCache[0] === pageId) return pageCache[1];
     const out = [];
-    if (!elements) return out;
     for (const [id, m] of elements.entries()) {
-      if (m instanceof Y.Map && m.get("page") === pageId) out.push(plain(Y, m, id));
+      if (m instanceof Y.Map && m.get("page") === pageId) out.push(plainOf(id, m));
     }
     out.sort((a, b) => num(a.z, 0) - num(b.z, 0) || (a.id < b.id ? -1 : 1));
+    pageCache = [pageId, out];
     return out;
   }
 
@@ -630,16 +678,34 @@ export function createBoard({ session, notice, extra, grid }) {
     const fit = Math.min(w / pg.width, ht / pg.height) * 0.98;
     const s = fit * zoom;
     view = { s, ox: (w - pg.width * s) / 2 + pan[0], oy: (ht - pg.height * s) / 2 + pan[1], w, h: ht };
-    g.setTransform(dpr, 0, 0, dpr, 0, 0);
-    g.clearRect(0, 0, w, ht);
-    g.setTransform(dpr * s, 0, 0, dpr * s, dpr * view.ox, dpr * view.oy);
-    g.fillStyle = "#ffffff";
-    g.fillRect(0, 0, pg.width, pg.height);
     const bg = background(pg);
-    if (bg) g.drawImage(bg, 0, 0, pg.width, pg.height);
+    const list = onPage();
+    const key = [pageId, s, view.ox, view.oy, canvas.width, canvas.height, Boolean(bg)].join("|");
+    if (baseDirty || key !== baseKey) { // the page, its background and the settled elements
+      baseCanvas.width = canvas.width;
+      baseCanvas.height = canvas.height;
+      const b = baseCanvas.getContext("2d");
+      b.setTransform(dpr * s, 0, 0, dpr * s, dpr * view.ox, dpr * view.oy);
+      b.fillStyle = "#ffffff";
+      b.fillRect(0, 0, pg.width, pg.height);
+      if (bg) b.drawImage(bg, 0, 0, pg.width, pg.height);
+      b.beginPath(); b.rect(0, 0, pg.width, pg.height); b.clip();
+      for (const el of list) if (!active.has(el.id)) drawElement(b, el);
+      baseDirty = false;
+      baseKey = key;
+    }
+    g.setTransform(1, 0, 0, 1, 0, 0);
+    g.clearRect(0, 0, canvas.width, canvas.height);
+    g.drawImage(baseCanvas, 0, 0);
+    g.setTransform(dpr * s, 0, 0, dpr * s, dpr * view.ox, dpr * view.oy);
     g.save();
     g.beginPath(); g.rect(0, 0, pg.width, pg.height); g.clip();
-    for (const el of onPage()) drawElement(g, el);
+    // the changing ones over it, keeping the drawing order (a settled element above one of them is
+    // drawn again over it)
+    let over = false;
+    for (const el of list) {
+      if (active.has(el.id)) { over = true; drawElement(g, el); } else if (over) drawElement(g, el);
+    }
     g.restore();
     const sel = selected && elements?.get(selected) ? bbox(plain(Y, elements.get(selected), selected)) : null;
     if (sel) {
