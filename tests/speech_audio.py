@@ -100,3 +100,23 @@ def recognise_offline(model_dir: Path, pcm16: PCM) -> str:
 def similarity(a: str, b: str) -> float:
     """Character similarity (difflib ratio) with spaces ignored: 1.0 for the same text."""
     return difflib.SequenceMatcher(None, a.replace(" ", ""), b.replace(" ", "")).ratio()
+
+
+def encode_file(pcm48: PCM, *, container: str = "ogg", codec: str = "libopus") -> bytes:
+    """``pcm48`` (48 kHz mono) as a media file in memory (a voice message: Ogg/Opus by default)."""
+    import io
+
+    import av
+
+    buf = io.BytesIO()
+    with av.open(buf, mode="w", format=container) as out:
+        stream: av.AudioStream = out.add_stream(codec, rate=48000)  # type: ignore[assignment]
+        stream.layout = "mono"
+        for i in range(0, len(pcm48) - 959, 960):
+            frame = av.AudioFrame.from_ndarray(pcm48[i:i + 960].reshape(1, -1), format="s16", layout="mono")
+            frame.sample_rate, frame.pts = 48000, i
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode(None):
+            out.mux(packet)
+    return buf.getvalue()

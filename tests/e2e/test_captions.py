@@ -20,7 +20,16 @@ from signaling.rooms import Role
 from tests.clips import publish_tracks
 from tests.conftest import Server
 from tests.e2e.rtc_client import RtcClient, wait_until
-from tests.speech_audio import PCM, STUDENT, TEACHER, recognise_offline, similarity, speech48k, to16k
+from tests.speech_audio import (
+    PCM,
+    STUDENT,
+    TEACHER,
+    encode_file,
+    recognise_offline,
+    similarity,
+    speech48k,
+    to16k,
+)
 from transcription.model_dir import resolve_model_dir
 
 pytestmark = pytest.mark.timeout(300)
@@ -145,6 +154,29 @@ async def test_two_speakers_are_captioned_with_their_names_stored_and_exported(s
     status, body = await server.rest("GET", f"/v1/rooms/{room_id}/transcript?format=doc")
     assert status == 400
 
+    # a voice message transcribed by the same processes while captions are on: an async job
+    files = f"{server.base}/v1/transcriptions"
+    async with server.http.post(files, data=encode_file(pcm_s), headers=server.admin) as resp:
+        job = await resp.json()
+        assert resp.status == 202 and job["state"] in ("queued", "running"), job
+    for _ in range(600):
+        status, job = await server.rest("GET", f"/v1/transcriptions/{job['job_id']}")
+        if job["state"] in ("done", "failed"):
+            break
+        await asyncio.sleep(0.1)
+    assert job["state"] == "done" and abs(job["duration_s"] - len(pcm_s) / RATE) < 0.2, job
+    assert similarity(job["text"], ref_s) >= SIMILAR and job["segments"][0]["start"] >= 0, (job, ref_s)
+    async with server.http.post(files, data=b"garbage" * 100, headers=server.admin) as resp:
+        bad = await resp.json()
+    for _ in range(100):
+        status, bad = await server.rest("GET", f"/v1/transcriptions/{bad['job_id']}")
+        if bad["state"] == "failed":
+            break
+        await asyncio.sleep(0.1)
+    assert bad["error"] == "invalid_media", bad
+    status, body = await server.rest("GET", "/v1/transcriptions/TJ_nothing")
+    assert status == 404 and body["error"]["code"] == "transcription_job_not_found"
+
     r = await teacher.ws.request("transcription_stop")
     assert r["ok"] and not r["enabled"]
     assert (await student.ws.event("transcription_stopped"))["stopped_by"] == tid
@@ -167,5 +199,7 @@ async def test_without_a_model_captions_are_refused_and_the_lesson_goes_on(serve
     assert not any(e.get("event") == "transcription_started" for e in student.ws.events)
     status, body = await server.rest("GET", f"/v1/rooms/{room_id}/transcript?format=json")
     assert status == 200 and body["lines"] == []
+    async with server.http.post(f"{server.base}/v1/transcriptions", data=b"x" * 1000, headers=server.admin) as resp:
+        assert resp.status == 503 and (await resp.json())["error"]["code"] == "transcription_unavailable"
     for c in (teacher, student):
         await c.close()
