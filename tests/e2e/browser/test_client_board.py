@@ -322,3 +322,31 @@ async def test_a_late_joiner_gets_and_draws_a_10k_stroke_board(server_factory: A
     print(f"\n10k strokes: join click -> board_state applied {received_ms:.0f} ms, one full draw "
           f"{got['draw']:.0f} ms, a frame while drawing {frame:.1f} ms")
     assert got["draw"] < 5000 and received_ms < 20_000 and frame < got["draw"]
+
+
+async def test_strokes_drawn_while_the_socket_is_down_arrive_after_the_reconnect(
+        server: Any, browsers: Browsers) -> None:
+    room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    host = await browsers.page()
+    student = await browsers.page()
+    await join(host, join_url(server.base, room, server.token(room, "teacher", name="Учитель", role=Role.HOST)),
+               camera=False, microphone=False)
+    await join(student, join_url(server.base, room, server.token(room, "s1", name="Ученик")),
+               camera=False, microphone=False)
+    await open_board(host)
+    await open_board(student)
+    await student.click("#board-tool-pen")
+    attempts = await student.evaluate("window.urok.session.connectAttempts")
+    await student.evaluate("window.urok.session.sig.ws.close()")  # the network drops the socket
+    await drag(student, [(300, 500), (500, 520), (700, 500)])  # drawn meanwhile
+    await student.wait_for_function(f"() => window.urok.session.connectAttempts > {attempts} && "
+                                    "window.urok.session.status === 'joined' && window.urok.board.ready",
+                                    timeout=30_000)
+    got = await eventually(lambda: _whole_at(host, 700), timeout=15, what="the offline stroke at the host")
+    assert got[0]["pts"][0] == pytest.approx(300, abs=3)
+    assert await student.evaluate("window.urok.board.pendingUpdates") == 0
+
+
+async def _whole_at(page: Page, x_end: float) -> list[dict[str, Any]] | None:
+    got = await strokes(page)
+    return got if got and got[0]["pts"][-2] == pytest.approx(x_end, abs=3) else None
