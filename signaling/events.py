@@ -4,8 +4,8 @@ The live room (and the room manager, for a room ended while nobody is connected)
 RoomEvent per fact: a participant joined, left, waited, was admitted or denied; the room started
 or ended.  Emitting never waits and never fails the room: a sink only queues what it needs (the
 webhook outbox writes behind, as the store does) and a sink's exception is logged and dropped.
-Names are PROTOCOL.md's lowercase ``noun_verb``; the full list is ``EVENT_NAMES`` (features add
-theirs: ``recording_ready``, ``transcript_ready``...).
+Names are PROTOCOL.md's lowercase ``noun_verb``; the full list is ``EVENT_NAMES``, the features'
+(``recording_ready``, ``transcript_ready``, ...) included.
 """
 
 from __future__ import annotations
@@ -30,8 +30,20 @@ PARTICIPANT_ADMITTED = "participant_admitted"  # data: participant, by (particip
 PARTICIPANT_DENIED = "participant_denied"  # data: participant, reason
 ATTENDANCE_READY = "attendance_ready"  # the room ended; data: the attendance report
 ROOM_EXTENDED = "room_extended"  # a host moved the end later; data: {ends_at, minutes, by}
+# the features' events (emitted by recordings/, transcription/, signaling/rooms/live_breakouts.py through
+# LiveRoom.emit): named here so that a webhook can register for them one by one
+RECORDING_STARTED = "recording_started"  # data: {recording_id, by}
+RECORDING_STOPPED = "recording_stopped"  # data: {recording_id, by, ...}
+RECORDING_FAILED = "recording_failed"  # data: {recording_id, reason}
+RECORDING_READY = "recording_ready"  # the composed video can be downloaded; data: {recording_id, duration_s}
+TRANSCRIPT_READY = "transcript_ready"  # the lesson's transcript is complete; data: {transcript_id, ...}
+BREAKOUTS_STARTED = "breakouts_started"  # data: {session_id, rooms}
+BREAKOUTS_ENDED = "breakouts_ended"  # data: {session_id}
+FEATURE_EVENT_NAMES: tuple[str, ...] = (RECORDING_STARTED, RECORDING_STOPPED, RECORDING_FAILED, RECORDING_READY,
+                                        TRANSCRIPT_READY, BREAKOUTS_STARTED, BREAKOUTS_ENDED)
 EVENT_NAMES: tuple[str, ...] = (ROOM_STARTED, ROOM_ENDED, ROOM_EXTENDED, PARTICIPANT_JOINED, PARTICIPANT_LEFT,
-                                PARTICIPANT_WAITING, PARTICIPANT_ADMITTED, PARTICIPANT_DENIED, ATTENDANCE_READY)
+                                PARTICIPANT_WAITING, PARTICIPANT_ADMITTED, PARTICIPANT_DENIED, ATTENDANCE_READY,
+                                *FEATURE_EVENT_NAMES)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,12 @@ def test_events_are_known_names_or_star(events: Any) -> None:
     assert e.value.field == "events"
 
 
+def test_the_features_events_can_be_registered_one_by_one() -> None:
+    w = reg(events=["recording_ready", "transcript_ready", "breakouts_started"])
+    assert w.wants(event("recording_ready")) and w.wants(event("transcript_ready"))
+    assert not w.wants(event("recording_started")) and not w.wants(event("participant_joined"))
+
+
 def test_a_webhook_wants_only_its_events_and_its_scope() -> None:
     w = reg(events=["participant_joined", "participant_joined", "room_ended"])
     assert w.events == ("participant_joined", "room_ended")
