@@ -7,6 +7,7 @@ import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
 import { listDevices, canChooseSpeaker } from "./media.js";
 import { openModal } from "./modal.js";
+import { backgroundPicker } from "./background.js";
 
 const label = (d, i) => d.label || t("deviceN", { n: i + 1 });
 
@@ -54,6 +55,10 @@ export function createDevices({ session, local, notice, audioSinks }) {
     current = await listDevices();
     const body = [];
     if (session.local.video || session.local.camOn || current.videoinput.length) body.push(select("videoinput", "settings-camera", t("camera")));
+    if (session.local.video || session.local.camOn || current.videoinput.length) {
+      body.push(backgroundPicker("settings-background", () => session.switchCamera(session.local.videoDeviceId || usedId("videoinput"))
+        .catch((e) => notice(t("deviceFailed", { reason: e.message || e.name })))));
+    }
     if (session.local.audio) body.push(select("audioinput", "settings-mic", t("microphone")));
     if (canChooseSpeaker && current.audiooutput.length) body.push(select("audiooutput", "settings-speaker", t("speaker")));
     openModal({ id: "settings-dialog", title: t("devicesTitle"), body, actions: [{ id: "settings-close", label: t("close") }] });

@@ -88,6 +88,13 @@ export const RU_MORE = {
   unspotlight: "Снять выделение для всех",
   spotlightOn: "Все видят крупно: {name}.",
   spotlightOff: "Выделение для всех снято.",
+  // virtual background
+  background: "Фон",
+  background_none: "Без замены",
+  background_blur: "Размыть",
+  background_board: "Класс с доской",
+  background_shelves: "Книжные полки",
+  background_upload: "Своя картинка…",
 };
 
 export const EN_MORE = {
@@ -165,4 +172,10 @@ export const EN_MORE = {
   unspotlight: "Remove the spotlight",
   spotlightOn: "Everyone sees {name} large.",
   spotlightOff: "The spotlight is off.",
+  background: "Background",
+  background_none: "None",
+  background_blur: "Blur",
+  background_board: "Classroom with a board",
+  background_shelves: "Bookshelves",
+  background_upload: "My picture…",
 };

@@ -1,4 +1,7 @@
 // Local devices: getUserMedia with graceful fallbacks, device lists, a microphone level meter.
+// Every camera track goes through the chosen virtual background (background.js).
+
+import { filterCamera } from "./background.js";
 
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } };
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
@@ -17,7 +20,7 @@ function audioConstraints(deviceId) {
 
 export async function getCamera(deviceId) {
   const s = await navigator.mediaDevices.getUserMedia({ video: videoConstraints(deviceId) });
-  return s.getVideoTracks()[0];
+  return filterCamera(s.getVideoTracks()[0]);
 }
 
 export async function getMicrophone(deviceId) {
@@ -42,7 +45,7 @@ export async function acquire({ audioId = "", videoId = "", audio = true, video 
       video: video ? videoConstraints(videoId) : false,
     });
     result.audio = s.getAudioTracks()[0] || null;
-    result.video = s.getVideoTracks()[0] || null;
+    result.video = (await filterCamera(s.getVideoTracks()[0])) || null;
     return result;
   } catch (e) {
     if (e && (e.name === "NotAllowedError" || e.name === "SecurityError")) {

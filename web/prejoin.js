@@ -1,6 +1,7 @@
 // The pre-join screen: camera preview, microphone level meter, device choice, camera/microphone
 // on/off for joining, the name from the token. Resolves with the local media setup on "Join".
 
+import { backgroundPicker } from "./background.js";
 import { t } from "./i18n.js";
 import { langSwitch } from "./langswitch.js";
 import { h, clear, icon, attachTrack } from "./dom.js";
@@ -70,6 +71,16 @@ export function preJoin(app, { claims, info = null }) {
     const micToggle = h("button", { class: "toggle", id: "prejoin-mic", type: "button" });
     const joinBtn = h("button", { class: "primary join", id: "join", type: "button", text: t("join") });
 
+    // the virtual background: the camera is reopened through it (media.js -> background.js)
+    const bgField = backgroundPicker("background-select", async () => {
+      if (!state.camOn || !state.video) return;
+      try {
+        const track = await getCamera(state.videoDeviceId);
+        state.video.stop();
+        state.video = track;
+      } catch (e) { state.errors.video = e.name || String(e); }
+      render();
+    });
     const field = (label, sel, id) => h("label", { class: "field", id }, h("span", { text: label }), sel);
     const camField = field(t("camera"), camSel, "camera-field");
     const micField = field(t("microphone"), micSel, "mic-field");
@@ -96,7 +107,7 @@ export function preJoin(app, { claims, info = null }) {
               h("strong", { class: "display-name", id: "display-name", text: name })),
             notice,
             h("div", { class: "toggles" }, micToggle, camToggle),
-            camField, micField, spkField,
+            camField, bgField, micField, spkField,
             joinBtn))));
     clear(app);
     app.appendChild(screen);
@@ -123,6 +134,7 @@ export function preJoin(app, { claims, info = null }) {
       micToggle.setAttribute("aria-pressed", String(state.micOn));
       meterEl.hidden = !state.audio;
       camField.hidden = viewer || !state.video && !state.videoDeviceId;
+      bgField.hidden = camField.hidden;
       micField.hidden = viewer || !state.audio;
       spkSel.hidden = !canChooseSpeaker || spkSel.options.length < 2;
       if (viewer) setNotice("viewerNotice");

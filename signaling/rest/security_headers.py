@@ -5,6 +5,8 @@ script, no inline style attribute (styles set through the CSSOM, ``el.style.x = 
 restricted by CSP), no eval, no resources from elsewhere. So the policy can be strict:
 
 - ``script-src 'self'`` / ``style-src 'self'``: an injected ``<script>`` or ``style="..."`` does nothing.
+  ``'wasm-unsafe-eval'`` lets the page compile WebAssembly (the virtual background's segmentation
+  model, web/background.js, served from /web/vendor/); it allows no JavaScript ``eval``.
 - ``connect-src``: the page's own origin and the WebSocket to the same host. CSP 3 lets ``'self'``
   match ``ws:``/``wss:`` on the same host, but older engines (Safari before 15.4) do not, so the
   request's Host is named too, after it has been checked to be a plain host[:port] (it comes from the
@@ -31,8 +33,8 @@ SERVER = "urok"
 # a DNS name or IPv4 address, or a bracketed IPv6 address, with an optional port
 _PLAIN_HOST = re.compile(r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]{0,253})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?")
 
-_POLICY_HEAD = ("default-src 'none'", "script-src 'self'", "style-src 'self'", "img-src 'self' data:",
-                "media-src 'self'", "font-src 'self'", "manifest-src 'self'")
+_POLICY_HEAD = ("default-src 'none'", "script-src 'self' 'wasm-unsafe-eval'", "style-src 'self'",
+                "img-src 'self' data:", "media-src 'self'", "font-src 'self'", "manifest-src 'self'")
 _POLICY_TAIL = ("base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'")
 
 STATIC_HEADERS = {

@@ -78,7 +78,7 @@ async def test_the_token_leaves_the_url_and_history_and_a_reload_rejoins(
     # another tab (its own sessionStorage) on the bare URL has no token
     other = await browsers.page(f"{server.base}/join/{room}?lang=en")
     await other.wait_for_selector("#message")
-    assert "no access token" in (await other.text_content("#message") or "")
+    assert "link is incomplete" in (await other.text_content("#message") or "")
 
 
 async def test_no_csp_violation_during_a_whole_join_with_media(server: Server, browsers: Browsers) -> None:
