@@ -169,8 +169,8 @@ class RoomCaptions:
         return room.started_at if room.started_at is not None else room.created_at
 
     def recognised(self, speaker: _Speaker, rec: Recognised) -> None:
-        if self.live.closed or not rec.text:
-            return
+        if not rec.text or (self.live.closed and not rec.final):
+            return  # a final that comes after the room ended (its last phrase) is still kept
         epoch0 = speaker.epoch0 if speaker.epoch0 is not None else self.clock()
         start, end = epoch0 + rec.start, epoch0 + max(rec.start, rec.end)
         p = self.live.room.participants.get(speaker.participant_id)
@@ -178,7 +178,8 @@ class RoomCaptions:
         origin = self.origin()
         event = {"event": "caption", "participant_id": speaker.participant_id, "name": name, "text": rec.text,
                  "final": rec.final, "start_s": round(start - origin, 3), "end_s": round(end - origin, 3)}
-        self.live.broadcast(event, to=[pid for pid in self.live.sessions if pid not in self.opted_out])
+        if not self.live.closed:
+            self.live.broadcast(event, to=[pid for pid in self.live.sessions if pid not in self.opted_out])
         if rec.final:
             self.lines += 1
             line = CaptionLine(self.live.room_id, speaker.participant_id, name, start, end, rec.text)
