@@ -15,7 +15,11 @@
    looks at each packet's arrival (the timeline); later in a lesson it no longer does.  Network
    subscribers are not part of this run: the forwarding benchmark (benchmarks/forwarding.py)
    measures those; a direct consumer never joins their compiled fan-out (docs/sfu_features.md).
-2. Composition.  A lesson of ``--compose-minutes`` with two cameras (640x480, 30 fps), two
+2. ``--forwarding N``: the forwarding benchmark's point (benchmarks/forwarding.py: a ``urok serve``
+   process, one publisher of VP8 + Opus, N subscribers over real peer connections) run twice, the
+   second time with the room recorded (started over REST once the host is in): the server's CPU per
+   forwarded packet without and with the recording of the publisher's two tracks.
+3. Composition.  A lesson of ``--compose-minutes`` with two cameras (640x480, 30 fps), two
    microphones and a screen share (1280x720, 15 fps) over its middle third, built from the test
    clip (tests/clips.py: beeps and flashes), looped by remuxing (no encoding), composed into one
    MP4 (H.264 + AAC, 1280x720, 30 fps) by ``python -m recordings.composer`` in its own process, as
@@ -27,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import subprocess
@@ -37,9 +42,19 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import av
 from aiortc.codecs.vpx import Vp8Encoder
 
+from benchmarks.forwarding import (
+    BenchConfig,
+    PointResult,
+    Rest,
+    ServerProcess,
+    _run_against,
+    admin_token,
+    loopback_ice,
+)
 from benchmarks.media_prep import EncodedMedia, MediaSpec, load_media
 from recordings.manifest import TrackEntry
 from recordings.track_recorder import TrackRecorder
@@ -123,7 +138,39 @@ async def track_recording(tracks: int, seconds: float) -> dict[str, float]:
             "written_mb": rec["bytes"] / 2**20}
 
 
-# ---- 2. composition ----------------------------------------------------------------------------------
+# ---- 2. forwarding with and without recording -----------------------------------------------------------
+async def _record_rooms(base: str) -> None:
+    """Start recording every room someone is in (the benchmark's room, once its host joined)."""
+    async with aiohttp.ClientSession() as http:
+        rest = Rest(http, base, admin_token())
+        started: set[str] = set()
+        while True:
+            rooms = await rest.call("GET", "/v1/rooms")
+            for room in rooms["rooms"]:
+                if room["num_participants"] > 0 and room["room_id"] not in started:
+                    with contextlib.suppress(RuntimeError):
+                        await rest.call("POST", f"/v1/rooms/{room['room_id']}/recordings/start")
+                        started.add(room["room_id"])
+            await asyncio.sleep(0.2)
+
+
+async def forwarding(n: int, record: bool) -> PointResult:
+    cfg = BenchConfig()
+    media = load_media(cfg.media)
+    with loopback_ice():
+        server = await ServerProcess.start()
+        poller = asyncio.get_running_loop().create_task(_record_rooms(server.base)) if record else None
+        try:
+            return await _run_against(server, n, cfg, media)
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await poller
+            server.stop()
+
+
+# ---- 3. composition ----------------------------------------------------------------------------------
 def _loop_remux(src: Path, dst: Path, times: int, period: float) -> None:
     """``src`` repeated ``times`` times into ``dst`` without decoding (every repeat starts with the
     clip's first keyframe; ``period`` s apart)."""
@@ -201,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--tracks", type=int, default=20)
     ap.add_argument("--seconds", type=float, default=20.0, help="media seconds pushed per run")
     ap.add_argument("--compose-minutes", type=float, default=10.0, help="0: no composition")
+    ap.add_argument("--forwarding", type=int, default=0, help="N subscribers: forwarding with/without recording")
     ap.add_argument("--nice", type=int, default=0, help="the composer's nice level (the server uses 10)")
     args = ap.parse_args(argv)
     r = asyncio.run(track_recording(args.tracks, args.seconds))
@@ -210,6 +258,15 @@ def main(argv: list[str] | None = None) -> int:
           f"(process CPU {r['cpu_with_s']:.2f} s with, {r['cpu_without_s']:.2f} s without)")
     print(f"  receive path per packet: {r['us_per_packet_without']:.2f} us without recording, "
           f"{r['us_per_packet_with']:.2f} us with (writer included); {r['written_mb']:.1f} MB written")
+    if args.forwarding > 0:
+        plain = asyncio.run(forwarding(args.forwarding, False))
+        recorded = asyncio.run(forwarding(args.forwarding, True))
+        print(f"forwarding, 1 publisher (VP8 + Opus) -> {args.forwarding} subscribers, "
+              "server CPU per forwarded packet:")
+        for label, p in (("without recording", plain), ("recording its 2 tracks", recorded)):
+            us = "-" if p.server_us_per_pkt is None else f"{p.server_us_per_pkt:.2f}"
+            print(f"  {label}: {us} us/pkt, {p.server_cpu_s_per_s:.3f} CPU s/s, loss {p.loss_pct:.2f} %, "
+                  f"{p.fwd_pps:.0f} pkt/s forwarded")
     if args.compose_minutes > 0:
         c = composition(args.compose_minutes, args.nice)
         print(f"composition: {c['lesson_s'] / 60:.1f}-minute lesson (2 cameras, 2 microphones, a screen share) "
