@@ -132,6 +132,15 @@ def plain(type_: str, **fixed: Any) -> tuple[str, Fields]:
     return type_, fields
 
 
+def board_stroke() -> tuple[str, Fields]:
+    """A whiteboard stroke: a real Yjs update (a new one each time)."""
+    from tests.e2e.board_peer import BoardPeer, b64
+
+    async def fields(_peer: str) -> dict[str, Any]:
+        return {"update": b64(BoardPeer("lock").stroke("p1", [1.0, 2.0])[1])}
+    return "board_update", fields
+
+
 def private_message() -> tuple[str, Fields]:
     async def fields(peer: str) -> dict[str, Any]:
         return {"text": "psst", "to": peer}
@@ -148,15 +157,17 @@ LOCKED_REQUESTS: dict[str, list[tuple[str, Fields]]] = {
     "private_chat": [private_message()],
     "reactions": [plain("react", emoji="👍")],
     "self_unmute": [plain("set_muted", source="microphone", muted=False)],  # after a host's mute
+    "whiteboard": [board_stroke(), plain("board_add_page")],  # whiteboard/board_handlers.py
 }
 
 
 def test_every_lock_has_its_websocket_case_or_no_request_yet(server_app_routes: dict[str, Route[Any]]) -> None:
     from signaling.rooms import LockSettings
 
-    assert set(LOCKED_REQUESTS) | {"whiteboard"} == set(LockSettings.__struct_fields__)
-    # the whiteboard lock forbids drawing, which has no request yet: when it comes, add its case above
-    assert not [t for t, r in server_app_routes.items() if r.action is Action.DRAW]
+    assert set(LOCKED_REQUESTS) == set(LockSettings.__struct_fields__)
+    # every drawing request has its case under the whiteboard lock
+    drawing = {t for t, r in server_app_routes.items() if r.action is Action.DRAW}
+    assert drawing == {t for t, _ in LOCKED_REQUESTS["whiteboard"]}
 
 
 @pytest.mark.parametrize("lock", sorted(LOCKED_REQUESTS))
