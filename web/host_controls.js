@@ -4,6 +4,7 @@
 import { h, icon } from "./dom.js";
 import { t } from "./i18n.js";
 import { popover, openModal, failure, requestOrNotice } from "./modal.js";
+import { soundToggle } from "./awareness.js";
 
 // who may enter from now on (set_guest_policy): everyone with the link, registered users (guests
 // wait for a host), registered users only, only those a host admits, nobody new
@@ -29,6 +30,7 @@ export function createHostControls({ session, state, notice }) {
       GUEST_POLICIES.map((p) => h("option", { value: p, text: t(`guestPolicy_${p}`), selected: p === policy })));
     el.append(
       h("label", { class: "field guest-policy" }, h("span", { text: t("guestPolicyTitle") }), entry),
+      soundToggle(), // a soft ping when someone joins, leaves, waits or raises a hand
       h("button", { type: "button", class: "menu-item", id: "mute-all", text: t("muteAll"), onclick: async () => {
         const r = await run("mute", { all: true, source: "microphone" });
         if (r) notice(t("mutedAll", { n: (r.muted || []).length }));

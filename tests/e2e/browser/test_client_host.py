@@ -86,6 +86,12 @@ async def test_host_switches_who_may_enter_during_the_lesson(server: Any, browse
     await inside.wait_for_function("() => window.urok.session.status !== 'joined'")
     await inside.wait_for_function("() => window.urok.session.status === 'joined'", timeout=30_000)
     assert await inside.evaluate("window.urok.session.me") == inside_pid
+    # the notices' sound is the host's choice, remembered by the browser
+    if not await host.locator("#host-menu").is_visible():
+        await host.click("#btn-host")
+    await host.check("#notify-sound")
+    assert await host.evaluate("localStorage.getItem('urok.notifySound')") == "1"
+    await host.keyboard.press("Escape")
     # everyone again: the next one walks in; the student's page never showed the menu
     await set_policy(host, "ALWAYS_ACCEPT")
     d = await knock(browsers, join_url(server.base, room, server.token(room, "d", name="Гоша")))

@@ -194,3 +194,31 @@ async def test_webinar_viewers_have_no_tiles_and_pages_receive_only_their_video(
     await host.wait_for_function("(pid) => { const s = window.urok.session; const ids = [...(s.unsubscribed || [])];"
                                  " return ids.length >= 1 && ![...s.trackMap.published.values()].some("
                                  "(t) => ids.includes(t.track_id) && t.participant_id === pid); }", arg=p2)
+
+
+FITS = "() => ({scroll: document.documentElement.scrollWidth, inner: window.innerWidth})"
+
+
+async def test_phone_lesson_and_end_screens_fit_390_px(server: Any, browsers: Browsers, artifacts: Path) -> None:
+    room = await server.create_room(guest_policy="ALWAYS_ACCEPT", duration_minutes=45,
+                                    name="Литература, 8 «А»: «Капитанская дочка»")
+    host = await browsers.page()
+    await join(host, join_url(server.base, room, server.token(room, "t", name="Учитель", role=Role.HOST)),
+               microphone=False)
+    phone = await browsers.page(viewport=PHONE)
+    await join(phone, join_url(server.base, room, server.token(room, "p", name="Анна Константиновна Преображенская")),
+               microphone=False)
+    await phone.locator("#lesson-clock").wait_for()
+    fit = await phone.evaluate(FITS)
+    assert fit["scroll"] <= 390, fit
+    await phone.screenshot(path=str(artifacts / "client-lesson-390x844.png"))
+    await open_chat(phone)
+    assert (await phone.evaluate(FITS))["scroll"] <= 390
+    await phone.screenshot(path=str(artifacts / "client-chat-390x844.png"))
+    await host.screenshot(path=str(artifacts / "client-lesson-1280x800.png"))
+    await phone.click("#panel-close")
+    await phone.click("#btn-leave")
+    await phone.wait_for_selector("#close-tab")
+    assert "Капитанская дочка" in await text(phone, "#message")
+    assert (await phone.evaluate(FITS))["scroll"] <= 390
+    await phone.screenshot(path=str(artifacts / "client-end-390x844.png"))
