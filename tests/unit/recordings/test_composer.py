@@ -40,3 +40,11 @@ def test_a_recording_without_tracks_says_so_with_a_stable_code(tmp_path: Path) -
         compose(directory, directory / "lesson.mp4")
     assert e.value.code == "nothing_to_compose"
     assert not (directory / "lesson.mp4").exists()
+
+
+def test_without_a_speakers_file_the_speaker_follows_the_recorded_audio_levels(tmp_path: Path) -> None:
+    # the teacher talks 0-4 s and 8-12 s, the student 4-8 s (tests/clips.py lesson); no speakers.jsonl
+    directory = write_recording(tmp_path / "r3", lesson(12.0, width=320, height=240), duration=12.0)
+    (directory / "speakers.jsonl").unlink(missing_ok=True)
+    result = compose(directory, directory / "lesson.mp4", layout="speaker")
+    assert 2 <= result.layout_changes <= 4, result  # teacher -> student -> teacher, no flicker on the beeps
