@@ -367,3 +367,26 @@ async def test_a_muted_microphone_leaves_a_gap_in_the_same_file_on_the_same_time
     assert len(gaps) == 1 and 1.5 < gaps[0] < 2.8, gaps  # the silence keeps its length on the timeline
     assert times[-1] > 3.5, times[-1]  # and what came after the unmute is there
     await student.close()
+
+
+async def test_ending_the_room_stops_its_recording_and_composes_it(
+        server_factory: Callable[..., Any], tmp_path: Path) -> None:
+    srv = await recording_server(server_factory, tmp_path, compose_nice=0)
+    room_id = await srv.create_room()
+    host = await RtcClient.join(srv, room_id, "teacher", role=Role.HOST)
+    await host.publish(audio=True, video=True)
+    r = await host.ws.request("recording_start")
+    await wait_recording_media(srv, room_id, 2)
+    await asyncio.sleep(1.5)
+    ended = await host.ws.request("end_room")
+    assert ended["ok"], ended
+    service = srv.app[RECORDINGS]
+    assert room_id not in service.active
+    for _ in range(600):
+        rec = await service.store.get(r["recording_id"])
+        if rec is not None and rec.state.value not in ("recording", "processing"):
+            break
+        await asyncio.sleep(0.1)
+    assert rec is not None and rec.state.value == "ready", rec
+    assert rec.ended_at is not None and len(rec.tracks) == 2 and rec.composed == "lesson.mp4"
+    await host.close()
