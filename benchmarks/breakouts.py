@@ -69,10 +69,13 @@ class Student(Participant):
         self.pts: dict[int, int] = {}  # SSRC -> RTP payload type
         self.audio_pts: set[int] = set()
         self.packets = 0
+        self.failed = ""
         self._tapped = False
         super().__init__(ws)
 
     def _on_event(self, event: str, m: dict[str, Any]) -> None:
+        if event == "media_failed":  # the server lost this student's path (a generator too busy to answer)
+            self.failed = f"media_failed {m.get('target')}"
         if event == "subscriber_offer":
             self.audio_pts.update(int(pt) for pt in OPUS.findall(str(m.get("sdp", ""))))
 
@@ -137,6 +140,7 @@ class Result:
     move_old_stopped_ms: list[float] = field(default_factory=list)  # the last packet from the old group
     move_reply_ms: list[float] = field(default_factory=list)
     close_ms: float = 0.0  # every student receives everybody again
+    media_failed: int = 0  # students whose media the server tore down during the run (left out after)
 
 
 def pct(values: Sequence[float], q: float) -> float:
@@ -176,8 +180,17 @@ async def one_move(host: Participant, mover: Student, group_id: str, new_members
     t0 = time.monotonic()
     await host.request("breakouts_move", timeout, participant_id=mover.participant_id, breakout_id=group_id)
     res.move_reply_ms.append((time.monotonic() - t0) * 1000)
-    await wait_for(lambda: _nth_start(mover, t0, True, new_members) is not None, timeout,
-                   "the moved student hearing its new group")
+    try:
+        await wait_for(lambda: _nth_start(mover, t0, True, new_members) is not None, timeout,
+                       "the moved student hearing its new group")
+    except RuntimeError as e:
+        now = time.monotonic()
+        state = (await host.request("breakouts_state", timeout))["breakouts"]
+        rooms = {g["breakout_id"]: g["participant_ids"] for g in state["rooms"]}
+        raise RuntimeError(f"{e}: mover {mover.participant_id} into {group_id} ({new_members} there before): "
+                           f"{rooms}; {mover.describe()}; audio started {mover.started_after(t0, audio=True)}, "
+                           f"active {len(mover.active(now))} (audio {len(mover.active(now, audio_only=True))}), "
+                           f"audio PTs {mover.audio_pts}, PTs {set(mover.pts.values())}") from None
     res.move_heard_ms.append(((_nth_start(mover, t0, True, new_members) or t0) - t0) * 1000)
     if video:
         await wait_for(lambda: _nth_start(mover, t0, False, new_members) is not None, timeout,
@@ -239,8 +252,8 @@ async def run(n: int, g: int, moves: int, video: bool, window: float, timeout: f
 
             def isolated() -> bool:
                 now = time.monotonic()
-                return all(len(s.active(now)) == (len(members[place[s.participant_id]]) - 1) * kinds
-                           for s in students)
+                return all(len(s.active(now)) == (sum(not x.failed for x in members[place[s.participant_id]]) - 1)
+                           * kinds for s in students if not s.failed)
 
             await wait_for(isolated, timeout, "every student receiving only its group", step=0.05)
             await asyncio.sleep(STOPPED_S)
@@ -252,18 +265,31 @@ async def run(n: int, g: int, moves: int, video: bool, window: float, timeout: f
             for k in range(moves):
                 src = k % g
                 dst = (src + 1) % g
-                mover = members[src][0]
-                await one_move(host, mover, gids[dst], len(members[dst]), video, timeout, res)
+                # a student whose media the server tore down (its path lost consent: a generator too
+                # busy to answer in time) publishes nothing any more: it neither moves nor is heard
+                live = [s for s in members[src] if not s.failed]
+                if not live:
+                    continue
+                mover = live[0]
+                await one_move(host, mover, gids[dst], sum(not s.failed for s in members[dst]), video, timeout, res)
                 members[src].remove(mover)
                 members[dst].append(mover)
                 place[mover.participant_id] = dst
 
             t0 = time.monotonic()
             await host.request("breakouts_end", timeout, countdown_s=0)
-            await wait_for(lambda: all(len(s.active(time.monotonic())) >= all_streams for s in students),
+            alive = [s for s in students if not s.failed]
+            res.media_failed = len(students) - len(alive)
+            back_streams = (len(alive) - 1) * kinds
+            await wait_for(lambda: all(len(s.active(time.monotonic())) >= back_streams for s in alive),
                            timeout, "every student receiving everybody again", step=0.05)
-            back = [max(s.started_after(t0).values(), default=t0) for s in students]
+            back = [max(s.started_after(t0).values(), default=t0) for s in alive]
             res.close_ms = (max(back) - t0) * 1000
+    except RuntimeError as e:
+        now = time.monotonic()
+        errors = sorted({s.error or s.failed for s in students if s.error or s.failed})
+        raise RuntimeError(f"{e}; streams each student receives {sorted(len(s.active(now)) for s in students)}; "
+                           f"errors: {errors[:5]}") from None
     finally:
         for p in [*students, *([host] if host is not None else [])]:
             with contextlib.suppress(Exception):
@@ -291,6 +317,7 @@ def report(r: Result) -> str:
         f"             old group's last   {ms(r.move_old_stopped_ms)}",
         f"             request answered   {ms(r.move_reply_ms)}",
         f"  close    : everybody receives everybody again after {r.close_ms:.0f} ms",
+        f"  media torn down during the run (a path without consent): {r.media_failed} students",
     ])
 
 
