@@ -1,10 +1,14 @@
-"""WebSocket requests of recording: recording_start, recording_stop, recording_list (hosts and
-co-hosts: Action.RECORDING, checked before parsing; a student gets ``forbidden`` and nothing changes)."""
+"""WebSocket requests of recording: recording_start, recording_stop, recording_list, recording_compose
+(hosts and co-hosts: Action.RECORDING, checked before parsing; a student gets ``forbidden`` and
+nothing changes)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec
+
+from recordings.errors import RecordingNotFound
 from recordings.feature import recording_feature_of
 from recordings.recording_store import RecordingQuery
 from signaling.dispatcher import Reply, Route
@@ -29,6 +33,10 @@ class RecordingList(Request):
     pass
 
 
+class RecordingCompose(Request):
+    recording_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
 async def recording_start(session: Session, _: RecordingStart) -> Reply:
     feature = recording_feature_of(session.room)
     rec = await feature.service.start(session.room, by=session.participant_id)
@@ -49,8 +57,19 @@ async def recording_list(session: Session, _: RecordingList) -> Reply:
             "recording": service.state_event(session.room.room_id)}
 
 
+async def recording_compose(session: Session, req: RecordingCompose) -> Reply:
+    """Compose one of this room's finished recordings (again): a recovered one, a failed composition."""
+    service = recording_feature_of(session.room).service
+    rec = await service.get(req.recording_id)
+    if rec.room_id != session.room.room_id:
+        raise RecordingNotFound(f"no recording {req.recording_id!r} in this room")
+    rec = await service.compose_again(rec.recording_id)
+    return {"recording_id": rec.recording_id, "state": rec.state.value}
+
+
 ROUTES: dict[str, Route[Any]] = {
     "recording_start": Route(RecordingStart, recording_start, action=Action.RECORDING),
     "recording_stop": Route(RecordingStop, recording_stop, action=Action.RECORDING),
     "recording_list": Route(RecordingList, recording_list, action=Action.RECORDING),
+    "recording_compose": Route(RecordingCompose, recording_compose, action=Action.RECORDING),
 }

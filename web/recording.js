@@ -7,7 +7,8 @@
 // after `welcome`), so the red indicator is on for every page while the lesson is recorded: in
 // schools nobody is recorded without being told. Hosts and co-hosts (session.isModerator) get the
 // record button (`recording_start` / `recording_stop`) and a "Recordings" tab that lists the room's
-// recordings (`recording_list`, signed links) to play and download; `recording_progress` and
+// recordings (`recording_list`, signed links) to play and download (and `recording_compose` for a
+// recovered one); `recording_progress` and
 // `recording_ready` (hosts only) keep it current while the video is composed.
 
 import { h } from "./dom.js";
@@ -32,6 +33,7 @@ addStrings({
     recPlay: "Смотреть",
     recChat: "Чат (WebVTT)",
     recCaptions: "Субтитры (WebVTT)",
+    recCompose: "Собрать видео",
     recTracks: "Дорожки",
     recState_recording: "идёт запись",
     recState_processing: "обрабатывается {p}%",
@@ -57,6 +59,7 @@ addStrings({
     recPlay: "Play",
     recChat: "Chat (WebVTT)",
     recCaptions: "Captions (WebVTT)",
+    recCompose: "Make the video",
     recTracks: "Tracks",
     recState_recording: "recording",
     recState_processing: "processing {p}%",
@@ -155,6 +158,13 @@ export function createRecording(ctx) {
         const video = h("video", { class: "rec-video", controls: true, preload: "metadata", src: rec.video_url });
         li.appendChild(video);
         links.append(h("a", { class: "rec-download", href: `${rec.video_url}&download=1`, download: "", text: t("recDownload") }));
+      }
+      if (!rec.video_url && (rec.state === "recovered" || rec.state === "failed") && rec.tracks?.length) {
+        links.append(h("button", { type: "button", class: "rec-compose", text: t("recCompose"),
+          onclick: async () => {
+            const r = await requestOrNotice(session, notice, "recording_compose", { recording_id: rec.recording_id });
+            if (r) update(rec.recording_id, { state: r.state, progress: 0 });
+          } }));
       }
       if (rec.captions_url) links.append(h("a", { class: "rec-captions", href: `${rec.captions_url}&download=1`, download: "", text: t("recCaptions") }));
       if (rec.chat_url) links.append(h("a", { class: "rec-chat", href: `${rec.chat_url}&download=1`, download: "", text: t("recChat") }));

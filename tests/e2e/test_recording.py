@@ -390,3 +390,28 @@ async def test_ending_the_room_stops_its_recording_and_composes_it(
     assert rec is not None and rec.state.value == "ready", rec
     assert rec.ended_at is not None and len(rec.tracks) == 2 and rec.composed == "lesson.mp4"
     await host.close()
+
+
+async def test_a_host_composes_a_finished_recording_again_over_the_socket(
+        server_factory: Callable[..., Any], tmp_path: Path) -> None:
+    srv = await recording_server(server_factory, tmp_path, compose_nice=0)
+    room_id = await srv.create_room()
+    host = await RtcClient.join(srv, room_id, "teacher", role=Role.HOST)
+    student = await srv.join(room_id, "student")
+    await host.publish(audio=True, video=False)
+    rid = (await host.ws.request("recording_start"))["recording_id"]
+    await wait_recording_media(srv, room_id, 1)
+    await asyncio.sleep(1.0)
+    await host.ws.request("recording_stop")
+    await host.ws.event("recording_ready", timeout=60, recording_id=rid)
+    r = await student.request("recording_compose", recording_id=rid)
+    assert not r["ok"] and r["error"]["code"] == "forbidden", r
+    r = await host.ws.request("recording_compose", recording_id="nope")
+    assert not r["ok"] and r["error"]["code"] == "recording_not_found", r
+    before = sum(1 for e in host.ws.events if e["event"] == "recording_ready")
+    r = await host.ws.request("recording_compose", recording_id=rid)
+    assert r["ok"] and r["state"] == "processing", r
+    await host.ws.wait_for(lambda: sum(1 for e in host.ws.events if e["event"] == "recording_ready") > before, 60)
+    status, body = await srv.rest("GET", f"/v1/recordings/{rid}")
+    assert status == 200 and body["state"] == "ready" and body["composed"] == "lesson.mp4", body
+    await host.close()
