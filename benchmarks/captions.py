@@ -141,6 +141,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     results = []
     try:
+        await run(pool, args.workers, 8.0)  # warm-up, not counted: each process's first phrases
         for n in counts:
             r = await run(pool, n, args.seconds)
             results.append(r)
