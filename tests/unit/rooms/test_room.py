@@ -109,7 +109,7 @@ def test_invalid_settings_are_refused_naming_the_field(bad: dict[str, object]) -
 def test_all_protocol_settings_are_accepted_and_round_trip() -> None:
     data = {"name": "9Б, физика", "external_id": "lesson-42", "max_participants": 30, "mode": "webinar",
             "guest_policy": "ASK_HOST", "lock": {"chat": True, "self_unmute": True},
-            "recording": {"auto_start": True}, "transcription": {"enabled": True, "language": "ru"},
+            "recording": {"allowed": True, "auto_start": True}, "transcription": {"enabled": True, "language": "ru"},
             "noise_suppression": True, "duration_minutes": 45}
     out = RoomSettings.parse(data).to_json()
     assert out["lock"]["chat"] is True and out["lock"]["camera"] is False
