@@ -71,6 +71,21 @@ addStrings({
   },
 });
 
+/** The control bar's icon (the same build as dom.js's icons): a board on a stand with a pen line. */
+function boardIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24");
+  svg.setAttribute("aria-hidden", "true");
+  svg.setAttribute("class", "icon");
+  for (const d of ["M3 4h18v12H3z", "M12 16v3M8 21l4-2 4 2", "M6 12c2-4 4 1 6-2s3-3 6-1"]) {
+    const p = document.createElementNS(ns, "path");
+    p.setAttribute("d", d);
+    svg.appendChild(p);
+  }
+  return svg;
+}
+
 // --- the feature ------------------------------------------------------------------------------------
 export function createBoard({ session, notice, extra, grid }) {
   let Y = null;
@@ -160,7 +175,8 @@ export function createBoard({ session, notice, extra, grid }) {
     hostBar, closeBtn);
   const section = h("section", { class: "board", id: "board", hidden: true, "aria-label": t("board") }, bar, area);
   const openBtn = h("button", { class: "ctl", id: "btn-board", type: "button", title: t("board"), "aria-label": t("board"),
-    "aria-pressed": "false", onclick: () => setOpen(section.hidden) }, h("span", { text: "✎ " }), h("span", { text: t("board") }));
+    "aria-pressed": "false", onclick: () => setOpen(section.hidden) }, boardIcon(),
+  h("span", { class: "long", text: t("board") }), h("span", { class: "short", text: t("board") }));
   extra.prepend(openBtn);
   grid.parentElement.appendChild(section);
   const g = canvas.getContext("2d");

@@ -11,6 +11,7 @@ button's PDF renders (pdftoppm) with the strokes."""
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
 import time
 from pathlib import Path
@@ -26,6 +27,7 @@ from tests.e2e.browser.util import eventually, join, join_url, prejoin_ready
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
+SLOW = pytest.mark.skipif(os.environ.get("UROK_SLOW") != "1", reason="long browser test: set UROK_SLOW=1")
 STROKE_BOUND_S = 3.0  # mouse-up on one page -> the stroke in another page's document (loaded machine)
 
 ELEMENTS = "() => window.urok.board ? window.urok.board.elements() : []"
@@ -198,6 +200,7 @@ async def _colour_at(page: Page, x: float, y: float, rgb: tuple[int, int, int]) 
     return all(abs(a - b) <= 20 for a, b in zip(px, rgb, strict=True))
 
 
+@SLOW
 @pytest.mark.slow  # ~30-70 s on the loaded 2-core machine; the two tests above are the default run's
 async def test_drawing_together_own_undo_text_material_follow_and_export(
         server: Any, browsers: Browsers, tmp_path: Path) -> None:
@@ -280,6 +283,7 @@ async def _at_index(page: Page, i: int) -> bool:
     return await _page_index(page) == i
 
 
+@SLOW
 @pytest.mark.slow  # writes a 10,000-stroke board first (~4 MB of Yjs state)
 async def test_a_late_joiner_gets_and_draws_a_10k_stroke_board(server_factory: Any, browsers: Browsers) -> None:
     """The issue's goal: a late joiner receives and renders a 10,000-stroke board in < 1 s (Chromium).
