@@ -145,3 +145,24 @@ async def test_with_every_slot_taken_a_quiet_phrase_is_dropped_and_counted(pool:
     quiet.stream.close()
     await finals_after(loud[0], 1)
     assert pool.speaking == 0
+
+
+async def test_a_louder_new_speaker_takes_the_quietest_slot_whose_phrase_still_gets_its_final(
+        pool: RecognizerPool) -> None:
+    before = dict(pool.stats)
+    pcm = speech16k()[: SAMPLE_RATE * 2]
+    quiet = [Feed(f"q{i}", pool) for i in range(2)]  # both slots, 18 dB down
+    await asyncio.gather(*(f.play((pcm // 8).astype(np.int16)) for f in quiet))
+    assert pool.speaking == 2
+    loud = Feed("loud", pool)
+    await loud.play(pcm)
+    assert loud.stream.uncaptioned == 0 and pool.stats["evicted_phrases"] == before["evicted_phrases"] + 1
+    assert pool.speaking == 2
+    # the evicted phrase ended at once: what it said before goes out as its final
+    for _ in range(300):
+        if any(f.finals for f in quiet):
+            break
+        await asyncio.sleep(0.1)
+    assert sum(1 for f in quiet if f.finals) == 1
+    for f in (*quiet, loud):
+        f.stream.close()
