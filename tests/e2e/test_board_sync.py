@@ -127,3 +127,34 @@ async def test_a_reconnect_sends_what_was_drawn_offline_by_state_vector(server: 
     peer.apply(r["update"])
     assert len(peer.ids()) == 2
     await asyncio.sleep(0)
+
+
+async def test_a_webinar_viewer_sees_the_board_but_cannot_draw_and_a_waiting_guest_sees_nothing(
+        server: Server) -> None:
+    room_id = await server.create_room(mode="webinar")
+    host = await server.join(room_id, "teacher", role=Role.HOST)
+    await host.event("board_state")
+    peer = BoardPeer("teacher")
+    eid, upd = peer.stroke("p1", [1, 1, 2, 2])
+    assert (await host.request("board_update", update=b64(upd)))["ok"]
+    viewer = await server.join(room_id, "v", role=Role.VIEWER)
+    st = await viewer.event("board_state")
+    assert st["may_draw"] is False
+    seen = BoardPeer("v")
+    seen.apply(st["update"])
+    assert seen.ids() == {eid}
+    _, mine = BoardPeer("v").stroke("p1", [5, 5])
+    r = await viewer.request("board_update", update=b64(mine))
+    assert r["error"]["code"] == "forbidden", r
+    assert (await viewer.request("board_cursor", cursor={"x": 1, "y": 1, "page_id": "p1"}))["ok"]
+    assert not [e for e in host.events if e["event"] == "board_cursor"]  # a non-drawer's cursor is dropped
+    # a guest in the waiting room: no board_state, and asking is refused
+    room2 = await server.create_room()
+    await server.join(room2, "teacher", role=Role.HOST)
+    guest = await server.connect(server.token(room2, "g", registered=False))
+    welcome = await guest.event("welcome")
+    assert welcome["state"] == "waiting"
+    r = await guest.request("board_sync")
+    assert r["ok"] is False, r
+    await asyncio.sleep(0.2)
+    assert not [e for e in guest.events if e["event"].startswith("board_")]
