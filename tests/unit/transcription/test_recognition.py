@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -109,6 +110,7 @@ async def test_live_phrases_give_the_offline_text_partials_first_then_one_final(
 
 
 @pytest.mark.slow  # tests/e2e/test_captions.py has two speakers at once through WebRTC in the default run
+@pytest.mark.skipif(os.environ.get("UROK_SLOW") != "1", reason="long: set UROK_SLOW=1")
 async def test_two_speakers_at_once_are_both_recognised_and_kept_apart(pool: RecognizerPool) -> None:
     a, b = Feed("A2", pool), Feed("B2", pool)
     pcm_a = np.concatenate([speech16k(), np.zeros(SAMPLE_RATE, dtype=np.int16)])
