@@ -27,6 +27,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from recordings.board_frames import BoardStage
 from recordings.composer_draw import Painter
 from recordings.composer_media import (
     SAMPLE_RATE,
@@ -231,6 +232,8 @@ def _render(manifest: Manifest, directory: Path, tmp: Path, videos: list[VideoSo
     cameras = [v for v in videos if v.entry.source != "screen"]
     screens = [v for v in videos if v.entry.source == "screen"]
     painter = Painter(width, height)
+    board = BoardStage.open(directory)  # the whiteboard while shown: on the stage, as a screen share
+    board_person = Person(BoardStage.KEY, "")
     mixer = _Mixer()
     subs: list[str] = []
     with av.open(str(tmp), "w", format="mp4", options={"movflags": "+faststart"}) as container:
@@ -276,22 +279,27 @@ def _render(manifest: Manifest, directory: Path, tmp: Path, videos: list[VideoSo
             people = _people(manifest.tracks, ends, t, order)
             shown = [s for s in screens if s.active(t) and s.current is not None]
             screen = max(shown, key=lambda s: s.entry.start) if shown else None
+            still = board.at(t) if screen is None else None  # a real screen share wins over the board
             speaker = speakers.at(t)
             if speaker not in order:
                 speaker = None
-            key = (tuple(people), speaker, screen.entry.track_id if screen is not None else None)
+            key = (tuple(people), speaker, screen.entry.track_id if screen is not None
+                   else BoardStage.KEY if still is not None else None)
             if key != last_key:
                 if last_key is not None:
                     changes += 1
                 last_key = key
-                tiles = arrange(layout, width, height, people,
-                                speaker, None if screen is None else Person(screen.entry.participant_id,
-                                                                             screen.entry.name))
+                staged = (Person(screen.entry.participant_id, screen.entry.name) if screen is not None
+                          else board_person if still is not None else None)
+                tiles = arrange(layout, width, height, people, speaker, staged)
                 painter.forget({v.entry.track_id for v in videos})
             painter.clear()
             for tile in tiles:
                 if tile.screen and screen is not None and screen.current is not None:
                     painter.picture(tile, screen.entry.track_id, screen.serial, screen.current)
+                elif tile.screen and still is not None:
+                    painter.picture(tile, BoardStage.KEY, still[0], still[1])
+                    continue  # the board has no name label
                 else:
                     cam = _camera(cameras, tile.participant_id, t)
                     if cam is not None and cam.current is not None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
+from recordings.board_frames import board_timelines_of
 from recordings.composition_runner import CompositionRunner
 from recordings.errors import AlreadyRecording, RecordingDiskFull, RecordingNotAllowed, RecordingUnavailable
 from recordings.recording_service import RecordingService
@@ -99,7 +100,8 @@ def setup_recordings(app: web.Application) -> None:
     service = RecordingService(store, recordings_root(settings), secret=settings.api_secret or DEV_API_SECRET,
                                min_free_mb=settings.recording_min_free_mb,
                                retention_days=settings.recording_retention_days, composer=composer,
-                               clock=app[CLOCK], captions=captions_of(app))
+                               clock=app[CLOCK], captions=captions_of(app),
+                               board=board_timelines_of(app))
     app[RECORDINGS] = service
     app[ROOMS].feature_factories.append(lambda live: RecordingFeature(live, service))
     pending: set[asyncio.Task[None]] = set()

@@ -46,12 +46,15 @@ class Manifest:
     chat: str | None = None
     captions: str | None = None
     version: int = 1
+    board: list[dict[str, Any]] = field(default_factory=list)  # whiteboard stills: recordings/board_frames.py
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
         for key in ("chat", "captions"):
             if d[key] is None:
                 del d[key]
+        if not d["board"]:
+            del d["board"]
         return d
 
     @classmethod
@@ -60,7 +63,7 @@ class Manifest:
         return cls(recording_id=d["recording_id"], room_id=d["room_id"], room_name=d.get("room_name", ""),
                    started_at=float(d["started_at"]), ended_at=d.get("ended_at"), tracks=tracks,
                    speakers=d.get("speakers", SPEAKERS), chat=d.get("chat"), captions=d.get("captions"),
-                   version=int(d.get("version", 1)))
+                   version=int(d.get("version", 1)), board=list(d.get("board") or []))
 
     def next_segment(self, participant_id: str, source: str) -> int:
         return sum(1 for t in self.tracks if t.participant_id == participant_id and t.source == source)

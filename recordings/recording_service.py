@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from recordings.board_frames import BoardTimelines, write_board_stills
 from recordings.chat_vtt import chat_vtt, write_chat_vtt
 from recordings.composition_runner import CompositionRunner
 from recordings.download_tokens import DownloadTokens
@@ -72,9 +73,10 @@ def dir_size(directory: Path) -> int:
 class RecordingService:
     def __init__(self, store: RecordingStore, root: Path, *, secret: str, min_free_mb: int, retention_days: int,
                  composer: CompositionRunner, clock: Callable[[], float],
-                 captions: Captions | None = None) -> None:
+                 captions: Captions | None = None, board: BoardTimelines | None = None) -> None:
         """``captions(room_id, start, end)``: the room's captions over that time as WebVTT, or None
-        (no live captions on this server; the audio issue's transcription)."""
+        (no live captions on this server; the audio issue's transcription).  ``board(room_id,
+        until)``: the room's whiteboard over the lesson (recordings/board_frames.py), or None."""
         self.store = store
         self.root = root
         self.min_free_bytes = min_free_mb * 2**20
@@ -82,6 +84,7 @@ class RecordingService:
         self.composer = composer
         self.clock = clock
         self.captions = captions
+        self.board = board
         self.tokens = DownloadTokens(secret)
         self.active: dict[str, Active] = {}  # room id -> the recording being written
         self._lives: dict[str, LiveRoom] = {}  # rooms with a recording made in this process
@@ -205,6 +208,7 @@ class RecordingService:
             write_manifest(directory, manifest)
             chat = True
         captions = await self._write_captions(directory, manifest, rec, ended)
+        await self._write_board(directory, manifest, rec, ended)
         rec = rec.with_(state=state, ended_at=ended, duration_s=round(ended - rec.started_at, 3),
                         tracks=track_infos(directory, manifest), size_bytes=dir_size(directory), chat=chat,
                         captions=captions,
@@ -230,6 +234,21 @@ class RecordingService:
         except OSError:
             return False
         return True
+
+    async def _write_board(self, directory: Path, manifest: Manifest, rec: Recording, ended: float) -> None:
+        """The whiteboard as shown over the recording: stills + the manifest's ``board`` entry."""
+        if self.board is None:
+            return
+        try:
+            frames = await self.board(rec.room_id, ended)
+            if frames is None:
+                return
+            stills = await write_board_stills(directory, frames, rec.started_at, ended)
+            if stills:
+                manifest.board = [s.to_json() for s in stills]
+                write_manifest(directory, manifest)
+        except Exception:  # the board store is down, a full disk: the recording goes on without it
+            log.exception("recording %s: the whiteboard was not written", rec.recording_id)
 
     async def _failed(self, room_id: str, recording_id: str, error: RecordingFailed) -> None:
         a = self.active.get(room_id)
