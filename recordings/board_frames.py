@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
 BOARD_DIR = "board"
 STEP_S = 0.5  # sampling period: the board's stored history has this resolution anyway (FLUSH_S)
+SCALE = 0.75  # a 1000-high page -> 750 px: the 720-high stage of the default 1280x720 video
 MAX_STILLS = 5000  # a bound on files per recording (an hour of a change every ~0.7 s)
 
 
@@ -104,7 +105,7 @@ def board_timelines_of(app: web.Application) -> BoardTimelines:
         service = app.get(BOARDS)
         if service is None:
             return None
-        return await service.timeline(BoardKey(room_id), until=until)
+        return await service.timeline(BoardKey(room_id), until=until, scale=SCALE)
 
     return timelines
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recordings.board_frames import BoardTimelines, write_board_stills
+from recordings.board_frames import BOARD_DIR, BoardTimelines, write_board_stills
 from recordings.chat_vtt import chat_vtt, write_chat_vtt
 from recordings.composition_runner import CompositionRunner
 from recordings.download_tokens import DownloadTokens
@@ -208,7 +208,6 @@ class RecordingService:
             write_manifest(directory, manifest)
             chat = True
         captions = await self._write_captions(directory, manifest, rec, ended)
-        await self._write_board(directory, manifest, rec, ended)
         rec = rec.with_(state=state, ended_at=ended, duration_s=round(ended - rec.started_at, 3),
                         tracks=track_infos(directory, manifest), size_bytes=dir_size(directory), chat=chat,
                         captions=captions,
@@ -235,11 +234,16 @@ class RecordingService:
             return False
         return True
 
-    async def _write_board(self, directory: Path, manifest: Manifest, rec: Recording, ended: float) -> None:
-        """The whiteboard as shown over the recording: stills + the manifest's ``board`` entry."""
-        if self.board is None:
+    async def _write_board(self, directory: Path, rec: Recording) -> None:
+        """The whiteboard as shown over the recording: stills + the manifest's ``board`` entry;
+        once, before the first composition (not in stop: an hour of board takes seconds to render)."""
+        if self.board is None or (directory / BOARD_DIR).exists():
             return
         try:
+            manifest = await asyncio.to_thread(read_manifest, directory)
+            ended = rec.ended_at or manifest.ended_at
+            if ended is None:
+                return
             frames = await self.board(rec.room_id, ended)
             if frames is None:
                 return
@@ -280,6 +284,7 @@ class RecordingService:
 
     async def _compose(self, rec: Recording) -> None:
         directory = self.directory(rec.recording_id)
+        await self._write_board(directory, rec)
         if not self.composer.available:
             log.info("recording %s: no composer installed; it stays processing", rec.recording_id)
             return
