@@ -36,6 +36,11 @@ SPACE_CHECK_S = 2.0  # how often the free disk space is looked at
 RECORDED_SOURCES = frozenset({"microphone", "camera", "screen", "screen_audio"})
 
 
+def _reason(code: int | None) -> str:
+    """The stable reason of a failed write: the disk (or the quota) is full, or another I/O error."""
+    return "disk_full" if code in (errno.ENOSPC, errno.EDQUOT) else "write_error"
+
+
 class RecordingFailed(Exception):
     """Why a recording stopped by itself: ``reason`` is a stable code (disk_full, write_error)."""
 
@@ -104,7 +109,7 @@ class RoomRecorder:
         batches = [(t, t.take()) for t in self._ending]
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self._write, batches, True)
-        except TrackWriteError as e:
+        except (TrackWriteError, OSError) as e:  # a full disk: what was written stays
             log.warning("recording %s: finishing failed: %s", self.manifest.recording_id, e)
         finally:
             self._executor.shutdown(wait=False)
@@ -169,8 +174,10 @@ class RoomRecorder:
             try:
                 await loop.run_in_executor(self._executor, self._write, batches, False, finish)
             except TrackWriteError as e:
-                reason = "disk_full" if e.errno == errno.ENOSPC else "write_error"
-                self._fail(RecordingFailed(reason, str(e)))
+                self._fail(RecordingFailed(_reason(e.errno), str(e)))
+                return
+            except OSError as e:  # the manifest or speakers.jsonl could not be written
+                self._fail(RecordingFailed(_reason(e.errno), f"cannot write the recording: {e.strerror or e}"))
                 return
             except RecordingFailed as e:
                 self._fail(e)
