@@ -1,7 +1,7 @@
 """Whiteboard benchmark: a real ``urok serve`` subprocess, clients on WebSockets making real Yjs
 updates (pycrdt, laid out as web/board.js lays out its Y.Doc).
 
-    .venv/bin/python -m benchmarks.board [--viewers 100,300,500] [--drawers 30] [--seconds 10]
+    .venv/bin/python -m benchmarks.whiteboard [--viewers 100,300,500] [--drawers 30] [--seconds 10]
                                          [--big 10000] [--boards 20] [--json]
 
 Four measurements, each on a fresh server:
@@ -410,7 +410,7 @@ async def run(args: argparse.Namespace) -> list[dict[str, Any]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m benchmarks.board", description=__doc__,
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.whiteboard", description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--viewers", type=parse_list, default=[100, 300, 500], help="viewer counts (100,300,500)")
     ap.add_argument("--drawers", type=int, default=30, help="participants drawing at once (30; 0: skip)")

@@ -1,4 +1,4 @@
-"""benchmarks/board.py in small against a real server subprocess: every relayed update reaches every
+"""benchmarks/whiteboard.py in small against a real server subprocess: every relayed update reaches every
 other client, nothing is refused at the client's pace (web/board.js's), the big board and the memory
 figures come out.  The real figures come from the full run (docs/benchmarks.md)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from benchmarks.board import big_board, fanout, memory_per_board, stroke_bytes
+from benchmarks.whiteboard import big_board, fanout, memory_per_board, stroke_bytes
 
 
 @pytest.mark.timeout(120)
