@@ -25,6 +25,7 @@ import msgspec
 from signaling.media.media_feature import MediaFeature, Track, media_feature_of
 from signaling.rooms import Action
 
+from .audio_processes import AudioProcesses
 from .audio_workers import AudioWorkers
 from .noise_policy import NoisePolicy
 from .noise_suppressor import NoiseSuppressor
@@ -49,7 +50,7 @@ def noise_feature_of(live: LiveRoom) -> NoiseFeature | None:
 
 
 class NoiseFeature:
-    def __init__(self, live: LiveRoom, workers: AudioWorkers) -> None:
+    def __init__(self, live: LiveRoom, workers: AudioWorkers | AudioProcesses) -> None:
         self.live = live
         self.workers = workers
         self.policy = NoisePolicy(live.room.settings.noise_suppression)

@@ -17,12 +17,47 @@ Nothing here raises for what a publisher sends.
 
 from __future__ import annotations
 
+import struct
+from typing import NamedTuple
+
 import numpy as np
 import numpy.typing as npt
 
-from sfu import parse_header
-
 from .opus_codec import OpusCodecError, OpusDecoder
+
+_SEQ_TS = struct.Struct("!HI")
+_EXT = struct.Struct("!HH")
+
+
+class _Header(NamedTuple):
+    sequence_number: int
+    timestamp: int
+    payload_start: int
+    payload_end: int
+
+
+def parse_header(data: bytes) -> _Header:
+    """The RTP header fields the decoder needs, bounds-checked as ``sfu.parse_header`` does
+    (ValueError for a malformed packet).  Here rather than imported from ``sfu``: the audio
+    processes (media/audio_processes.py) then start without importing the whole SFU."""
+    n = len(data)
+    if n < 12 or data[0] >> 6 != 2:
+        raise ValueError("not an RTP packet")
+    b0 = data[0]
+    seq, ts = _SEQ_TS.unpack_from(data, 2)
+    pos = 12 + 4 * (b0 & 0x0F)
+    if b0 & 0x10:
+        if pos + 4 > n:
+            raise ValueError("RTP extension header truncated")
+        pos += 4 + 4 * _EXT.unpack_from(data, pos)[1]
+    end = n
+    if b0 & 0x20:
+        if data[-1] == 0:
+            raise ValueError("RTP padding length is zero")
+        end = n - data[-1]
+    if pos > end:
+        raise ValueError("RTP header longer than packet")
+    return _Header(seq, ts, pos, end)
 
 __all__ = ["MAX_CONCEAL_S", "RTP_CLOCK", "RtpOpusDecoder"]
 

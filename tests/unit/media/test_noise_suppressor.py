@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Coroutine, Iterator
+from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
 import numpy as np
 import pytest
 
+from media.audio_processes import AudioProcesses
 from media.audio_workers import AudioWorkers
 from media.noise_suppressor import NoiseSuppressor, audio_level
 from media.opus_codec import OpusEncoder
@@ -32,9 +33,11 @@ async def worker() -> AsyncIterator[Worker]:
     await w.close()
 
 
-@pytest.fixture
-def workers() -> Iterator[AudioWorkers]:
-    w = AudioWorkers(2)
+@pytest.fixture(params=["threads", "processes"])
+async def workers(request: pytest.FixtureRequest) -> AsyncIterator[AudioWorkers | AudioProcesses]:
+    w: AudioWorkers | AudioProcesses = AudioWorkers(2) if request.param == "threads" else AudioProcesses(1)
+    if isinstance(w, AudioProcesses):
+        await w.start()  # spawned: its imports take a moment
     yield w
     w.close()
 
@@ -51,7 +54,7 @@ async def send(producer: DirectProducer, audio: noise_audio.Audio,
     start = loop.time()
     for k, i in enumerate(range(0, len(pcm) - 959, 960)):
         for _ in range(4000):  # up to 20 s
-            if sup is None or k - sup.frames - sup.stale <= 5:
+            if sup is None or k - sup.frames - sup.stale - sup.dropped <= 5:
                 break
             await asyncio.sleep(0.005)
         producer.send_opus(enc.encode(np.ascontiguousarray(pcm[i:i + 960])))
@@ -78,11 +81,13 @@ async def received(router: Router, output: DirectProducer, seconds: float,
 
 
 async def test_speech_in_pink_noise_comes_out_cleaner_and_voice_activity_follows_it(
-        worker: Worker, workers: AudioWorkers) -> None:
+        worker: Worker, workers: AudioWorkers | AudioProcesses) -> None:
     router = worker.create_router("r")
     mic = router.create_direct_transport().produce("audio", "audio/opus", source="microphone")
     voice: list[bool] = []
-    sup = NoiseSuppressor(router, mic, workers, on_voice=voice.append)
+    # what is measured here is the cleaning: late frames are sent too (the other helpers' load on
+    # this machine can slow the threads to ~30 ms a frame; the e2e test runs in real time)
+    sup = NoiseSuppressor(router, mic, workers, on_voice=voice.append, max_late_s=30.0)
     first: list[bool] = []
     sup.on_first_packet = lambda: first.append(True)
     speech = noise_audio.speech(SECONDS)
@@ -92,7 +97,7 @@ async def test_speech_in_pink_noise_comes_out_cleaner_and_voice_activity_follows
     # (SI-SDR suffers from the two Opus passes: see tests/noise_audio.py)
     before = noise_audio.pause_snr(noisy, speech), noise_audio.spectral_snr(noisy, speech)
     after = noise_audio.pause_snr(out, speech), noise_audio.spectral_snr(out, speech)
-    assert after[0] - before[0] >= 12.0, (before, after)
+    assert after[0] - before[0] >= 12.0, (before, after, sup.stats_dict())
     assert after[1] - before[1] >= 4.0, (before, after)
     assert first == [True]
     assert voice and voice[0] is True  # the sentence started voice activity
@@ -108,7 +113,7 @@ async def test_speech_in_pink_noise_comes_out_cleaner_and_voice_activity_follows
     assert sup.closed and closed == [True] and sup.output.closed
 
 
-async def test_a_video_producer_is_refused(worker: Worker, workers: AudioWorkers) -> None:
+async def test_a_video_producer_is_refused(worker: Worker, workers: AudioWorkers | AudioProcesses) -> None:
     router = worker.create_router("r")
     cam = router.create_direct_transport().produce("video", "video/VP8", source="camera")
     with pytest.raises(ValueError):
@@ -135,7 +140,8 @@ def test_audio_level_is_rfc6464_dbov() -> None:
     assert 19 <= audio_level((full // 10).astype(np.int16)) <= 21
 
 
-async def test_garbage_opus_is_concealed_and_a_dtx_pause_stays_a_pause(worker: Worker, workers: AudioWorkers) -> None:
+async def test_garbage_opus_is_concealed_and_a_dtx_pause_stays_a_pause(
+        worker: Worker, workers: AudioWorkers | AudioProcesses) -> None:
     router = worker.create_router("r")
     mic = router.create_direct_transport().produce("audio", "audio/opus", source="microphone")
     sup = NoiseSuppressor(router, mic, workers)
