@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -59,8 +60,9 @@ def _save(image: Image.Image, path: Path) -> None:
 
 
 async def write_board_stills(directory: Path, frames: BoardFrames, started_at: float, ended_at: float,
-                             *, step: float = STEP_S) -> list[BoardStill]:
-    """Walk [started_at, ended_at] every ``step`` s; a still where the shown picture changes."""
+                             *, step: float = STEP_S, cancel: threading.Event | None = None) -> list[BoardStill]:
+    """Walk [started_at, ended_at] every ``step`` s; a still where the shown picture changes.
+    ``cancel`` set: stop early (the stills so far are returned)."""
     out: list[BoardStill] = []
     current: Image.Image | None = None
     duration = max(0.0, ended_at - started_at)
@@ -70,7 +72,7 @@ async def write_board_stills(directory: Path, frames: BoardFrames, started_at: f
             out[-1] = BoardStill(out[-1].file, out[-1].start_s, round(max(until, out[-1].start_s), 3))
 
     n = 0
-    while True:
+    while cancel is None or not cancel.is_set():
         t = min(n * step, duration)
         image = await frames.frame(started_at + t)
         if image is None:
@@ -90,6 +92,20 @@ async def write_board_stills(directory: Path, frames: BoardFrames, started_at: f
         n += 1
     close(duration)
     return [s for s in out if s.end_s > s.start_s]
+
+
+async def write_board_stills_apart(directory: Path, frames: BoardFrames, started_at: float, ended_at: float,
+                                   ) -> list[BoardStill]:
+    """``write_board_stills`` on a thread with its own event loop: the board's timeline converts the
+    page's elements on the calling loop for each change (milliseconds per hundred strokes), which
+    must not hold up a running lesson's loop for the length of an hour's board."""
+    cancel = threading.Event()
+    walk = write_board_stills(directory, frames, started_at, ended_at, cancel=cancel)
+    try:
+        return await asyncio.to_thread(asyncio.run, walk)
+    except asyncio.CancelledError:
+        cancel.set()  # the thread ends at its next step (the server's shutdown waits for it)
+        raise
 
 
 def board_timelines_of(app: web.Application) -> BoardTimelines:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from recordings.board_frames import BOARD_DIR, BoardTimelines, write_board_stills
+from recordings.board_frames import BOARD_DIR, BoardTimelines, write_board_stills_apart
 from recordings.chat_vtt import chat_vtt, write_chat_vtt
 from recordings.composition_runner import CompositionRunner
 from recordings.download_tokens import DownloadTokens
@@ -247,7 +247,7 @@ class RecordingService:
             frames = await self.board(rec.room_id, ended)
             if frames is None:
                 return
-            stills = await write_board_stills(directory, frames, rec.started_at, ended)
+            stills = await write_board_stills_apart(directory, frames, rec.started_at, ended)
             if stills:
                 manifest.board = [s.to_json() for s in stills]
                 write_manifest(directory, manifest)
