@@ -1,7 +1,8 @@
 """Breakout rooms in Chromium (issue 16): a host and three students; the host opens two groups from
 the panel; each student sees its group, the timer and only its group's tiles; the host broadcasts,
 hops into group 1 and is heard there and not in group 2; the close with a countdown brings everyone
-back and the main room's grid shows all four again."""
+back and the main room's grid shows all four again; students choose their group within a cap,
+ask for help and chat in their group."""
 
 from __future__ import annotations
 
@@ -117,6 +118,61 @@ async def test_a_host_opens_two_groups_broadcasts_visits_one_and_closes_them(ser
         await eventually(partial(_tiles_are, page, everyone), what="all four again")
     await eventually(lambda: _tiles_are(host, everyone), what="the host sees all four again")
     await eventually(lambda: grows(in_g2), what="the host's microphone, still on, reaching group 2's student again")
+
+
+async def test_students_choose_within_the_cap_ask_for_help_and_chat_in_their_group(server: Any,
+                                                                                    browsers: Browsers) -> None:
+    """Self-select with a cap of one, "ask for help" in the host's queue, a visit from the queue
+    answering it, the group chat staying in the group, an extension shown to the student, a move
+    by the host's menu, the close at once."""
+    room = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    host = await browsers.page()
+    await join(host, join_url(server.base, room, server.token(room, "t", name="Учитель", role=Role.HOST)),
+               camera=False, microphone=False)
+    a = await browsers.page()
+    await join(a, join_url(server.base, room, server.token(room, "a", name="Оля")), camera=False, microphone=False)
+    b = await browsers.page()
+    await join(b, join_url(server.base, room, server.token(room, "b", name="Петя")), camera=False, microphone=False)
+    if not await host.locator("#tab-breakouts").is_visible():
+        await host.click("#btn-panel")
+    await host.click("#tab-breakouts")
+    await host.select_option("#bo-assign", "self")
+    await host.fill("#bo-cap", "1")
+    await host.fill("#bo-minutes", "")
+    await host.click("#bo-start")
+    await a.locator("#bo-choose-list").wait_for()
+    await a.locator(".bo-choice").first.locator(".bo-choose").click()
+    await a.locator("#bo-where", has_text="Группа 1").wait_for()
+    await b.locator(".bo-choice").first.locator(".bo-choose:disabled", has_text="мест нет").wait_for()
+    await b.locator(".bo-choice").nth(1).locator(".bo-choose").click()
+    await b.locator("#bo-where", has_text="Группа 2").wait_for()
+    assert await a.locator("#bo-timer").is_hidden()
+    await a.click("#bo-help")
+    await host.locator("#bo-help-list .bo-help-row", has_text="Оля").wait_for()
+    await a.fill("#bo-chat-input", "вопрос группе")
+    await a.click("#bo-chat-send")
+    await a.locator("#bo-chat-log", has_text="вопрос группе").wait_for()
+    assert await b.locator("#bo-chat-log", has_text="вопрос группе").count() == 0
+    await host.click("#bo-help-list .bo-help-go")
+    await host.locator("#bo-where", has_text="Группа 1").wait_for()
+    await host.locator("#bo-help-list .bo-help-row").wait_for(state="detached")
+    await host.fill("#bo-chat-input", "иду")
+    await host.click("#bo-chat-send")
+    await a.locator("#bo-chat-log", has_text="иду").wait_for()
+    await host.click("#bo-extend-5")
+    await a.locator("#bo-timer").wait_for()
+    assert re.fullmatch(r"осталось (5:00|4:[0-5]\d)", await a.text_content("#bo-timer") or "")
+    await host.click("#bo-back")
+    await host.locator("#bo-where", has_text="Группы открыты").wait_for()
+    # move b to group 1 with the select (cap is for choosing, not for the host)
+    sel = host.locator(".bo-group .bo-move[data-participant-id]").last
+    gid = await host.evaluate("() => window.urok.breakouts.state.rooms[0].breakout_id")
+    await sel.select_option(gid)
+    await b.locator("#bo-where", has_text="Группа 1").wait_for()
+    await host.select_option("#bo-end-countdown", "0")
+    await host.click("#bo-end")
+    await a.locator("#bo-bar").wait_for(state="hidden")
+    await b.locator("#bo-bar").wait_for(state="hidden")
 
 
 async def _tiles_are(page: Page, pids: set[str]) -> bool:
