@@ -379,7 +379,13 @@ class LiveBreakouts:
 
     async def visit(self, actor: Participant, group_id: str | None, listen_only: bool) -> None:
         b = self._require()
+        asked = [h.participant_id for h in b.help]
         b.visit(actor.participant_id, group_id, self._now(), listen_only=listen_only)
+        still = {h.participant_id for h in b.help}
+        for pid in asked:
+            if pid not in still:  # a visit to their group answers them
+                self.live.send_to(pid, {"event": "breakout_help_answered", "by": actor.participant_id,
+                                        "by_name": actor.name})
         await self._apply_media(first=[actor.participant_id])
         self.live.send_to(actor.participant_id, {"event": "breakout_assigned", "breakout_id": group_id,
                                                  "name": b.groups[group_id].name if group_id else None,

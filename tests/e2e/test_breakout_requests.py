@@ -121,6 +121,8 @@ async def test_help_requests_reach_the_hosts_in_order_and_a_visit_answers_them(s
     assert (await host.request("breakouts_join", breakout_id=g1))["ok"]
     b = breakouts_of(server.app[ROOMS].live[room_id]).current
     assert b is not None and [h.participant_id for h in b.help] == [pids[1]]  # group 1's request answered
+    assert (await students[0].event("breakout_help_answered"))["by_name"] == "teacher"
+    assert not [e for e in students[1].events if e["event"] == "breakout_help_answered"]
 
 
 async def test_group_chat_stays_in_the_group_and_follows_the_chat_lock(server: Server) -> None:
