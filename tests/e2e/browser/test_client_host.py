@@ -65,6 +65,7 @@ async def test_host_switches_who_may_enter_during_the_lesson(server: Any, browse
     await host.screenshot(path=str(artifacts / "client-host-menu-1280x800.png"))
     a = await knock(browsers, join_url(server.base, room, server.token(room, "a", name="Аня")))
     await a.wait_for_function("() => window.urok.session.status === 'waiting'")
+    await eventually(lambda: banner_has(host, "Аня ждёт в зале ожидания"), what="the waiting notice")
     await a.close()  # each page is a Chromium renderer: keep the loaded machine's count low
     # registered only: a guest is refused at once, a registered student enters
     await set_policy(host, "ALWAYS_DENY")
