@@ -215,3 +215,18 @@ async def test_the_close_brings_everyone_back_hearing_everyone_with_their_mute_s
     assert (await muted.ws.request("set_muted", source="microphone", muted=False))["ok"]
     for c in (host, *everyone):
         await c.close()
+
+
+async def test_a_student_who_reconnects_during_the_groups_receives_only_its_group_again(server: Server) -> None:
+    room_id, host, groups, tracks, gids = await _groups_of_publishers(server, 2, 2, video=False)
+    leaving, mate = groups[0]
+    await leaving.close()
+    again = await RtcClient.join(server, room_id, "g0s0")  # the same identity: its seat, its group
+    state = await again.ws.event("breakouts_state")
+    assert state["breakouts"]["breakout_id"] == gids[0]
+    assert await wait_until(lambda: tracks[mate.participant_id] <= {t for t, r in again.received.items()
+                                                                   if r.frames > 0}, 10), _counts(again)
+    await asyncio.sleep(1.0)
+    assert set(again.received) <= tracks[mate.participant_id], set(again.received)  # nothing of group 2
+    for c in (host, mate, *groups[1], again):
+        await c.close()
