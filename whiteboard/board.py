@@ -288,5 +288,9 @@ def elements_of(elements: pycrdt.Map[Any], page_id: str | None) -> list[dict[str
 
 def _order(v: Any) -> float:
     """Elements draw in the order they were made (their ``z``, a creation time the client sets)."""
-    z = v.get("z") if isinstance(v, pycrdt.Map) else None
+    return element_order(v.get("z") if isinstance(v, pycrdt.Map) else None)
+
+
+def element_order(z: Any) -> float:
+    """The sort key of an element's ``z`` (anything but a number draws first)."""
     return float(z) if isinstance(z, (int, float)) else 0.0

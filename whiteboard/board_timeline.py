@@ -2,7 +2,10 @@
 read once, then frames at increasing times, each the page the host made everyone follow at that time
 (``BoardMeta.follow_log``) as it looked then; None while no page was shown.  Updates are applied
 incrementally and an unchanged frame is not drawn again, so an hour at a few frames a second costs
-about one pass over the history plus a render per change.
+about one pass over the history plus a render per change.  Elements are converted to Python once per
+change to them (a deep observer names the ones an update touched), not all of them at every frame:
+with every element converted at each change, an hour of steady drawing cost time growing with the
+square of the strokes (docs/recording.md, "The whiteboard in the recording").
 
     timeline = await service.timeline(BoardKey(room_id))
     for t in frame_times:            # increasing (a time going back starts over)
@@ -17,7 +20,7 @@ from typing import Any
 import pycrdt
 from PIL import Image
 
-from whiteboard.board import BoardMeta, Page, elements_of
+from whiteboard.board import BoardMeta, Page, element_order
 from whiteboard.board_render import page_image
 from whiteboard.board_store import BoardUpdate
 
@@ -34,10 +37,37 @@ class BoardTimeline:
     def _reset(self) -> None:
         self._doc: pycrdt.Doc[Any] = pycrdt.Doc()
         self._elements = self._doc.get("elements", type=pycrdt.Map)
+        self._elements.observe_deep(self._on_change)
+        self._converted: dict[str, dict[str, Any] | None] = {}  # element id -> its plain form (None: not an element)
+        self._touched: set[str] = set()  # element ids changed since they were last converted
         self._applied = 0
         self._at = float("-inf")
         self._last: tuple[int, str] | None = None
         self._image: Image.Image | None = None
+
+    def _on_change(self, events: list[Any]) -> None:
+        for e in events:
+            path = e.path
+            if path:
+                self._touched.add(str(path[0]))  # inside an element
+            else:
+                self._touched.update(str(k) for k in getattr(e, "keys", {}) or {})  # elements added or deleted
+
+    def _page_elements(self, page_id: str) -> list[dict[str, Any]]:
+        """``elements_of(elements, page_id)``, from the converted elements (only the touched ones again)."""
+        for eid in self._touched:
+            v = self._elements.get(eid)
+            if isinstance(v, pycrdt.Map):
+                d = v.to_py()
+                if isinstance(d, dict):
+                    d["id"] = eid
+                self._converted[eid] = d if isinstance(d, dict) else None
+            else:
+                self._converted.pop(eid, None)  # deleted, or not an element (ignored as elements_of does)
+        self._touched.clear()
+        els = [d for d in self._converted.values() if d is not None and d.get("page") == page_id]
+        els.sort(key=lambda d: (element_order(d.get("z")), d["id"]))
+        return els
 
     def page_at(self, at: float) -> Page | None:
         page_id = self.meta.shown_at(at)
@@ -55,7 +85,7 @@ class BoardTimeline:
             return None
         key = (self._applied, page.page_id)
         if key != self._last or self._image is None:
-            els = elements_of(self._elements, page.page_id)
+            els = self._page_elements(page.page_id)
             bg = self.backgrounds.get(page.background) if page.background else None
             self._image = await asyncio.to_thread(page_image, page, els, bg, scale=self.scale)
             self._last = key

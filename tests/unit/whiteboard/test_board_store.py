@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
+import pycrdt
 import pytest
 
 from signaling.rooms import Room, RoomSettings
@@ -14,7 +15,7 @@ from signaling.store.sql_store import SqlStore, sqlite_url
 from tests.e2e.board_peer import BoardPeer
 from tests.pg_cluster import SKIP_REASON, PgCluster, pg_cluster_running
 from whiteboard import board_service
-from whiteboard.board import BoardKey, BoardLimits, BoardMeta, Page
+from whiteboard.board import BoardKey, BoardLimits, BoardMeta, Page, elements_of
 from whiteboard.board_service import BoardService
 from whiteboard.board_store import Asset, BoardSave, BoardStore, BoardUpdate, MemoryBoardStore
 from whiteboard.sql_board_store import SqlBoardStore
@@ -189,3 +190,35 @@ async def test_the_timeline_shows_the_followed_page_as_it_was() -> None:
     meta = BoardMeta.from_json(stored.meta)
     assert meta.follow_log == [(12.0, "p1"), (15.0, "p2"), (16.0, None)]
     assert meta.shown_at(15.2) == "p2" and meta.shown_at(1.0) is None
+
+
+async def test_the_timelines_elements_at_each_time_are_the_boards_as_converted_whole() -> None:
+    """The timeline converts only the elements an update touched; what it draws is still every element
+    of the shown page in drawing order (strokes added, extended, deleted, on two pages)."""
+    now = [10.0]
+    svc = BoardService(MemoryBoardStore(), BoardLimits(), clock=lambda: now[0])
+    board = await svc.board(KEY)
+    board.add_pages([Page("p2")])
+    board.set_follow("p1")
+    peer = BoardPeer("t")
+    ids = []
+    for i in range(6):
+        now[0] = 11.0 + i
+        eid, update = peer.stroke("p1" if i % 3 else "p2", [10.0 * i, 10, 20, 20])
+        board.apply(update, "t")
+        ids.append(eid)
+    now[0] = 20.0
+    board.apply(peer.extend(ids[1], [30, 30]), "t")
+    now[0] = 21.0
+    board.apply(peer.delete(ids[2]), "t")
+    await svc.flush()
+    timeline = await svc.timeline(KEY)
+    for at in (10.5, 12.5, 15.5, 20.5, 21.5):
+        await timeline.frame(at)
+        replay = pycrdt.Doc()
+        elements = replay.get("elements", type=pycrdt.Map)
+        for u in timeline.history:
+            if u.at <= at:
+                replay.apply_update(u.data)
+        assert timeline._page_elements("p1") == elements_of(elements, "p1"), at
+        assert timeline._page_elements("p2") == elements_of(elements, "p2"), at
