@@ -6,9 +6,11 @@
 1. Per frame, in one thread (``time.thread_time``): Opus decode + RNNoise + Opus encode of 20 ms,
    on speech in pink noise.  The native calls release the GIL; this is the cost a core pays.
 2. Live: ``--streams`` microphones (direct producers of one router sending 20 ms Opus packets in
-   real time: speech in pink noise) each cleaned by a ``NoiseSuppressor`` on ``--threads`` audio
-   threads, the output consumed by a direct consumer.  Printed: the process CPU
-   (``time.process_time``) of the run minus that of the same run without suppressors, per
+   real time: speech in pink noise) each cleaned by a ``NoiseSuppressor`` on ``--workers`` audio
+   threads or processes (``--mode``), the output consumed by a direct consumer, with the event
+   loop busy in Python for ``--loop-busy`` of every 20 ms (a stand-in for forwarding a large
+   lesson: on threads every GIL hand-over then waits).  Printed: the CPU of this process and its
+   audio processes (``time.process_time``, /proc) of the run minus that of the same run without suppressors, per
    microphone per second of audio (ms/s), how many microphones one core holds at that rate, and
    the added latency (a packet sent -> its cleaned copy out of the suppressor: p50/p95/max, ms,
    of the frames sent: one made over 120 ms after its packet is not sent, counted;
@@ -24,13 +26,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
+from media.audio_processes import AudioProcesses
 from media.audio_workers import AudioWorkers
 from media.noise_suppressor import NoiseSuppressor
 from media.opus_codec import OpusDecoder, OpusEncoder
@@ -65,13 +71,32 @@ def per_frame_cost(payloads: list[bytes]) -> dict[str, float]:
     return {k: v / len(payloads) * 1e6 for k, v in t.items()}
 
 
-async def live(streams: int, seconds: float, threads: int, suppress: bool,
-               payloads: list[bytes]) -> tuple[float, list[float], int]:
-    """(process CPU s, latencies ms, dropped) of ``streams`` microphones for ``seconds``; latency:
-    a packet sent -> it (or its cleaned copy) at a direct consumer."""
+def _children_cpu(pool: AudioProcesses | AudioWorkers) -> float:
+    """CPU seconds (user + system) of the pool's live child processes, from /proc."""
+    if not isinstance(pool, AudioProcesses):
+        return 0.0
+    total = 0.0
+    for pid in pool.pids():
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+async def live(streams: int, seconds: float, mode: str, workers_n: int, suppress: bool,
+               payloads: list[bytes], busy: float = 0.0) -> tuple[float, list[float], int]:
+    """(CPU s of this process and its audio processes, latencies ms, frames not sent) of ``streams``
+    microphones for ``seconds``; latency: a packet sent -> it (or its cleaned copy) at a direct
+    consumer.  ``busy``: the share of every 20 ms the event loop spends in Python meanwhile (a
+    stand-in for forwarding a large lesson)."""
     worker = Worker()
     router = worker.create_router("bench")
-    workers = AudioWorkers(threads)
+    pool: AudioProcesses | AudioWorkers
+    if mode == "processes":
+        pool = AudioProcesses(workers_n)
+        await pool.start()
+    else:
+        pool = AudioWorkers(workers_n)
     mics: list[DirectProducer] = []
     sent_at: list[dict[int, float]] = []
     latencies: list[float] = []
@@ -83,25 +108,28 @@ async def live(streams: int, seconds: float, threads: int, suppress: bool,
         sent_at.append(sent)
         target = mic
         if suppress:
-            sup = NoiseSuppressor(router, mic, workers)
+            sup = NoiseSuppressor(router, mic, pool)
             sups.append(sup)
             target = sup.output
 
         router.create_direct_transport().consume(target, _order_probe(sent, latencies))
     loop = asyncio.get_running_loop()
-    start, cpu0 = loop.time(), time.process_time()
+    start, cpu0, child0 = loop.time(), time.process_time(), _children_cpu(pool)
     frames = int(seconds * 50)
     for k in range(frames):
         for j, mic in enumerate(mics):
             sent_at[j][k] = time.perf_counter()
             mic.send_opus(payloads[k % len(payloads)])
+        until = time.perf_counter() + busy * 0.02
+        while time.perf_counter() < until:
+            pass
         await asyncio.sleep(max(0.0, start + (k + 1) * 0.02 - loop.time()))
     await asyncio.sleep(0.2)
-    cpu = time.process_time() - cpu0
+    cpu = time.process_time() - cpu0 + _children_cpu(pool) - child0
     dropped = sum(s.dropped + s.stale for s in sups)
     for s in sups:
         s.close()
-    workers.close()
+    pool.close()
     await worker.close()
     return cpu, latencies, dropped
 
@@ -169,7 +197,9 @@ async def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--streams", default="1,4,8")
     ap.add_argument("--seconds", type=float, default=6.0)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=2, help="audio threads or processes")
+    ap.add_argument("--mode", choices=["threads", "processes", "both"], default="both")
+    ap.add_argument("--loop-busy", default="0,0.5", help="shares of each 20 ms the loop spends in Python")
     args = ap.parse_args()
     speech = noise_audio.speech(5.0)
     payloads = packets_of(noise_audio.mix(speech, noise_audio.pink(5.0), 0.0))
@@ -180,16 +210,20 @@ async def main() -> None:
           f"encode {cost['encode']:.0f} us = {total:.0f} us = {total / 20:.1f} ms per s of audio "
           f"({100 * total / 20000:.1f}% of a core; {20000 / total:.0f} microphones per core)")
     print(f"RNNoise's own delay (output against input): {algorithmic_delay_ms(speech):.0f} ms")
+    modes = ["threads", "processes"] if args.mode == "both" else [args.mode]
     for n in (int(s) for s in args.streams.split(",")):
-        base, _, _ = await live(n, args.seconds, args.threads, False, payloads)
-        cpu, lat, dropped = await live(n, args.seconds, args.threads, True, payloads)
-        per = max(0.0, cpu - base) / (n * args.seconds) * 1000
-        q = statistics.quantiles(lat, n=20) if len(lat) >= 20 else [float("nan")] * 19
-        print(f"live, {n} microphone(s), {args.threads} audio threads, {args.seconds:.0f} s: CPU {cpu:.2f} s "
-              f"(without suppression {base:.2f} s) -> {per:.1f} ms CPU per s of audio per microphone "
-              f"({per / 10:.1f}% of a core; {1000 / per if per else float('inf'):.0f} per core); latency added "
-              f"p50 {statistics.median(lat):.1f} ms, p95 {q[18]:.1f} ms, max {max(lat):.1f} ms; "
-              f"not sent (queue full or made > 120 ms late) {dropped}")
+        for mode in modes:
+            for busy in (float(b) for b in args.loop_busy.split(",")):
+                base, _, _ = await live(n, args.seconds, mode, args.workers, False, payloads, busy)
+                cpu, lat, dropped = await live(n, args.seconds, mode, args.workers, True, payloads, busy)
+                per = max(0.0, cpu - base) / (n * args.seconds) * 1000
+                q = statistics.quantiles(lat, n=20) if len(lat) >= 20 else [float("nan")] * 19
+                p50 = statistics.median(lat) if lat else float("nan")
+                print(f"live, {n} mic(s), {args.workers} audio {mode}, loop {busy:.0%} busy, {args.seconds:.0f} s: "
+                      f"CPU {cpu:.2f} s (without suppression {base:.2f} s) -> {per:.1f} ms CPU per s of audio "
+                      f"per mic ({per / 10:.1f}% of a core); added latency p50 {p50:.1f} ms, p95 {q[18]:.1f} ms, "
+                      f"max {max(lat, default=float('nan')):.1f} ms; packets dropped + frames late {dropped} "
+                      f"(of {n * int(args.seconds * 50)})")
     print("SNR through Opus (publisher 32 kbps VoIP) without -> with suppression: "
           "pause SNR / spectral SNR / SI-SDR, dB")
     for name, off, on in snr_table(5.0):

@@ -271,6 +271,10 @@ class _Child:
         lanes, self.lanes = list(self.lanes.values()), {}
         for lane in lanes:
             lane._died()
+        while self.waiting:
+            fut = self.waiting.pop()
+            if not fut.done():
+                fut.set_exception(RuntimeError("audio process ended"))
 
     def close(self) -> None:
         self.alive = False
@@ -323,6 +327,9 @@ class AudioProcesses:
         child.lanes[lane.sid] = lane
         child.send(_REQUEST.pack(_OPEN, lane.sid, 0.0))
         return lane
+
+    def pids(self) -> list[int]:
+        return [c.process.pid for c in self._children if c.alive and c.process is not None]
 
     def close(self) -> None:
         self.closed = True

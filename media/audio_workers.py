@@ -2,8 +2,10 @@
 
 Measured on this 2-core machine (benchmarks/audio.py): per 20 ms frame Opus decoding ~35-70 us,
 RNNoise ~1.1-1.5 ms, Opus encoding ~0.2-0.35 ms; all three are native calls through ctypes, which
-releases the GIL, so threads run several streams at once and the event loop keeps forwarding.
-(Processes would cost a copy and a pickle per frame each way and the same CPU.)
+releases the GIL, so threads run several streams at once while the event loop forwards, as long
+as the loop is not busy in Python itself: each hand-over of the GIL back to a thread then waits
+for the loop's switch interval (noise suppression runs in processes for that reason:
+media/audio_processes.py; decoding for a tap, one native call per packet, stays here).
 
 :class:`AudioWorkers` is one pool per app (setting ``audio_workers``).  :class:`SerialQueue` is one
 stream's lane through it: packets queued from the receive path (bounded: when the pool is behind,
