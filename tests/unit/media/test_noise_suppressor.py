@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
+import signal
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -172,3 +174,25 @@ async def test_garbage_opus_is_concealed_and_a_dtx_pause_stays_a_pause(
     assert any(s >= 48000 + 960 for s in steps), steps
     sup.close()
     assert sup.output.closed
+
+
+async def test_an_audio_process_that_dies_closes_its_suppressors(worker: Worker) -> None:
+    pool = AudioProcesses(1)
+    await pool.start()
+    router = worker.create_router("r")
+    mic = router.create_direct_transport().produce("audio", "audio/opus", source="microphone")
+    sup = NoiseSuppressor(router, mic, pool)
+    closed: list[bool] = []
+    sup.on_close = lambda: closed.append(True)  # the room moves its subscribers back to the raw track
+    os.kill(pool.pids()[0], signal.SIGKILL)
+    for _ in range(500):
+        if sup.closed:
+            break
+        mic.send_opus(b"\x78" + bytes(40))
+        await asyncio.sleep(0.01)
+    assert sup.closed and closed == [True] and sup.output.closed and not mic.closed
+    # the next stream gets a new process
+    again = NoiseSuppressor(router, mic, pool)
+    assert len(pool.pids()) <= 1
+    again.close()
+    pool.close()
