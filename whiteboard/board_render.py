@@ -200,13 +200,28 @@ def _draw_element(img: Image.Image, el: dict[str, Any], k: float) -> None:
 def page_image(page: Page, elements: Sequence[dict[str, Any]], background: Image.Image | None = None,
                *, scale: float = 1.0) -> Image.Image:
     """The page as an RGB image, ``scale`` times its logical size."""
+    return page_canvas(page, elements, background, scale=scale).convert("RGB")
+
+
+def page_canvas(page: Page, elements: Sequence[dict[str, Any]], background: Image.Image | None = None,
+                *, scale: float = 1.0) -> Image.Image:
+    """The page as the RGBA canvas it is drawn on (more elements can be drawn over it: draw_onto)."""
     size = (max(1, round(page.width * scale)), max(1, round(page.height * scale)))
     img = Image.new("RGBA", size, BG)
     if background is not None:
         img.alpha_composite(background.convert("RGBA").resize(size))
     for el in elements:
         _draw_element(img, el, scale)
-    return img.convert("RGB")
+    return img
+
+
+def draw_onto(canvas: Image.Image, elements: Sequence[dict[str, Any]], *, scale: float = 1.0) -> Image.Image:
+    """A copy of ``canvas`` (from page_canvas) with ``elements`` drawn over it, as page_canvas would
+    have drawn them after the ones already there."""
+    img = canvas.copy()
+    for el in elements:
+        _draw_element(img, el, scale)
+    return img
 
 
 def png_bytes(img: Image.Image) -> bytes:

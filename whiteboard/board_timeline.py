@@ -5,7 +5,9 @@ incrementally and an unchanged frame is not drawn again, so an hour at a few fra
 about one pass over the history plus a render per change.  Elements are converted to Python once per
 change to them (a deep observer names the ones an update touched), not all of them at every frame:
 with every element converted at each change, an hour of steady drawing cost time growing with the
-square of the strokes (docs/recording.md, "The whiteboard in the recording").
+square of the strokes (docs/recording.md, "The whiteboard in the recording").  Likewise a frame that
+only adds elements after the ones the last frame of that page drew (a stroke drawn, the common case)
+draws just those over the last canvas; anything else (an edit, a deletion, another page) redraws.
 
     timeline = await service.timeline(BoardKey(room_id))
     for t in frame_times:            # increasing (a time going back starts over)
@@ -21,7 +23,7 @@ import pycrdt
 from PIL import Image
 
 from whiteboard.board import BoardMeta, Page, element_order
-from whiteboard.board_render import page_image
+from whiteboard.board_render import draw_onto, page_canvas
 from whiteboard.board_store import BoardUpdate
 
 
@@ -40,6 +42,9 @@ class BoardTimeline:
         self._elements.observe_deep(self._on_change)
         self._converted: dict[str, dict[str, Any] | None] = {}  # element id -> its plain form (None: not an element)
         self._touched: set[str] = set()  # element ids changed since they were last converted
+        self._changed: set[str] = set()  # element ids converted again since the last drawing
+        self._canvas: Image.Image | None = None  # the last drawing (RGBA) of page _drawn[0], elements _drawn[1]
+        self._drawn: tuple[str, list[str]] | None = None
         self._applied = 0
         self._at = float("-inf")
         self._last: tuple[int, str] | None = None
@@ -55,6 +60,7 @@ class BoardTimeline:
 
     def _page_elements(self, page_id: str) -> list[dict[str, Any]]:
         """``elements_of(elements, page_id)``, from the converted elements (only the touched ones again)."""
+        self._changed |= self._touched
         for eid in self._touched:
             v = self._elements.get(eid)
             if isinstance(v, pycrdt.Map):
@@ -86,7 +92,16 @@ class BoardTimeline:
         key = (self._applied, page.page_id)
         if key != self._last or self._image is None:
             els = self._page_elements(page.page_id)
-            bg = self.backgrounds.get(page.background) if page.background else None
-            self._image = await asyncio.to_thread(page_image, page, els, bg, scale=self.scale)
+            ids = [d["id"] for d in els]
+            drawn, canvas = self._drawn, self._canvas
+            if (drawn is not None and canvas is not None and drawn[0] == page.page_id
+                    and ids[:len(drawn[1])] == drawn[1] and not self._changed.intersection(drawn[1])):
+                canvas = await asyncio.to_thread(draw_onto, canvas, els[len(drawn[1]):], scale=self.scale)
+            else:
+                bg = self.backgrounds.get(page.background) if page.background else None
+                canvas = await asyncio.to_thread(page_canvas, page, els, bg, scale=self.scale)
+            self._canvas, self._drawn = canvas, (page.page_id, ids)
+            self._changed.clear()
+            self._image = await asyncio.to_thread(canvas.convert, "RGB")
             self._last = key
         return self._image
