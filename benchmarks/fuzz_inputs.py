@@ -531,6 +531,10 @@ def valid_value(r: random.Random, t: Any, name: str, pools: Mapping[str, Sequenc
         lo = t.ge if t.ge is not None else -5
         hi = t.le if t.le is not None else 1000
         return r.randint(lo, hi)
+    if isinstance(t, mi.FloatType):  # bounds as given (the whiteboard's coordinates), strict ones kept inside
+        flo = t.ge if t.ge is not None else (t.gt + 1e-6 if t.gt is not None else -5.0)
+        fhi = t.le if t.le is not None else (t.lt - 1e-6 if t.lt is not None else 1000.0)
+        return r.uniform(flo, fhi)
     if isinstance(t, mi.BoolType):
         return r.random() < 0.5
     if isinstance(t, mi.NoneType):

@@ -32,6 +32,7 @@ from signaling.app_keys import DISPATCH
 from signaling.rooms import Role
 from signaling.rooms.moderation import REACTIONS
 from tests.conftest import Server
+from tests.e2e.board_peer import BoardPeer, b64
 
 PER_TYPE = 16  # generated requests of each type, per fuzzing participant
 JUNK = 60  # frames that are not requests, per fuzzing participant
@@ -79,6 +80,8 @@ async def test_generated_requests_reach_every_handler_and_never_break_the_server
         "sdp": [offer] * 6 + generate(6, lambda r: fi.sdp_text(r, [offer])),
         "sources": [{"0": "microphone", "1": "camera"}, {"1": "camera"}],
         "track_id": ["nope"], "track_ids": ["nope"], "emoji": list(REACTIONS),
+        # whiteboard updates that are Yjs (a stroke each), else every one stops at the decoder
+        "update": [b64(BoardPeer("fuzz").stroke("p1", [float(i), 1.0, 2.0, 3.0])[1]) for i in range(6)],
     }
     host = WsFuzzer(server, server.token(room_id, "fuzz-host", role=Role.HOST),
                   [t for t in models if t != "end_room"])  # the room must outlive the test
