@@ -15,7 +15,10 @@ if TYPE_CHECKING:
 async def attention(session: Session, req: Attention) -> Reply:
     target = one_target(req.participant_id, req.all_)
     live = session.room
-    r = live.room.ask_attention(session.participant, target, req.text, live.clock())
+    # everyone: everyone of the asker's place while breakout groups are open (a host visiting a
+    # group asks that group; the record counts only who was asked)
+    within = live.place_of(session.participant_id) if target is None else None
+    r = live.room.ask_attention(session.participant, target, req.text, live.clock(), within=within)
     live.broadcast({"event": "attention", "attention_id": r.attention_id, "text": r.text,
                     "from": {"participant_id": r.from_id, "name": r.from_name}, "sent_at": r.sent_at},
                    to=list(r.targets))

@@ -19,7 +19,7 @@ async def raise_hand(session: Session, _: RaiseHand) -> Reply:
     event = {"event": "hand_raised", "participant_id": hand.participant_id, "raised_at": hand.raised_at,
              "position": hand.position}
     if new:
-        live.to_stage(event, also=session.participant_id)
+        live.to_place(event, of=session.participant_id)  # while in breakout groups: the group and the hosts
         await live.store.save_room(live.room)  # the hands' history is part of the lesson's record
     return {"raised_at": hand.raised_at, "position": hand.position}
 
@@ -31,7 +31,7 @@ async def lower_hand(session: Session, req: LowerHand) -> Reply:
     lowered = live.room.lower_hands(session.participant, req.participant_id, req.all_, live.clock())
     by = session.participant_id
     for pid in lowered:
-        live.to_stage({"event": "hand_lowered", "participant_id": pid, "by": None if pid == by else by}, also=pid)
+        live.to_place({"event": "hand_lowered", "participant_id": pid, "by": None if pid == by else by}, of=pid)
     if lowered:
         await live.store.save_room(live.room)
     return {"lowered": lowered}
@@ -46,8 +46,8 @@ async def react(session: Session, req: React) -> Reply:
     live = session.room
     now = live.clock()
     emoji = live.room.react(session.participant, req.emoji, now)
-    live.to_stage({"event": "reaction", "participant_id": session.participant_id, "emoji": emoji, "sent_at": now},
-                  also=session.participant_id)
+    live.to_place({"event": "reaction", "participant_id": session.participant_id, "emoji": emoji, "sent_at": now},
+                  of=session.participant_id)
     return {}
 
 

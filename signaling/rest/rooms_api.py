@@ -62,8 +62,13 @@ async def list_rooms(request: web.Request) -> web.Response:
 
 async def get_room(request: web.Request) -> web.Response:
     require_admin(request)
-    room = await request.app[ROOMS].get(request.match_info["room_id"])
-    return _json(room.to_json())
+    rooms = request.app[ROOMS]
+    room = await rooms.get(request.match_info["room_id"])
+    data = room.to_json()
+    live = rooms.live.get(room.room_id)
+    if live is not None and live.places is not None:  # the open breakout groups are the live room's
+        data["breakouts"] = live.places.open_groups()
+    return _json(data)
 
 
 async def end_room(request: web.Request) -> web.Response:

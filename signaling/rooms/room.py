@@ -557,14 +557,16 @@ class Room:
 
     # --- attention ---------------------------------------------------------------------------
     def ask_attention(self, actor: Participant, participant_id: str | None, text: str,
-                      now: float) -> AttentionRequest:
-        """Ask one participant or (None) everyone but the moderators to confirm they are there."""
+                      now: float, *, within: Collection[str] | None = None) -> AttentionRequest:
+        """Ask one participant or (None) everyone but the moderators to confirm they are there
+        (``within``: everyone of those, e.g. the asker's breakout group)."""
         self.require(actor, Action.ATTENTION)
         text = text.strip()
         if len(text) > MAX_ATTENTION_TEXT:
             raise InvalidInput(f"the attention text has at most {MAX_ATTENTION_TEXT} characters")
         if participant_id is None:
-            targets = [p for p in self.joined() if not p.role.is_moderator and p is not actor]
+            targets = [p for p in self.joined() if not p.role.is_moderator and p is not actor
+                       and (within is None or p.participant_id in within)]
         else:
             targets = [self.get_joined(participant_id)]
         if not targets:

@@ -43,6 +43,20 @@ class RoomFeature(Protocol):
         """The room ends or the server stops."""
 
 
+class Places(Protocol):
+    """Where each participant is while breakout groups are open (LiveBreakouts gives it): activity
+    news (hands, reactions, attention) stays in the place it happens in."""
+
+    def grouped(self) -> bool:
+        """Whether breakout groups are open (or closing) now."""
+
+    def group_of(self, participant_id: str) -> str | None:
+        """The group a participant (a student, or a visiting host) is in now; None: the main room."""
+
+    def open_groups(self) -> list[dict[str, Any]]:
+        """The open groups (breakout_id, name, participant_ids) for the room's REST view; [] if none."""
+
+
 def _encode(message: dict[str, Any] | list[Any]) -> str:
     return json.dumps(message, ensure_ascii=False, separators=(",", ":"))
 
@@ -83,6 +97,7 @@ class LiveRoom:
         self._audience_timer: asyncio.TimerHandle | None = None
         self._last_audience_update: dict[str, Any] = {}
         self._reactions: dict[str, int] = {}
+        self.places: Places | None = None  # breakout groups (breakout_feature wires it)
 
     @property
     def room_id(self) -> str:
@@ -174,6 +189,25 @@ class LiveRoom:
             return
         self._last_audience_update = {k: v for k, v in update.items() if k != "reactions"}
         self.broadcast(update, to=[pid for pid, s in self.sessions.items() if s.participant.role is Role.VIEWER])
+
+    def place_of(self, participant_id: str) -> list[str] | None:
+        """Who shares ``participant_id``'s place while breakout groups are open: the people of its
+        group (or of the main room) plus the hosts and co-hosts wherever they are.  None: no groups
+        are open, the whole room is one place."""
+        places = self.places
+        if places is None or not places.grouped():
+            return None
+        here = places.group_of(participant_id)
+        return [p.participant_id for p in self.room.joined()
+                if p.role.is_moderator or places.group_of(p.participant_id) == here]
+
+    def to_place(self, message: dict[str, Any], *, of: str) -> int:
+        """Activity news about ``of`` (a hand, a reaction): to its place while breakout groups are
+        open (a group does not see the others' hands), otherwise as `to_stage`."""
+        place = self.place_of(of)
+        if place is None:
+            return self.to_stage(message, also=of)
+        return self.broadcast(message, to=place)
 
     def to_moderators(self, message: dict[str, Any]) -> int:
         return self.broadcast(message, to=[pid for pid, s in self.sessions.items()
