@@ -280,3 +280,13 @@ async def test_the_hosts_room_switch_wins_and_the_errors_are_stable(server: Serv
     assert await wait_until(lambda: not f.running, 5)
     for c in (teacher, student):
         await c.close()
+
+
+async def test_a_room_created_with_noise_suppression_has_it_on_for_everyone(server: Server) -> None:
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT", noise_suppression=True)
+    student = await server.join(room_id, "student")
+    state = await student.event("noise_suppression_state")
+    assert state["room"] is True
+    own = await student.request("set_noise_suppression", enabled=False)
+    assert own["error"]["code"] == "forbidden", own
+    assert (await student.request("set_noise_suppression", enabled=True))["forced"] is True
