@@ -151,8 +151,10 @@ async def test_locks_apply_at_once_and_lockdown_is_undone(server: Server) -> Non
     assert pa in muted["participant_ids"]
     await a.event("muted_by_host", source="camera")
     r = await host.request("set_lock", all=False)
+    # back to the locks from before the lockdown: chat and reactions, and private chat between
+    # students, which a school's room starts with locked (SCHOOL_LOCK)
     assert r["lockdown"] is False and r["lock"] == {**{k: False for k in r["lock"]}, "chat": True,
-                                                     "reactions": True}
+                                                     "reactions": True, "private_chat": True}
     assert (await a.request("chat_send", text="still locked"))["error"]["code"] == "forbidden"
     assert (await host.request("set_lock", chat=False, reactions=False))["ok"]
     assert (await a.request("chat_send", text="now"))["ok"]
