@@ -13,13 +13,15 @@ encoder), used by a thread (media/noise_suppressor.py) or in a child here.  :cla
 is the app's pool (``audio_workers`` processes, started at the first stream, spawned: no fork of a
 process with threads); :meth:`AudioProcesses.lane` is one stream's way through it.  Packets go to
 the child in order; each is answered (its cleaned frames, possibly none) so the parent knows how
-many are on their way: more than the lane's limit and the packet is dropped (counted) rather than
-the loop blocking on a full pipe.  A child that dies closes its lanes (``on_error``).
+many are on their way: more than the lane's limit, or more bytes than :data:`PIPE_BUDGET` for the
+child (30 microphones at once), and the packet is dropped (counted) rather than the loop blocking
+on a full pipe.  A child that dies closes its lanes (``on_error``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import itertools
 import logging
@@ -50,6 +52,7 @@ _OPEN, _PACKET, _CLOSE, _PING = 0, 1, 2, 3
 _REQUEST = struct.Struct("<BId")  # kind, stream id, arrived
 _REPLY = struct.Struct("<IHdII")  # stream id, frames, busy (s), lost, garbage (the decoder's counts)
 _FRAME = struct.Struct("<dBfdH")  # t, level, probability, arrived, payload length
+PIPE_BUDGET = 48 * 1024  # packet bytes a child may have unread (a Linux pipe holds 64 KiB)
 
 
 def audio_level(pcm: npt.NDArray[np.int16]) -> int:
@@ -140,15 +143,18 @@ class ProcessLane:
         self.lost = 0
         self.garbage = 0
         self.closed = False
+        self._sizes: collections.deque[int] = collections.deque()
 
     def put(self, packet: bytes, arrived: float) -> None:
         if self.closed:
             return
-        if self.pending >= self.limit:
+        msg = _REQUEST.pack(_PACKET, self.sid, arrived) + packet
+        if self.pending >= self.limit or not self._child.room_for(len(msg)):
             self.dropped += 1
             return
         self.pending += 1
-        self._child.send(_REQUEST.pack(_PACKET, self.sid, arrived) + packet)
+        self._sizes.append(len(msg))
+        self._child.send(msg, len(msg))
 
     def close(self) -> None:
         if not self.closed:
@@ -157,6 +163,8 @@ class ProcessLane:
 
     def _reply(self, frames: list[CleanFrame], busy: float, lost: int, garbage: int) -> None:
         self.pending = max(0, self.pending - 1)
+        if self._sizes:  # answers come in the order the packets went
+            self._child.unsent(self._sizes.popleft())
         self.busy_s, self.lost, self.garbage = busy, lost, garbage
         if frames and not self.closed:
             try:
@@ -190,6 +198,7 @@ class _Child:
         self.waiting: list[asyncio.Future[None]] = []
         self.alive = True
         self._backlog: list[bytes] = []
+        self.in_pipe = 0  # bytes of packets sent and not answered yet
         self.started = loop.run_in_executor(None, self._spawn)
         self.started.add_done_callback(self._spawned)
 
@@ -215,9 +224,10 @@ class _Child:
         for msg in backlog:
             self.send(msg)
 
-    def send(self, msg: bytes) -> None:
+    def send(self, msg: bytes, counted: int = 0) -> None:
         if not self.alive:
             return
+        self.in_pipe += counted
         if self.conn is None:
             self._backlog.append(msg)
             return
@@ -226,7 +236,17 @@ class _Child:
         except (OSError, ValueError):
             self._dead()
 
+    def room_for(self, size: int) -> bool:
+        """Whether ``size`` more bytes fit in what the pipe holds without the loop blocking on it
+        (Linux: 64 KiB; the child answers each packet, so this is what it has not read yet)."""
+        return self.in_pipe + size <= PIPE_BUDGET
+
+    def unsent(self, size: int) -> None:
+        self.in_pipe = max(0, self.in_pipe - size)
+
     def forget(self, lane: ProcessLane) -> None:
+        while lane._sizes:
+            self.unsent(lane._sizes.popleft())
         if self.lanes.pop(lane.sid, None) is not None:
             self.send(_REQUEST.pack(_CLOSE, lane.sid, 0.0))
 

@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import os
 import signal
+import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
 
@@ -195,4 +196,27 @@ async def test_an_audio_process_that_dies_closes_its_suppressors(worker: Worker)
     again = NoiseSuppressor(router, mic, pool)
     assert len(pool.pids()) <= 1
     again.close()
+    pool.close()
+
+
+async def test_many_streams_at_once_never_block_the_loop_on_a_full_pipe() -> None:
+    """40 microphones, 15 packets of 1 KB each at once to one child: what does not fit in the pipe
+    is dropped and counted (the loop never waits on the child), the rest is answered."""
+    pool = AudioProcesses(1)
+    await pool.start()
+    got: list[int] = []
+    lanes = [pool.lane(lambda frames: got.append(len(frames)), lambda: None) for _ in range(40)]
+    packet = bytes([0x80, 111]) + bytes(10) + b"\x78" + bytes(999)
+    started = time.monotonic()
+    for lane in lanes:
+        for _ in range(15):
+            lane.put(packet, time.monotonic())
+    assert time.monotonic() - started < 1.0  # no blocking write
+    dropped = sum(lane.dropped for lane in lanes)
+    assert 0 < dropped < 600
+    for _ in range(1000):
+        if all(lane.pending == 0 for lane in lanes):
+            break
+        await asyncio.sleep(0.02)
+    assert all(lane.pending == 0 for lane in lanes)
     pool.close()
