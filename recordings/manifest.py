@@ -47,10 +47,12 @@ class Manifest:
     captions: str | None = None
     version: int = 1
     board: list[dict[str, Any]] = field(default_factory=list)  # whiteboard stills: recordings/board_frames.py
+    group_id: str | None = None  # the breakout group this recording keeps (None: the main room)
+    group_name: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("chat", "captions"):
+        for key in ("chat", "captions", "group_id", "group_name"):
             if d[key] is None:
                 del d[key]
         if not d["board"]:
@@ -63,7 +65,8 @@ class Manifest:
         return cls(recording_id=d["recording_id"], room_id=d["room_id"], room_name=d.get("room_name", ""),
                    started_at=float(d["started_at"]), ended_at=d.get("ended_at"), tracks=tracks,
                    speakers=d.get("speakers", SPEAKERS), chat=d.get("chat"), captions=d.get("captions"),
-                   version=int(d.get("version", 1)), board=list(d.get("board") or []))
+                   version=int(d.get("version", 1)), board=list(d.get("board") or []),
+                   group_id=d.get("group_id"), group_name=d.get("group_name"))
 
     def next_segment(self, participant_id: str, source: str) -> int:
         return sum(1 for t in self.tracks if t.participant_id == participant_id and t.source == source)

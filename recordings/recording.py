@@ -52,6 +52,8 @@ class Recording:
     error_message: str | None = None
     chat: bool = False  # chat.vtt exists
     captions: bool = False  # captions.vtt exists
+    group_id: str | None = None  # the breakout group recorded (record_groups); None: the room's main recording
+    group_name: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_(self, **changes: Any) -> Recording:
@@ -63,4 +65,5 @@ class Recording:
                 "ended_at": self.ended_at, "started_by": self.started_by, "duration_s": self.duration_s,
                 "size_bytes": self.size_bytes, "tracks": [t.to_json() for t in self.tracks],
                 "composed": self.composed, "progress": self.progress, "error": self.error,
-                "error_message": self.error_message, "chat": self.chat, "captions": self.captions}
+                "error_message": self.error_message, "chat": self.chat, "captions": self.captions,
+                "group_id": self.group_id, "group_name": self.group_name}

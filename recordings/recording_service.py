@@ -14,7 +14,7 @@ import logging
 import secrets
 import shutil
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,9 +34,10 @@ from recordings.errors import (
 from recordings.manifest import CHAT, COMPOSED, Manifest, read_manifest, write_manifest
 from recordings.recording import Recording, RecordingState, TrackInfo
 from recordings.recording_store import RecordingQuery, RecordingStore
-from recordings.room_recorder import RecordingFailed, RoomRecorder
+from recordings.room_recorder import Keep, RecordingFailed, RoomRecorder
 from recordings.track_writer import TrackWriteError, repair
-from signaling.media.media_feature import media_feature_of
+from signaling.media.media_feature import MediaFeature, media_feature_of
+from signaling.rooms.live_breakouts import LiveBreakouts
 
 if TYPE_CHECKING:
     from signaling.ws.live_room import LiveRoom
@@ -54,6 +55,17 @@ class Active:
     recording: Recording
     recorder: RoomRecorder
     live: LiveRoom
+    breakouts: LiveBreakouts | None = None
+    listener: Callable[[], None] | None = None  # subscribed to the breakouts' place changes
+    groups: dict[str, Active] = field(default_factory=dict)  # group id -> its own recording (record_groups)
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # group recordings start and stop in order
+
+
+def breakouts_in(live: LiveRoom) -> LiveBreakouts | None:
+    for feature in live.features:
+        if isinstance(feature, LiveBreakouts):
+            return feature
+    return None
 
 
 def track_infos(directory: Path, manifest: Manifest) -> tuple[TrackInfo, ...]:
@@ -135,13 +147,50 @@ class RecordingService:
         media = media_feature_of(live)
         if media is None or live.closed:
             raise RecordingUnavailable("this room has no media to record")
+        breakouts = breakouts_in(live)
+        keep: Keep | None = None
+        if breakouts is not None:
+            br = breakouts
+
+            def keep(pid: str, audio: bool) -> bool:  # the main room's recording: the main room's tracks
+                return br.heard_in(None, pid, audio=audio)
+
+        self._starting.add(live.room_id)
+        try:
+            rec, recorder = await self._open(live, media, by=by, keep=keep, group=None)
+        finally:
+            self._starting.discard(live.room_id)
+        a = Active(rec, recorder, live, breakouts)
+        self.active[live.room_id] = a
+        self._lives[live.room_id] = live
+        if breakouts is not None:
+            def places_changed() -> None:
+                self._places_changed(a)
+
+            a.listener = places_changed
+            breakouts.subscribe(places_changed)
+            if breakouts.recorded_groups():
+                self._spawn(self._sync_groups(a))
+        now = rec.started_at
+        live.broadcast({"event": "recording_started", "recording_id": rec.recording_id, "started_at": now,
+                        "by": by})
+        live.emit("recording_started", {"recording_id": rec.recording_id, "by": by})
+        log.info("recording %s started", rec.recording_id, extra={"room_id": live.room_id})
+        return rec
+
+    async def _open(self, live: LiveRoom, media: MediaFeature, *, by: str | None, keep: Keep | None,
+                    group: tuple[str, str] | None) -> tuple[Recording, RoomRecorder]:
+        """A recording's files begun and its record stored; ``group``: (id, name) of the breakout
+        group it records (None: the room's main recording)."""
+        room = live.room
         recording_id = secrets.token_hex(8)
         now = self.clock()
+        group_id, group_name = group if group is not None else (None, None)
         rec = Recording(recording_id=recording_id, room_id=live.room_id, room_name=room.settings.name,
                         external_id=room.settings.external_id, state=RecordingState.RECORDING, started_at=now,
-                        started_by=by)
+                        started_by=by, group_id=group_id, group_name=group_name)
         manifest = Manifest(recording_id=recording_id, room_id=live.room_id, room_name=room.settings.name,
-                            started_at=now)
+                            started_at=now, group_id=group_id, group_name=group_name)
 
         def name_of(pid: str) -> str:
             p = room.participants.get(pid)
@@ -151,8 +200,7 @@ class RecordingService:
             self._spawn(self._failed(live.room_id, recording_id, error))
 
         recorder = RoomRecorder(media, self.directory(recording_id), manifest, min_free_bytes=self.min_free_bytes,
-                                names=name_of, on_failed=failed, wall=self.clock)
-        self._starting.add(live.room_id)
+                                names=name_of, on_failed=failed, wall=self.clock, keep=keep)
         try:
             try:
                 recorder.start()
@@ -168,20 +216,64 @@ class RecordingService:
         except BaseException:
             await recorder.stop()
             raise
-        finally:
-            self._starting.discard(live.room_id)
-        self.active[live.room_id] = Active(rec, recorder, live)
-        self._lives[live.room_id] = live
-        live.broadcast({"event": "recording_started", "recording_id": recording_id, "started_at": now, "by": by})
-        live.emit("recording_started", {"recording_id": recording_id, "by": by})
-        log.info("recording %s started", recording_id, extra={"room_id": live.room_id})
-        return rec
+        return rec, recorder
+
+    # --- breakout groups ---------------------------------------------------------------------
+    def _places_changed(self, a: Active) -> None:
+        """On the loop, as the groups' media change: every recording keeps its place's tracks;
+        group recordings begin and end with their groups."""
+        a.recorder.refresh()
+        for g in a.groups.values():
+            g.recorder.refresh()
+        if a.groups or (a.breakouts is not None and a.breakouts.recorded_groups()):
+            self._spawn(self._sync_groups(a))
+
+    async def _sync_groups(self, a: Active) -> None:
+        async with a.lock:
+            running = self.active.get(a.live.room_id) is a and not a.live.closed
+            wanted = a.breakouts.recorded_groups() if running and a.breakouts is not None else {}
+            for gid in [gid for gid in a.groups if gid not in wanted]:
+                await self._stop_group(a, a.groups.pop(gid))
+            media = media_feature_of(a.live)
+            if media is None or a.breakouts is None:
+                return
+            br = a.breakouts
+            for gid, name in wanted.items():
+                if gid in a.groups:
+                    continue
+
+                def keep(pid: str, audio: bool, gid: str = gid) -> bool:
+                    return br.heard_in(gid, pid, audio=audio)
+
+                try:
+                    rec, recorder = await self._open(a.live, media, by=a.recording.started_by, keep=keep,
+                                                     group=(gid, name))
+                except (RecordingDiskFull, RecordingUnavailable) as e:  # the room's recording goes on
+                    log.warning("group %s not recorded: %s", gid, e, extra={"room_id": a.live.room_id})
+                    continue
+                a.groups[gid] = Active(rec, recorder, a.live)
+                log.info("recording %s of group %s started", rec.recording_id, gid,
+                         extra={"room_id": a.live.room_id})
+
+    async def _stop_group(self, a: Active, g: Active) -> None:
+        await g.recorder.stop()
+        rec = await self._finished(g, state=RecordingState.PROCESSING)
+        a.live.emit("recording_stopped", {"recording_id": rec.recording_id, "by": None,
+                                          "duration_s": rec.duration_s, "group_id": rec.group_id})
+        self._spawn(self._compose(rec))
+
+    def _unsubscribe(self, a: Active) -> None:
+        if a.breakouts is not None and a.listener is not None:
+            a.breakouts.unsubscribe(a.listener)
+            a.listener = None
 
     async def stop(self, room_id: str, *, by: str | None, compose: bool = True) -> Recording:
         a = self.active.pop(room_id, None)
         if a is None:
             raise NotRecording("this lesson is not being recorded")
+        self._unsubscribe(a)
         await a.recorder.stop()
+        await self._sync_groups(a)  # not active any more: its groups' recordings stop with it
         # without compose (the server is going down) it stays processing: composed at the next start
         rec = await self._finished(a, state=RecordingState.PROCESSING)
         live = a.live
@@ -201,6 +293,12 @@ class RecordingService:
         manifest = a.recorder.manifest
         ended = manifest.ended_at or self.clock()
         chat = False
+        if rec.group_id is not None:  # the room's chat and captions are the main room's
+            rec = rec.with_(state=state, ended_at=ended, duration_s=round(ended - rec.started_at, 3),
+                            tracks=track_infos(directory, manifest), size_bytes=dir_size(directory),
+                            error=error.reason if error else None, error_message=str(error) if error else None)
+            await self.store.save(rec)
+            return rec
         with contextlib.suppress(OSError):
             write_chat_vtt(directory / CHAT, chat_vtt(live.room.chat.messages(), started_at=rec.started_at,
                                                       ended_at=ended))
@@ -237,7 +335,7 @@ class RecordingService:
     async def _write_board(self, directory: Path, rec: Recording) -> None:
         """The whiteboard as shown over the recording: stills + the manifest's ``board`` entry;
         once, before the first composition (not in stop: an hour of board takes seconds to render)."""
-        if self.board is None or (directory / BOARD_DIR).exists():
+        if self.board is None or rec.group_id is not None or (directory / BOARD_DIR).exists():
             return
         try:
             manifest = await asyncio.to_thread(read_manifest, directory)
@@ -256,10 +354,21 @@ class RecordingService:
 
     async def _failed(self, room_id: str, recording_id: str, error: RecordingFailed) -> None:
         a = self.active.get(room_id)
-        if a is None or a.recording.recording_id != recording_id:
+        if a is not None and a.recording.recording_id != recording_id:
+            g = next((g for g in a.groups.values() if g.recording.recording_id == recording_id), None)
+            if g is not None and g.recording.group_id is not None:  # a group's alone: the room's goes on
+                async with a.lock:
+                    if a.groups.get(g.recording.group_id) is g:
+                        del a.groups[g.recording.group_id]
+                        await g.recorder.stop()
+                        await self._finished(g, state=RecordingState.FAILED, error=error)
+            return
+        if a is None:
             return
         del self.active[room_id]
+        self._unsubscribe(a)
         await a.recorder.stop()
+        await self._sync_groups(a)
         rec = await self._finished(a, state=RecordingState.FAILED, error=error)
         if not a.live.closed:
             a.live.broadcast({"event": "recording_failed", "recording_id": recording_id, "reason": error.reason,
@@ -417,7 +526,8 @@ class RecordingService:
     async def delete(self, recording_id: str) -> None:
         rec = await self.get(recording_id)
         if rec.state is RecordingState.RECORDING and any(
-                a.recording.recording_id == recording_id for a in self.active.values()):
+                x.recording.recording_id == recording_id
+                for a in self.active.values() for x in (a, *a.groups.values())):
             raise RecordingBusy("this recording is still being made: stop it first")
         self.composer.cancel(self.directory(recording_id))
         await asyncio.to_thread(shutil.rmtree, self.directory(recording_id), True)

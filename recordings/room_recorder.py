@@ -33,6 +33,7 @@ log = logging.getLogger("urok.recording")
 
 FLUSH_INTERVAL_S = 0.25  # packets wait at most this long in memory before the writer thread has them
 SPACE_CHECK_S = 2.0  # how often the free disk space is looked at
+Keep = Callable[[str, bool], bool]  # (participant_id, audio) -> the track belongs to the recording now
 RECORDED_SOURCES = frozenset({"microphone", "camera", "screen", "screen_audio"})
 
 
@@ -52,9 +53,11 @@ class RecordingFailed(Exception):
 class RoomRecorder:
     def __init__(self, media: MediaFeature, directory: Path, manifest: Manifest, *, min_free_bytes: int,
                  names: Callable[[str], str], on_failed: Callable[[RecordingFailed], None],
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, keep: Keep | None = None) -> None:
         """``names``: a participant's display name by id; ``on_failed``: called once on the loop
-        when the recording stops by itself (the recorder is closed by then)."""
+        when the recording stops by itself (the recorder is closed by then); ``keep(participant_id,
+        audio)``: whether that participant's track belongs to this recording now (breakout groups:
+        the main room's recording keeps the main room; ``refresh`` when the places change)."""
         self.media = media
         self.router: Router = media.router
         self.directory = directory
@@ -63,6 +66,7 @@ class RoomRecorder:
         self._names = names
         self._on_failed = on_failed
         self._wall = wall
+        self._keep = keep
         self._direct: DirectTransport | None = None
         self.tracks: dict[str, TrackRecorder] = {}  # producer id -> the file being written
         self._ending: list[TrackRecorder] = []
@@ -144,6 +148,8 @@ class RoomRecorder:
         except (ClosedError, SfuError) as e:
             log.warning("recording %s: cannot record track %s: %s", self.manifest.recording_id, producer.id, e)
             return
+        if self._keep is not None:
+            recorder.set_paused(not self._keep(pid, producer.kind == "audio"))
         self.tracks[producer.id] = recorder
         self.manifest.tracks.append(entry)  # on the loop, while the writer thread is not writing it
         self._dirty = True
@@ -154,11 +160,22 @@ class RoomRecorder:
             recorder.stop_consuming()
             self._ending.append(recorder)
 
+    def refresh(self) -> None:
+        """The places changed (breakout groups): each track is paused or resumed by ``keep``."""
+        if self._keep is None or self.closed:
+            return
+        for t in self.tracks.values():
+            t.set_paused(not self._keep(t.entry.participant_id, t.entry.kind == "audio"))
+
     def _dominant_speaker(self, track_id: str) -> None:
         if self._chained is not None:
             self._chained(track_id)
+        if self.closed:
+            return  # several recordings chain this callback; one stopped early stays a link
         track = self.media.tracks.get(track_id)
-        if track is not None and track.participant_id != self._last_speaker:
+        if track is None or (self._keep is not None and not self._keep(track.participant_id, True)):
+            return  # a speaker of another breakout group
+        if track.participant_id != self._last_speaker:
             self._last_speaker = track.participant_id
             t = round(self._wall() - self.manifest.started_at, 3)
             self._speakers.append(json.dumps({"t": t, "participant_id": track.participant_id}))

@@ -21,7 +21,7 @@ def _row(r: Recording) -> dict[str, Any]:
             "ended_at": r.ended_at, "started_by": r.started_by, "duration_s": r.duration_s,
             "size_bytes": r.size_bytes, "tracks": [x.to_json() for x in r.tracks], "composed": r.composed,
             "progress": r.progress, "error": r.error, "error_message": r.error_message, "chat": r.chat,
-            "captions": r.captions}
+            "captions": r.captions, "group_id": r.group_id, "group_name": r.group_name}
 
 
 def _recording(row: Any) -> Recording:
@@ -30,7 +30,8 @@ def _recording(row: Any) -> Recording:
                      ended_at=row.ended_at, started_by=row.started_by, duration_s=row.duration_s,
                      size_bytes=row.size_bytes, tracks=tuple(TrackInfo(**x) for x in row.tracks),
                      composed=row.composed, progress=row.progress, error=row.error,
-                     error_message=row.error_message, chat=row.chat, captions=row.captions)
+                     error_message=row.error_message, chat=row.chat, captions=row.captions,
+                     group_id=row.group_id, group_name=row.group_name)
 
 
 def _where(q: RecordingQuery) -> Any:

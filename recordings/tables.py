@@ -1,7 +1,8 @@
 """This feature's tables, on the store's metadata (signaling/store/schema.py; see all_tables.py).
 
-One row per recording (revision r0006_recordings).  No foreign key to rooms: the rooms' retention
-may delete a room while its recordings are kept for their own retention (recording_retention_days).
+One row per recording (revision r0006_recordings; group_id and group_name r0010).  No foreign key to
+rooms: the rooms' retention may delete a room while its recordings are kept for their own retention
+(recording_retention_days).
 The track list is JSON (it is read and written whole, with the manifest as its source)."""
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ recordings = sa.Table(
     sa.Column("error_message", sa.String(1000), nullable=True),
     sa.Column("chat", sa.Boolean, nullable=False),
     sa.Column("captions", sa.Boolean, nullable=False),
+    sa.Column("group_id", ID, nullable=True),  # r0010: the breakout group recorded (None: the main room)
+    sa.Column("group_name", TEXT, nullable=True),
     sa.Index("ix_recordings_room_id_started_at", "room_id", "started_at"),
     sa.Index("ix_recordings_external_id", "external_id"),
     sa.Index("ix_recordings_started_at", "started_at"),

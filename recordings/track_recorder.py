@@ -59,6 +59,9 @@ class TrackRecorder:
         self.started = False  # the first frame is in the file (its start is known)
         self.moved = False  # ``entry.start`` changed since the manifest was last written
         self.closed = False
+        # not part of this recording now (its participant is in another breakout group): packets
+        # are dropped on arrival, a gap on the same timeline as a mute's
+        self.paused = False
         self.consumer: DirectConsumer = direct.consume(producer, self._on_rtp)
 
     @staticmethod
@@ -68,10 +71,20 @@ class TrackRecorder:
 
     def _on_rtp(self, packet: bytes) -> None:
         # on the receive path: one append with the arrival time
+        if self.paused:
+            return
         now = self._wall()
         if not self.first_arrival:
             self.first_arrival = now
         self._queue.append((now, packet))
+
+    def set_paused(self, paused: bool) -> None:
+        """On the loop: leave the recording (breakout groups) or come back to it."""
+        if paused == self.paused:
+            return
+        self.paused = paused
+        if not paused and self.video and not self.consumer.closed:
+            self.consumer.request_keyframe()  # the first frame after the gap must decode
 
     def take(self) -> collections.deque[tuple[float, bytes]]:
         """On the loop: the packets since the last take (handed to the writer thread)."""

@@ -41,6 +41,7 @@ class BreakoutsPrepare(Request):
 
 class BreakoutsStart(BreakoutsPrepare):
     duration_s: Seconds | None = None
+    record_groups: bool = False  # while the lesson is recorded, each group has its own recording too
 
 
 class BreakoutsBroadcast(Request):
@@ -121,7 +122,7 @@ async def breakouts_start(session: Session, req: BreakoutsStart) -> Reply:
     if req.rooms is not None or req.count is not None or req.template_id is not None:
         await feature.prepare(_rooms(req), assign=Assignment(req.assign), seed=req.seed, cap=req.cap,
                               template_id=req.template_id)
-    b = await feature.start(req.duration_s)
+    b = await feature.start(req.duration_s, record_groups=req.record_groups)
     return {"breakouts": b.to_json(live.clock())}
 
 

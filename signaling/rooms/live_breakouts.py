@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from signaling.media.media_feature import Track, media_feature_of
@@ -62,6 +62,45 @@ class LiveBreakouts:
         self._writer: asyncio.Task[None] | None = None
         self._write_lock = asyncio.Lock()
         self._dirty = False
+        self.record_groups = False  # breakouts_start's record_groups: each open group has its own recording
+        self._listeners: list[Callable[[], None]] = []
+
+    # --- for other features (the recording) --------------------------------------------------
+    def subscribe(self, listener: Callable[[], None]) -> None:
+        """``listener()`` is called on the loop whenever the places change (open, move, visit,
+        speak to all, a group closed, the end), after the media follows them."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def heard_in(self, group_id: str | None, participant_id: str, *, audio: bool) -> bool:
+        """Whether a participant's track is heard in a place now (a group, or None: the main
+        room), as a member of that place hears it (Breakouts.hears)."""
+        b = self.current
+        if b is None or not b.running:
+            return group_id is None
+        if audio and participant_id in b.speakers:
+            return True
+        visit = b.visits.get(participant_id)
+        if visit is not None and visit.listen_only:
+            return False
+        return b.group_of(participant_id) == group_id
+
+    def recorded_groups(self) -> dict[str, str]:
+        """The open groups (id -> name) to record apart: those of a start with record_groups."""
+        b = self.current
+        if b is None or not b.running or not self.record_groups:
+            return {}
+        return {g.group_id: g.name for g in b.groups.values() if g.open}
+
+    def _places_moved(self) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener()
+            except Exception:  # a listener's failure never stops the groups
+                log.exception("breakout listener failed", extra={"room_id": self.live.room_id})
 
     # --- helpers -----------------------------------------------------------------------------
     def _now(self) -> float:
@@ -89,6 +128,7 @@ class LiveBreakouts:
         if first:
             await media.refresh_audience(first)
         await media.refresh_audience()
+        self._places_moved()
 
     def _student(self, participant_id: str) -> Participant:
         """A joined participant who is not a host or co-host (guests in the waiting room are not assigned)."""
@@ -279,12 +319,13 @@ class LiveBreakouts:
         present = {p.identity: p.participant_id for p in self._students()}
         return [(g.name, [present[i] for i in g.identities if i in present]) for g in tpl.groups]
 
-    async def start(self, duration_s: float | None) -> Breakouts:
+    async def start(self, duration_s: float | None, *, record_groups: bool = False) -> Breakouts:
         b = self.current
         if b is None or b.state is not BreakoutState.PREPARED:
             raise InvalidState("no prepared breakout groups: give the rooms")
         now = self._now()
         b.open(now, duration_s=duration_s)
+        self.record_groups = record_groups
         await self._apply_media()
         self._tell_students("breakouts_started")
         self.live.to_moderators({"event": "breakouts_started", "breakouts": b.to_json(now)})
