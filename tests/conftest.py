@@ -205,3 +205,14 @@ async def server_factory() -> AsyncIterator[Callable[..., Any]]:
 async def server(server_factory: Callable[..., Any]) -> Server:
     srv: Server = await server_factory()
     return srv
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """One rule for the ``slow`` marker (pyproject.toml): skipped unless UROK_SLOW=1, whatever else
+    the test says (a small version of each runs by default)."""
+    if os.environ.get("UROK_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="long load test: set UROK_SLOW=1")
+    for item in items:
+        if item.get_closest_marker("slow") is not None:
+            item.add_marker(skip)
