@@ -105,6 +105,15 @@ async def test_two_speakers_are_captioned_with_their_names_stored_and_exported(s
         return any(e["final"] for e in captions(c, tid)) and any(e["final"] for e in captions(c, sid))
 
     assert await wait_until(lambda: both_final(student) and both_final(teacher), 90), captions(student)
+    # a pause inside the speech can end a phrase before the speech ends: wait for the end of both
+    # speeches and for each speaker's last phrase to be final (0.4 s of silence ends it)
+    def spoken_and_final(track: SpeechTrack, pid: str) -> bool:
+        mine = captions(student, pid)
+        return (track.spoken_until is not None and time.time() > track.spoken_until + 2.0  # its partials are in
+                and bool(mine) and mine[-1]["final"])
+
+    assert await wait_until(lambda: spoken_and_final(track_t, tid) and spoken_and_final(track_s, sid), 90), \
+        captions(student)
     final_at = time.time()
     # everyone who has captions on sees both speakers, under their names; partials come before the final
     for c in (teacher, student):
