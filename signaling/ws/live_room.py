@@ -316,6 +316,9 @@ class LiveRoom:
             for f in self.features:
                 await f.on_left(old)
         self.welcome(session)
+        # the seat is durable from the welcome on: marked for the writer before any feature's hook
+        # can yield (a flush meanwhile, e.g. a REST listing, must not miss it); marking is not I/O
+        await self.store.save_room(self.room)
         if p.state is ParticipantState.JOINED:  # a reconnect of someone already in: nobody is told
             await self._entered(session, announce=p.participant_id not in self._announced)
             if p.role.is_moderator:  # "wait for the teacher": the teacher is here
