@@ -17,7 +17,7 @@ async def start_with_journal(http: aiohttp.ClientSession, server: Serve, journal
     await server.start(http)
     async with http.post(server.base + "/v1/webhooks", headers=ADMIN,
                          json={"url": journal.url(), "events": events}) as r:
-        assert r.status == 201
+        assert r.status == 201, (r.status, await r.text())  # once seen failing in a whole-suite run
 
 
 async def stop_all(journal: Receiver, *servers: Serve) -> None:
