@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 
@@ -65,6 +66,12 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await runner.cleanup()
         raise SettingsError(f"cannot start: {e.strerror or e}") from None
     log.info("listening on http://%s:%d", settings.host, settings.port)
+    # What the start made (modules, the app, the libraries' tables) lives as long as the process: out
+    # of the garbage collector's sight, a full collection scans only what the lessons made since. A
+    # full collection with everything in sight paused the loop 220 ms with 2000 people in a room
+    # (docs/benchmarks.md, "Signalling on each store"; the loop monitor counts the pauses).
+    gc.collect()
+    gc.freeze()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a stop then still writes the store
