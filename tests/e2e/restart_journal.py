@@ -8,14 +8,18 @@ import aiohttp
 from tests.e2e.test_store_restart import TOKENS, Serve
 from tests.e2e.test_webhooks import Receiver
 
-ADMIN = {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
+
+def admin() -> dict[str, str]:
+    """An admin's headers, minted when used: a token made at import (collection) time expired before
+    these tests ran in a whole-suite run (18 minutes later)."""
+    return {"Authorization": "Bearer " + TOKENS.mint_admin(ttl_s=600)}
 
 
 async def start_with_journal(http: aiohttp.ClientSession, server: Serve, journal: Receiver,
                              events: list[str]) -> None:
     """Start ``server`` and register a webhook for ``events`` at ``journal``."""
     await server.start(http)
-    async with http.post(server.base + "/v1/webhooks", headers=ADMIN,
+    async with http.post(server.base + "/v1/webhooks", headers=admin(),
                          json={"url": journal.url(), "events": events}) as r:
         assert r.status == 201, (r.status, await r.text())  # once seen failing in a whole-suite run
 

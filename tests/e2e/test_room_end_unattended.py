@@ -18,7 +18,7 @@ from signaling.app_keys import TOKENS as APP_TOKENS
 from signaling.events import ATTENDANCE_READY, PARTICIPANT_LEFT, ROOM_ENDED, RoomEvent
 from signaling.rooms import Role
 from tests.conftest import Server, start_server, test_settings
-from tests.e2e.restart_journal import ADMIN, start_with_journal, stop_all
+from tests.e2e.restart_journal import admin, start_with_journal, stop_all
 from tests.e2e.test_roster_entry import lesson_room
 from tests.e2e.test_store_restart import Serve, connect, token
 from tests.e2e.test_webhooks import Receiver
@@ -89,7 +89,7 @@ async def test_a_room_whose_end_passed_while_the_server_was_down_ends_at_the_sta
             await start_with_journal(http, first, journal, [ROOM_ENDED, PARTICIPANT_LEFT, ATTENDANCE_READY])
             ends_at = time.time() + 1.5
             async with http.post(first.base + "/v1/rooms", json={"name": "7Б", "ends_at": ends_at},
-                                 headers=ADMIN) as r:
+                                 headers=admin()) as r:
                 room_id = (await r.json())["room_id"]
             student = await connect(http, first, token(room_id, "s-1"))
             await student.event("welcome")
@@ -104,10 +104,10 @@ async def test_a_room_whose_end_passed_while_the_server_was_down_ends_at_the_sta
             assert got == [(PARTICIPANT_LEFT, room_id), (ROOM_ENDED, room_id), (ATTENDANCE_READY, room_id)]
             left = journal.unique()[0].payload
             assert left["participant"]["identity"] == "s-1" and left["reason"] == "room_ended"
-            async with http.get(second.base + f"/v1/rooms/{room_id}", headers=ADMIN) as r:
+            async with http.get(second.base + f"/v1/rooms/{room_id}", headers=admin()) as r:
                 room = await r.json()
             assert room["active"] is False and abs(room["ended_at"] - ends_at) < 1e-3
-            async with http.get(second.base + f"/v1/rooms/{room_id}/attendance", headers=ADMIN) as r:
+            async with http.get(second.base + f"/v1/rooms/{room_id}/attendance", headers=admin()) as r:
                 [record] = (await r.json())["participants"]
             assert abs(record["intervals"][-1]["left"] - ends_at) < 1e-3  # present to the end, as the store knew
         finally:
