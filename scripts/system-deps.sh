@@ -7,7 +7,8 @@
 #                          tests (tests/e2e/firefox) firefox-esr, node/npm and the pinned WebDriver BiDi
 #                          driver (puppeteer-core, `npm ci` from its package-lock.json; it never
 #                          downloads a browser: the tests use Debian's /usr/bin/firefox-esr)
-#                          and postgresql (initdb, pg_ctl) for the store suite's throwaway cluster
+#                          and postgresql (initdb, pg_ctl) for the store suite's throwaway cluster,
+#                          redis-server for the cluster suite's throwaway Redis
 set -euo pipefail
 mode="${1:-test}"
 need=()
@@ -18,6 +19,8 @@ if [ "$mode" = test ]; then
   command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
   # the store suite's throwaway PostgreSQL cluster (tests/unit/store/conftest.py: initdb + pg_ctl)
   command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+  # the cluster tests' throwaway Redis (tests/redis_server.py: redis-server on a free port)
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   # recordings are probed (ffprobe) and compared; speech for the caption tests is synthesised
   # (espeak-ng); whiteboard exports are rendered back (pdftoppm)
   command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
