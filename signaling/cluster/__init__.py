@@ -1,0 +1,1 @@
+"""Several worker processes and machines: who serves which room (signaling/cluster/directory.py)."""
