@@ -4,7 +4,9 @@
 (incoming track) / ``Consumer`` (one outgoing copy). See ``docs/sfu.md``. Features (recording,
 noise suppression, bots, playback) use only what this module exports: ``Router.create_direct_transport``
 -> ``DirectTransport`` (``consume`` -> ``DirectConsumer``, ``produce`` -> ``DirectProducer``),
-``Consumer.replace_producer``; see ``docs/sfu_features.md``. Never imports ``signaling``.
+``Consumer.replace_producer``; see ``docs/sfu_features.md``. Between routers (workers, processes,
+machines): ``Router.create_pipe_transport`` -> ``PipeTransport`` (``consume`` -> ``PipeConsumer``,
+``produce(description)``), ``Router.pipe_to_router``; see docs/sfu.md. Never imports ``signaling``.
 """
 
 from .consumer import Consumer
@@ -21,6 +23,9 @@ from .errors import (
     UnknownMidError,
     UnsupportedCodecError,
 )
+from .pipe_consumer import InvalidPipeDescriptionError, PipeConsumer, PipeProducerDescription
+from .pipe_srtp import InvalidSrtpParametersError, SrtpParameters
+from .pipe_transport import PipeAddressError, PipeStats, PipeTransport
 from .producer import Producer
 from .router import Router
 from .rtp import RtpHeader, parse_header
@@ -40,16 +45,24 @@ __all__ = [
     "DuplicateIdError",
     "IceServer",
     "InvalidCandidateError",
+    "InvalidPipeDescriptionError",
     "InvalidSdpError",
+    "InvalidSrtpParametersError",
     "InvalidStateError",
     "MediaSection",
     "OpusPacketizer",
+    "PipeAddressError",
+    "PipeConsumer",
+    "PipeProducerDescription",
+    "PipeStats",
+    "PipeTransport",
     "Producer",
     "Router",
     "RtpCallback",
     "RtpHeader",
     "RtpPacketizer",
     "SfuError",
+    "SrtpParameters",
     "UnknownMidError",
     "UnsupportedCodecError",
     "WebRtcTransport",

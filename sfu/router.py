@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Protocol
 from .active_speaker_observer import ActiveSpeakerObserver
 from .direct_transport import DirectTransport
 from .errors import ClosedError, DuplicateIdError
+from .pipe_transport import PipeTransport, pipe_to_router
 from .webrtc_transport import WebRtcTransport
 
 if TYPE_CHECKING:
+    from .pipe_consumer import PipeConsumer
     from .producer import Producer
     from .settings import WorkerContext
 
@@ -44,6 +46,8 @@ class Router:
         self._producers: dict[str, Producer] = {}
         self._observers: list[ActiveSpeakerObserver] = []
         self._direct: dict[str, DirectTransport] = {}  # features' transports (sfu.direct_transport)
+        self._pipes: dict[str, PipeTransport] = {}  # to other routers (sfu.pipe_transport)
+        self._pipe_pairs: dict[int, tuple[PipeTransport, PipeTransport]] = {}  # pipe_to_router's, by id(other)
 
     @property
     def worker(self) -> RouterOwner:
@@ -65,6 +69,10 @@ class Router:
     @property
     def direct_transports(self) -> list[DirectTransport]:
         return list(self._direct.values())
+
+    @property
+    def pipe_transports(self) -> list[PipeTransport]:
+        return list(self._pipes.values())
 
     def get_transport(self, transport_id: str) -> WebRtcTransport | None:
         return self._transports.get(transport_id)
@@ -105,6 +113,35 @@ class Router:
         self._context.ensure_ticker()
         return transport
 
+    def create_pipe_transport(
+        self, listen_ip: str = "127.0.0.1", port: int = 0, *, srtp: bool = False, transport_id: str | None = None
+    ) -> PipeTransport:
+        """One end of a pipe to another router (another worker, process or machine): plain RTP/RTCP
+        on one UDP socket bound to ``listen_ip``:``port`` (0: any free port), SRTP with ``srtp``.
+        See :mod:`sfu.pipe_transport` and docs/sfu.md. Raises :class:`~sfu.PipeAddressError`."""
+        if self._closed:
+            raise ClosedError(f"router {self.id!r} is closed")
+        if transport_id is None:
+            transport_id = f"pipe-{uuid.uuid4().hex[:12]}"
+        if transport_id in self._pipes:
+            raise DuplicateIdError(f"pipe transport {transport_id!r} exists")
+        pipe = PipeTransport(
+            transport_id, self._context, owner=self, listen_ip=listen_ip, port=port, srtp=srtp,
+            on_closed=self._pipe_closed, on_producer_added=self._producer_added,
+            on_producer_removed=self._producer_removed,
+        )
+        self._pipes[transport_id] = pipe
+        self._context.ensure_ticker()
+        return pipe
+
+    def pipe_to_router(self, producer: Producer, other: Router, *, srtp: bool = False) -> tuple[PipeConsumer, Producer]:
+        """Make ``producer`` (of this router) a producer of ``other`` too, in this process
+        (mediasoup's ``pipeToRouter``): a pipe pair on 127.0.0.1, made at the first call for this
+        pair of routers and reused, then consume here and produce there. Returns (the pipe
+        consumer, the producer of ``other``, which has ``producer``'s id). Closing ``producer``
+        closes both; closing the one of ``other`` closes the pipe consumer. Idempotent per producer."""
+        return pipe_to_router(producer, self, other, srtp=srtp)
+
     def create_active_speaker_observer(self, decision_interval: float = 0.3) -> ActiveSpeakerObserver:
         """An observer of the audio levels of the producers added to it (``observer.add_producer``);
         it decides the dominant speaker on the worker's ticker."""
@@ -124,6 +161,9 @@ class Router:
             transport.close()
         for direct in list(self._direct.values()):
             direct.close()
+        for pipe in list(self._pipes.values()):
+            pipe.close()
+        self._pipe_pairs.clear()
         for observer in self._observers:
             observer.close()
         self._observers.clear()
@@ -157,6 +197,11 @@ class Router:
                 direct._tick(now)
             except Exception:
                 logger.exception("direct transport %s: periodic work failed", direct.id)
+        for pipe in list(self._pipes.values()):
+            try:
+                pipe._tick(now)
+            except Exception:
+                logger.exception("pipe transport %s: periodic work failed", pipe.id)
 
     def _transport_closed(self, transport: WebRtcTransport) -> None:
         if self._transports.get(transport.id) is transport:
@@ -165,6 +210,10 @@ class Router:
     def _direct_closed(self, transport: DirectTransport) -> None:
         if self._direct.get(transport.id) is transport:
             del self._direct[transport.id]
+
+    def _pipe_closed(self, transport: PipeTransport) -> None:
+        if self._pipes.get(transport.id) is transport:
+            del self._pipes[transport.id]
 
     def _producer_added(self, producer: Producer) -> None:
         self._producers[producer.id] = producer
