@@ -59,7 +59,9 @@ class PipeProducerDescription:
     """What the far end of a pipe produces for one :class:`PipeConsumer` (mediasoup passes the
     pipe consumer's ``rtpParameters`` to the remote ``produce``): the origin producer's id (the far
     producer takes the same id, so a track keeps its name across workers), kind, source label, codec,
-    header extensions, and one SSRC per stream (with the simulcast rids, lowest layer first)."""
+    header extensions, and one SSRC per stream (with the simulcast rids, lowest layer first).
+    ``paused``: whether the origin was paused when described (information: the far producer is
+    not paused by it, the origin's pause already stops the packets)."""
 
     producer_id: str
     kind: str

@@ -299,9 +299,10 @@ class PipeTransport:
             rids=d.rids if simulcast else (), simulcast_ssrcs=d.ssrcs if simulcast else (),
             fast_path=self._context.fast_path,
         )
-        producer.id = d.producer_id  # the track keeps its name across the pipe (as mediasoup's)
-        if d.paused:
-            producer.pause()
+        # the track keeps its name across the pipe (as mediasoup's); ``paused`` is not applied: the
+        # origin's pause stops the packets themselves, and a far producer paused here would stay
+        # paused when the origin resumes unless the signalling relayed that too
+        producer.id = d.producer_id
         self._producers[producer.id] = producer
         for ssrc in d.ssrcs:
             self._producer_by_ssrc[ssrc] = producer
