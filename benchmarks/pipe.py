@@ -91,6 +91,7 @@ async def far(srtp: bool) -> None:
 
     router.create_direct_transport().consume(producer, on_rtp)
     cpu_at = cpu()
+    say(ready=True)
     while True:
         command = json.loads(await reader.readline())
         if command["do"] == "mark":  # a measurement window starts
@@ -136,6 +137,7 @@ async def two_processes(seconds: float, rate: int, size: int, srtp: bool) -> Non
                             "srtp": pipe.srtp_parameters.to_dict() if pipe.srtp_parameters else None,
                             "description": consumer.description.to_dict()}).encode() + b"\n")
     await stdin.drain()
+    assert json.loads(await stdout.readline()) == {"ready": True}
     await paced(bot, rate, 0.5, size)  # warm up
     await ask(do="mark")
     before = cpu()

@@ -56,6 +56,11 @@ from .stats import (
     RTP_UNKNOWN_SSRC,
 )
 
+try:
+    from . import _sendmmsg
+except ImportError:  # not built (or not Linux): one sendto per packet
+    _sendmmsg = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from .settings import WorkerContext
 
@@ -64,6 +69,7 @@ __all__ = ["InvalidPipeDescriptionError", "PipeAddressError", "PipeStats", "Pipe
 logger = logging.getLogger(__name__)
 
 _SSRC = struct.Struct("!I")
+SEND_BATCH = 64  # queued RTP packets that are sent at once without waiting for the end of the turn
 RECV_BATCH = 64  # datagrams read per wake-up of the socket (then the loop runs other work)
 RECV_BUFFER = 4 * 1024 * 1024  # SO_RCVBUF asked for: a pipe carries a room's worth of streams
 # the NACK guard of a pipe consumer: one consumer per producer carries every layer, so it gets a few
@@ -160,6 +166,8 @@ class PipeTransport:
         self._family = family
         self._loop = loop
         self._remote: tuple[str, int] | None = None
+        self._packed: bytes | None = None  # the peer as a struct sockaddr, for sendmmsg (None: sendto)
+        self._pending: list[bytes | bytearray] = []  # RTP queued for this turn's sendmmsg
         self._srtp_local = SrtpParameters.generate() if srtp else None
         self._srtp: SrtpPair | None = None
         self._rtcp_ssrc = random.getrandbits(32) or 1
@@ -247,6 +255,8 @@ class PipeTransport:
                       else SrtpParameters.from_dict(srtp_parameters))
             self._srtp = SrtpPair(local, remote)
         self._remote = (str(addr), port)
+        if _sendmmsg is not None:
+            self._packed = _sendmmsg.sockaddr(str(addr), port)
         self._connected = True
         for consumer in self._consumers.values():
             consumer.request_keyframes()
@@ -319,6 +329,7 @@ class PipeTransport:
             producer.close()
         for consumer in list(self._consumers.values()):
             consumer.close()
+        self._flush()  # the BYEs above flushed RTP before them; anything after goes too
         self._closed = True
         self._connected = False
         self._feedback.close()
@@ -451,7 +462,9 @@ class PipeTransport:
 
     # ---- internal: the send path (the consumers' and producers' transport) -------------------------
     def _send_rtp(self, data: bytes | bytearray) -> bool:
-        """One RTP packet to the other end (protected with SRTP); False (counted) if it could not go."""
+        """One RTP packet to the other end (protected with SRTP); False (counted) if it could not
+        go. Queued, and sent with the others of this turn of the event loop in one ``sendmmsg``
+        (a pipe carries many streams: one system call per packet was most of its cost)."""
         remote = self._remote
         if remote is None or self._closed:
             self.stats.drop(NOT_CONNECTED)
@@ -463,12 +476,20 @@ class PipeTransport:
             self.stats.drop(SEND_ERROR)
             self._wstats.drop_rtp(RTP_SRTP_ERROR)
             return False
-        try:
-            self._sock.sendto(out, remote)
-        except OSError:
-            self.stats.drop(SEND_ERROR)
-            self._wstats.drop_rtp(RTP_SEND_ERROR)
-            return False
+        pending = self._pending
+        if self._packed is None:
+            try:
+                self._sock.sendto(out, remote)
+            except OSError:
+                self.stats.drop(SEND_ERROR)
+                self._wstats.drop_rtp(RTP_SEND_ERROR)
+                return False
+        else:
+            pending.append(out)
+            if len(pending) == 1:
+                self._loop.call_soon(self._flush)
+            elif len(pending) >= SEND_BATCH:
+                self._flush()
         stats = self.stats
         stats.rtp_out += 1
         stats.bytes_out += len(out)
@@ -477,10 +498,41 @@ class PipeTransport:
         w.rtp_out_bytes += len(out)
         return True
 
+    def _flush(self) -> None:
+        """Send the queued packets (``sendmmsg``); what the socket does not take now (full buffer)
+        is dropped and counted, as real-time media should be, rather than held."""
+        packets = self._pending
+        if not packets:
+            return
+        self._pending = []
+        packed = self._packed
+        if packed is None or self._closed or _sendmmsg is None:
+            return
+        n = len(packets)
+        addrs = [packed] * n
+        fd = self._sock.fileno()
+        i = 0
+        while i < n:
+            try:
+                sent = _sendmmsg.send_batch(fd, packets, addrs, i)
+            except OSError:
+                sent = i + 1  # packets[i] failed on its own (counted below), the rest still go
+                self.stats.drop(SEND_ERROR)
+                self._wstats.drop_rtp(RTP_SEND_ERROR)
+                i = sent
+                continue
+            if sent == i:  # the socket is full: the rest is lost
+                for _ in range(n - i):
+                    self.stats.drop(SEND_ERROR)
+                    self._wstats.drop_rtp(RTP_SEND_ERROR)
+                return
+            i = sent
+
     def _send_rtcp(self, data: bytes) -> bool:
         remote = self._remote
         if remote is None or self._closed:
             return False
+        self._flush()  # after the RTP packets queued before it
         srtp = self._srtp
         try:
             self._sock.sendto(srtp.protect_rtcp(data) if srtp is not None else data, remote)
