@@ -9,7 +9,7 @@ PORT   ?= 8080
 .PHONY: run test lint unit e2e browser-deps build-deps system-deps clean bench-forwarding
 
 # the venv is (re)built when pyproject.toml changes
-$(VENV)/.installed: pyproject.toml sfu/_sendmmsg.c sfu/_fastpath.c benchmarks/_rxbatch.c | build-deps
+$(VENV)/.installed: pyproject.toml sfu/_sendmmsg.c sfu/_fastpath.c benchmarks/_rxbatch.c media/_rnnoise_accel.c | build-deps
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PIP) install --quiet --upgrade pip >/dev/null
 	@$(PIP) install --quiet -e . 2>&1 | grep -v "is ignored" || true
@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml sfu/_sendmmsg.c sfu/_fastpath.c benchmarks/_r
 
 $(VENV)/.installed-test: $(VENV)/.installed
 	@$(PIP) install --quiet -e '.[test]' 2>&1 | grep -v "is ignored" || true
-	@$(PY) -c "import sfu._sendmmsg, sfu._fastpath, benchmarks._rxbatch" || \
+	@$(PY) -c "import sfu._sendmmsg, sfu._fastpath, benchmarks._rxbatch, media._rnnoise_accel" || \
 		{ echo "the C extensions did not build (a C compiler and Python headers are needed)"; exit 1; }
 	@$(PY) -c "import pytest, hypothesis, mypy, playwright" && touch $@
 
