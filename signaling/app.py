@@ -16,6 +16,10 @@ from sfu import Worker, WorkerSettings
 from signaling.app_keys import CLOCK, DISPATCH, EVENTS, METRICS, ROOMS, SETTINGS, STORE, TOKENS, WORKER
 from signaling.auth import TokenService
 from signaling.bbb.feature import setup_bbb
+from signaling.cluster.directory import RoomDirectory
+from signaling.cluster.node import ClusterConfig
+from signaling.cluster.rooms import ClusterRooms
+from signaling.cluster.setup import setup_cluster
 from signaling.dispatcher import DispatchTable, Route
 from signaling.events import EventBus
 from signaling.handlers import (
@@ -102,7 +106,10 @@ def make_store(settings: Settings) -> RoomStore:
 
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
-               extra_routes: Iterable[Mapping[str, Route[Any]]] = ()) -> web.Application:
+               extra_routes: Iterable[Mapping[str, Route[Any]]] = (), cluster: ClusterConfig | None = None,
+               directory: RoomDirectory | None = None) -> web.Application:
+    """``cluster``: this process is one worker of several (signaling/cluster); ``directory``: the
+    one it shares with the others (default: Redis at redis_url, else one in memory: tests)."""
     settings.check_can_serve()
     app = web.Application(middlewares=[error_middleware], client_max_size=1024 * 1024)
     app.on_response_prepare.append(add_security_headers)  # every response, errors and static files too
@@ -113,8 +120,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     store = make_store(settings)
     app[STORE] = store
     bus = app[EVENTS] = EventBus()
-    rooms = RoomManager(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms,
-                        reconnect_window_s=settings.reconnect_window_s, events=bus)
+    rooms_type = RoomManager if cluster is None else ClusterRooms  # one worker of several: signaling/cluster
+    rooms = rooms_type(store, clock=clock, ice_servers=settings.ice_servers, max_rooms=settings.max_rooms,
+                       reconnect_window_s=settings.reconnect_window_s, events=bus)
     app[ROOMS] = rooms
     app[DISPATCH] = dispatch_table(session_handlers.ROUTES, media_handlers.ROUTES, moderation_handlers.ROUTES,
                                    hands_handlers.ROUTES, chat_handlers.ROUTES, attention_handlers.ROUTES,
@@ -156,6 +164,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
         await store.close()
 
     app.cleanup_ctx.append(lifecycle)
+    if cluster is not None:  # after the store's lifecycle: open before the node starts, closed after it
+        setup_cluster(app, cluster, directory)
     for setup in FEATURE_SETUPS:
         setup(app)
     return app

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import aiohttp
 from aiohttp import web
 
 from sfu import Worker
 from signaling.auth import TokenService
+from signaling.cluster.node import ClusterNode
 from signaling.dispatcher import DispatchTable
 from signaling.events import EventBus
 from signaling.metrics import Metrics
@@ -24,3 +26,5 @@ DISPATCH = web.AppKey("dispatch", DispatchTable)
 CLOCK: web.AppKey[Callable[[], float]] = web.AppKey("clock")
 WORKER = web.AppKey("worker", Worker)
 EVENTS = web.AppKey("events", EventBus)  # every room's events (webhooks, lessons subscribe)
+CLUSTER = web.AppKey("cluster", ClusterNode)  # only with several workers or redis_url (signaling/cluster)
+CLUSTER_HTTP = web.AppKey("cluster_http", aiohttp.ClientSession)  # relays, forwarded REST, /metrics of the others

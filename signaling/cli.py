@@ -27,7 +27,7 @@ def _serve(args: argparse.Namespace) -> int:
     from signaling.server import run_server
 
     overrides = {"host": args.host, "port": args.port, "dev": True if args.dev else None,
-                 "log_level": args.log_level}
+                 "log_level": args.log_level, "workers": args.workers}
     settings = _load(args, overrides)
     run_server(settings)
     return 0
@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     s.add_argument("--port", type=int, help="HTTP/WebSocket port (default 8080)")
     s.add_argument("--log-level", dest="log_level", help="DEBUG, INFO, WARNING, ERROR")
+    s.add_argument("--workers", type=int, help="worker processes (default: 1 without redis_url, the number of "
+                                               "cores with it; more than 1 needs redis_url)")
     s.set_defaults(func=_serve)
 
     t = sub.add_parser("token", parents=[common], help="mint an access token or an admin token")

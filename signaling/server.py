@@ -13,6 +13,7 @@ from aiohttp import web
 from signaling import logs
 from signaling.app import create_app
 from signaling.app_keys import ROOMS, TOKENS
+from signaling.cluster.node import ClusterConfig
 from signaling.rooms import Role, RoomSettings
 from signaling.settings import Settings, SettingsError
 
@@ -55,17 +56,24 @@ async def _dev_banner(app: web.Application, settings: Settings) -> str:
     return "\n".join(lines) + "\n"
 
 
-async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> None:
-    app = create_app(settings)
+async def serve(settings: Settings, *, ready: asyncio.Event | None = None,
+                cluster: ClusterConfig | None = None) -> None:
+    """``cluster``: one worker of several (signaling/cluster): the public port is shared with the
+    others (SO_REUSEPORT: the kernel spreads the connections), and a private one takes what the
+    other workers relay and forward to this one."""
+    app = create_app(settings, cluster=cluster)
     runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=5.0)
     try:
         await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True)
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_address=True, reuse_port=cluster is not None)
         await site.start()
+        if cluster is not None:
+            await web.TCPSite(runner, settings.host, cluster.private_port, reuse_address=True).start()
     except OSError as e:
         await runner.cleanup()
         raise SettingsError(f"cannot start: {e.strerror or e}") from None
-    log.info("listening on http://%s:%d", settings.host, settings.port)
+    log.info("listening on http://%s:%d%s", settings.host, settings.port,
+             "" if cluster is None else f" (worker {cluster.index}, private port {cluster.private_port})")
     # What the start made (modules, the app, the libraries' tables) lives as long as the process: out
     # of the garbage collector's sight, a full collection scans only what the lessons made since. A
     # full collection with everything in sight paused the loop 220 ms with 2000 people in a room
@@ -77,7 +85,7 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
     for sig in (signal.SIGINT, signal.SIGTERM):  # before the banner: a stop then still writes the store
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    if settings.dev:
+    if settings.dev and (cluster is None or cluster.index == 0):  # one banner, one demo room
         print(await _dev_banner(app, settings), flush=True)
     if ready is not None:
         ready.set()
@@ -88,12 +96,23 @@ async def serve(settings: Settings, *, ready: asyncio.Event | None = None) -> No
         await runner.cleanup()
 
 
-def run_server(settings: Settings) -> None:
+def run_server(settings: Settings, *, cluster: ClusterConfig | None = None) -> None:
+    """Today's single process; with several workers, the supervisor that starts them (each runs
+    this again with its ``cluster``); with redis_url and one worker, one worker of a cluster
+    (several machines each run one `urok serve`)."""
     logs.configure(settings.log_level, settings.log_format)
     settings.check_can_serve()
+    if cluster is None and settings.worker_count > 1:
+        from signaling.cluster.supervisor import run_supervisor
+
+        raise SystemExit(run_supervisor(settings))
+    if cluster is None and settings.redis_url:
+        from signaling.cluster.setup import node_id, worker_config
+
+        cluster = worker_config(settings, 0, node_id())
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency; keep running without it
-        asyncio.run(serve(settings))
+        asyncio.run(serve(settings, cluster=cluster))
         return
-    uvloop.run(serve(settings))
+    uvloop.run(serve(settings, cluster=cluster))

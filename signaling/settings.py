@@ -47,7 +47,9 @@ class Settings:
     migrate_on_start: bool = True  # serve upgrades the schema; false: it refuses an old one (`urok db upgrade`)
     reconnect_window_s: float = 60.0  # after a restart, who was in a room and is not back within this leaves
     retention_chat_days: int = 90  # the chat of a room ended this long ago is deleted; 0: kept with the room
-    redis_url: str = "redis://127.0.0.1:6379/0"
+    # several workers and machines (signaling/cluster): Redis for live coordination (leases, load)
+    redis_url: str = ""  # redis://host:6379/0; "" = no Redis: one process, as `make run` needs
+    workers: int = 0  # worker processes; 0 = 1 without redis_url, the number of cores with it
     # signalling limits
     ws_max_message_bytes: int = 64 * 1024
     ws_heartbeat_s: float = 20.0  # ping every 20 s; no pong within half of it: dropped (< 30 s)
@@ -167,10 +169,33 @@ class Settings:
         if not self.bbb_checksum_algorithms or not set(self.bbb_checksum_algorithms) <= {
                 "sha1", "sha256", "sha384", "sha512"}:
             raise SettingsError("bbb_checksum_algorithms: one or more of sha1, sha256, sha384, sha512")
+        if self.workers < 0 or self.workers > 256:
+            raise SettingsError("workers: 0 (automatic) to 256 processes")
+        if self.worker_count > 1 and not self.redis_url:
+            # each worker would have its own in-memory directory: two joins of one lesson could land
+            # on two workers that do not know of each other
+            raise SettingsError(f"workers = {self.worker_count} needs redis_url (the workers find each other's "
+                                "rooms through Redis); without Redis, use workers = 1")
+        if self.redis_url and not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("redis_url: redis://host:port/db (or rediss://, unix://)")
+        if self.redis_url and self.store == "memory":
+            raise SettingsError("redis_url (several workers) needs a store they share: store = sqlite (one "
+                                "machine) or postgres (several machines), not memory")
+        if self.redis_url and self.port + self.worker_count >= 65536:
+            raise SettingsError(f"port: the workers' private ports (port + 1 .. port + {self.worker_count}) "
+                                "must be TCP ports")
         if self.token_ttl_s < 60:
             raise SettingsError("token_ttl_s: must be at least 60 seconds")
         if self.token_max_ttl_s < self.token_ttl_s:
             raise SettingsError(f"token_max_ttl_s: must be at least token_ttl_s ({self.token_ttl_s})")
+
+    @property
+    def worker_count(self) -> int:
+        """The workers `urok serve` runs: the setting, or 1 without Redis (the in-memory directory
+        cannot be shared between processes, and `make run` needs no Redis), the number of cores with it."""
+        if self.workers:
+            return self.workers
+        return (os.cpu_count() or 1) if self.redis_url else 1
 
     @property
     def base_url(self) -> str:

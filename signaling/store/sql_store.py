@@ -438,6 +438,19 @@ class SqlStore:
             log.info("retention: deleted %(rooms)d ended rooms and %(chat_messages)d chat messages", out)
         return out
 
+    async def forget(self, keep: Callable[[str], bool], *, write: bool = True) -> int:
+        """Drop from the identity map every room ``keep`` refuses, so the next read loads it from the
+        database: several workers share one (signaling/cluster), and a room another worker serves
+        changes there, not here.  Changes made here are written first, unless ``write`` is false
+        (a room whose lease this worker lost: the new owner's state wins).  Returns how many."""
+        if write and self._dirty:
+            await self.flush()
+        gone = [rid for rid in self._rooms if not keep(rid) and rid not in self._loading]
+        for rid in gone:
+            self._dirty.discard(rid)
+            self._forget(rid)
+        return len(gone)
+
     def _forget(self, room_id: str) -> None:
         self._rooms.pop(room_id, None)
         self._written.pop(room_id, None)

@@ -8,6 +8,7 @@ from aiohttp import web
 
 from signaling.app_keys import CLOCK, DISPATCH, METRICS, ROOMS, SETTINGS, TOKENS
 from signaling.auth import TokenError
+from signaling.cluster.join import route_join
 from signaling.errors import ApiError, RoomEnded, RoomNotFound
 from signaling.rooms import EntryRefused, Identity, RoomClosed, RoomError, RoomFull, SeatTaken
 from signaling.ws.close_codes import CloseCode
@@ -43,6 +44,8 @@ async def rtc_handler(request: web.Request) -> web.WebSocketResponse:
         grant = app[TOKENS].verify_access(request.query.get("token", ""), room_id=request.query.get("room"))
     except TokenError as e:
         return await _refuse(request, ws, CloseCode.UNAUTHORIZED, "unauthorized", str(e))
+    if await route_join(request, ws, grant.room_id):  # several workers: relayed to the room's (signaling/cluster)
+        return ws
     rooms = app[ROOMS]
     who = Identity(identity=grant.identity, name=grant.name, role=grant.role, registered=grant.registered,
                    family_name=grant.family_name, given_name=grant.given_name)

@@ -1,0 +1,168 @@
+"""The RoomManager of one worker among several: a room is served only by the worker holding its
+lease, and what the shared database says wins over what this process remembers.
+
+RoomManager assumes one process: a room not served here is served nowhere, so this process may end
+it at its deadline, and after a start whoever the store has as present was cut off by that start.
+With several workers both are wrong; this subclass changes exactly those points:
+  * a room opened here was claimed first (ClusterNode.place) and is read fresh from the database
+    (another worker served it last: the store's identity map may hold an old copy);
+  * who the store has as present in a room opened here was cut off when its last owner stopped:
+    the reconnect window runs from the moment this worker took the room over (not from this
+    process' start, which may be long before), and they leave as of then if they do not come back;
+  * a room no longer served here is written, its lease released and its copy dropped;
+  * a deadline ends a room only if this worker can take its lease (one worker ends it, once);
+  * REST reads of rooms not served here read the database, not a copy kept from earlier.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Protocol, runtime_checkable
+
+from signaling.cluster.node import ClusterNode
+from signaling.room_manager import RoomManager
+from signaling.rooms import Room
+from signaling.ws.live_room import LiveRoom
+
+log = logging.getLogger("urok.cluster")
+
+SERVICE_RESTART = 1012  # RFC 6455: the client reconnects (and is relayed to the room's new owner)
+
+
+@runtime_checkable
+class ForgettingStore(Protocol):
+    async def forget(self, keep: Any, *, write: bool = True) -> int: ...
+
+
+class _NoWrites:
+    """What a room whose lease was lost writes through: nothing (the new owner's state wins)."""
+
+    async def save_room(self, room: Room) -> None:
+        return None
+
+
+class ClusterRooms(RoomManager):
+    node: ClusterNode
+
+    def attach(self, node: ClusterNode) -> None:
+        self.node = node
+        node.on_lost = self.lost
+        self._opening: set[str] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _keep(self, room_id: str) -> bool:
+        return room_id in self.live or room_id in self._opening
+
+    async def _drop_copies(self) -> None:
+        """Rooms not served here are read from the database next time (see the module's text)."""
+        if isinstance(self.store, ForgettingStore):
+            await self.store.forget(self._keep)
+
+    async def open(self, room_id: str, *, create: bool) -> LiveRoom:
+        live = self.live.get(room_id)
+        if live is not None and not live.closed:
+            return live
+        self._opening.add(room_id)
+        try:
+            await self._drop_copies()
+            # the reconnect window of whoever the store has as present starts now: this worker took
+            # the room over now (RoomManager.open reads started_at; _leave_absent is off below)
+            self.started_at = self.clock()
+            return await super().open(room_id, create=create)
+        except BaseException:
+            if room_id not in self.live:
+                self._spawn(self._let_go(room_id))
+            raise
+        finally:
+            self._opening.discard(room_id)
+
+    async def _leave_absent(self, room: Room) -> None:
+        """Off: a room not served here may be served by another worker right now; the worker that
+        takes a room over runs its reconnect window (open above)."""
+        return None
+
+    async def get(self, room_id: str) -> Room:
+        if room_id not in self.live:
+            await self._drop_copies()
+        return await super().get(room_id)
+
+    async def list_rooms(self, *, active_only: bool, offset: int, limit: int) -> tuple[list[Room], int]:
+        await self._drop_copies()
+        return await super().list_rooms(active_only=active_only, offset=offset, limit=limit)
+
+    async def end(self, room_id: str, *, reason: str = "ended by a host") -> Room:
+        if room_id in self.live:
+            return await super().end(room_id, reason=reason)
+        claimed = await self.node.claim(room_id)  # ended by this worker: nobody opens it meanwhile
+        try:
+            await self._drop_copies()
+            return await super().end(room_id, reason=reason)
+        finally:
+            if claimed:
+                await self._let_go(room_id)
+
+    def _forget(self, live: LiveRoom) -> None:  # the room ended
+        super()._forget(live)
+        if live.room_id not in self.live:
+            self._spawn(self._let_go(live.room_id))
+
+    def release_if_empty(self, live: LiveRoom) -> None:
+        super().release_if_empty(live)
+        if live.room_id not in self.live and live.room_id not in self._opening:
+            self._spawn(self._let_go(live.room_id))
+
+    async def _let_go(self, room_id: str) -> None:
+        """Not served here any more: its changes are written before the lease goes, so the next
+        owner reads them; then this process' copy goes too."""
+        try:
+            await self.store.flush()
+        except Exception:
+            log.exception("room %s: writing it before releasing it failed", room_id)
+        if self._keep(room_id):  # opened again meanwhile
+            return
+        await self.node.release(room_id)
+        await self._drop_copies()
+
+    async def end_if_due(self, room_id: str) -> bool:
+        if room_id in self.live:
+            return False
+        if not await self.node.claim(room_id):
+            return False  # another worker serves it (its timer ends it) or ends it now
+        try:
+            await self._drop_copies()
+            return await super().end_if_due(room_id)
+        finally:
+            await self._let_go(room_id)
+
+    async def lost(self, room_id: str) -> None:
+        """Another worker holds this room's lease now: stop serving it without writing (its state
+        is the new owner's); the sockets close with 1012 and the clients reconnect to the owner."""
+        live = self.live.pop(room_id, None)
+        if live is None:
+            return
+        live.store = _NoWrites()  # type: ignore[assignment]
+        live.cancel_timer()
+        for s in list(live.sessions.values()):
+            s.close_soon(SERVICE_RESTART, "the lesson moved to another worker; reconnecting")
+        for f in live.features:
+            try:
+                await f.close()
+            except Exception:
+                log.exception("room %s: closing a feature failed", room_id)
+        live.closed = True
+        if isinstance(self.store, ForgettingStore):
+            await self.store.forget(self._keep, write=False)
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def shutdown(self) -> None:
+        await super().shutdown()
+        for task in list(self._tasks):
+            await asyncio.gather(task, return_exceptions=True)
+
+
+__all__ = ["ClusterRooms"]

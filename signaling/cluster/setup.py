@@ -1,0 +1,74 @@
+"""Wiring one worker into the cluster: its directory, node, middleware and lifecycle (create_app
+calls setup_cluster when the process is a cluster worker), and the per-worker settings."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+from collections.abc import AsyncIterator
+
+import aiohttp
+from aiohttp import web
+
+from signaling.app_keys import CLUSTER, CLUSTER_HTTP, ROOMS, SETTINGS, STORE
+from signaling.cluster.directory import RoomDirectory
+from signaling.cluster.forward import cluster_middleware
+from signaling.cluster.memory_directory import MemoryDirectory
+from signaling.cluster.node import ClusterConfig, ClusterNode
+from signaling.cluster.rooms import ClusterRooms
+from signaling.settings import Settings
+
+
+def node_id() -> str:
+    """This machine's `urok serve`: the host name and the PID of the process that starts the workers."""
+    return f"{socket.gethostname()}-{os.getpid()}"
+
+
+def private_host(settings: Settings) -> str:
+    """Where the other workers reach this one's private port: the listening address, or loopback
+    for a wildcard one (on one machine; several machines: set host to the machine's address)."""
+    return "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+
+
+def worker_config(settings: Settings, index: int, node: str) -> ClusterConfig:
+    return ClusterConfig(index=index, node_id=node, private_host=private_host(settings),
+                         private_port=settings.port + 1 + index)
+
+
+def worker_settings(settings: Settings, index: int) -> Settings:
+    """Each worker's media plane on its own UDP port (rtc_udp_port + index; 0 stays any free port)."""
+    if not settings.rtc_udp_port:
+        return settings
+    return dataclasses.replace(settings, rtc_udp_port=settings.rtc_udp_port + index)
+
+
+def make_directory(settings: Settings) -> RoomDirectory:
+    if settings.redis_url:
+        from signaling.cluster.redis_directory import RedisDirectory
+
+        return RedisDirectory(settings.redis_url)
+    return MemoryDirectory()
+
+
+def setup_cluster(app: web.Application, config: ClusterConfig, directory: RoomDirectory | None = None) -> None:
+    rooms = app[ROOMS]
+    assert isinstance(rooms, ClusterRooms), "a cluster worker's rooms are ClusterRooms (create_app)"
+    node = ClusterNode(directory if directory is not None else make_directory(app[SETTINGS]), config,
+                       counts=rooms.counts, is_live=lambda room_id: room_id in rooms.live)
+    rooms.attach(node)
+    app[CLUSTER] = node
+    app.middlewares.append(cluster_middleware)
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        app[CLUSTER_HTTP] = aiohttp.ClientSession()
+        await node.start()
+        yield
+        # the rooms stop and are written before their leases go (the next owner reads them)
+        await rooms.shutdown()
+        await app[STORE].flush()
+        await node.close()
+        await app[CLUSTER_HTTP].close()
+
+    app.cleanup_ctx.append(lifecycle)
+
