@@ -144,6 +144,8 @@ async def test_a_subscriber_on_b_decodes_a_publisher_on_a_and_its_pli_reaches_th
         assert ok, (sub.frames("video"), sub.frames("audio"), wa.stats, wb.stats)
         assert pipe_video.packets > 0 and pipe_audio.packets > 0
         assert far_video.packets > 0 and wb.stats.rtp_in >= pipe_video.packets // 2
+        # B forwards the piped stream like a local publisher's: on the compiled fan-out when built
+        assert consumer.fast == wb.fast_path
         # a PLI of B's subscriber crosses the pipe to A's publisher, which answers with a keyframe
         await asyncio.sleep(1.1)  # past B's once-a-second throttle of the start's request
         requests, plis, keyframes = pipe_video.keyframe_requests, wa.stats.pli_sent, wa.stats.keyframes
@@ -192,6 +194,30 @@ async def test_pipe_cascade_over_the_wire_and_router_close(workers: tuple[Worker
     assert b.closed
     with pytest.raises(ClosedError):
         b.connect("127.0.0.1", 9)
+
+
+async def test_closing_a_pipe_closes_its_producers_and_consumers(workers: tuple[Worker, Worker]) -> None:
+    wa, wb = workers
+    ra, rb = wa.create_router("room"), wb.create_router("room")
+    a, b = ra.create_pipe_transport(), rb.create_pipe_transport()
+    a.connect(*b.local_address)
+    b.connect(*a.local_address)
+    bot = ra.create_direct_transport().produce("video", "video/VP8")
+    consumer = a.consume(bot)
+    far = b.produce(consumer.description)
+    far_consumer = rb.create_direct_transport().consume(far, lambda p: None)
+    closed: list[str] = []
+    far.on_close = lambda: closed.append("far")
+    b.on_close = lambda: closed.append("pipe")
+    b.close()
+    assert far.closed and far_consumer.closed and closed == ["far", "pipe"]
+    assert rb.get_producer(bot.id) is None and rb.pipe_transports == []
+    assert wb.stats.producers == 0
+    a.close()
+    assert consumer.closed and not bot.closed and bot.consumers == []
+    assert wa.stats.consumers == 0
+    with pytest.raises(ClosedError):
+        a.consume(bot)
 
 
 async def test_srtp_on_the_wire_is_not_plain_rtp_and_still_arrives(workers: tuple[Worker, Worker]) -> None:
