@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from media.audio_processes import AudioProcesses
+from media.audio_processes import AudioProcesses, clean_encoder
 from media.audio_workers import AudioWorkers
 from media.noise_suppressor import NoiseSuppressor
 from media.opus_codec import OpusDecoder, OpusEncoder
@@ -55,7 +55,7 @@ def packets_of(audio: noise_audio.Audio) -> list[bytes]:
 
 def per_frame_cost(payloads: list[bytes]) -> dict[str, float]:
     """Microseconds of one thread's CPU per 20 ms frame for each stage."""
-    dec, den, enc = OpusDecoder(48000), Denoiser(), OpusEncoder(application="audio")
+    dec, den, enc = OpusDecoder(48000), Denoiser(), clean_encoder()
     t = {"decode": 0.0, "rnnoise": 0.0, "encode": 0.0}
     for payload in payloads:
         t0 = time.thread_time()
@@ -167,7 +167,7 @@ def snr_table(seconds: float) -> list[tuple[str, tuple[float, float, float], tup
 
 def chain(x: noise_audio.Audio, suppress: bool) -> noise_audio.Audio:
     e1, d1 = OpusEncoder(), OpusDecoder(48000)
-    e2, d2, den = OpusEncoder(application="audio"), OpusDecoder(48000), Denoiser()
+    e2, d2, den = clean_encoder(), OpusDecoder(48000), Denoiser()
     pcm = (x * 32767).astype(np.int16)
     out = []
     for i in range(0, len(pcm) - FRAME + 1, FRAME):

@@ -139,13 +139,26 @@ static void gemv_vnni(float *out, const int8_t *w, const int *idx, const float *
 /* float weights: column-major (dense), or 8x4 blocks column-major inside (sparse) */
 static void sgemv(float *out, const float *w, const int *idx, int rows, int cols, const float *x)
 {
-    memset(out, 0, sizeof(float) * (size_t)rows);
     if (idx == NULL) {
-        for (int j = 0; j < cols; j++)
-            for (int i = 0; i < rows; i++)
-                out[i] += w[(size_t)j * rows + i] * x[j];
+        int i = 0;
+        for (; i + 16 <= rows; i += 16) { /* 16 rows summed in registers over all the inputs */
+            float acc[16] = {0};
+            for (int j = 0; j < cols; j++) {
+                const float *wj = w + (size_t)j * rows + i;
+                for (int k = 0; k < 16; k++)
+                    acc[k] += wj[k] * x[j];
+            }
+            memcpy(out + i, acc, sizeof acc);
+        }
+        for (; i < rows; i++) {
+            float acc = 0.f;
+            for (int j = 0; j < cols; j++)
+                acc += w[(size_t)j * rows + i] * x[j];
+            out[i] = acc;
+        }
         return;
     }
+    memset(out, 0, sizeof(float) * (size_t)rows);
     for (int i = 0; i < rows; i += 8) {
         int blocks = *idx++;
         for (int j = 0; j < blocks; j++) {
