@@ -25,7 +25,7 @@ log = logging.getLogger("urok.cluster")
 SERVED_BY_HEADER = "X-Urok-Served-By"
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                "transfer-encoding", "upgrade", "host", "content-length", "content-encoding"}
-_FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=30.0, sock_connect=2.0)
+_FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=30.0, sock_connect=2.0, sock_read=10.0)  # a hung owner: 503
 _METRICS_TIMEOUT = aiohttp.ClientTimeout(total=3.0, sock_connect=1.0)
 
 

@@ -20,6 +20,7 @@ log = logging.getLogger("urok.cluster")
 
 SERVICE_RESTART = 1012  # the worker behind the relay went away: reconnect
 TRY_AGAIN = 1013  # the room's worker cannot be reached now: reconnect (the client backs off)
+CONNECT_TIMEOUT_S = 2.0
 _RESERVED = {1004, 1005, 1006, 1015}  # codes a close frame may not carry
 
 
@@ -34,8 +35,11 @@ async def relay(request: web.Request, ws: web.WebSocketResponse, target: str, ht
     if request.query_string:
         url += "?" + request.query_string
     try:
-        upstream = await http.ws_connect(url, headers={RELAY_HEADER: str(hops + 1)}, autoping=True,
-                                         max_msg_size=0, timeout=aiohttp.ClientWSTimeout(ws_close=5.0))
+        # a bounded handshake: a hung owner (stopped, its machine gone) accepts TCP and never
+        # answers; the client is told to try again, and by then the owner's lease has expired
+        upstream = await asyncio.wait_for(
+            http.ws_connect(url, headers={RELAY_HEADER: str(hops + 1)}, autoping=True, max_msg_size=0,
+                            timeout=aiohttp.ClientWSTimeout(ws_close=5.0)), CONNECT_TIMEOUT_S)
     except (TimeoutError, aiohttp.ClientError, OSError) as e:
         log.warning("relay to %s failed: %s", target, e)
         await ws.close(code=TRY_AGAIN, message=b"the lesson's server is not reachable now; try again")

@@ -63,9 +63,9 @@ class ClusterRooms(RoomManager):
         live = self.live.get(room_id)
         if live is not None and not live.closed:
             return live
+        await self._drop_copies()  # this room's copy too (created here, served elsewhere since): read afresh
         self._opening.add(room_id)
         try:
-            await self._drop_copies()
             # the reconnect window of whoever the store has as present starts now: this worker took
             # the room over now (RoomManager.open reads started_at; _leave_absent is off below)
             self.started_at = self.clock()
