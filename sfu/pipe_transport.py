@@ -84,6 +84,7 @@ UNKNOWN_SSRC = "unknown_ssrc"  # RTP of no producer of this pipe
 SRTP = "srtp"  # SRTP/SRTCP unprotect failed (authentication, replay)
 SEND_ERROR = "send_error"  # the socket refused (buffer full), or SRTP protect failed
 RTCP_ERROR = "rtcp_error"  # an RTCP compound that does not parse
+ERROR = "error"  # an exception in the receive path (a bug)
 
 
 class PipeAddressError(SfuError):
@@ -362,9 +363,10 @@ class PipeTransport:
                 return  # e.g. an ICMP error queued on the socket: the next read goes on
             try:
                 on_datagram(data, addr)
-            except Exception:
-                self.stats.drop(GARBAGE)
-                logger.exception("pipe %s: a datagram broke the receive path", self.id)
+            except Exception:  # a bug: counted (and logged once), never out of the receive path
+                self.stats.drop(ERROR)
+                if self.stats.dropped[ERROR] == 1:
+                    logger.exception("pipe %s: a datagram broke the receive path", self.id)
 
     def _on_datagram(self, data: bytes, addr: Any) -> None:
         stats = self.stats
