@@ -5,6 +5,13 @@ import { filterCamera } from "./background.js";
 
 const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 24, max: 30 } };
 const AUDIO = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+// While the server cleans this participant's microphone (RNNoise, noise.js knows), the browser's own
+// noise suppression and gain control are off: after Chromium's suppression RNNoise took the
+// remaining speech for noise and removed it too (tests/e2e/test_noise_browser.py).  Echo
+// cancellation stays: the server cannot do it.
+const SERVER_CLEANS = { noiseSuppression: false, autoGainControl: false };
+let serverCleans = false;
+const microphones = new Set(); // live microphone tracks handed out here, to re-apply constraints to
 
 export function mediaSupported() {
   return Boolean(navigator.mediaDevices && navigator.mediaDevices.getUserMedia);
@@ -14,8 +21,43 @@ function videoConstraints(deviceId) {
   return deviceId ? { ...VIDEO, deviceId: { exact: deviceId } } : VIDEO;
 }
 
+function processing() {
+  return serverCleans ? { ...AUDIO, ...SERVER_CLEANS } : AUDIO;
+}
+
 function audioConstraints(deviceId) {
-  return deviceId ? { ...AUDIO, deviceId: { exact: deviceId } } : AUDIO;
+  return deviceId ? { ...processing(), deviceId: { exact: deviceId } } : processing();
+}
+
+function kept(track) {
+  if (track) microphones.add(track);
+  return track;
+}
+
+/**
+ * Says whether the server suppresses noise on this participant's microphone; on a change the live
+ * microphone tracks get the matching constraints (track.applyConstraints). Where the browser keeps
+ * its processing anyway (its settings still differ), `reacquire()` is called to take the
+ * microphone again (getUserMedia with the new constraints, e.g. session.switchMicrophone).
+ */
+export async function setServerSuppression(on, reacquire) {
+  if (serverCleans === Boolean(on)) return;
+  serverCleans = Boolean(on);
+  const wanted = processing();
+  let stale = false;
+  for (const track of [...microphones]) {
+    if (track.readyState === "ended") { microphones.delete(track); continue; }
+    try { await track.applyConstraints({ ...(track.getConstraints?.() || {}), ...wanted }); } catch {}
+    const s = track.getSettings?.() || {};
+    if (s.noiseSuppression !== undefined && s.noiseSuppression !== wanted.noiseSuppression) stale = true;
+  }
+  if (stale && reacquire) await reacquire();
+}
+
+/** The processing asked for now and what the live microphones have (tests, diagnostics). */
+export function microphoneProcessing() {
+  const live = [...microphones].filter((track) => track.readyState === "live");
+  return { asked: { ...processing() }, tracks: live.map((track) => track.getSettings?.() || {}) };
 }
 
 export async function getCamera(deviceId) {
@@ -25,7 +67,7 @@ export async function getCamera(deviceId) {
 
 export async function getMicrophone(deviceId) {
   const s = await navigator.mediaDevices.getUserMedia({ audio: audioConstraints(deviceId) });
-  return s.getAudioTracks()[0];
+  return kept(s.getAudioTracks()[0]);
 }
 
 /**
@@ -44,7 +86,7 @@ export async function acquire({ audioId = "", videoId = "", audio = true, video 
       audio: audio ? audioConstraints(audioId) : false,
       video: video ? videoConstraints(videoId) : false,
     });
-    result.audio = s.getAudioTracks()[0] || null;
+    result.audio = kept(s.getAudioTracks()[0]) || null;
     result.video = (await filterCamera(s.getVideoTracks()[0])) || null;
     return result;
   } catch (e) {

@@ -10,6 +10,7 @@
 
 import { h, icon } from "./dom.js";
 import { addStrings, t } from "./i18n.js";
+import { setServerSuppression } from "./media.js";
 import { requestOrNotice } from "./modal.js";
 
 addStrings({
@@ -63,6 +64,8 @@ export function createNoise(ctx) {
     roomBtn.classList.toggle("active", room);
     roomBtn.setAttribute("aria-pressed", String(room));
     roomBtn.title = t(room ? "nsRoomOn" : "nsRoomOff");
+    // the browser's own noise suppression off while the server's is on (web/media.js)
+    setServerSuppression(mine.enabled, () => session.switchMicrophone(session.local.audioDeviceId)).catch(() => {});
   }
 
   async function toggleMine() {
