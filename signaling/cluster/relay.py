@@ -42,6 +42,9 @@ async def relay(request: web.Request, ws: web.WebSocketResponse, target: str, ht
                             timeout=aiohttp.ClientWSTimeout(ws_close=5.0)), CONNECT_TIMEOUT_S)
     except (TimeoutError, aiohttp.ClientError, OSError) as e:
         log.warning("relay to %s failed: %s", target, e)
+        with contextlib.suppress(ConnectionError, RuntimeError):
+            await ws.send_json({"event": "error", "error": {
+                "code": "try_again", "message": "the lesson's server is not reachable now; try again"}})
         await ws.close(code=TRY_AGAIN, message=b"the lesson's server is not reachable now; try again")
         return ws
 
