@@ -20,46 +20,29 @@ address only.
   relays it, a BYE can be lost).
 
 ``Router.pipe_to_router(producer, other)`` joins two routers of one process this way (mediasoup's
-``pipeToRouter``). Errors in the packet path are counted (:attr:`PipeTransport.stats`), never
-raised.
+``pipeToRouter``). The socket, SRTP and the send and receive paths are
+:class:`~sfu.pipe_socket.PipeSocket`'s; errors in the packet path are counted
+(:attr:`PipeTransport.stats`), never raised.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ipaddress
 import logging
 import random
-import socket
 import struct
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from . import rtcp
 from .errors import ClosedError, DuplicateIdError, InvalidStateError, SfuError
 from .nack import RetransmitGuard, report_blocks
 from .pipe_consumer import InvalidPipeDescriptionError, PipeConsumer, PipeProducerDescription
+from .pipe_socket import PipeAddressError, PipeSocket, PipeStats, peer_address
 from .pipe_srtp import InvalidSrtpParametersError, SrtpPair, SrtpParameters
 from .producer import Producer
 from .publisher_feedback import PublisherFeedback
-from .stats import (
-    RTCP_SRTP_UNPROTECT,
-    RTCP_TRUNCATED,
-    RTP_BAD_VERSION,
-    RTP_SEND_ERROR,
-    RTP_SRTP_ERROR,
-    RTP_SRTP_UNPROTECT,
-    RTP_TRUNCATED,
-    RTP_UNKNOWN_SSRC,
-)
-
-try:
-    from . import _sendmmsg
-except ImportError:  # not built (or not Linux): one sendto per packet
-    _sendmmsg = None  # type: ignore[assignment]
+from .stats import RTCP_TRUNCATED
 
 if TYPE_CHECKING:
     from .settings import WorkerContext
@@ -69,46 +52,10 @@ __all__ = ["InvalidPipeDescriptionError", "PipeAddressError", "PipeStats", "Pipe
 logger = logging.getLogger(__name__)
 
 _SSRC = struct.Struct("!I")
-SEND_BATCH = 64  # queued RTP packets that are sent at once without waiting for the end of the turn
-RECV_BATCH = 64  # datagrams read per wake-up of the socket (then the loop runs other work)
-RECV_BUFFER = 4 * 1024 * 1024  # SO_RCVBUF asked for: a pipe carries a room's worth of streams
 # the NACK guard of a pipe consumer: one consumer per producer carries every layer, so it gets a few
 # subscribers' worth of retransmission budget (WorkerSettings.retransmit_rate is per subscriber)
 PIPE_NACK_BUDGET = 8
-
-# PipeStats.dropped reasons
-GARBAGE = "garbage"  # not RTP/RTCP: too short, version not 2
-UNKNOWN_SOURCE = "unknown_source"  # from another address than the connected peer
-NOT_CONNECTED = "not_connected"  # received or to send before connect()
-UNKNOWN_SSRC = "unknown_ssrc"  # RTP of no producer of this pipe
-SRTP = "srtp"  # SRTP/SRTCP unprotect failed (authentication, replay)
-SEND_ERROR = "send_error"  # the socket refused (buffer full), or SRTP protect failed
-RTCP_ERROR = "rtcp_error"  # an RTCP compound that does not parse
-ERROR = "error"  # an exception in the receive path (a bug)
-
-
-class PipeAddressError(SfuError):
-    """An address a pipe cannot use: not a numeric IP address (no host names), a port out of
-    range, the other address family, a wildcard or multicast peer, or a listen address that
-    cannot be bound (``detail`` has the system's error)."""
-
-    code = "invalid_address"
-
-
-@dataclass
-class PipeStats:
-    """Counters of one pipe end (plain ints; ``dropped`` by reason, see the module constants)."""
-
-    rtp_in: int = 0
-    rtp_out: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    rtcp_in: int = 0
-    rtcp_out: int = 0
-    dropped: dict[str, int] = field(default_factory=dict)
-
-    def drop(self, reason: str) -> None:
-        self.dropped[reason] = self.dropped.get(reason, 0) + 1
+RTCP_ERROR = "rtcp_error"  # PipeStats.dropped: an RTCP compound that does not parse
 
 
 class PipeTransportOwner(Protocol):
@@ -131,30 +78,9 @@ class PipeTransport:
         port: int, srtp: bool, on_closed: Callable[[PipeTransport], None],
         on_producer_added: Callable[[Producer], None], on_producer_removed: Callable[[Producer], None],
     ) -> None:
-        try:
-            ip = ipaddress.ip_address(listen_ip)
-        except ValueError:
-            raise PipeAddressError(f"listen_ip {listen_ip!r} is not an IP address") from None
-        if not isinstance(port, int) or not 0 <= port < 65536:
-            raise PipeAddressError(f"port {port!r} out of range")
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            raise InvalidStateError("a pipe transport is made inside the worker's event loop") from None
-        family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RECV_BUFFER)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, RECV_BUFFER)
-            sock.bind((str(ip), port))
-        except OSError as exc:
-            sock.close()
-            raise PipeAddressError(f"cannot listen on {listen_ip} port {port}", detail=str(exc)) from None
         self.id = transport_id
         self.stream_id = uuid.uuid4().hex  # a=msid stream id of this transport's producers
         self.on_close: Callable[[], None] | None = None
-        self.stats = PipeStats()
         self._owner = owner
         self._context = context
         self._wstats = context.stats
@@ -163,14 +89,7 @@ class PipeTransport:
         self._on_producer_removed = on_producer_removed
         self._closed = False
         self._connected = False  # read per packet by the consumers, per PLI by the producers
-        self._sock = sock
-        self._family = family
-        self._loop = loop
-        self._remote: tuple[str, int] | None = None
-        self._packed: bytes | None = None  # the peer as a struct sockaddr, for sendmmsg (None: sendto)
-        self._pending: list[bytes | bytearray] = []  # RTP queued for this turn's sendmmsg
         self._srtp_local = SrtpParameters.generate() if srtp else None
-        self._srtp: SrtpPair | None = None
         self._rtcp_ssrc = random.getrandbits(32) or 1
         self._producers: dict[str, Producer] = {}
         self._producer_by_ssrc: dict[int, Producer] = {}
@@ -178,6 +97,15 @@ class PipeTransport:
         self._consumer_by_ssrc: dict[int, PipeConsumer] = {}
         # pipe_to_router's pairs in one process: the far producer closing closes its pipe consumer
         self._linked: dict[str, PipeConsumer] = {}
+        try:
+            self._io = PipeSocket(listen_ip, port, name=transport_id, stats=self._wstats,
+                                  producers=self._producer_by_ssrc, on_rtcp=self._on_rtcp)
+        except RuntimeError:
+            raise InvalidStateError("a pipe transport is made inside the worker's event loop") from None
+        self.stats = self._io.stats
+        # what the consumers and producers call: the socket's bound methods (no extra call per packet)
+        self._send_rtp = self._io.send_rtp
+        self._send_rtcp = self._io.send_rtcp
         settings = context.settings
         # receiver reports (RTT for the origin's NACK answers) and the NACK timer of the far producers
         self._feedback = PublisherFeedback(
@@ -186,7 +114,6 @@ class PipeTransport:
             connected=lambda: self._connected, name=transport_id,
         )
         self._nack_wanted = self._feedback.nack_wanted
-        loop.add_reader(sock.fileno(), self._on_readable)
 
     # ---- properties ------------------------------------------------------------------------------
     @property
@@ -204,12 +131,11 @@ class PipeTransport:
     @property
     def local_address(self) -> tuple[str, int]:
         """(IP, port) this end listens on: what the other end's :meth:`connect` takes."""
-        host, port = self._sock.getsockname()[:2]
-        return str(host), int(port)
+        return self._io.local_address
 
     @property
     def remote_address(self) -> tuple[str, int] | None:
-        return self._remote
+        return self._io.remote
 
     @property
     def srtp_parameters(self) -> SrtpParameters | None:
@@ -234,19 +160,11 @@ class PipeTransport:
         :class:`~sfu.pipe_srtp.InvalidSrtpParametersError`, :class:`InvalidStateError` (connected
         already), :class:`ClosedError`."""
         self._check_open()
-        if self._remote is not None:
+        if self._io.remote is not None:
             raise InvalidStateError("the pipe is connected already")
-        try:
-            addr = ipaddress.ip_address(ip)
-        except (ValueError, TypeError):
-            raise PipeAddressError(f"{ip!r} is not an IP address") from None
-        if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-            raise PipeAddressError(f"port {port!r} out of range")
-        if addr.is_unspecified or addr.is_multicast:
-            raise PipeAddressError(f"{ip} cannot be a pipe's peer")
-        if (addr.version == 6) != (self._family == socket.AF_INET6):
-            raise PipeAddressError(f"{ip} is not of this pipe's address family")
+        remote_address = peer_address(ip, port, self._io.family)
         local = self._srtp_local
+        pair: SrtpPair | None = None
         if local is None and srtp_parameters is not None:
             raise InvalidSrtpParametersError("srtp_parameters given to a pipe without SRTP")
         if local is not None:
@@ -254,10 +172,8 @@ class PipeTransport:
                 raise InvalidSrtpParametersError("this pipe uses SRTP: connect needs the other end's srtp_parameters")
             remote = (srtp_parameters if isinstance(srtp_parameters, SrtpParameters)
                       else SrtpParameters.from_dict(srtp_parameters))
-            self._srtp = SrtpPair(local, remote)
-        self._remote = (str(addr), port)
-        if _sendmmsg is not None:
-            self._packed = _sendmmsg.sockaddr(str(addr), port)
+            pair = SrtpPair(local, remote)
+        self._io.connect(remote_address, pair)
         self._connected = True
         for consumer in self._consumers.values():
             consumer.request_keyframes()
@@ -330,13 +246,10 @@ class PipeTransport:
             producer.close()
         for consumer in list(self._consumers.values()):
             consumer.close()
-        self._flush()  # the BYEs above flushed RTP before them; anything after goes too
         self._closed = True
         self._connected = False
         self._feedback.close()
-        with contextlib.suppress(Exception):  # the loop is closing: nothing left to read anyway
-            self._loop.remove_reader(self._sock.fileno())
-        self._sock.close()
+        self._io.close()
         self._on_closed(self)
         callback, self.on_close = self.on_close, None
         if callback is not None:
@@ -346,78 +259,10 @@ class PipeTransport:
                 logger.exception("pipe transport on_close callback failed")
 
     def __repr__(self) -> str:
-        return (f"PipeTransport(id={self.id!r}, local={self.local_address if not self._closed else None}, "
-                f"remote={self._remote}, producers={len(self._producers)}, consumers={len(self._consumers)})")
+        return (f"PipeTransport(id={self.id!r}, remote={self._io.remote}, producers={len(self._producers)}, "
+                f"consumers={len(self._consumers)})")
 
-    # ---- internal: the receive path -----------------------------------------------------------------
-    def _on_readable(self) -> None:
-        """The socket is readable: up to RECV_BATCH datagrams now, the rest at the next wake-up."""
-        recvfrom = self._sock.recvfrom
-        on_datagram = self._on_datagram
-        for _ in range(RECV_BATCH):
-            try:
-                data, addr = recvfrom(65536)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # e.g. an ICMP error queued on the socket: the next read goes on
-            try:
-                on_datagram(data, addr)
-            except Exception:  # a bug: counted (and logged once), never out of the receive path
-                self.stats.drop(ERROR)
-                if self.stats.dropped[ERROR] == 1:
-                    logger.exception("pipe %s: a datagram broke the receive path", self.id)
-
-    def _on_datagram(self, data: bytes, addr: Any) -> None:
-        stats = self.stats
-        remote = self._remote
-        if remote is None:
-            stats.drop(NOT_CONNECTED)
-            return
-        if addr[1] != remote[1] or addr[0] != remote[0]:
-            stats.drop(UNKNOWN_SOURCE)
-            return
-        n = len(data)
-        if n < 8 or data[0] >> 6 != 2:
-            stats.drop(GARBAGE)
-            self._wstats.drop_rtp(RTP_TRUNCATED if n < 8 else RTP_BAD_VERSION)
-            return
-        srtp = self._srtp
-        if 192 <= data[1] <= 223:  # RTCP (RFC 5761 4: payload types 64-95 with the marker bit)
-            if srtp is not None:
-                try:
-                    data = srtp.unprotect_rtcp(data)
-                except Exception:
-                    stats.drop(SRTP)
-                    self._wstats.drop_rtcp(RTCP_SRTP_UNPROTECT)
-                    return
-            stats.rtcp_in += 1
-            self._wstats.rtcp_in += 1
-            self._on_rtcp(data)
-            return
-        if n < 12:
-            stats.drop(GARBAGE)
-            self._wstats.drop_rtp(RTP_TRUNCATED)
-            return
-        if srtp is not None:
-            try:
-                data = srtp.unprotect(data)
-            except Exception:
-                stats.drop(SRTP)
-                self._wstats.drop_rtp(RTP_SRTP_UNPROTECT)
-                return
-        producer = self._producer_by_ssrc.get(_SSRC.unpack_from(data, 8)[0])
-        if producer is None:
-            stats.drop(UNKNOWN_SSRC)
-            self._wstats.drop_rtp(RTP_UNKNOWN_SSRC)
-            return
-        stats.rtp_in += 1
-        stats.bytes_in += n
-        w = self._wstats
-        w.rtp_in += 1
-        w.rtp_in_bytes += n
-        producer._receive_rtp(data)
-
+    # ---- internal: RTCP from the other end -----------------------------------------------------------
     def _on_rtcp(self, data: bytes) -> None:
         try:
             packets = rtcp.split_compound(data)
@@ -461,89 +306,6 @@ class PipeTransport:
                     producer = self._producer_by_ssrc.get(_SSRC.unpack_from(data, pos)[0])
                     if producer is not None:
                         producer.close()
-
-    # ---- internal: the send path (the consumers' and producers' transport) -------------------------
-    def _send_rtp(self, data: bytes | bytearray) -> bool:
-        """One RTP packet to the other end (protected with SRTP); False (counted) if it could not
-        go. Queued, and sent with the others of this turn of the event loop in one ``sendmmsg``
-        (a pipe carries many streams: one system call per packet was most of its cost)."""
-        remote = self._remote
-        if remote is None or self._closed:
-            self.stats.drop(NOT_CONNECTED)
-            return False
-        srtp = self._srtp
-        try:
-            out = srtp.protect(data) if srtp is not None else data
-        except Exception:
-            self.stats.drop(SEND_ERROR)
-            self._wstats.drop_rtp(RTP_SRTP_ERROR)
-            return False
-        pending = self._pending
-        if self._packed is None:
-            try:
-                self._sock.sendto(out, remote)
-            except OSError:
-                self.stats.drop(SEND_ERROR)
-                self._wstats.drop_rtp(RTP_SEND_ERROR)
-                return False
-        else:
-            pending.append(out)
-            if len(pending) == 1:
-                self._loop.call_soon(self._flush)
-            elif len(pending) >= SEND_BATCH:
-                self._flush()
-        stats = self.stats
-        stats.rtp_out += 1
-        stats.bytes_out += len(out)
-        w = self._wstats
-        w.rtp_out += 1
-        w.rtp_out_bytes += len(out)
-        return True
-
-    def _flush(self) -> None:
-        """Send the queued packets (``sendmmsg``); what the socket does not take now (full buffer)
-        is dropped and counted, as real-time media should be, rather than held."""
-        packets = self._pending
-        if not packets:
-            return
-        self._pending = []
-        packed = self._packed
-        if packed is None or self._closed or _sendmmsg is None:
-            return
-        n = len(packets)
-        addrs = [packed] * n
-        fd = self._sock.fileno()
-        i = 0
-        while i < n:
-            try:
-                sent = _sendmmsg.send_batch(fd, packets, addrs, i)
-            except OSError:
-                sent = i + 1  # packets[i] failed on its own (counted below), the rest still go
-                self.stats.drop(SEND_ERROR)
-                self._wstats.drop_rtp(RTP_SEND_ERROR)
-                i = sent
-                continue
-            if sent == i:  # the socket is full: the rest is lost
-                for _ in range(n - i):
-                    self.stats.drop(SEND_ERROR)
-                    self._wstats.drop_rtp(RTP_SEND_ERROR)
-                return
-            i = sent
-
-    def _send_rtcp(self, data: bytes) -> bool:
-        remote = self._remote
-        if remote is None or self._closed:
-            return False
-        self._flush()  # after the RTP packets queued before it
-        srtp = self._srtp
-        try:
-            self._sock.sendto(srtp.protect_rtcp(data) if srtp is not None else data, remote)
-        except Exception:
-            self.stats.drop(SEND_ERROR)
-            return False
-        self.stats.rtcp_out += 1
-        self._wstats.rtcp_out += 1
-        return True
 
     # ---- internal: bookkeeping ------------------------------------------------------------------------
     def _check_open(self) -> None:
