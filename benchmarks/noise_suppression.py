@@ -4,7 +4,9 @@
     .venv/bin/python -m benchmarks.noise_suppression --streams 1,2 --seconds 4 --threads 2
 
 1. Per frame, in one thread (``time.thread_time``): Opus decode + RNNoise + Opus encode of 20 ms,
-   on speech in pink noise.  The native calls release the GIL; this is the cost a core pays.
+   on speech in pink noise, best of three; the same with pyrnnoise's stock library (a child
+   process with ``UROK_RNNOISE_ACCEL=0``; media/rnnoise.py).  The native calls release the GIL;
+   this is the cost a core pays with warm caches.
 2. Live: ``--streams`` microphones (direct producers of one router sending 20 ms Opus packets in
    real time: speech in pink noise) each cleaned by a ``NoiseSuppressor`` on ``--workers`` audio
    threads or processes (``--mode``), the output consumed by a direct consumer, with the event
@@ -17,9 +19,12 @@
    to which RNNoise's own delay adds, printed too);
    packets dropped because the threads were behind.
 3. The SNR gain, offline through the same codecs (publisher Opus at 32 kbps VoIP -> decode ->
-   RNNoise -> Opus 32 kbps -> decode) against the publisher's Opus alone: pause SNR, spectral SNR
-   and SI-SDR (tests/noise_audio.py), for pink noise at 0 and 10 dB, babble at 0 dB and clean
-   speech (espeak-ng synthesised).
+   RNNoise -> the server's Opus -> decode) against the publisher's Opus alone: pause SNR, spectral
+   SNR and SI-SDR (tests/noise_audio.py) against the clean speech, SI-SDR against the clean speech
+   through the publisher's Opus (the reference the server can at best give back: a VoIP encoder's
+   high-pass and phase changes are no suppressor's to undo), and SI-SDR with no codec (RNNoise
+   alone on the mix), for pink noise at 0 and 10 dB, babble at 0 dB and clean speech, recorded
+   (alsa-utils' speaker-test voice) and synthesised (espeak-ng).
 """
 
 from __future__ import annotations
@@ -27,8 +32,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -40,7 +48,7 @@ from media.audio_processes import AudioProcesses, clean_encoder
 from media.audio_workers import AudioWorkers
 from media.noise_suppressor import NoiseSuppressor
 from media.opus_codec import OpusDecoder, OpusEncoder
-from media.rnnoise import Denoiser
+from media.rnnoise import Denoiser, rnnoise_info
 from sfu import DirectProducer, Worker, parse_header
 from tests import noise_audio
 
@@ -150,31 +158,48 @@ def _order_probe(sent: dict[int, float], latencies: list[float]) -> Callable[[by
     return on_packet
 
 
-def snr_table(seconds: float) -> list[tuple[str, tuple[float, float, float], tuple[float, float, float]]]:
-    speech = noise_audio.speech(seconds)
-    rows = []
-    cases: list[tuple[str, npt.NDArray[np.float64]]] = [
-        ("pink 0 dB", noise_audio.mix(speech, noise_audio.pink(seconds), 0.0)),
-        ("pink 10 dB", noise_audio.mix(speech, noise_audio.pink(seconds), 10.0)),
-        ("babble 0 dB", noise_audio.mix(speech, noise_audio.babble(seconds), 0.0)),
-        ("clean speech", speech),
-    ]
-    for name, x in cases:
-        off, on = chain(x, False), chain(x, True)
-        rows.append((name, measures(off, speech), measures(on, speech)))
+Row = tuple[str, str, tuple[float, ...], tuple[float, ...]]
+
+
+def snr_table(seconds: float) -> list[Row]:
+    """(speech, case, measures without, with suppression) for the recorded and the synthesised
+    speech (tests/noise_audio.py); measures: pause SNR, spectral SNR, SI-SDR against the clean
+    speech, SI-SDR against the clean speech through the publisher's Opus (what the server can at
+    best give back), and SI-SDR with no codec at all (RNNoise alone on the mix)."""
+    rows: list[Row] = []
+    sources: list[tuple[str, noise_audio.Audio]] = [("espeak", noise_audio.speech(seconds))]
+    with contextlib.suppress(FileNotFoundError):
+        sources.insert(0, ("recorded", noise_audio.recorded_speech()))
+    for kind, speech in sources:
+        n_s = len(speech) / noise_audio.RATE
+        via_opus = noise_audio.through_opus(speech)
+        cases: list[tuple[str, npt.NDArray[np.float64]]] = [
+            ("pink 0 dB", noise_audio.mix(speech, noise_audio.pink(n_s), 0.0)),
+            ("pink 10 dB", noise_audio.mix(speech, noise_audio.pink(n_s), 10.0)),
+            ("babble 0 dB", noise_audio.mix(speech, noise_audio.babble(n_s), 0.0)),
+            ("clean speech", speech),
+        ]
+        for name, x in cases:
+            off, on = chain(x, False), chain(x, True)
+            raw_off, raw_on = chain(x, False, codecs=False), chain(x, True, codecs=False)
+            rows.append((kind, name, measures(off, speech, via_opus, raw_off), measures(on, speech, via_opus, raw_on)))
     return rows
 
 
-def chain(x: noise_audio.Audio, suppress: bool) -> noise_audio.Audio:
+def chain(x: noise_audio.Audio, suppress: bool, *, codecs: bool = True) -> noise_audio.Audio:
+    """The path: publisher Opus (32 kbps VoIP) -> decode -> [RNNoise -> the server's Opus -> decode];
+    without ``codecs``: RNNoise alone (or nothing)."""
     e1, d1 = OpusEncoder(), OpusDecoder(48000)
     e2, d2, den = clean_encoder(), OpusDecoder(48000), Denoiser()
     pcm = (x * 32767).astype(np.int16)
     out = []
     for i in range(0, len(pcm) - FRAME + 1, FRAME):
-        y = d1.decode(e1.encode(np.ascontiguousarray(pcm[i:i + FRAME]))).copy()
+        y = np.ascontiguousarray(pcm[i:i + FRAME])
+        if codecs:
+            y = d1.decode(e1.encode(y)).copy()
         if suppress:
-            clean, _ = den.process(y)
-            y = d2.decode(e2.encode(clean)).copy()
+            y, _ = den.process(y)
+            y = d2.decode(e2.encode(y)).copy() if codecs else y.copy()
         out.append(y)
     return np.concatenate(out).astype(np.float64) / 32768
 
@@ -189,29 +214,79 @@ def algorithmic_delay_ms(speech: noise_audio.Audio) -> float:
     return 1000 * max(lags, key=lambda k: float(np.dot(y[k:], x[:len(x) - k]))) / noise_audio.RATE
 
 
-def measures(got: noise_audio.Audio, ref: noise_audio.Audio) -> tuple[float, float, float]:
-    return (noise_audio.pause_snr(got, ref), noise_audio.spectral_snr(got, ref), noise_audio.aligned_si_sdr(got, ref))
+def path_delay_ms(speech: noise_audio.Audio) -> float:
+    """What the cleaned path adds to the raw one by its algorithms (RNNoise and the server's Opus
+    encode + decode; the processing time comes on top, measured live): the lag of the cleaned
+    output against the raw one, clean speech in."""
+    raw, cleaned = chain(speech, False), chain(speech, True)
+    size = 1 << int(np.ceil(np.log2(2 * len(raw))))
+    corr = np.fft.irfft(np.fft.rfft(cleaned, size) * np.conj(np.fft.rfft(raw, size)), size)
+    return 1000 * int(np.argmax(corr[:4 * FRAME])) / noise_audio.RATE
 
 
-async def main() -> None:
+def measures(got: noise_audio.Audio, ref: noise_audio.Audio, ref_via_opus: noise_audio.Audio,
+             raw: noise_audio.Audio) -> tuple[float, ...]:
+    return (noise_audio.pause_snr(got, ref), noise_audio.spectral_snr(got, ref), noise_audio.aligned_si_sdr(got, ref),
+            noise_audio.aligned_si_sdr(got, ref_via_opus), noise_audio.aligned_si_sdr(raw, ref))
+
+
+def frame_costs(runs: int = 3) -> list[dict[str, float]]:
+    """:func:`per_frame_cost` ``runs`` times on 5 s of speech in pink noise (the shared machine's
+    other work shows as the spread)."""
+    speech = noise_audio.speech(5.0)
+    payloads = packets_of(noise_audio.mix(speech, noise_audio.pink(5.0), 0.0))
+    return [per_frame_cost(payloads) for _ in range(runs)]
+
+
+_STOCK = ("import json; from benchmarks.noise_suppression import frame_costs; "
+          "print(json.dumps(frame_costs()))")
+
+
+def stock_frame_costs() -> list[dict[str, float]]:
+    """:func:`frame_costs` with pyrnnoise's stock library (``UROK_RNNOISE_ACCEL=0``, a child process:
+    the accelerator binds process-wide)."""
+    env = {**os.environ, "UROK_RNNOISE_ACCEL": "0"}
+    out = subprocess.run([sys.executable, "-c", _STOCK], env=env, capture_output=True, text=True, check=True,
+                         timeout=300, cwd=Path(__file__).resolve().parents[1])
+    costs: list[dict[str, float]] = json.loads(out.stdout.strip().splitlines()[-1])
+    return costs
+
+
+def print_frame_costs(label: str, costs: list[dict[str, float]]) -> None:
+    totals = sorted(sum(c.values()) for c in costs)
+    best = min(costs, key=lambda c: sum(c.values()))
+    total = totals[0]
+    print(f"per 20 ms frame, one thread's CPU ({label}; best of {len(costs)}, all: "
+          f"{', '.join(f'{t:.0f}' for t in totals)} us): decode {best['decode']:.0f} us, "
+          f"RNNoise {best['rnnoise']:.0f} us, "
+          f"encode {best['encode']:.0f} us = {total:.0f} us = {total / 20:.1f} ms per s of audio "
+          f"({100 * total / 20000:.1f}% of a core; {20000 / total:.0f} microphones per core)")
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--streams", default="1,4,8")
     ap.add_argument("--seconds", type=float, default=6.0)
     ap.add_argument("--workers", type=int, default=2, help="audio threads or processes")
     ap.add_argument("--mode", choices=["threads", "processes", "both"], default="both")
     ap.add_argument("--loop-busy", default="0,0.5", help="shares of each 20 ms the loop spends in Python")
-    args = ap.parse_args()
-    speech = noise_audio.speech(5.0)
-    payloads = packets_of(noise_audio.mix(speech, noise_audio.pink(5.0), 0.0))
+    ap.add_argument("--no-stock", action="store_true", help="skip the stock library's per-frame cost")
+    ap.add_argument("--no-live", action="store_true", help="skip the live runs")
+    ap.add_argument("--no-snr", action="store_true", help="skip the SNR table")
+    return ap
 
-    cost = per_frame_cost(payloads)
-    total = sum(cost.values())
-    print(f"per 20 ms frame, one thread's CPU: decode {cost['decode']:.0f} us, RNNoise {cost['rnnoise']:.0f} us, "
-          f"encode {cost['encode']:.0f} us = {total:.0f} us = {total / 20:.1f} ms per s of audio "
-          f"({100 * total / 20000:.1f}% of a core; {20000 / total:.0f} microphones per core)")
-    print(f"RNNoise's own delay (output against input): {algorithmic_delay_ms(speech):.0f} ms")
+
+async def run(args: argparse.Namespace) -> None:
+    print(f"RNNoise: {rnnoise_info()}")
+    print_frame_costs("as the server runs it", frame_costs())
+    if not args.no_stock:
+        print_frame_costs("pyrnnoise's stock library, UROK_RNNOISE_ACCEL=0", stock_frame_costs())
+    speech = noise_audio.speech(5.0)
+    print(f"RNNoise's own delay (output against input): {algorithmic_delay_ms(speech):.0f} ms; the cleaned path's "
+          f"algorithms (RNNoise + the server's Opus) against the raw path: {path_delay_ms(speech):.1f} ms")
+    payloads = packets_of(noise_audio.mix(speech, noise_audio.pink(5.0), 0.0))
     modes = ["threads", "processes"] if args.mode == "both" else [args.mode]
-    for n in (int(s) for s in args.streams.split(",")):
+    for n in ([] if args.no_live else [int(s) for s in args.streams.split(",")]):
         for mode in modes:
             for busy in (float(b) for b in args.loop_busy.split(",")):
                 base, _, _ = await live(n, args.seconds, mode, args.workers, False, payloads, busy)
@@ -224,12 +299,20 @@ async def main() -> None:
                       f"per mic ({per / 10:.1f}% of a core); added latency p50 {p50:.1f} ms, p95 {q[18]:.1f} ms, "
                       f"max {max(lat, default=float('nan')):.1f} ms; packets dropped + frames late {dropped} "
                       f"(of {n * int(args.seconds * 50)})")
-    print("SNR through Opus (publisher 32 kbps VoIP) without -> with suppression: "
-          "pause SNR / spectral SNR / SI-SDR, dB")
-    for name, off, on in snr_table(5.0):
+    if args.no_snr:
+        return
+    print("SNR through Opus (publisher 32 kbps VoIP -> [RNNoise -> Opus]) without -> with suppression, dB: "
+          "pause SNR / spectral SNR / SI-SDR against the clean speech / SI-SDR against the clean speech "
+          "through the publisher's Opus / SI-SDR with no codec (RNNoise alone)")
+    for kind, name, off, on in snr_table(5.0):
         cells = (f"{a:6.1f} -> {b:6.1f} ({b - a:+5.1f})" for a, b in zip(off, on, strict=True))
-        print(f"  {name:13s} " + "   ".join(cells))
+        print(f"  {kind:8s} {name:13s} " + "   ".join(cells))
+
+
+def main(argv: list[str] | None = None) -> int:
+    asyncio.run(run(parser().parse_args(argv)))
+    return 0
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    raise SystemExit(main())

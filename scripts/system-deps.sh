@@ -25,6 +25,8 @@ if [ "$mode" = test ]; then
   # (espeak-ng); whiteboard exports are rendered back (pdftoppm)
   command -v ffprobe >/dev/null 2>&1 || need+=(ffmpeg)
   command -v espeak-ng >/dev/null 2>&1 || need+=(espeak-ng)
+  # recorded speech for the noise-suppression tests (tests/noise_audio.py: speaker-test's voice)
+  [ -f /usr/share/sounds/alsa/Front_Left.wav ] || need+=(alsa-utils)
   command -v pdftoppm >/dev/null 2>&1 || need+=(poppler-utils)
 fi
 if [ ${#need[@]} -gt 0 ]; then

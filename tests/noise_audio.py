@@ -1,10 +1,16 @@
 """Test audio for noise suppression: speech, pink noise, babble, mixing at an SNR, SI-SDR.
 
-Speech: no recorded speech is installed on this machine (no .wav of speech in site-packages; the
-only ones are a plucked string and IPython's test tone), so it is synthesised with espeak-ng
-(installed): a Russian sentence, as a teacher would say it.  Babble: several espeak voices (other
-sentences, other pitches and speeds) mixed.  Pink noise: white noise shaped 1/f in the frequency
-domain.  All at 48 kHz mono, float64 in [-1, 1].  Synthesised files are cached per process.
+Speech, two kinds:
+- recorded: :func:`recorded_speech`, a man's voice saying the eight speaker names of ALSA's
+  speaker test ("Front Left", "Front Center", ...; 48 kHz mono WAVs of Debian's ``alsa-utils``,
+  /usr/share/sounds/alsa: the only recorded speech found in the installable packages;
+  scripts/system-deps.sh installs it for the tests);
+- synthesised: :func:`speech`, espeak-ng (installed), a Russian sentence, as a teacher would say it.
+  RNNoise's voice detection takes this buzzy synthetic voice for noise more often than real speech
+  (docs/benchmarks.md), so the measures that matter use the recorded one.
+Babble: several espeak voices (other sentences, other pitches and speeds) mixed.  Pink noise: white
+noise shaped 1/f in the frequency domain.  All at 48 kHz mono, float64 in [-1, 1].  Synthesised
+files are cached per process.
 """
 
 from __future__ import annotations
@@ -20,6 +26,9 @@ import numpy.typing as npt
 
 RATE = 48000
 Audio = npt.NDArray[np.float64]
+RECORDED_DIR = Path("/usr/share/sounds/alsa")  # Debian's alsa-utils
+RECORDED_PHRASES = ("Front_Left", "Front_Center", "Front_Right", "Side_Left", "Side_Right", "Rear_Left",
+                    "Rear_Center", "Rear_Right")
 
 SENTENCE = ("Доброе утро, ребята. Сегодня мы повторим дроби и решим три задачи у доски. "
             "Откройте тетради и запишите число.")
@@ -54,6 +63,42 @@ def speech(seconds: float = 5.0) -> Audio:
     s = _espeak(SENTENCE, "ru", 50, 150)
     s = fit(s, seconds)
     return s * (0.5 / max(1e-9, float(np.max(np.abs(s)))))
+
+
+@cache
+def recorded_speech(seconds: float | None = None, gap_s: float = 0.25) -> Audio:
+    """Recorded speech (see the top): the eight phrases, ``gap_s`` of silence after each (~13 s in
+    all), trimmed or padded to ``seconds``, peak 0.5.  Raises FileNotFoundError naming the package
+    where it is not installed."""
+    parts: list[Audio] = []
+    for name in RECORDED_PHRASES:
+        path = RECORDED_DIR / f"{name}.wav"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: recorded speech comes from Debian's alsa-utils "
+                                    "(apt-get install alsa-utils)")
+        with wave.open(str(path)) as w:
+            if w.getframerate() != RATE or w.getnchannels() != 1 or w.getsampwidth() != 2:
+                raise ValueError(f"{path}: not 48 kHz mono 16-bit")
+            parts.append(np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16).astype(np.float64) / 32768)
+        parts.append(np.zeros(int(gap_s * RATE)))
+    s = np.concatenate(parts)
+    if seconds is not None:
+        s = fit(s, seconds)
+    return s * (0.5 / max(1e-9, float(np.max(np.abs(s)))))
+
+
+def through_opus(x: Audio, *, bitrate: int = 32000, application: str = "voip") -> Audio:
+    """``x`` encoded and decoded by libopus as a publisher would (20 ms frames, media/opus_codec.py),
+    aligned back to ``x``: the clean reference as the server receives it.  A VoIP encoder's
+    high-pass and phase changes alone bring clean speech's SI-SDR down to ~8 dB (~15 dB in audio
+    mode), which no suppressor on the server can undo."""
+    from media.opus_codec import OpusDecoder, OpusEncoder  # only here: the rest needs no media
+
+    enc, dec = OpusEncoder(bitrate=bitrate, application=application), OpusDecoder(RATE)
+    pcm = (x * 32767).astype(np.int16)
+    out = [dec.decode(enc.encode(np.ascontiguousarray(pcm[i:i + 960]))).copy()
+           for i in range(0, len(pcm) - 959, 960)]
+    return align(np.concatenate(out).astype(np.float64) / 32768, x)
 
 
 @cache
