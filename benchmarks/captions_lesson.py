@@ -1,0 +1,305 @@
+"""Captions while the same server forwards a lesson: N participants unmuted at once.
+
+A real server (``urok serve --dev`` in a subprocess, :class:`benchmarks.forwarding.ServerProcess`,
+with ``transcription_workers`` / ``transcription_max_speakers`` from the config), a host who starts
+captions, and N aiortc participants who each publish a microphone: Korean espeak-ng speech
+(tests/speech_audio.py) with pauses, looped, Opus-encoded **once** before the run and sent as
+prepared packets (each participant starts at another point of the loop).  ``loud`` of them speak
+18 dB louder than the others (``quiet_db``).  With ``forward`` every participant receives everybody
+(counted before SRTP, nothing decrypted: :class:`benchmarks.breakouts.Student`); without, they only
+publish and the host alone receives (the small form the test uses).
+
+What comes out (a dict): who was captioned after ``settle_s`` (the loudest should be), the pool's
+counters from /metrics (phrases, dropped_phrases, evicted_phrases, dropped_chunks, speaking at
+most), the server's RSS (its process and the recogniser processes) sampled each second, the delay
+from a phrase's end of voice to its final caption, the recognisers' RTF, the forwarding loss
+(packets the receivers got against what the publishers sent) and the time a chat message took.
+Used by ``python -m benchmarks.captions --lesson N`` and tests/e2e/test_captions_load.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import statistics
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from functools import cache
+from typing import Any
+
+import aiohttp
+import numpy as np
+
+from benchmarks.breakouts import Student, wait_for
+from benchmarks.forwarding import (
+    PacketTrack,
+    Rest,
+    ServerProcess,
+    _status_value,
+    admin_token,
+    loopback_ice,
+    process_tree,
+    sample_tree,
+)
+from media.opus_codec import OpusEncoder
+from tests.speech_audio import STUDENT, TEACHER, speech48k
+
+RATE = 48000
+PTIME = 960  # samples: 20 ms
+PAUSES_S = (1.6, 2.2)  # after the first and the second sentence of the loop
+
+
+@dataclass(frozen=True)
+class LessonConfig:
+    participants: int = 30
+    loud: int = 4
+    seconds: float = 30.0  # captioned, after everyone publishes
+    workers: int = 1
+    max_speakers: int = 2
+    forward: bool = False
+    quiet_db: float = -18.0
+    settle_s: float = 8.0  # the loud speakers' phrases have taken the slots by then
+    timeout: float = 90.0
+
+
+@cache
+def speech_loop(quiet_db: float) -> tuple[list[bytes], list[bytes], list[int]]:
+    """One speaker's loop (two sentences, each followed by a pause) as 20 ms Opus packets, loud
+    and ``quiet_db`` quieter, and the packet index at which each sentence's voice ends."""
+    parts, ends, n = [], [], 0
+    for text, pause in zip((TEACHER, STUDENT), PAUSES_S, strict=True):
+        voice = speech48k(text, pad_s=0.0)
+        n += voice.size
+        ends.append(n // PTIME)
+        silence = np.zeros(round(pause * RATE), dtype=np.int16)
+        parts += [voice, silence]
+        n += silence.size
+    pcm = np.concatenate(parts)
+    pcm = np.concatenate([pcm, np.zeros(-pcm.size % PTIME, dtype=np.int16)])
+
+    def encode(gain: float) -> list[bytes]:
+        scaled = np.clip(np.round(pcm.astype(np.float64) * gain), -32768, 32767).astype(np.int16)
+        enc = OpusEncoder()
+        try:
+            return [enc.encode(np.ascontiguousarray(scaled[i:i + PTIME])) for i in range(0, scaled.size, PTIME)]
+        finally:
+            enc.close()
+
+    return encode(1.0), encode(10 ** (quiet_db / 20)), ends
+
+
+class Listener(Student):
+    """The host: receives every microphone (counted before SRTP), records captions and chat."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        self.captions: list[tuple[float, dict[str, Any]]] = []
+        self.chat: list[tuple[float, dict[str, Any]]] = []
+        super().__init__(ws)
+
+    def _on_event(self, event: str, m: dict[str, Any]) -> None:
+        super()._on_event(event, m)
+        if event == "caption":
+            self.captions.append((time.monotonic(), m))
+        elif event == "chat_message":
+            self.chat.append((time.monotonic(), m))
+
+
+class Talker(Student):
+    """A participant with its microphone on; it receives the others only with ``forward``."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, forward: bool) -> None:
+        self.forward = forward
+        self.track: PacketTrack | None = None
+        self.shift = 0  # packets: where in the loop it starts
+        super().__init__(ws)
+
+    async def _answer_offers(self) -> None:
+        if self.forward:
+            await super()._answer_offers()
+            return
+        while True:  # offers are left unanswered: nothing is forwarded to it
+            await self._offers.get()
+
+
+@contextlib.contextmanager
+def _environ(**values: str) -> Iterator[None]:
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+async def _metrics(http: aiohttp.ClientSession, base: str, headers: dict[str, str]) -> dict[str, float]:
+    async with http.get(base + "/metrics", headers=headers) as r:
+        text = await r.text()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("urok_transcription_"):
+            name, _, value = line.partition(" ")
+            with contextlib.suppress(ValueError):
+                out[name.removeprefix("urok_transcription_")] = float(value)
+    return out
+
+
+def _pct(xs: list[float], q: float) -> float | None:
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, round(q * (len(xs) - 1)))], 3)
+
+
+async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
+    loud_packets, quiet_packets, ends = speech_loop(cfg.quiet_db)
+    loop_len = len(loud_packets)
+    env = {"UROK_TRANSCRIPTION_WORKERS": str(cfg.workers), "UROK_TRANSCRIPTION_MAX_SPEAKERS": str(cfg.max_speakers),
+           "UROK_WS_MAX_MESSAGE_BYTES": os.environ.get("UROK_WS_MAX_MESSAGE_BYTES", str(256 * 1024))}
+    with _environ(**env):
+        server = await ServerProcess.start()
+    talkers: list[Talker] = []
+    host: Listener | None = None
+    out: dict[str, Any] = {"config": asdict(cfg), "load_average": round(os.getloadavg()[0], 2)}
+    try:
+        with loopback_ice():
+            async with aiohttp.ClientSession() as http:
+                admin = admin_token()
+                auth = {"Authorization": f"Bearer {admin}"}
+                rest = Rest(http, server.base, admin)
+                room = await rest.create_room()
+
+                async def join(identity: str, role: str, forward: bool) -> Any:
+                    token = await rest.token(room, identity, role)
+                    ws = await http.ws_connect(server.base.replace("http", "ws", 1) + f"/v1/rtc?token={token}",
+                                               heartbeat=None, max_msg_size=0)
+                    p = Listener(ws) if role == "host" else Talker(ws, forward=forward)
+                    await p.wait(p.joined.is_set, cfg.timeout, "welcome")
+                    return p
+
+                host = await join("teacher", "host", True)
+
+                async def talker(i: int) -> Talker:
+                    t: Talker = await join(f"s{i:02d}", "participant", cfg.forward)
+                    t.shift = (i * 37) % loop_len  # 0.74 s apart: they do not all speak in step
+                    packets = loud_packets if i < cfg.loud else quiet_packets
+                    t.track = PacketTrack("audio", packets[t.shift:] + packets[:t.shift], 0.02, RATE)
+                    await t.publish([t.track], cfg.timeout)
+                    return t
+
+                began = time.monotonic()
+                for i in range(0, cfg.participants, 5):  # a few at a time: each publish renegotiates the listeners
+                    talkers.extend(await asyncio.gather(*(talker(j) for j in range(i, min(i + 5, cfg.participants)))))
+                n = cfg.participants
+                await wait_for(lambda: len(host.active(time.monotonic(), audio_only=True)) >= n, cfg.timeout,
+                               f"the host receiving {n} microphones", step=0.1)
+                out["join_publish_s"] = round(time.monotonic() - began, 1)
+                index = {t.participant_id: i for i, t in enumerate(talkers)}
+
+                began = time.monotonic()
+                r = await host.request("transcription_start", 180.0)
+                if not r.get("ok"):
+                    raise RuntimeError(f"transcription_start: {r}")
+                started = time.monotonic()
+                out["captions_start_s"] = round(started - began, 1)
+                before = await _metrics(http, server.base, auth)
+                cpu0 = sample_tree(server.pid).cpu_s
+                rss: list[int] = []  # the server and its recognisers, kB
+                rss_each: list[list[int]] = []  # each process of the tree (the server first), kB
+                speaking_max = 0.0
+                receivers: list[Student] = [host, *(talkers if cfg.forward else [])]
+                window: dict[str, tuple[int, int]] = {}
+                while time.monotonic() - started < cfg.seconds:
+                    await asyncio.sleep(1.0)
+                    rss.append(sample_tree(server.pid).rss_kb)
+                    with contextlib.suppress(OSError):
+                        rss_each.append([_status_value(pid, "VmRSS") for pid in process_tree(server.pid)])
+                    now = await _metrics(http, server.base, auth)
+                    speaking_max = max(speaking_max, now.get("speaking", 0.0))
+                    if "a" not in window and time.monotonic() - started >= cfg.settle_s:
+                        window["a"] = (sum(t.sent_rtp for t in talkers), sum(x.packets for x in receivers))
+                window["b"] = (sum(t.sent_rtp for t in talkers), sum(x.packets for x in receivers))
+                after = await _metrics(http, server.base, auth)
+                cpu = (cpu0, sample_tree(server.pid).cpu_s, time.monotonic() - started)  # with the recognisers
+
+                # the lesson goes on: a chat message from a student reaches the host
+                sent = time.monotonic()
+                r = await talkers[-1].request("chat_send", 10.0, text="можно вопрос?")
+                if not r.get("ok"):
+                    raise RuntimeError(f"chat_send: {r}")
+                await wait_for(lambda: bool(host.chat), 10.0, "the chat message at the host")
+                out["chat_ms"] = round((host.chat[0][0] - sent) * 1000, 1)
+    finally:
+        for p in [*talkers, *([host] if host is not None else [])]:
+            with contextlib.suppress(Exception):
+                await p.close()
+        server.stop()
+
+    assert host is not None
+    settled = started + cfg.settle_s
+    captions = [(t, m) for t, m in host.captions if m["participant_id"] in index]
+    late = [(t, m) for t, m in captions if t >= settled]
+    finals_by = {i: sum(1 for _, m in late if m["final"] and index[m["participant_id"]] == i) for i in range(n)}
+    latencies = []
+    captioned_s = dict.fromkeys(range(n), 0.0)
+    for t, m in late:
+        if not m["final"]:
+            continue
+        captioned_s[index[m["participant_id"]]] += m["end_s"] - m["start_s"]
+        if index[m["participant_id"]] >= cfg.loud:
+            continue  # a quiet phrase's final may come early, when a louder one takes its slot
+        tk = talkers[index[m["participant_id"]]]
+        assert tk.track is not None and tk.track._t0 is not None
+        packet = (t - tk.track._t0) / 0.02  # the packet being sent when the final came
+        _, at = divmod(packet + tk.shift, loop_len)
+        ended = max((e for e in ends if e <= at), default=ends[-1] - loop_len)
+        latencies.append(round((at - ended) * 0.02, 3))
+    counters = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in
+                ("phrases", "dropped_phrases", "evicted_phrases", "dropped_chunks", "finals", "partials",
+                 "busy_seconds", "audio_seconds")}
+    sent_packets = window["b"][0] - window.get("a", window["b"])[0]
+    got_packets = window["b"][1] - window.get("a", window["b"])[1]
+    # each packet is due at the host and, with forward, at every other talker
+    expected = sent_packets * (n if cfg.forward else 1)
+    out.update({
+        "captioned_after_settle": sorted({index[m["participant_id"]] for _, m in late}),
+        "loud": list(range(cfg.loud)),
+        "finals_after_settle": finals_by,
+        "captioned_s_after_settle": {i: round(v, 1) for i, v in captioned_s.items()},
+        "captioned_ever": sorted({index[m["participant_id"]] for _, m in captions}),
+        "speaking_max": speaking_max,
+        "counters": {k: round(v, 3) for k, v in counters.items()},
+        "rtf": round(counters["busy_seconds"] / counters["audio_seconds"], 3) if counters["audio_seconds"] else None,
+        "latency_p50_s": _pct(latencies, 0.5), "latency_p95_s": _pct(latencies, 0.95),
+        "latency_max_s": max(latencies, default=None),
+        "rss_mb": [round(x / 1024, 1) for x in rss],
+        # the server's own process (the event loop, the taps' queues, the pool's inboxes) and its
+        # children (the recogniser processes: the model and one recogniser per phrase at once)
+        "rss_server_mb": [round(x[0] / 1024, 1) for x in rss_each],
+        "rss_children_mb": [round(sum(x[1:]) / 1024, 1) for x in rss_each],
+        "rss_growth_mb": round((max(rss[len(rss) // 2:]) - rss[len(rss) // 4]) / 1024, 1) if len(rss) >= 4 else None,
+        "forward_loss": round(1 - got_packets / expected, 4) if expected else None,
+        "forwarded_pps": round(got_packets / max(1e-9, cfg.seconds - cfg.settle_s), 1),
+        "server_cpu_per_s": round((cpu[1] - cpu[0]) / max(1e-9, cpu[2]), 2),
+    })
+    out["partial_gap_median_s"] = _partial_gap(late)
+    return out
+
+
+def _partial_gap(events: list[tuple[float, dict[str, Any]]]) -> float | None:
+    last: dict[str, float] = {}
+    gaps = []
+    for t, m in events:
+        pid = m["participant_id"]
+        if m["final"]:
+            last.pop(pid, None)
+            continue
+        if pid in last:
+            gaps.append(t - last[pid])
+        last[pid] = t
+    return round(statistics.median(gaps), 3) if gaps else None
