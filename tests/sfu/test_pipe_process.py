@@ -2,15 +2,17 @@
 
 The child (this module run as ``python -m tests.sfu.test_pipe_process``) makes a router and an
 SRTP pipe end, and speaks JSON lines on stdin/stdout, as the signalling would between workers:
-it prints its address and key, takes the parent's with a producer description, produces it,
-counts what its direct consumer receives, and says when the far producer closed (by the BYE that
-the parent's pipe consumer sends when the parent's producer closes).
+it prints its address and key, takes the parent's with two producer descriptions (audio, video),
+produces them, counts what its direct consumers receive, asks for a video keyframe when told (the
+request must reach the parent's video source), and says when the far audio producer closed (by the
+BYE that the parent's pipe consumer sends when the parent's producer closes).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import struct
 import sys
 from pathlib import Path
 from typing import Any
@@ -49,16 +51,25 @@ async def child() -> None:
         if len(payloads) >= 20:
             enough.set()
 
-    router.create_direct_transport().consume(producer, on_rtp)
+    direct = router.create_direct_transport()
+    direct.consume(producer, on_rtp)
     producer.on_close = closed.set
+    # the parent's video: a subscriber here asks for a keyframe, which must reach the parent's source
+    video = pipe.produce(peer["video"])
+    frames = asyncio.Event()
+    video_consumer = direct.consume(video, lambda p: frames.set())
     await enough.wait()
+    await frames.wait()
     say(received=len(payloads), marked=sum(p.startswith(b"FROM-PARENT") for p in payloads), id=producer.id)
+    await reader.readline()  # "ask": the parent counted the keyframe requests so far
+    await asyncio.sleep(0.2)  # past the merge window of the first (forced) requests
+    say(asked=video_consumer.request_keyframe(force=True))
     await closed.wait()
     say(closed=True, dropped=pipe.stats.dropped)
     await worker.close()
 
 
-async def test_a_producer_of_this_process_is_received_by_another_process_over_srtp() -> None:
+async def test_producers_of_this_process_are_received_by_another_process_over_srtp() -> None:
     worker = Worker(WorkerSettings(host_addresses=("127.0.0.1",), tick_interval=0.1))
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "tests.sfu.test_pipe_process", cwd=ROOT,
@@ -78,11 +89,17 @@ async def test_a_producer_of_this_process_is_received_by_another_process_over_sr
         pipe = router.create_pipe_transport(srtp=True)
         hello = await hear()
         pipe.connect(hello["address"][0], hello["address"][1], srtp_parameters=hello["srtp"])
-        bot = router.create_direct_transport().produce("audio", "audio/opus")
+        direct = router.create_direct_transport()
+        bot = direct.produce("audio", "audio/opus")
         consumer = pipe.consume(bot)
+        camera = direct.produce("video", "video/VP8")
+        keyframe_requests: list[float] = []
+        camera.on_keyframe_request = lambda: keyframe_requests.append(asyncio.get_running_loop().time())
+        camera_pipe = pipe.consume(camera)
         assert pipe.srtp_parameters is not None
         proc.stdin.write(json.dumps({"address": list(pipe.local_address), "srtp": pipe.srtp_parameters.to_dict(),
-                                     "description": consumer.description.to_dict()}).encode() + b"\n")
+                                     "description": consumer.description.to_dict(),
+                                     "video": camera_pipe.description.to_dict()}).encode() + b"\n")
         await proc.stdin.drain()
         sending = True
 
@@ -90,11 +107,21 @@ async def test_a_producer_of_this_process_is_received_by_another_process_over_sr
             n = 0
             while sending:
                 bot.send_opus(b"FROM-PARENT" + bytes([n & 0xFF]) * 30, 0.02)
+                # VP8: a keyframe (payload descriptor with S, key frame header) every 10th packet
+                vp8 = b"\x10\x00\x00\x00" if n % 10 == 0 else b"\x10\x01"
+                camera.send(struct.pack("!BBHII", 0x80, 96, n & 0xFFFF, n * 3000, 1) + vp8 + b"v" * 100)
                 n += 1
                 await asyncio.sleep(0.02)
 
         sender = asyncio.ensure_future(send())
         got = await hear()
+        # the child's keyframe request crosses the pipe to this process's video source
+        piped, asked = camera_pipe.keyframe_requests, len(keyframe_requests)
+        proc.stdin.write(b'{"do": "ask"}\n')
+        await proc.stdin.drain()
+        assert (await hear())["asked"] is True
+        assert await wait_for(lambda: camera_pipe.keyframe_requests > piped and len(keyframe_requests) > asked, 5), \
+            (camera_pipe.stats_dict(), keyframe_requests)
         sending = False
         await sender
         assert got["received"] >= 20 and got["marked"] == got["received"] and got["id"] == bot.id
