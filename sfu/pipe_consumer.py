@@ -59,7 +59,8 @@ class PipeProducerDescription:
     """What the far end of a pipe produces for one :class:`PipeConsumer` (mediasoup passes the
     pipe consumer's ``rtpParameters`` to the remote ``produce``): the origin producer's id (the far
     producer takes the same id, so a track keeps its name across workers), kind, source label, codec,
-    header extensions, and one SSRC per stream (with the simulcast rids, lowest layer first).
+    header extensions, one SSRC per stream (with the simulcast rids, lowest layer first), and the
+    origin's msid stream id (the far producer keeps it: a publisher's tracks stay one stream).
     ``paused``: whether the origin was paused when described (information: the far producer is
     not paused by it, the origin's pause already stops the packets)."""
 
@@ -71,6 +72,7 @@ class PipeProducerDescription:
     ssrcs: tuple[int, ...] = ()
     rids: tuple[str, ...] = ()
     paused: bool = False
+    stream_id: str = ""  # the origin's a=msid stream id (its transport's): the far producer keeps it
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready (str, int, bool, lists and dicts only)."""
@@ -80,7 +82,7 @@ class PipeProducerDescription:
             "codec": {"mime_type": c.mime_type, "payload_type": c.payload_type, "clock_rate": c.clock_rate,
                       "channels": c.channels, "parameters": dict(c.parameters), "feedback": list(c.feedback)},
             "extensions": dict(self.extensions), "ssrcs": list(self.ssrcs), "rids": list(self.rids),
-            "paused": self.paused,
+            "paused": self.paused, "stream_id": self.stream_id,
         }
 
     @classmethod
@@ -99,7 +101,7 @@ class PipeProducerDescription:
                 producer_id=str(data["producer_id"]), kind=str(data["kind"]), source=str(data.get("source", "")),
                 codec=codec, extensions={str(k): int(v) for k, v in dict(data.get("extensions") or {}).items()},
                 ssrcs=tuple(int(s) for s in data["ssrcs"]), rids=tuple(str(r) for r in data.get("rids") or ()),
-                paused=bool(data.get("paused", False)),
+                paused=bool(data.get("paused", False)), stream_id=str(data.get("stream_id") or ""),
             )
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise InvalidPipeDescriptionError(f"not a pipe producer description: {exc}") from exc
@@ -120,6 +122,8 @@ class PipeProducerDescription:
             raise InvalidPipeDescriptionError("header extension ids are 1..255")
         if not self.producer_id or len(self.producer_id) > 128:
             raise InvalidPipeDescriptionError("producer_id: 1 to 128 characters")
+        if len(self.stream_id) > 64 or not all(c.isalnum() or c in "-_." for c in self.stream_id):
+            raise InvalidPipeDescriptionError("stream_id: up to 64 letters, digits, '-', '_', '.'")
 
 
 class PipeConsumerTransport(Protocol):
@@ -215,7 +219,7 @@ class PipeConsumer:
             codec = dataclasses.replace(codec, feedback=(*codec.feedback, "nack"))
         return PipeProducerDescription(
             producer_id=p.id, kind=p.kind, source=p.source, codec=codec, extensions=dict(p.extensions),
-            ssrcs=self.ssrcs, rids=p.rids, paused=p.paused,
+            ssrcs=self.ssrcs, rids=p.rids, paused=p.paused, stream_id=p.transport.stream_id,
         )
 
     def stats_dict(self) -> dict[str, int]:

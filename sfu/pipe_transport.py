@@ -79,7 +79,8 @@ class PipeTransport:
         on_producer_added: Callable[[Producer], None], on_producer_removed: Callable[[Producer], None],
     ) -> None:
         self.id = transport_id
-        self.stream_id = uuid.uuid4().hex  # a=msid stream id of this transport's producers
+        # a=msid stream id of the far producers whose description has none (see _FarLink)
+        self.stream_id = uuid.uuid4().hex
         self.on_close: Callable[[], None] | None = None
         self._owner = owner
         self._context = context
@@ -97,6 +98,7 @@ class PipeTransport:
         self._consumer_by_ssrc: dict[int, PipeConsumer] = {}
         # pipe_to_router's pairs in one process: the far producer closing closes its pipe consumer
         self._linked: dict[str, PipeConsumer] = {}
+        self._links: dict[str, _FarLink] = {}  # the far producers' view of this pipe, by producer id
         try:
             self._io = PipeSocket(listen_ip, port, name=transport_id, stats=self._wstats,
                                   producers=self._producer_by_ssrc, on_rtcp=self._on_rtcp)
@@ -175,6 +177,8 @@ class PipeTransport:
             pair = SrtpPair(local, remote)
         self._io.connect(remote_address, pair)
         self._connected = True
+        for link in self._links.values():
+            link._connected = True
         for consumer in self._consumers.values():
             consumer.request_keyframes()
         for producer in self._producers.values():
@@ -218,8 +222,9 @@ class PipeTransport:
         codec = d.codec
         settings = self._context.settings
         simulcast = len(d.ssrcs) > 1
+        link = _FarLink(self, d.stream_id or self.stream_id)
         producer = Producer(
-            self, mid=str(len(self._producers)), kind=d.kind, source=d.source, codec=codec,
+            link, mid=str(len(self._producers)), kind=d.kind, source=d.source, codec=codec,
             payload_types={codec.payload_type: codec}, extensions=dict(d.extensions),
             ssrcs=() if simulcast else d.ssrcs, rtx_ssrcs=(), stats=self._wstats,
             history_size=settings.history_size, history_age=settings.history_age,
@@ -231,6 +236,7 @@ class PipeTransport:
         # paused when the origin resumes unless the signalling relayed that too
         producer.id = d.producer_id
         self._producers[producer.id] = producer
+        self._links[producer.id] = link
         for ssrc in d.ssrcs:
             self._producer_by_ssrc[ssrc] = producer
         self._wstats.producers += 1
@@ -248,6 +254,8 @@ class PipeTransport:
             consumer.close()
         self._closed = True
         self._connected = False
+        for link in self._links.values():
+            link._connected = False
         self._feedback.close()
         self._io.close()
         self._on_closed(self)
@@ -323,6 +331,9 @@ class PipeTransport:
     def _producer_closed(self, producer: Producer) -> None:
         if self._producers.pop(producer.id, None) is not producer:
             return
+        link = self._links.pop(producer.id, None)
+        if link is not None:
+            link._connected = False
         for ssrc in [s for s, p in self._producer_by_ssrc.items() if p is producer]:
             del self._producer_by_ssrc[ssrc]
         self._wstats.producers -= 1
@@ -350,6 +361,26 @@ class PipeTransport:
         self._feedback.tick(now)
         for consumer in list(self._consumers.values()):
             consumer.request_keyframes(force=False)
+
+
+class _FarLink:
+    """A far producer's transport (``producer.transport``; ``pipe`` is the pipe transport): the
+    pipe's RTCP and state, with the origin's msid stream id, so that a far subscriber groups a
+    publisher's audio and video in one stream as at the origin (a browser syncs the tracks of one
+    stream: one id for every producer of the pipe would put every piped publisher in one)."""
+
+    __slots__ = ("_connected", "_nack_wanted", "_rtcp_ssrc", "_send_rtcp", "pipe", "stream_id")
+
+    def __init__(self, pipe: PipeTransport, stream_id: str) -> None:
+        self.pipe = pipe
+        self.stream_id = stream_id
+        self._connected = pipe._connected  # kept in step by the pipe (connect, close)
+        self._rtcp_ssrc = pipe._rtcp_ssrc
+        self._send_rtcp = pipe._send_rtcp
+        self._nack_wanted = pipe._nack_wanted
+
+    def _producer_closed(self, producer: Producer) -> None:
+        self.pipe._producer_closed(producer)
 
 
 def _bye(sender_ssrc: int, ssrcs: tuple[int, ...]) -> bytes:

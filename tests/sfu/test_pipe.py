@@ -139,7 +139,11 @@ async def test_a_subscriber_on_b_decodes_a_publisher_on_a_and_its_pli_reaches_th
     sub_t.consume(far_audio)
     sub = SubscriberClient()
     try:
-        await sub.negotiate(sub_t)
+        offer = await sub.negotiate(sub_t)
+        # the far subscriber sees the publisher's tracks as at the origin: same track ids, one msid
+        # stream (its browser syncs audio and video of one stream)
+        assert far_video.transport.stream_id == far_audio.transport.stream_id == pub_t.stream_id
+        assert f"a=msid:{pub_t.stream_id} {video.id}" in offer and f"a=msid:{pub_t.stream_id} {audio.id}" in offer
         ok = await wait_for(lambda: sub.frames("video") >= 20 and sub.frames("audio") >= 20, 20)
         assert ok, (sub.frames("video"), sub.frames("audio"), wa.stats, wb.stats)
         assert pipe_video.packets > 0 and pipe_audio.packets > 0
