@@ -66,12 +66,13 @@ def speech(seconds: float = 5.0) -> Audio:
 
 
 @cache
-def recorded_speech(seconds: float | None = None, gap_s: float = 0.25) -> Audio:
-    """Recorded speech (see the top): the eight phrases, ``gap_s`` of silence after each (~13 s in
-    all), trimmed or padded to ``seconds``, peak 0.5.  Raises FileNotFoundError naming the package
-    where it is not installed."""
+def recorded_speech(seconds: float | None = None, gap_s: float = 0.25,
+                    phrases: tuple[str, ...] = RECORDED_PHRASES) -> Audio:
+    """Recorded speech (see the top): the ``phrases`` (all eight: ~13 s), ``gap_s`` of silence
+    after each, trimmed or padded to ``seconds``, peak 0.5.  Raises FileNotFoundError naming the
+    package where it is not installed."""
     parts: list[Audio] = []
-    for name in RECORDED_PHRASES:
+    for name in phrases:
         path = RECORDED_DIR / f"{name}.wav"
         if not path.exists():
             raise FileNotFoundError(f"{path}: recorded speech comes from Debian's alsa-utils "

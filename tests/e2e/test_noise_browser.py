@@ -24,7 +24,7 @@ from tests.conftest import Server
 from tests.e2e.browser.conftest import ALLOW, CHROMIUM, COMMON_FLAGS, chromium_session
 from tests.e2e.browser.util import join, join_url
 from tests.e2e.rtc_client import wait_until
-from tests.e2e.test_noise_suppression import ListeningClient, clip, measure
+from tests.e2e.test_noise_suppression import ListeningClient, clip, measure, via_publisher_opus
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
 
@@ -42,6 +42,7 @@ def write_wav(path: Path, audio: np.ndarray) -> None:
 async def test_the_students_button_cleans_what_the_teacher_hears_and_the_room_switch_locks_it(
         server: Server, tmp_path: Path) -> None:
     clean, noisy = clip()
+    via_opus = via_publisher_opus(clean, 32000)  # Chromium's Opus: ~32 kbps VoIP
     wav = tmp_path / "noisy.wav"
     write_wav(wav, noisy)
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
@@ -59,23 +60,25 @@ async def test_the_students_button_cleans_what_the_teacher_hears_and_the_room_sw
         button = page.locator("#btn-noise")
         assert await button.get_attribute("aria-pressed") == "false"
         assert await mic_processing(page) == (True, True)  # the browser's own, as for everyone
-        before = await measure(teacher.heard, teacher.heard.frames[-1][0] + 1.0, clean)
+        before = await measure(teacher.heard, teacher.heard.frames[-1][0] + 1.0, clean, via_opus)
 
         await button.click()
         await page.wait_for_function("() => document.querySelector('#btn-noise').ariaPressed === 'true'")
         await teacher.ws.event("noise_suppression", participant_id=pid, enabled=True)
         # the server cleans: the browser's own suppression and gain control are off on the live track
         assert await wait_until_async(lambda: mic_processing(page), (False, False), 10)
-        after = await measure(teacher.heard, time.monotonic() + 1.5, clean,
+        after = await measure(teacher.heard, time.monotonic() + 1.5, clean, via_opus,
                               lambda m: m[0] - before[0] >= 6.0 and m[1] >= before[1] - 1.0)
-        print(f"\nChromium student, pink noise 0 dB SNR (the browser's own suppression off while the "
-              f"server's is on): off {before}, on {after} (pause SNR, spectral SNR, SI-SDR; dB)")
+        print(f"\nChromium student, recorded speech in pink noise 0 dB SNR (the browser's own suppression "
+              f"off while the server's is on): off {before}, on {after} (pause SNR, spectral SNR, SI-SDR "
+              f"against the clean clip, SI-SDR against it through a 32 kbps VoIP Opus; dB)")
         assert after[0] - before[0] >= 6.0, (before, after)
         # the speech is kept: before the page turned its own suppression off, RNNoise after it took
         # the speech for noise (spectral SNR 7.6 -> 0.6-0.9 dB, SI-SDR -2 -> -12 dB)
         assert after[1] >= before[1] - 1.0, (before, after)
-        # SI-SDR through Chromium's Opus is low either way (its phase changes; ~-2 dB here on and off)
-        assert after[2] > before[2] - 3.0, (before, after)
+        # SI-SDR through Chromium's processing and Opus is low either way (measured ~0.7 off, ~-2.2 on
+        # with recorded speech; the defect took it from -2 to -12 dB with espeak's)
+        assert after[2] > before[2] - 5.0, (before, after)
 
         # the host's choice for the student: off, locked; the browser's own processing is back
         await teacher.ws.request("set_noise_suppression", enabled=False, participant_id=pid)
