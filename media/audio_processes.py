@@ -1,7 +1,8 @@
 """Noise suppression in worker processes: each with its own GIL, so a busy event loop cannot starve it.
 
 Measured (benchmarks/noise_suppression.py, this 2-core machine): on the audio *threads* a cleaned
-20 ms frame takes ~1.5 ms of CPU but four GIL hand-overs (decode, two RNNoise halves, encode); with
+20 ms frame took ~1.5 ms of CPU (now ~0.6 ms: media/rnnoise.py) but several GIL hand-overs
+(decode, RNNoise, encode); with
 the event loop busy in Python (forwarding a large lesson, the aiortc clients of the tests) each
 hand-over waits for the loop's switch interval (5 ms), and a frame took 21 ms of wall time with the
 loop 50% busy, 48 ms with it 80% busy: the suppressor fell behind and dropped.  A process costs a
