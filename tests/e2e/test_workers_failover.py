@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -66,6 +67,14 @@ async def rejoin(http: aiohttp.ClientSession, base: str, tok: str, deadline: flo
             await asyncio.sleep(0.2)
 
 
+STUDENTS = 48 if os.environ.get("UROK_SLOW") == "1" else 8  # besides anna; 50 people with UROK_SLOW=1
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
 async def test_kill_9_of_a_worker_mid_lesson(tmp_path: Path, redis_server: RedisServer | None,
                                              http: aiohttp.ClientSession) -> None:
     if redis_server is None:
@@ -75,7 +84,8 @@ async def test_kill_9_of_a_worker_mid_lesson(tmp_path: Path, redis_server: Redis
     try:
         await cluster.start(http)
         room = await new_room(http, cluster.base, "История")
-        toks = {"teacher": token(room, "teacher", Role.HOST), "anna": token(room, "anna")}
+        names = ["teacher", "anna", *(f"s{i:02d}" for i in range(STUDENTS))]
+        toks = {n: token(room, n, Role.HOST if n == "teacher" else Role.PARTICIPANT) for n in names}
         teacher = await connect(http, cluster.base, toks["teacher"])
         clients.append(teacher)
         seats = {"teacher": (await teacher.event("welcome"))["participant_id"]}
@@ -84,40 +94,51 @@ async def test_kill_9_of_a_worker_mid_lesson(tmp_path: Path, redis_server: Redis
         anna = await connect(http, cluster.private(other), toks["anna"])  # relayed to the owner
         clients.append(anna)
         seats["anna"] = (await anna.event("welcome"))["participant_id"]
+        for n in names[2:]:  # the rest through the public port: the kernel spreads them, relayed or not
+            c = await connect(http, cluster.base, toks[n])
+            clients.append(c)
+            seats[n] = (await c.event("welcome"))["participant_id"]
         sent = await anna.request("chat_send", text="до падения")
         assert sent["ok"], sent
         assert (await anna.request("raise_hand"))["ok"]
         await chat_written(cluster.data_dir, sent["message_id"])
-        await asyncio.sleep(0.3)  # the hand's write (one batch gap is 50 ms)
+        await asyncio.sleep(0.5)  # the last seats' and the hand's writes (one batch gap is 50 ms)
 
         pid = cluster.worker_pids()[owner]
         os.kill(pid, signal.SIGKILL)  # a child of the supervisor this test started
         killed_at = time.monotonic()
-        await asyncio.wait_for(teacher.closed.wait(), 10)
-        await asyncio.wait_for(anna.closed.wait(), 10)
+        for c in clients:
+            await asyncio.wait_for(c.closed.wait(), 10)
         assert anna.ws.close_code == 1012  # the relay tells the client to reconnect
         for c in clients:
             await c.close()
         clients.clear()
 
-        deadline = killed_at + 15  # generous on a loaded machine; the figure is asserted below
-        back: dict[str, dict[str, Any]] = {}
-        for name in ("teacher", "anna"):
-            c, back[name] = await rejoin(http, cluster.base, toks[name], deadline)
-            clients.append(c)
-        took = time.monotonic() - killed_at
-        print(f"kill -9 -> both participants welcomed again: {took:.2f} s")
-        assert took < 5.0, f"back after {took:.2f} s"
+        deadline = killed_at + 20  # generous on a loaded machine; the figures are asserted below
+
+        async def back_in(name: str) -> tuple[str, WsClient, dict[str, Any], float]:
+            await asyncio.sleep(random.uniform(0.25, 0.5))  # the page's first back-off step (web/backoff.js)
+            c, welcome = await rejoin(http, cluster.base, toks[name], deadline)
+            return name, c, welcome, time.monotonic() - killed_at
+
+        results = await asyncio.gather(*(back_in(n) for n in names))
+        clients += [c for _, c, _, _ in results]
+        back = {n: w for n, _, w, _ in results}
+        took = [t for _, _, _, t in results]
+        print(f"kill -9 -> {len(names)} participants welcomed again: p50 {percentile(took, 50):.2f} s, "
+              f"p95 {percentile(took, 95):.2f} s, max {max(took):.2f} s")
+        assert max(took) < 5.0, f"back after {max(took):.2f} s"
         assert {n: w["participant_id"] for n, w in back.items()} == seats
         assert back["teacher"]["you"]["role"] == "host"
-        history = (await clients[1].event("chat_history"))["messages"]
+        by_name = {n: c for n, c, _, _ in results}
+        history = (await by_name["anna"].event("chat_history"))["messages"]
         assert [m["text"] for m in history] == ["до падения"]
-        queue = (await clients[0].event("hand_queue"))["hands"]
+        queue = (await by_name["teacher"].event("hand_queue"))["hands"]
         assert [h["participant_id"] for h in queue] == [seats["anna"]]
         # the lesson goes on: chat reaches the teacher
-        assert (await clients[1].request("chat_send", text="после"))["ok"]
-        got = await clients[0].event("chat_message", timeout=10)
-        assert got["message"]["text"] == "после"
+        assert (await by_name["anna"].request("chat_send", text="после"))["ok"]
+        await by_name["teacher"].wait_for(lambda: any(
+            e["event"] == "chat_message" and e["message"]["text"] == "после" for e in by_name["teacher"].events), 10)
         # the supervisor started the killed worker again (a new PID), and it answers
         await cluster.wait_ready(http, timeout=60)
         assert cluster.worker_pids()[owner] != pid
