@@ -4,8 +4,13 @@ serving worker's own UDP port (rtc_udp_port + its index), so media goes straight
 
 from __future__ import annotations
 
+import asyncio
+import os
+import random
 import re
+import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -15,6 +20,7 @@ import pytest
 from signaling.rooms import Role
 from tests.e2e.rtc_client import RtcClient, wait_until
 from tests.e2e.test_workers import Cluster, connect, new_room, token
+from tests.e2e.test_workers_failover import rejoin
 from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
 
 
@@ -69,6 +75,67 @@ async def test_a_relayed_participant_sends_and_receives_media(tmp_path: Path, re
         assert {int(p) for p in re.findall(r"^a=candidate:\S+ \d+ udp \d+ \S+ (\d+)", offer["sdp"], re.M)} == {udp + 1}
         await anna.publish(video=False, audio=True)
         assert await wait_until(lambda: teacher.frames("audio") >= 20, 30), teacher.frames("audio")
+    finally:
+        for c in clients:
+            await c.close()
+        await cluster.stop()
+
+
+async def test_media_is_back_after_kill_9_of_the_worker(tmp_path: Path, redis_server: RedisServer | None,
+                                                        http: aiohttp.ClientSession) -> None:
+    """The time from kill -9 of the serving worker to every participant receiving the teacher's
+    video again: reconnect (same token, the page's first back-off step), the teacher publishes
+    again, everyone's subscriber connection is offered anew."""
+    if redis_server is None:
+        pytest.skip(SKIP_REASON)
+    students = 3
+    cluster = Cluster(tmp_path / "data", redis_server.url)
+    clients: list[RtcClient] = []
+    try:
+        await cluster.start(http)
+        room = await new_room(http, cluster.base, "Физкультура")
+        names = ["teacher", *(f"s{i}" for i in range(students))]
+        toks = {n: token(room, n, Role.HOST if n == "teacher" else Role.PARTICIPANT) for n in names}
+        teacher = RtcClient(await connect(http, cluster.base, toks["teacher"]))
+        clients.append(teacher)
+        await teacher.ws.event("welcome")
+        for n in names[1:]:
+            c = RtcClient(await connect(http, cluster.base, toks[n]))
+            clients.append(c)
+            await c.ws.event("welcome")
+        await teacher.publish(video=True, audio=False)
+        assert await wait_until(lambda: all(c.frames("video") >= 10 for c in clients[1:]), 30)
+        await asyncio.sleep(0.5)  # the seats are written
+        owner = (await cluster.rooms_by_worker(http)).index(1)
+        os.kill(cluster.worker_pids()[owner], signal.SIGKILL)  # a child of the supervisor this test started
+        killed_at = time.monotonic()
+        old, clients = clients, []
+        for c in old:
+            await asyncio.wait_for(c.ws.closed.wait(), 10)
+            c.expect_refused_answer = True  # a renegotiation cut by the kill is not this test's failure
+            c.negotiation_errors.clear()
+            await c.close()
+
+        async def back(name: str) -> RtcClient:
+            await asyncio.sleep(random.uniform(0.25, 0.5))
+            ws, _ = await rejoin(http, cluster.base, toks[name], killed_at + 20)
+            return RtcClient(ws)
+
+        again = await asyncio.gather(*(back(n) for n in names))
+        clients = list(again)
+        await clients[0].publish(video=True, audio=False)
+        got: dict[int, float] = {}
+
+        def all_receive() -> bool:
+            for i, c in enumerate(clients[1:]):
+                if i not in got and c.frames("video") >= 1:
+                    got[i] = time.monotonic() - killed_at
+            return len(got) == students
+
+        assert await wait_until(all_receive, 20), got
+        print(f"kill -9 -> video again at {students} participants: "
+              + ", ".join(f"{t:.2f} s" for t in sorted(got.values())))
+        assert max(got.values()) < 8.0
     finally:
         for c in clients:
             await c.close()
