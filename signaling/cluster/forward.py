@@ -23,6 +23,7 @@ from signaling.metrics import CONTENT_TYPE
 log = logging.getLogger("urok.cluster")
 
 SERVED_BY_HEADER = "X-Urok-Served-By"
+WEBHOOKS_CHANNEL = "webhooks"  # a registration was made or deleted on some worker
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
                "transfer-encoding", "upgrade", "host", "content-length", "content-encoding"}
 _FORWARD_TIMEOUT = aiohttp.ClientTimeout(total=30.0, sock_connect=2.0, sock_read=10.0)  # a hung owner: 503
@@ -40,7 +41,12 @@ async def cluster_middleware(request: web.Request, handler: Handler) -> web.Stre
         target = await request.app[CLUSTER].owner_url(room_id)
         if target is not None:
             return await forward(request, target)
-    return await handler(request)
+    response = await handler(request)
+    if request.method != "GET" and request.path.startswith("/v1/webhooks") and response.status < 300:
+        # the other workers' rooms deliver to this registration from now on, not from their next
+        # periodic refresh (10 s): they read the registrations again at once (setup.py)
+        await request.app[CLUSTER].publish(WEBHOOKS_CHANNEL, {"path": request.path})
+    return response
 
 
 async def forward(request: web.Request, target: str) -> web.StreamResponse:

@@ -179,6 +179,22 @@ class ClusterNode:
         with contextlib.suppress(DirectoryUnavailable):  # the lease expires by itself
             await self.directory.release(room_id, self.worker_id)
 
+    async def publish(self, channel: str, event: dict[str, Any]) -> None:
+        """Tell the other workers (a hint: lost while the directory is away)."""
+        try:
+            await self.directory.publish(channel, {**event, "from": self.worker_id})
+        except DirectoryUnavailable as e:
+            log.warning("cluster event on %s not sent: %s", channel, e)
+
+    async def on_others(self, channel: str, handler: Callable[[dict[str, Any]], Awaitable[None]]) -> None:
+        """Call ``handler`` for each event another worker publishes on ``channel``."""
+
+        async def filtered(event: dict[str, Any]) -> None:
+            if event.get("from") != self.worker_id:
+                await handler(event)
+
+        await self.directory.subscribe(channel, filtered)
+
     async def others(self) -> list[WorkerInfo]:
         """The other live workers (for /metrics)."""
         try:

@@ -3,17 +3,19 @@ calls setup_cluster when the process is a cluster worker), and the per-worker se
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import socket
 from collections.abc import AsyncIterator
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from signaling.app_keys import CLUSTER, CLUSTER_HTTP, ROOMS, SETTINGS, STORE
-from signaling.cluster.directory import RoomDirectory
-from signaling.cluster.forward import cluster_middleware
+from signaling.cluster.directory import DirectoryUnavailable, RoomDirectory
+from signaling.cluster.forward import WEBHOOKS_CHANNEL, cluster_middleware
 from signaling.cluster.memory_directory import MemoryDirectory
 from signaling.cluster.node import ClusterConfig, ClusterNode
 from signaling.cluster.rooms import ClusterRooms
@@ -63,6 +65,14 @@ def setup_cluster(app: web.Application, config: ClusterConfig, directory: RoomDi
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[CLUSTER_HTTP] = aiohttp.ClientSession()
         await node.start()
+        from signaling.webhooks.feature import WEBHOOKS
+
+        async def webhooks_changed(event: dict[str, Any]) -> None:
+            if WEBHOOKS in app:
+                await app[WEBHOOKS].outbox.refresh()
+
+        with contextlib.suppress(DirectoryUnavailable, TimeoutError):  # the 10 s refresh still runs
+            await node.on_others(WEBHOOKS_CHANNEL, webhooks_changed)
         yield
         # the rooms stop and are written before their leases go (the next owner reads them)
         await rooms.shutdown()

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import socket
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
 from signaling.auth import TokenService
 from signaling.rooms import Role
@@ -206,11 +209,48 @@ async def test_rooms_spread_and_joins_are_relayed_to_the_owner(cluster: Cluster,
             assert r.headers["X-Urok-Served-By"] == cluster.private(owner)
             body = await r.json()
             assert sorted(p["identity"] for p in body["participants"]) == ["anna", "teacher"]
-        # /metrics sums the workers: 2 rooms, 3 people, whichever worker answers
+        # a webhook registered through one worker: the other worker's rooms deliver to it at once
+        # (a cluster event makes it read the registrations again; else within its 10 s refresh)
+        got: list[dict[str, Any]] = []
+        arrived = asyncio.Event()
+
+        async def hook(request: web.Request) -> web.Response:
+            got.append(json.loads(await request.read()))  # application/webhook+json
+            arrived.set()
+            return web.Response(status=204)
+
+        receiver = web.Application()
+        receiver.router.add_post("/hook", hook)
+        runner = web.AppRunner(receiver, access_log=None)
+        await runner.setup()
+        hook_port = free_ports(1)
+        await web.TCPSite(runner, "127.0.0.1", hook_port).start()
+        try:
+            async with http.post(cluster.private(owner) + "/v1/webhooks", headers=ADMIN,
+                                 json={"url": f"http://127.0.0.1:{hook_port}/hook", "room_id": maths}) as r:
+                assert r.status == 201, await r.text()
+                wid = (await r.json())["webhook_id"]
+            registered = time.monotonic()
+            while True:  # the other worker knows it (a cluster event), well before its 10 s refresh
+                async with http.get(cluster.private(other) + "/v1/webhooks", headers=ADMIN) as r:
+                    if any(w["webhook_id"] == wid for w in (await r.json())["webhooks"]):
+                        break
+                assert time.monotonic() - registered < 3.0, "the other worker did not hear of the webhook"
+                await asyncio.sleep(0.05)
+            vera = await connect(http, cluster.private(other), token(maths, "vera"))  # maths is the other's
+            clients.append(vera)
+            await vera.event("welcome")
+            while not any(g["event"] == "participant_joined" for g in got):
+                arrived.clear()
+                await asyncio.wait_for(arrived.wait(), 10)
+        finally:
+            await runner.cleanup()
+
+        # /metrics sums the workers: 2 rooms, 4 people, whichever worker answers
         for base in (cluster.base, cluster.private(0), cluster.private(1)):
             async with http.get(base + "/metrics") as r:
                 text = await r.text()
-            assert metric(text, "urok_rooms") == 2 and metric(text, "urok_participants") == 3
+            assert metric(text, "urok_rooms") == 2 and metric(text, "urok_participants") == 4
             assert metric(text, "urok_up") == 1
 
         # a close passes through the relay: anna leaves (1000), the teacher is told
