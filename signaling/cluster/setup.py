@@ -60,7 +60,9 @@ def setup_cluster(app: web.Application, config: ClusterConfig, directory: RoomDi
                        counts=rooms.counts, is_live=lambda room_id: room_id in rooms.live)
     rooms.attach(node)
     app[CLUSTER] = node
-    app.middlewares.append(cluster_middleware)
+    # outermost: a forwarded request is counted (urok_http_requests_total) by the worker that
+    # answers it, not twice in the summed /metrics; what is answered here goes through the rest
+    app.middlewares.insert(0, cluster_middleware)
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[CLUSTER_HTTP] = aiohttp.ClientSession()
