@@ -183,7 +183,7 @@ async def test_a_worker_that_stops_answering_loses_its_rooms(tmp_path: Path, red
             clients.append(c)
         took = time.monotonic() - stopped_at
         print(f"SIGSTOP -> both participants welcomed by the other worker: {took:.2f} s")
-        assert took < 6.0, f"back after {took:.2f} s (lease 3 s)"
+        assert took < 8.0, f"back after {took:.2f} s (lease 3 s, then a relay attempt of 2 s at most)"
         assert {n: w["participant_id"] for n, w in back.items()} == seats
         history = (await clients[1].event("chat_history"))["messages"]
         assert [m["text"] for m in history] == ["до зависания"]
