@@ -51,7 +51,17 @@ async def test_a_lesson_goes_on_through_a_redis_restart(tmp_path: Path, redis_se
         sent = await anna.request("chat_send", text="Redis лежит")
         assert sent["ok"], sent
         assert (await teacher.event("chat_message", timeout=10))["message"]["text"] == "Redis лежит"
-        await asyncio.sleep(1.5)  # a heartbeat or two fail meanwhile
+        # while Redis is away: a join reaching the worker serving the lesson is served; one reaching
+        # the other worker cannot be placed and is told to try again (1013), and the page retries
+        carl = await connect(http, cluster.private(0), token(room, "carl"))
+        clients.append(carl)
+        await carl.event("welcome", timeout=10)
+        dora = await connect(http, cluster.private(1), token(room, "dora"))
+        clients.append(dora)
+        await asyncio.wait_for(dora.closed.wait(), 10)
+        assert dora.ws.close_code == 1013
+        assert [e["error"]["code"] for e in dora.events if e["event"] == "error"] == ["try_again"]
+        await asyncio.sleep(1.0)  # a heartbeat or two fail meanwhile
         await asyncio.to_thread(redis_server.start)  # empty: every lease and heartbeat is gone
 
         r = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
@@ -67,7 +77,7 @@ async def test_a_lesson_goes_on_through_a_redis_restart(tmp_path: Path, redis_se
             assert owner.split("/")[1] == "0"  # still worker 0's
         finally:
             await r.aclose()
-        assert not anna.closed.is_set() and not teacher.closed.is_set()  # nobody was dropped
+        assert not any(c.closed.is_set() for c in (teacher, anna, carl))  # nobody was dropped
         # a new join through the other worker is relayed to the same room
         boris = await connect(http, cluster.private(1), token(room, "boris"))
         clients.append(boris)
