@@ -169,7 +169,9 @@ def snr_table(seconds: float) -> list[Row]:
     rows: list[Row] = []
     sources: list[tuple[str, noise_audio.Audio]] = [("espeak", noise_audio.speech(seconds))]
     with contextlib.suppress(FileNotFoundError):
-        sources.insert(0, ("recorded", noise_audio.recorded_speech()))
+        # the first four phrases; the other four make the recorded babble
+        first = noise_audio.RECORDED_PHRASES[:4]
+        sources.insert(0, ("recorded", noise_audio.recorded_speech(None, 0.25, first)))
     for kind, speech in sources:
         n_s = len(speech) / noise_audio.RATE
         via_opus = noise_audio.through_opus(speech)
@@ -179,6 +181,10 @@ def snr_table(seconds: float) -> list[Row]:
             ("babble 0 dB", noise_audio.mix(speech, noise_audio.babble(n_s), 0.0)),
             ("clean speech", speech),
         ]
+        if kind == "recorded":
+            babble = noise_audio.recorded_babble(n_s, first)
+            cases[3:3] = [("rec. babble 0", noise_audio.mix(speech, babble, 0.0)),
+                          ("rec. babble 10", noise_audio.mix(speech, babble, 10.0))]
         for name, x in cases:
             off, on = chain(x, False), chain(x, True)
             raw_off, raw_on = chain(x, False, codecs=False), chain(x, True, codecs=False)

@@ -88,6 +88,24 @@ def recorded_speech(seconds: float | None = None, gap_s: float = 0.25,
     return s * (0.5 / max(1e-9, float(np.max(np.abs(s)))))
 
 
+@cache
+def recorded_babble(seconds: float = 5.0, exclude: tuple[str, ...] = ("Front_Left", "Front_Right")) -> Audio:
+    """Babble of recorded voices: the phrases not in ``exclude`` (those the target speaks), each
+    stretched by its own factor (0.8-0.95: lower and slower, other "speakers" of the one recorded
+    voice; raising the pitch by plain interpolation aliases, and RNNoise then removed the target
+    too), looped from its own offset, summed; peak 1."""
+    n = int(seconds * RATE)
+    total = np.zeros(n)
+    phrases = [p for p in RECORDED_PHRASES if p not in exclude]
+    for k, name in enumerate(phrases):
+        v = recorded_speech(None, 0.1, (name,))
+        factor = 0.8 + 0.15 * k / max(1, len(phrases) - 1)
+        v = np.interp(np.arange(0, len(v) - 1, factor), np.arange(len(v)), v)  # resampled: pitch and pace
+        v = v / max(1e-9, float(np.sqrt(np.mean(v ** 2))))
+        total += np.roll(np.resize(v, n), int(k * 0.37 * RATE))
+    return total / max(1e-9, float(np.max(np.abs(total))))
+
+
 def through_opus(x: Audio, *, bitrate: int = 32000, application: str = "voip") -> Audio:
     """``x`` encoded and decoded by libopus as a publisher would (20 ms frames, media/opus_codec.py),
     aligned back to ``x``: the clean reference as the server receives it.  A VoIP encoder's
