@@ -48,8 +48,9 @@ class ClusterRooms(RoomManager):
     def attach(self, node: ClusterNode) -> None:
         self.node = node
         node.on_lost = self.lost
-        self._opening: set[str] = set()
+        self._opening: dict[str, int] = {}  # rooms being opened (joins at once: how many)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._open_locks: dict[str, asyncio.Lock] = {}
 
     def _keep(self, room_id: str) -> bool:
         return room_id in self.live or room_id in self._opening
@@ -63,8 +64,23 @@ class ClusterRooms(RoomManager):
         live = self.live.get(room_id)
         if live is not None and not live.closed:
             return live
+        # one opening at a time per room: after a failover every participant comes back at once,
+        # and two joins that both passed the check above made two LiveRooms (each with part of the
+        # people, who then did not hear each other); the later ones find the first's room here
+        lock = self._open_locks.setdefault(room_id, asyncio.Lock())
+        try:
+            async with lock:
+                return await self._open(room_id, create=create)
+        finally:
+            if not lock.locked() and self._open_locks.get(room_id) is lock:
+                del self._open_locks[room_id]
+
+    async def _open(self, room_id: str, *, create: bool) -> LiveRoom:
+        live = self.live.get(room_id)
+        if live is not None and not live.closed:
+            return live
         await self._drop_copies()  # this room's copy too (created here, served elsewhere since): read afresh
-        self._opening.add(room_id)
+        self._opening[room_id] = self._opening.get(room_id, 0) + 1
         try:
             # the reconnect window of whoever the store has as present starts now: this worker took
             # the room over now (RoomManager.open reads started_at; _leave_absent is off below)
@@ -75,7 +91,9 @@ class ClusterRooms(RoomManager):
                 self._spawn(self._let_go(room_id))
             raise
         finally:
-            self._opening.discard(room_id)
+            self._opening[room_id] -= 1
+            if not self._opening[room_id]:
+                del self._opening[room_id]
 
     async def _leave_absent(self, room: Room) -> None:
         """Off: a room not served here may be served by another worker right now; the worker that
