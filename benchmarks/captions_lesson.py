@@ -42,6 +42,7 @@ from benchmarks.forwarding import (
     loopback_ice,
     process_tree,
     sample_tree,
+    udp_receive_drops,
 )
 from media.opus_codec import OpusEncoder
 from tests.speech_audio import STUDENT, TEACHER, speech48k
@@ -140,12 +141,19 @@ def _environ(**values: str) -> Iterator[None]:
 async def _metrics(http: aiohttp.ClientSession, base: str, headers: dict[str, str]) -> dict[str, float]:
     async with http.get(base + "/metrics", headers=headers) as r:
         text = await r.text()
-    out = {}
+    out: dict[str, float] = {}
     for line in text.splitlines():
-        if line.startswith("urok_transcription_"):
-            name, _, value = line.partition(" ")
-            with contextlib.suppress(ValueError):
-                out[name.removeprefix("urok_transcription_")] = float(value)
+        name, _, value = line.partition(" ")
+        try:
+            v = float(value)
+        except ValueError:
+            continue
+        if name.startswith("urok_transcription_"):
+            out[name.removeprefix("urok_transcription_")] = v
+        elif name in ("urok_media_rtp_in_total", "urok_media_rtp_out_total"):
+            out[name.removeprefix("urok_media_").removesuffix("_total")] = v
+        elif name.startswith("urok_media_rtp_dropped_total"):  # one series per reason
+            out["rtp_dropped"] = out.get("rtp_dropped", 0.0) + v
     return out
 
 
@@ -214,6 +222,8 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                 speaking_max = 0.0
                 receivers: list[Student] = [host, *(talkers if cfg.forward else [])]
                 window: dict[str, tuple[int, int]] = {}
+                media: dict[str, dict[str, float]] = {}
+                udp0 = udp_receive_drops()
                 while time.monotonic() - started < cfg.seconds:
                     await asyncio.sleep(1.0)
                     rss.append(sample_tree(server.pid).rss_kb)
@@ -223,8 +233,10 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                     speaking_max = max(speaking_max, now.get("speaking", 0.0))
                     if "a" not in window and time.monotonic() - started >= cfg.settle_s:
                         window["a"] = (sum(t.sent_rtp for t in talkers), sum(x.packets for x in receivers))
+                        media["a"] = now
                 window["b"] = (sum(t.sent_rtp for t in talkers), sum(x.packets for x in receivers))
-                after = await _metrics(http, server.base, auth)
+                out["kernel_udp_drops"] = udp_receive_drops() - udp0  # the server's and the participants' sockets
+                after = media["b"] = await _metrics(http, server.base, auth)
                 cpu = (cpu0, sample_tree(server.pid).cpu_s, time.monotonic() - started)  # with the recognisers
 
                 # the lesson goes on: a chat message from a student reaches the host
@@ -265,7 +277,14 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
     sent_packets = window["b"][0] - window.get("a", window["b"])[0]
     got_packets = window["b"][1] - window.get("a", window["b"])[1]
     # each packet is due at the host and, with forward, at every other talker
-    expected = sent_packets * (n if cfg.forward else 1)
+    fanout = n if cfg.forward else 1
+    expected = sent_packets * fanout
+    if "a" in media:
+        rtp_in = media["b"].get("rtp_in", 0.0) - media["a"].get("rtp_in", 0.0)
+        rtp_out = media["b"].get("rtp_out", 0.0) - media["a"].get("rtp_out", 0.0)
+        out["server_rtp_in_pps"] = round(rtp_in / max(1e-9, cfg.seconds - cfg.settle_s), 1)
+        out["server_forwarded_ratio"] = round(rtp_out / (rtp_in * fanout), 4) if rtp_in else None
+        out["server_rtp_dropped"] = media["b"].get("rtp_dropped", 0.0) - media["a"].get("rtp_dropped", 0.0)
     out.update({
         "captioned_after_settle": sorted({index[m["participant_id"]] for _, m in late}),
         "loud": list(range(cfg.loud)),
@@ -283,6 +302,8 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
         "rss_server_mb": [round(x[0] / 1024, 1) for x in rss_each],
         "rss_children_mb": [round(sum(x[1:]) / 1024, 1) for x in rss_each],
         "rss_growth_mb": round((max(rss[len(rss) // 2:]) - rss[len(rss) // 4]) / 1024, 1) if len(rss) >= 4 else None,
+        # at the receivers: what the server sent and what this process could read (with --lesson 30
+        # and forward, the participants' own loop is the limit on a small machine: kernel_udp_drops)
         "forward_loss": round(1 - got_packets / expected, 4) if expected else None,
         "forwarded_pps": round(got_packets / max(1e-9, cfg.seconds - cfg.settle_s), 1),
         "server_cpu_per_s": round((cpu[1] - cpu[0]) / max(1e-9, cpu[2]), 2),
