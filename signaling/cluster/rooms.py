@@ -21,12 +21,15 @@ import logging
 from typing import Any, Protocol, runtime_checkable
 
 from signaling.cluster.node import ClusterNode
+from signaling.errors import ServiceUnavailable
 from signaling.room_manager import RoomManager
 from signaling.rooms import Room
 from signaling.ws.live_room import LiveRoom
 
 log = logging.getLogger("urok.cluster")
 
+END_CHANNEL = "end_room"  # another worker asks the room's owner to end it
+END_WAIT_S = 5.0
 SERVICE_RESTART = 1012  # RFC 6455: the client reconnects (and is relayed to the room's new owner)
 
 
@@ -110,8 +113,20 @@ class ClusterRooms(RoomManager):
         return await super().list_rooms(active_only=active_only, offset=offset, limit=limit)
 
     async def end(self, room_id: str, *, reason: str = "ended by a host") -> Room:
+        """A room served here ends here; one another worker serves is ended by that worker (a
+        cluster event: the BigBlueButton API or a cancelled lesson may ask any worker), and this
+        waits until the database says so; one nobody serves is ended here under its lease."""
         if room_id in self.live:
             return await super().end(room_id, reason=reason)
+        if await self.node.owner_url(room_id) is not None:
+            await self.node.publish(END_CHANNEL, {"room_id": room_id, "reason": reason})
+            for _ in range(int(END_WAIT_S / 0.1)):
+                await asyncio.sleep(0.1)
+                await self._drop_copies()
+                room = await super().get(room_id)
+                if room.ended:
+                    return room
+            raise ServiceUnavailable("the worker serving this room did not end it in time; try again")
         claimed = await self.node.claim(room_id)  # ended by this worker: nobody opens it meanwhile
         try:
             await self._drop_copies()
@@ -119,6 +134,16 @@ class ClusterRooms(RoomManager):
         finally:
             if claimed:
                 await self._let_go(room_id)
+
+    async def listen(self) -> None:
+        """Take the other workers' requests to end a room served here (``end``)."""
+
+        async def end_here(event: dict[str, Any]) -> None:
+            room_id = str(event.get("room_id", ""))
+            if room_id in self.live:
+                await super(ClusterRooms, self).end(room_id, reason=str(event.get("reason") or "ended by a host"))
+
+        await self.node.on_others(END_CHANNEL, end_here)
 
     def _forget(self, live: LiveRoom) -> None:  # the room ended
         super()._forget(live)

@@ -75,6 +75,8 @@ def setup_cluster(app: web.Application, config: ClusterConfig, directory: RoomDi
 
         with contextlib.suppress(DirectoryUnavailable, TimeoutError):  # the 10 s refresh still runs
             await node.on_others(WEBHOOKS_CHANNEL, webhooks_changed)
+        with contextlib.suppress(DirectoryUnavailable, TimeoutError):
+            await rooms.listen()
         yield
         # the rooms stop and are written before their leases go (the next owner reads them)
         await rooms.shutdown()

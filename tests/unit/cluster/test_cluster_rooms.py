@@ -108,3 +108,18 @@ async def test_a_lost_lease_stops_the_room_without_writing(workers: list[Worker]
         assert isinstance(stored, Room) and not stored.ended and stored.by_identity("boris") is not None
     finally:
         await fresh.close()
+
+
+async def test_a_room_served_elsewhere_is_ended_by_its_worker(workers: list[Worker]) -> None:
+    """The BigBlueButton API's end or a cancelled lesson may reach any worker: the owner ends it."""
+    a, b = workers
+    for w in workers:
+        await w.rooms.listen()
+    await a.node.directory.heartbeat(a.node.info())
+    room, _ = await b.rooms.create(RoomSettings(name="Урок"))
+    assert await a.node.place(room.room_id) is None
+    live = await a.rooms.open(room.room_id, create=False)
+    ended = await b.rooms.end(room.room_id, reason="cancelled")
+    assert ended.ended and live.closed and room.room_id not in a.rooms.live
+    assert [e.data.get("reason") for e in a.events.got if e.name == ev.ROOM_ENDED] == ["cancelled"]
+    assert not [e for e in b.events.got if e.name == ev.ROOM_ENDED]  # told once, by the owner
