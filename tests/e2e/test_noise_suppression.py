@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import av
 import numpy as np
 import numpy.typing as npt
+import pytest
 from aiortc import AudioStreamTrack, MediaStreamTrack
 
 from media.noise_feature import NoiseFeature, noise_feature_of
@@ -272,6 +273,54 @@ async def test_clean_speech_through_the_suppressor(server: Server) -> None:
     assert after[2] >= before[2] - 4.0, (before, after)
     assert after[1] >= before[1] - 6.0, (before, after)
     assert after[0] >= 30.0, (before, after)
+    for c in (teacher, student):
+        await c.close()
+
+
+NOISES: dict[str, Callable[[float], noise_audio.Audio]] = {
+    "pink": noise_audio.pink,
+    "babble": noise_audio.babble,  # five espeak voices
+    # the recorded voice's other phrases, stretched lower and slower, summed (tests/noise_audio.py)
+    "voices": lambda seconds: noise_audio.recorded_babble(seconds, ("Front_Left", "Front_Right")),
+}
+VOICES_DEFECT = ("RNNoise 0.2 removes the speaker in this babble of the same recorded voice (SI-SDR 6 -> -24 dB at "
+                 "10 dB; offline the stock library the same; docs/benchmarks.md)")
+
+
+@pytest.mark.slow  # four more trials of ~25 s each through WebRTC
+@pytest.mark.parametrize(("noise", "snr_db"), [
+    ("pink", 10.0), ("babble", 0.0), ("babble", 10.0),
+    pytest.param("voices", 10.0, marks=pytest.mark.xfail(strict=True, reason=VOICES_DEFECT)),
+])
+async def test_other_noises_through_the_suppressor(server: Server, noise: str, snr_db: float) -> None:
+    """The issue's other cases: pink noise at 10 dB, babble at 0 and 10 dB (espeak voices), and a
+    babble of the recorded voice itself, where RNNoise removes the speaker (a known defect, strict
+    xfail: it fails the day it stops).  Asserted: the speaker is kept, pink noise is removed."""
+    room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
+    teacher = await ListeningClient.join(server, room_id, "teacher", role=Role.HOST)
+    assert isinstance(teacher, ListeningClient)
+    student = await RtcClient.join(server, room_id, "student")
+    clean, _ = clip()
+    noisy = noise_audio.mix(clean, NOISES[noise](CLIP_S), snr_db)
+    via_opus = via_publisher_opus(clean)
+    r = await publish_tracks(student, [(LoopTrack(noisy), "microphone")])
+    mic = r["tracks"][0]["track_id"]
+    assert await wait_until(lambda: hasattr(teacher, "heard") and len(teacher.heard.frames) > 50, 20)
+    await asyncio.sleep(SETTLE_S)
+    before = await measure(teacher.heard, time.monotonic(), clean, via_opus)
+    assert (await student.ws.request("set_noise_suppression", enabled=True))["ok"]
+    media = feature(server, room_id).media()
+    assert media is not None
+    assert await wait_until(lambda: mic in media.substitutes, 30)
+    await asyncio.sleep(SETTLE_S)
+    after = await measure(teacher.heard, time.monotonic(), clean, via_opus, lambda m: m[2] >= before[2] - 6.0)
+    print(f"\n{noise} {snr_db:.0f} dB through WebRTC: off {before}, on {after} (pause SNR, spectral SNR, "
+          f"SI-SDR against the clean clip, SI-SDR against it through the publisher's Opus; dB)")
+    # the speaker is kept (measured: pink 10 dB -1.7, espeak babble 0 dB -4.0 and 10 dB -1.8 dB of
+    # SI-SDR: RNNoise keeps voices; the defect takes 29 dB)
+    assert after[2] >= before[2] - 6.0, (before, after)
+    if noise == "pink":
+        assert after[0] - before[0] >= 10.0, (before, after)
     for c in (teacher, student):
         await c.close()
 
