@@ -15,7 +15,7 @@ from recordings.errors import AlreadyRecording, RecordingDiskFull, RecordingNotA
 from recordings.recording_service import RecordingService
 from recordings.recording_store import MemoryRecordingStore, RecordingStore
 from recordings.sql_recording_store import SqlRecordingStore
-from signaling.app_keys import CLOCK, EVENTS, ROOMS, SETTINGS, STORE
+from signaling.app_keys import CLOCK, CLUSTER, EVENTS, ROOMS, SETTINGS, STORE
 from signaling.events import RoomEvent
 from signaling.rooms import Participant
 from signaling.settings import DEV_API_SECRET, Settings
@@ -119,7 +119,8 @@ def setup_recordings(app: web.Application) -> None:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
-        await service.open()
+        cluster = app.get(CLUSTER)  # several workers: one recovers, at a cold start (ClusterNode.may_recover)
+        await service.open(recover=cluster is None or await cluster.may_recover())
         yield
         await service.close()
         await store.close()

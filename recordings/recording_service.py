@@ -105,8 +105,10 @@ class RecordingService:
         self._retention: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
-    async def open(self) -> None:
-        await self.recover()  # the directory itself is made by the first recording
+    async def open(self, *, recover: bool = True) -> None:
+        """``recover``: false for a worker that others run beside (signaling/cluster: may_recover)."""
+        if recover:
+            await self.recover()  # the directory itself is made by the first recording
         self._retention = asyncio.get_running_loop().create_task(self._retention_loop(), name="recording-retention")
 
     async def close(self) -> None:

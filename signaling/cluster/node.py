@@ -24,7 +24,10 @@ log = logging.getLogger("urok.cluster")
 
 RELAY_HEADER = "X-Urok-Relay"  # on a WebSocket relayed by another worker: how many hops so far
 FORWARD_HEADER = "X-Urok-Forwarded"  # on REST forwarded by another worker: answer here, do not forward
-MAX_HOPS = 2  # a join relayed twice (the owner moved twice meanwhile) is refused with 1013: try again
+MAX_HOPS = 2
+ALIVE_KEY = "__cluster_alive__"  # held (as a lease) by some live worker while any worker runs
+RECOVERY_KEY = "__recordings_recovery__"  # one of the workers of a cold start recovers recordings
+RECOVERY_TTL_S = 600.0  # a join relayed twice (the owner moved twice meanwhile) is refused with 1013: try again
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +69,14 @@ class ClusterNode:
         self.on_lost: Callable[[str], Awaitable[None]] | None = None
         self._loop: asyncio.Task[None] | None = None
         self._healthy = True
+        self.cold_start = False  # no worker was running when this one started (start)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
         try:
             await self.directory.start()
+            # before this worker's own heartbeat: was any worker running? (recordings: may_recover)
+            self.cold_start = await self.directory.owner(ALIVE_KEY) is None
             await self._beat()
         except DirectoryUnavailable as e:  # the loop keeps trying; nothing is served from it yet
             log.warning("the room directory is not reachable at start (%s); retrying", e)
@@ -96,6 +102,7 @@ class ClusterNode:
 
     async def _beat(self) -> None:
         await self.directory.heartbeat(self.info(), self.lease_ttl_s)
+        await self.directory.claim(ALIVE_KEY, self.worker_id, self.lease_ttl_s)
         lost = await self.directory.renew(sorted(self.owned), self.worker_id, self.lease_ttl_s)
         for room_id in lost:
             log.error("room %s: another worker holds its lease now; it is no longer served here", room_id)
@@ -178,6 +185,18 @@ class ClusterNode:
         self.owned.discard(room_id)
         with contextlib.suppress(DirectoryUnavailable):  # the lease expires by itself
             await self.directory.release(room_id, self.worker_id)
+
+    async def may_recover(self) -> bool:
+        """Whether this worker repairs the recordings a dead process left `recording` (recordings/):
+        only at a cold start (no worker was running: none can be writing one now), and only one of
+        the workers starting together.  A worker restarted while others run leaves them alone (a
+        live worker may be writing them); the dead worker's own wait for the next cold start."""
+        if not self.cold_start:
+            return False
+        try:
+            return await self.directory.claim(RECOVERY_KEY, self.worker_id, RECOVERY_TTL_S) == self.worker_id
+        except DirectoryUnavailable:
+            return False
 
     async def publish(self, channel: str, event: dict[str, Any]) -> None:
         """Tell the other workers (a hint: lost while the directory is away)."""

@@ -123,3 +123,25 @@ async def test_a_room_served_elsewhere_is_ended_by_its_worker(workers: list[Work
     assert ended.ended and live.closed and room.room_id not in a.rooms.live
     assert [e.data.get("reason") for e in a.events.got if e.name == ev.ROOM_ENDED] == ["cancelled"]
     assert not [e for e in b.events.got if e.name == ev.ROOM_ENDED]  # told once, by the owner
+
+
+async def test_recordings_are_recovered_by_one_worker_of_a_cold_start(workers: list[Worker]) -> None:
+    """Recovery repairs the files of recordings a dead process left `recording`: never while
+    another worker runs (it may be writing them), once at a cold start."""
+    a, b = workers
+    await a.node.start()
+    try:
+        await b.node.start()
+        try:
+            assert a.node.cold_start and not b.node.cold_start
+            assert await a.node.may_recover() and not await b.node.may_recover()
+            # a restarted worker (b again) while a runs: not a cold start
+            restarted = ClusterNode(a.node.directory, ClusterConfig(1, "node2", "127.0.0.1", 20001),
+                                    counts=b.rooms.counts, is_live=lambda r: False)
+            await restarted.start()
+            assert not restarted.cold_start and not await restarted.may_recover()
+            await restarted.close()
+        finally:
+            await b.node.close()
+    finally:
+        await a.node.close()
