@@ -70,9 +70,10 @@ class RoomDirectory(Protocol):
         go now instead of after the TTL.  Returns how many leases went."""
 
     # --- room leases -------------------------------------------------------------------------
-    async def claim(self, room_id: str, worker_id: str, ttl_s: float = LEASE_TTL_S) -> str:
+    async def claim(self, room_id: str, worker_id: str, ttl_s: float = LEASE_TTL_S, *, count: bool = True) -> str:
         """Take the room's lease if nobody holds it (atomic).  Returns the owner after the attempt:
-        ``worker_id`` when it has the lease (taken now or already held: then renewed)."""
+        ``worker_id`` when it has the lease (taken now or already held: then renewed).  ``count``:
+        a room taken counts toward the worker's load at once (false for a lease that is no room)."""
 
     async def renew(self, room_ids: Iterable[str], worker_id: str, ttl_s: float = LEASE_TTL_S) -> list[str]:
         """Extend this worker's leases; a lease that expired meanwhile (Redis restarted, a long

@@ -85,9 +85,9 @@ class MemoryDirectory:
             info, exp = entry
             self._workers[worker_id] = (WorkerInfo(info.worker_id, info.url, info.rooms + 1, info.participants), exp)
 
-    async def claim(self, room_id: str, worker_id: str, ttl_s: float = LEASE_TTL_S) -> str:
+    async def claim(self, room_id: str, worker_id: str, ttl_s: float = LEASE_TTL_S, *, count: bool = True) -> str:
         holder = self._holder(room_id)
-        if holder is None:
+        if holder is None and count:
             self._bump_rooms(worker_id)
         if holder is None or holder == worker_id:
             self._leases[room_id] = (worker_id, self.clock() + ttl_s)

@@ -102,7 +102,7 @@ class ClusterNode:
 
     async def _beat(self) -> None:
         await self.directory.heartbeat(self.info(), self.lease_ttl_s)
-        await self.directory.claim(ALIVE_KEY, self.worker_id, self.lease_ttl_s)
+        await self.directory.claim(ALIVE_KEY, self.worker_id, self.lease_ttl_s, count=False)
         lost = await self.directory.renew(sorted(self.owned), self.worker_id, self.lease_ttl_s)
         for room_id in lost:
             log.error("room %s: another worker holds its lease now; it is no longer served here", room_id)
@@ -194,7 +194,8 @@ class ClusterNode:
         if not self.cold_start:
             return False
         try:
-            return await self.directory.claim(RECOVERY_KEY, self.worker_id, RECOVERY_TTL_S) == self.worker_id
+            holder = await self.directory.claim(RECOVERY_KEY, self.worker_id, RECOVERY_TTL_S, count=False)
+            return holder == self.worker_id
         except DirectoryUnavailable:
             return False
 

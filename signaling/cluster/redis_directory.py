@@ -41,7 +41,7 @@ _CLAIM = """
 local cur = redis.call('GET', KEYS[1])
 if not cur then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'rooms', 1) end
+  if ARGV[5] == '1' and redis.call('EXISTS', KEYS[2]) == 1 then redis.call('HINCRBY', KEYS[2], 'rooms', 1) end
   redis.call('SADD', KEYS[3], ARGV[3])
   redis.call('PEXPIRE', KEYS[3], ARGV[4])
   return ARGV[1]
@@ -190,10 +190,10 @@ class RedisDirectory:
         return int(n)
 
     # --- room leases -------------------------------------------------------------------------
-    async def claim(self, room_id: str, worker_id: str, ttl_s: float = LEASE_TTL_S) -> str:
+    async def claim(self, room_id: str, worker_id: str, ttl_s: float = LEASE_TTL_S, *, count: bool = True) -> str:
         owner = await self._call(self._claim(
             keys=[self._k("room", room_id), self._k("worker", worker_id), self._k("worker", worker_id, "rooms")],
-            args=[worker_id, int(ttl_s * 1000), room_id, ROOMS_SET_TTL_MS]))
+            args=[worker_id, int(ttl_s * 1000), room_id, ROOMS_SET_TTL_MS, "1" if count else "0"]))
         return str(owner)
 
     async def renew(self, room_ids: Iterable[str], worker_id: str, ttl_s: float = LEASE_TTL_S) -> list[str]:

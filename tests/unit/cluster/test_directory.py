@@ -76,6 +76,9 @@ async def test_least_loaded_and_claims_count_at_once(directory: RoomDirectory) -
     assert await directory.claim("R6", "A", TTL * 10) == "A"
     best = await directory.least_loaded(prefer="A")
     assert best is not None and best.worker_id == "B"
+    assert await directory.claim("not-a-room", "B", TTL * 10, count=False) == "B"  # a lock: no load
+    best = await directory.least_loaded(prefer="A")
+    assert best is not None and best.worker_id == "B"
     await directory.heartbeat(WorkerInfo("B", "http://b", rooms=1, participants=40), TTL * 10)
     best = await directory.least_loaded(prefer="B")
     assert best is not None and best.worker_id == "A"
