@@ -76,6 +76,8 @@ typedef struct {
     uint32_t ts_off;
     int has_map;
     unsigned char id_map[256];
+    uint16_t pid_off;       /* VP8 PictureID offset after a simulcast switch (sfu/vp8_munger.py) */
+    unsigned char tl0_off;  /* VP8 TL0PICIDX offset */
     long last_seq;
     uint32_t last_ts;
     double last_time;
@@ -135,15 +137,16 @@ slot_configure(Slot *self, PyObject *args, PyObject *kwds)
 {
     static char *kwlist[] = {"fd", "addr", "srtp", "session", "payload_type", "ssrc", "seq_offset",
                              "ts_offset", "id_map", "last_seq", "last_ts", "last_time", "packets", "octets",
-                             NULL};
+                             "vp8_pid_offset", "vp8_tl0_offset", NULL};
     int fd, pt;
     PyObject *addr, *session, *id_map;
     unsigned long long srtp, ssrc, seq_off, ts_off, last_ts, base_packets = 0, base_octets = 0;
+    int pid_off = 0, tl0_off = 0;
     long last_seq;
     double last_time;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOKOiKKKOlKd|KK:configure", kwlist, &fd, &addr, &srtp,
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "iOKOiKKKOlKd|KKii:configure", kwlist, &fd, &addr, &srtp,
                                      &session, &pt, &ssrc, &seq_off, &ts_off, &id_map, &last_seq, &last_ts,
-                                     &last_time, &base_packets, &base_octets))
+                                     &last_time, &base_packets, &base_octets, &pid_off, &tl0_off))
         return NULL;
     if (fd < 0) {
         PyErr_SetString(PyExc_ValueError, "bad file descriptor");
@@ -165,7 +168,8 @@ slot_configure(Slot *self, PyObject *args, PyObject *kwds)
         return NULL;
     }
     if (pt < 0 || pt > 127 || ssrc > 0xFFFFFFFFULL || seq_off > 0xFFFF || ts_off > 0xFFFFFFFFULL ||
-        last_ts > 0xFFFFFFFFULL || last_seq < -1 || last_seq > 0xFFFF) {
+        last_ts > 0xFFFFFFFFULL || last_seq < -1 || last_seq > 0xFFFF || pid_off < 0 || pid_off > 0x7FFF ||
+        tl0_off < 0 || tl0_off > 0xFF) {
         PyErr_SetString(PyExc_ValueError, "a field is out of range");
         return NULL;
     }
@@ -193,6 +197,8 @@ slot_configure(Slot *self, PyObject *args, PyObject *kwds)
     self->octets = 0;
     self->base_packets = base_packets;
     self->base_octets = base_octets;
+    self->pid_off = (uint16_t)pid_off;
+    self->tl0_off = (unsigned char)tl0_off;
     Py_RETURN_NONE;
 }
 
@@ -363,6 +369,36 @@ fanout_reserve(FanOut *self, size_t n, size_t stride)
         self->io_capacity = n;
     }
     return 0;
+}
+
+/* Add a consumer's VP8 PictureID and TL0PICIDX offsets to the payload descriptor at pos (RFC 7741
+ * 4.2), as sfu.vp8_munger.Vp8Munger.rewrite does. */
+static void
+rewrite_vp8(unsigned char *buf, Py_ssize_t pos, Py_ssize_t end, uint16_t pid_off, unsigned char tl0_off)
+{
+    if (pos >= end || !(buf[pos] & 0x80))
+        return;
+    pos++;
+    if (pos >= end)
+        return;
+    unsigned char x = buf[pos++];
+    if (x & 0x80) {
+        if (pos >= end)
+            return;
+        if (buf[pos] & 0x80) {
+            if (pos + 1 >= end)
+                return;
+            uint16_t pid = (uint16_t)((((buf[pos] & 0x7F) << 8) | buf[pos + 1]) + pid_off) & 0x7FFF;
+            buf[pos] = (unsigned char)(0x80 | (pid >> 8));
+            buf[pos + 1] = (unsigned char)pid;
+            pos += 2;
+        } else {
+            buf[pos] = (unsigned char)((buf[pos] + pid_off) & 0x7F);
+            pos += 1;
+        }
+    }
+    if ((x & 0x40) && pos < end)
+        buf[pos] = (unsigned char)(buf[pos] + tl0_off);
 }
 
 /* Remap header-extension ids in place, as sfu.rtp.rewrite_extensions does. */
@@ -591,6 +627,8 @@ fanout_forward(FanOut *self, PyObject *const *args, Py_ssize_t nargs)
         buf[11] = (unsigned char)s->ssrc;
         if (profile && s->has_map)
             rewrite_extensions(buf, (unsigned int)profile, ext_start, ext_end, s->id_map);
+        if (s->pid_off | s->tl0_off)
+            rewrite_vp8(buf, ext_end, len, s->pid_off, s->tl0_off);
         int out_len = (int)len;
         self->ok[i] = 0;
         if (self->protect(s->srtp, buf, &out_len) != 0) {

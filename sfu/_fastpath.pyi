@@ -9,7 +9,8 @@ class Slot:
     members: int
     def configure(self, *, fd: int, addr: bytes, srtp: int, session: object, payload_type: int, ssrc: int,
                   seq_offset: int, ts_offset: int, id_map: bytes | None, last_seq: int, last_ts: int,
-                  last_time: float, packets: int = 0, octets: int = 0) -> None: ...
+                  last_time: float, packets: int = 0, octets: int = 0, vp8_pid_offset: int = 0,
+                  vp8_tl0_offset: int = 0) -> None: ...
 
 class FanOut:
     last_bytes: int

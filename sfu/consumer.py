@@ -30,6 +30,7 @@ from .sdp import CodecInfo
 from .seq_manager import SeqManager
 from .simulcast import HIGHEST, layer_index
 from .stats import RTP_NOT_CONNECTED, ConsumerStats, WorkerStats
+from .vp8_munger import Vp8Munger
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +86,10 @@ class Consumer:
         self._needs_keyframe = producer.kind == "video"  # a stream is joined at a keyframe
         self._waiting_keyframe = False  # after a resume: forward again from a keyframe
         self._seq = SeqManager(producer.codec_info.clock_rate)
+        # VP8 picture ids continue across layer switches (sfu.vp8_munger); None: not simulcast VP8
+        self._vp8: Vp8Munger | None = (
+            Vp8Munger() if producer.simulcast and producer.codec_info.mime_type.lower() == "video/vp8" else None
+        )
         self._packets = 0
         self._octets = 0
         # the compiled fan-out this consumer is on (sfu.fast_path), and its state there
@@ -358,7 +363,7 @@ class Consumer:
                 if self._current is None:
                     self._stats.drop_rtp(WAIT_KEYFRAME if connected else RTP_NOT_CONNECTED)
                 return
-            self._switch_to(stream, seq, ts)
+            self._switch_to(stream, seq, ts, data, ext_end)
         elif not transport._connected:
             self._stats.drop_rtp(RTP_NOT_CONNECTED)
             return
@@ -378,6 +383,9 @@ class Consumer:
         id_map = self._id_map
         if ext_profile and id_map is not None:
             rewrite_extensions(buf, ext_profile, ext_start, ext_end, id_map)
+        vp8 = self._vp8
+        if vp8 is not None and vp8.active:
+            vp8.rewrite(buf, ext_end, len(buf))
         if not transport._send_rtp(buf):
             return
         last = sm.last_seq
@@ -410,11 +418,13 @@ class Consumer:
         if self._transport._send_rtcp(report):
             self._stats.sr_sent += 1
 
-    def _switch_to(self, stream: RtpStreamRecv, seq: int, ts: int) -> None:
+    def _switch_to(self, stream: RtpStreamRecv, seq: int, ts: int, data: bytes, payload_start: int) -> None:
         """At a keyframe of ``stream`` (any packet for audio): forward it from now on, continuing
-        sequence numbers and timestamps (sfu.seq_manager)."""
+        sequence numbers and timestamps (sfu.seq_manager) and VP8 picture ids (sfu.vp8_munger)."""
         self._leave_fast()
         old = self._current
+        if self._vp8 is not None and old is not None and old is not stream:
+            self._continue_vp8(old, self._vp8, data, payload_start)
         if old is not None and old is not stream and old is not self._target and self in old.consumers:
             old.consumers.remove(self)
         self._current = stream
@@ -426,6 +436,21 @@ class Consumer:
             self._seq.switch(seq, ts, now, old.last_sr, stream.last_sr)
         if self._simulcast:
             self.layer_switches += 1
+
+    def _continue_vp8(self, old: RtpStreamRecv, vp8: Vp8Munger, data: bytes, payload_start: int) -> None:
+        """The new layer's ids follow the last packet sent from ``old`` (read back from its history:
+        once per switch, nothing per packet); when it is gone, the offsets stay."""
+        sm = self._seq
+        last = sm.last_seq
+        seq = sm.incoming(last) if last is not None else None
+        packet = old.history.get(seq, time.monotonic()) if seq is not None else None
+        if packet is None:
+            return
+        try:
+            h = parse_header(packet)
+        except ValueError:
+            return
+        vp8.switch(vp8.outgoing(packet, h.payload_start, h.payload_end), data, payload_start, len(data))
 
     # ---- the transport's calls -------------------------------------------------------------------
     def _configure(self, payload_type: int, extensions: dict[str, int], rtx_payload_type: int | None = None) -> None:
@@ -470,6 +495,8 @@ class Consumer:
             ssrc=self.ssrc, seq_offset=sm.seq_offset, ts_offset=sm.ts_offset, id_map=self._id_map,
             last_seq=sm.last_seq, last_ts=sm.last_ts, last_time=sm.last_time,
             packets=self._packets, octets=self._octets,
+            vp8_pid_offset=vp8.pid_offset if (vp8 := self._vp8) is not None else 0,
+            vp8_tl0_offset=vp8.tl0_offset if vp8 is not None else 0,
         )
         sink.flush()  # what the Python path queued for this subscriber goes first
         fan.add(slot)
@@ -510,6 +537,8 @@ class Consumer:
             SEQ_TS_SSRC.pack_into(buf, 2, out_seq, (h.timestamp + sm.ts_offset) & 0xFFFFFFFF, self.ssrc)
             if h.ext_profile and self._id_map is not None:
                 rewrite_extensions(buf, h.ext_profile, h.ext_start, h.ext_end, self._id_map)
+            if self._vp8 is not None and self._vp8.active:
+                self._vp8.rewrite(buf, h.payload_start, h.payload_end)
             out: bytes | bytearray | None = buf
             rtx_pt = self._rtx_pt
             if rtx_pt is not None and self.rtx_ssrc is not None:

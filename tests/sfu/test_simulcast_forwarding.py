@@ -16,6 +16,7 @@ from aiortc.rtp import RtcpPacket, RtcpPsfbPacket, RtcpSrPacket, RtpPacket
 
 from sfu import Consumer, Producer, WebRtcTransport, Worker, rtcp
 from sfu.rtp import parse_header
+from sfu.vp8_munger import vp8_picture_ids
 
 from .offline import FAN_OUTS, CapturePath, attach, load_packets, offline_subscriber, offline_worker
 from .test_simulcast_sdp import CHROMIUM_OFFER
@@ -80,6 +81,26 @@ def sent(path: CapturePath) -> list[RtpPacket]:
 def payload_of(i: int) -> bytes:
     h = parse_header(VP8[i])
     return VP8[i][h.payload_start : h.payload_end]
+
+
+def vp8_body(payload: bytes) -> bytes:
+    """A VP8 payload with its PictureID zeroed: a consumer renumbers it at a switch (sfu.vp8_munger)."""
+    pos, bits, _, _ = vp8_picture_ids(payload, 0, len(payload))
+    return payload if pos < 0 else payload[:pos] + bytes(bits // 8 + 1) + payload[pos + bits // 8 + 1 :]
+
+
+def vp8_pids(payloads: list[bytes]) -> list[int]:
+    out = []
+    for payload in payloads:
+        pos, bits, _, _ = vp8_picture_ids(payload, 0, len(payload))
+        out.append(((payload[pos] & 0x7F) << 8 | payload[pos + 1]) if bits == 15 else payload[pos] & 0x7F)
+    return out
+
+
+def pids_continue(payloads: list[bytes]) -> bool:
+    """Each packet's picture id is its predecessor's or the next one (a new frame): what a
+    receiver's VP8 frame buffer orders frames by, across a layer switch too."""
+    return all((b - a) & 0x7FFF in (0, 1) for a, b in itertools.pairwise(vp8_pids(payloads)))
 
 
 @pytest.fixture(params=FAN_OUTS)
@@ -157,7 +178,10 @@ async def test_layer_choice_and_seamless_switch_down_and_up(worker: Worker) -> N
     out = sent(path)
     assert consumer.current_layer == 0 and consumer.layer_switches == 2
     assert consumer.fast is worker.fast_path  # back on the fan-out, of the new layer
-    assert [p.payload for p in out[6:]] == [payload_of(i) for i in [*range(16, 20), *range(0, 8)]]
+    assert [vp8_body(p.payload) for p in out[6:]] == [vp8_body(payload_of(i)) for i in [*range(16, 20), *range(0, 8)]]
+    # q's keyframe carries the picture id of packet 0, older than f's last one: renumbered after it
+    pids = vp8_pids([p.payload for p in out])
+    assert pids_continue([p.payload for p in out]) and pids[10] == pids[9] + 1
     assert {p.ssrc for p in out} == {consumer.ssrc}
     seqs = [p.sequence_number for p in out]
     assert all((b - a) & 0xFFFF == 1 for a, b in itertools.pairwise(seqs))  # no gap, no repeat
@@ -180,7 +204,8 @@ async def test_layer_choice_and_seamless_switch_down_and_up(worker: Worker) -> N
     layers.send("h", range(10, 13))
     assert consumer.current_layer == 1
     out2 = sent(path)
-    assert [p.payload for p in out2] == [payload_of(i) for i in [8, 9, 10, 11, 12]]
+    assert [vp8_body(p.payload) for p in out2] == [vp8_body(payload_of(i)) for i in [8, 9, 10, 11, 12]]
+    assert pids_continue([p.payload for p in out + out2])
     assert (out2[0].sequence_number - seqs[-1]) & 0xFFFF == 1
     assert all((b.sequence_number - a.sequence_number) & 0xFFFF == 1 for a, b in itertools.pairwise(out2))
 
