@@ -162,6 +162,10 @@ class SubscriberCongestion:
         if ssrcs:
             self.estimator.on_remb(now, bitrate, key=ssrcs[0])
 
+    def on_nack(self, now: float, count: int) -> None:
+        """The subscriber NACKed ``count`` packets of a video consumer (a cluster's early stop)."""
+        self.estimator.on_nack(now, count)
+
     def forget(self, ssrc: int) -> None:
         """A consumer closed."""
         self._packets_at_report.pop(ssrc, None)

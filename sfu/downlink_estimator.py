@@ -13,7 +13,8 @@ layer (``sfu.layer_selector``, input ``available_bps``). What it learns of a sub
   (over the last 30 s) by more than :data:`QUEUE_DELAY` means a queue is building before it drops
   anything (tc tbf, a Wi-Fi access point): the estimate becomes 0.85 x the bitrate sent;
 - **REMB** from the subscriber (its own receive-side delay estimate): one below 0.9 x the bitrate
-  sent says the receiver sees overuse; the estimate becomes at most that. A REMB above what is sent
+  sent, and falling, says the receiver sees overuse; the estimate becomes at most that (a flat or
+  rising one below what is sent is a receiver catching up after a step up). A REMB above what is sent
   says nothing more (a receiver never vouches for more than 1.5 x what it receives), so it is not
   used to go up.
 
@@ -25,7 +26,8 @@ second (20%: from a 500 kbit/s link's estimate to a 1.7 Mbit/s layer in ~7 s). G
 link that stays too small for the next layer is probed less and less often instead of flapping; a
 probe that meets no congestion for :data:`PROBE_WINDOW` resets ``hold``. Before the first
 congestion, and once the estimate grows past ``max_bps``, there is no estimate (None: the layer
-selector then follows the subscriber's wish, as without this module).
+selector then follows the subscriber's wish, as without this module). The first cut after such a
+time is taken x :data:`FRESH_FACTOR` lower (its report saw only the start of the limit).
 
 **Padding probes** (with :attr:`DownlinkEstimator.padding_probes`: the subscriber negotiated RTX,
 so the server can send padding-only RTX packets that its receiver drops): instead of growing into
@@ -34,9 +36,11 @@ with the *probe goal* (what its video consumers would send one layer up); once t
 quiet for :data:`PROBE_QUIET`, a cluster of :data:`PROBE_DURATION` tops what is sent up to the
 goal x :data:`PROBE_MARGIN` with padding (:meth:`DownlinkEstimator.probe_padding`). The first
 receiver report after the cluster judges it: low loss and no queue, the estimate becomes the rate
-probed at once (the layer steps up without waiting for growth); loss, a queue or a REMB cut during
-it or until that report, the probe failed: the padding stops, the estimate is not cut for it (the
-probe caused it), and the next probe waits twice as long (:data:`PROBE_INTERVAL`, at most
+probed at once (the layer steps up without waiting for growth); loss, a queue (an RTT
+:data:`PROBE_QUEUE_DELAY` above the smallest), a REMB cut during it or until that report, or
+:data:`PROBE_NACKS` packets NACKed during it (the quickest sign: the cluster stops at once), the
+probe failed: the padding stops, the estimate is not cut for it (the probe caused it, nor for the
+reports within :data:`PROBE_REPORT_WAIT` after), and the next probe waits twice as long (:data:`PROBE_INTERVAL`, at most
 :data:`MAX_PROBE_INTERVAL`: a few clusters a minute). A success followed by congestion within
 :data:`PROBE_WINDOW` (the layer did not fit after all) counts as a failed probe of the growth kind
 too (hold doubled) and sets the padding interval to its maximum. Growth then stops at 1.1 x the
@@ -54,12 +58,14 @@ from dataclasses import dataclass
 LOSS_HIGH = 0.10
 LOSS_LOW = 0.02
 DELIVERED_FACTOR = 0.9  # on loss: the estimate is 0.9 x what got through
+FRESH_FACTOR = 0.55  # ... and x this at the first loss after a time without any limit seen
 QUEUE_FACTOR = 0.85  # on queueing (RTT) : 0.85 x the bitrate sent
 REMB_OVERUSE = 0.9  # a REMB under 0.9 x the bitrate sent is overuse
 PERSIST_FACTOR = 0.7  # congestion that persists lowers the estimate further only while it is >= 0.7 x
 # the bitrate sent (below that the layer selector steps down by itself once its hold time is over)
 QUEUE_DELAY = 0.15  # s of RTT above the minimum that count as a queue building
 MIN_RTT_WINDOW = 30.0  # s the smallest RTT is remembered
+REMB_FALL = 0.97  # a REMB under 0.97 x the previous one is falling (the receiver saw overuse)
 REMB_MAX_AGE = 5.0  # s a REMB (per key) counts
 PROBE_WINDOW = 8.0  # s after the estimate passed 1.1 x the ceiling, a congestion is a failed probe
 GROWTH = 0.2  # per second, after ``hold`` without congestion
@@ -68,7 +74,16 @@ MAX_HOLD = 30.0
 MIN_BPS = 50_000
 MAX_BPS = 20_000_000
 PROBE_DURATION = 1.0  # s of padding per cluster
-PROBE_MARGIN = 1.15  # a cluster sends up to the probe goal x this (media + padding)
+# must stay near a router's queue (tbf's 200 ms here) or it drops media; a 1-s cluster to 860 kbit/s
+# on a 500 kbit/s link dropped ~40 kB and the keyframe requests that followed kept a 360p layer
+# frozen for seconds (benchmarks/network.py, Chromium subscriber, 2026-12-07)
+PROBE_QUEUE_DELAY = 0.05  # s of RTT above the minimum that fail a cluster (a shorter cluster fills a
+# queue less: it shows as tens of ms, not QUEUE_DELAY's 150)
+PROBE_NACKS = 2  # packets the subscriber NACKs during a cluster that end it at once, as failed: a
+# tail-dropping queue is full (a receiver report, up to a second later, would let it drop for longer)
+PROBE_MARGIN = 1.3  # a cluster sends up to the probe goal x this (media + padding): the layer, with room
+# for the audio, retransmissions and bursts beside it (at 1.15 a 360p layer won on a 500 kbit/s link
+# froze within seconds, benchmarks/network.py, Chromium subscriber, 2026-12-07)
 PROBE_QUIET = 2.0  # s without congestion (or moderate loss) before a cluster
 PROBE_REPORT_WAIT = 1.5  # s after a cluster for the receiver report that judges it
 PROBE_INTERVAL = 2.0  # s between clusters after a success or a first failure; doubles per failure
@@ -87,6 +102,7 @@ class DownlinkStats:
     padding_probes: int = 0  # padding clusters started
     padding_successes: int = 0  # clusters the next report confirmed (the estimate went up)
     padding_failures: int = 0  # clusters met by congestion (or left unjudged)
+    padding_nack_stops: int = 0  # of those, clusters stopped by the subscriber's NACKs
 
 
 class DownlinkEstimator:
@@ -107,16 +123,20 @@ class DownlinkEstimator:
         "_min_rtt_at",
         "_moderate_at",
         "_pp_end",
+        "_pp_failed_at",
         "_pp_interval",
+        "_pp_nacked",
         "_pp_next_at",
         "_pp_padding",
         "_pp_rate",
+        "_pp_rtt",
         "_pp_start",
         "_prev_rtt",
         "_prev_rtt_at",
         "_probe_at",
         "_queueing",
         "_remb_fresh",
+        "_remb_total",
         "_rembs",
         "_rtt_growth",
         "_sent",
@@ -154,6 +174,7 @@ class DownlinkEstimator:
         self._rtt_growth = 0.0  # s of RTT gained per s since the previous sample (a queue filling)
         self._rembs: dict[int, tuple[float, float]] = {}  # key -> (bitrate, when)
         self._remb_fresh = False
+        self._remb_total = float("inf")  # the last REMB sum (inf: none yet, the first one may cut)
         self._sent = -1.0  # smoothed bit/s sent, -1 before the first update
         self._ceiling = -1.0  # bit/s where the last congestion happened
         self._congestion_at = -1e9
@@ -168,6 +189,9 @@ class DownlinkEstimator:
         self._pp_padding = 0.0  # bit/s of padding in it
         self._pp_interval = PROBE_INTERVAL
         self._pp_next_at = -1e9
+        self._pp_nacked = 0  # packets NACKed during the current cluster
+        self._pp_rtt = -1.0  # the largest RTT measured since the cluster started
+        self._pp_failed_at = -1e9  # when the last cluster failed
 
     @property
     def hold(self) -> float:
@@ -188,6 +212,8 @@ class DownlinkEstimator:
         if rtt <= 0:
             return
         self.rtt = rtt
+        if self._pp_start >= 0 and rtt > self._pp_rtt:
+            self._pp_rtt = rtt
         if self._prev_rtt >= 0 and now > self._prev_rtt_at:
             self._rtt_growth = max(0.0, (rtt - self._prev_rtt) / (now - self._prev_rtt_at))
         self._prev_rtt = rtt
@@ -222,9 +248,23 @@ class DownlinkEstimator:
         if padding <= 0:
             return 0.0
         self._pp_start, self._pp_end = now, now + PROBE_DURATION
+        self._pp_nacked = 0
+        self._pp_rtt = -1.0
         self._pp_rate, self._pp_padding = rate, padding
         self.stats.padding_probes += 1
         return padding
+
+    def on_nack(self, now: float, count: int) -> None:
+        """The subscriber NACKed ``count`` packets of a video stream. Outside a cluster nothing (its
+        receiver reports carry the loss); during one (or in the report wait after it) they are the
+        quickest sign that the probe overflows the link: :data:`PROBE_NACKS` end it as failed."""
+        if self._pp_start < 0 or count <= 0:
+            return
+        self._pp_nacked += count
+        if self._pp_nacked >= PROBE_NACKS:
+            self._congestion_at = now
+            self.stats.padding_nack_stops += 1
+            self._end_probe(now, success=False)
 
     def probe_padding(self, now: float) -> float:
         """The padding bit rate to send now (0 outside a cluster, or once it failed)."""
@@ -249,6 +289,7 @@ class DownlinkEstimator:
                 self._probe_at = now  # congestion soon after: the step up did not fit (failed probe)
         else:
             self.stats.padding_failures += 1
+            self._pp_failed_at = now
             self._pp_interval = min(MAX_PROBE_INTERVAL, self._pp_interval * 2)
         self._pp_next_at = now + self._pp_interval
 
@@ -297,7 +338,13 @@ class DownlinkEstimator:
                 del self._rembs[key]
             for bitrate, _ in self._rembs.values():
                 total += bitrate
-            if sent > 0 and total < REMB_OVERUSE * sent:
+            falling = total < REMB_FALL * self._remb_total
+            self._remb_total = total
+            # a REMB below what is sent is overuse only while it falls: after a step up the
+            # receiver's estimate (never above 1.5 x what it receives) climbs from the old layer
+            # for seconds, flat or rising, and cutting on it refuted every successful padding probe
+            # (Chromium subscriber, benchmarks/network.py, 2026-12-07: 175 kbit/s against 340 sent)
+            if sent > 0 and total < REMB_OVERUSE * sent and falling:
                 remb_cut = max(MIN_BPS, total)
                 if cut < 0 or remb_cut < cut:
                     cut = remb_cut
@@ -309,19 +356,34 @@ class DownlinkEstimator:
                 self._congestion_at = now
                 self._end_probe(now, success=False)
                 return self.estimate
+            if self._pp_rtt > self._min_rtt + PROBE_QUEUE_DELAY >= PROBE_QUEUE_DELAY:
+                self._congestion_at = now  # the cluster built a queue: failed, nothing to cut
+                self._end_probe(now, success=False)
+                return self.estimate
             if reported and now >= self._pp_end and not queueing:
                 self._end_probe(now, success=True)
                 self._ceiling = self.estimate if self.estimate is not None else self._ceiling
                 return self.estimate
             if now > self._pp_end + PROBE_REPORT_WAIT:
                 self._end_probe(now, success=False)  # no report judged it
-        if cut >= 0:
+        if cut >= 0 and now - self._pp_failed_at <= PROBE_REPORT_WAIT:
+            # the reports after a failed cluster (stopped early by NACKs, or judged by its RTT)
+            # still carry its own loss: nothing to cut for it either
+            self._congestion_at = now
+        elif cut >= 0:
             self._on_congestion(now, cut)
         elif self.estimate is not None:
             self._grow(now, dt)
         return self.estimate
 
     def _on_congestion(self, now: float, cut: float) -> None:
+        if self.estimate is None:
+            # a limit where there was none: the first report saw only the start of it (its interval
+            # began on a free link, a receiver's REMB lags), so the cut overstates the link, and a
+            # layer chosen just under it froze for 1-3 s while the full queue drained (360p at ~350
+            # kbit/s on 500 kbit/s, Chromium subscriber, benchmarks/network.py, 2026-12-07). The
+            # padding probes win a layer back within seconds when it fits.
+            cut = max(MIN_BPS, cut * FRESH_FACTOR)
         self._congestion_at = now
         if self.estimate is not None and cut >= self.estimate:
             return  # the tail of a congestion already acted upon (reports lag the cut)

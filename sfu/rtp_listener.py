@@ -245,6 +245,9 @@ class RtpListener:
                         stats.drop_rtcp(RTCP_UNKNOWN_SSRC)
                     else:
                         consumer._handle_nack(seqs)
+                        downlink = self.downlink
+                        if downlink is not None and consumer.kind == "video" and downlink.estimator.probing:
+                            downlink.on_nack(time.monotonic(), len(seqs))
                 elif pt == rtcp.RTCP_PSFB and fmt in (rtcp.PSFB_PLI, rtcp.PSFB_FIR):
                     if fmt == rtcp.PSFB_PLI:
                         targets = [rtcp.feedback_ssrcs(data, start, end)[1]]

@@ -252,6 +252,18 @@ class Direction:
 
     def apply(self, imp: Impairment) -> None:
         """Replace what this direction does (``Impairment()`` lifts everything)."""
+        cur = self.current
+        if cur.rate_kbit and not imp.rate_kbit and (cur.loss_pct, cur.delay_ms, cur.jitter_ms) == (
+            imp.loss_pct, imp.delay_ms, imp.jitter_ms
+        ):
+            # only the rate limit goes: raise it to 10 Gbit/s in place. Deleting the qdisc would
+            # drop the ~200 ms it holds in one burst (a link that grows does not lose its queue),
+            # which the server then took for congestion at the very moment the link recovered.
+            parent = ["parent", "1:1"] if self.net.backend == "netem" and imp.shapes else ["root"]
+            self.ns.tc("qdisc", "change", "dev", self.dev, *parent, "handle", "10:",
+                       *_tbf_args(Impairment(rate_kbit=10_000_000, queue_ms=cur.queue_ms)))
+            self.current = imp
+            return
         if self.net.backend == "netem":
             self._apply_netem(imp)
         else:

@@ -129,7 +129,8 @@ def test_a_subscribers_reports_drive_its_estimate() -> None:
     packets += 25
     cc.on_report_block(t, 1234, 128, packets, 0.05)  # half of it lost
     value = cc.tick(t, octets)
-    assert value is not None and 300_000 < value < 600_000
+    # what got through (500 kbit/s) x 0.9, x FRESH_FACTOR: the first limit seen
+    assert value is not None and 200_000 < value < 300_000
     cc.on_remb(t + 0.25, 200_000, [1234])
     octets += 31_250
     assert cc.tick(t + 0.25, octets) == 200_000

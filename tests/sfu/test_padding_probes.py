@@ -123,3 +123,40 @@ def test_without_padding_the_estimator_grows_as_before() -> None:
     log, est = simulate(lambda t: 500_000.0 if 10 <= t < 30 else UNLIMITED, 60.0, 1, padding_probes=False)
     assert all(x.padding == 0 for x in log) and est.stats.padding_probes == 0
     assert first_time_on(log, 30.0, 2) <= 30.0
+
+
+def _estimator_ready_to_probe() -> DownlinkEstimator:
+    """A limit seen at t=0 (estimate ~250 kbit/s), then quiet reports: a cluster may start at t=5."""
+    est = DownlinkEstimator()
+    est.padding_probes = True
+    est.on_loss(0.5, 100)
+    est.update(0.0, 1_000_000)
+    for i in range(1, 21):
+        est.on_loss(0.0, 100)
+        est.update(i * 0.25, 200_000)
+    return est
+
+
+def test_nacks_during_a_cluster_stop_it_at_once_as_failed() -> None:
+    est = _estimator_ready_to_probe()
+    assert est.start_probe(5.0, 600_000) > 0 and est.probe_padding(5.1) > 0
+    est.on_nack(5.2, 1)  # one lost packet: not yet
+    assert est.probe_padding(5.25) > 0
+    est.on_nack(5.3, 1)  # a tail-dropping queue: the padding stops before the next receiver report
+    assert est.probe_padding(5.35) == 0 and not est.probing
+    assert est.stats.padding_nack_stops == 1 and est.stats.padding_failures == 1
+    before = est.estimate
+    est.on_loss(0.2, 100)  # the report that follows carries the cluster's own loss: no cut
+    assert est.update(5.5, 200_000) == before and est.stats.congestions == 1
+    est.on_loss(0.3, 100)  # loss two seconds later is the link's again
+    assert est.update(7.5, 200_000) < before
+
+
+def test_a_cluster_that_builds_a_queue_fails_without_loss() -> None:
+    est = _estimator_ready_to_probe()
+    est.on_rtt(4.0, 0.04)  # the path's own round trip
+    assert est.start_probe(5.0, 600_000) > 0
+    est.on_rtt(5.6, 0.04 + 0.08)  # 80 ms more during the cluster: a queue (no loss yet)
+    est.on_loss(0.0, 100)
+    est.update(6.25, 600_000)
+    assert not est.probing and est.stats.padding_failures == 1 and est.stats.padding_successes == 0
