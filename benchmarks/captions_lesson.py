@@ -220,6 +220,7 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                 rss: list[int] = []  # the server and its recognisers, kB
                 rss_each: list[list[int]] = []  # each process of the tree (the server first), kB
                 speaking_max = 0.0
+                backlog: list[float] = []  # chunks waiting for the recognisers, each second
                 receivers: list[Student] = [host, *(talkers if cfg.forward else [])]
                 window: dict[str, tuple[int, int]] = {}
                 media: dict[str, dict[str, float]] = {}
@@ -231,6 +232,7 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                         rss_each.append([_status_value(pid, "VmRSS") for pid in process_tree(server.pid)])
                     now = await _metrics(http, server.base, auth)
                     speaking_max = max(speaking_max, now.get("speaking", 0.0))
+                    backlog.append(now.get("backlog_chunks", 0.0))
                     if "a" not in window and time.monotonic() - started >= cfg.settle_s:
                         window["a"] = (sum(t.sent_rtp for t in talkers), sum(x.packets for x in receivers))
                         media["a"] = now
@@ -292,6 +294,7 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
         "captioned_s_after_settle": {i: round(v, 1) for i, v in captioned_s.items()},
         "captioned_ever": sorted({index[m["participant_id"]] for _, m in captions}),
         "speaking_max": speaking_max,
+        "backlog_chunks": backlog,
         "counters": {k: round(v, 3) for k, v in counters.items()},
         "rtf": round(counters["busy_seconds"] / counters["audio_seconds"], 3) if counters["audio_seconds"] else None,
         "latency_p50_s": _pct(latencies, 0.5), "latency_p95_s": _pct(latencies, 0.95),

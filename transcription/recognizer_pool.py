@@ -5,7 +5,9 @@ this machine) and hold up to ``max_speakers`` phrases at a time.  A phrase that 
 slot is taken gets one only if it is louder than the quietest phrase being recognised (which then
 ends early, with a final for what it said): with 30 people unmuted the loudest are captioned, and
 ``counters()`` says what was dropped.  Each process's inbox is bounded in audio chunks
-(``queue_chunks``): a process that falls behind loses chunks (counted), never memory.
+(``queue_chunks``): a process that falls behind loses chunks (counted), never memory; one that
+is more than ``BUSY_CHUNKS`` behind takes no new phrase (dropped whole, counted in ``busy_phrases``
+too), so a machine short of CPU captions fewer speakers rather than garbling all of them.
 
 The event loop only pickles 100 ms chunks into a queue; results come back through one reader
 thread that hands them to the loop (``call_soon_threadsafe``).
@@ -32,6 +34,8 @@ from transcription.recognizer_worker import worker_main
 log = logging.getLogger("urok.transcription")
 
 QUEUE_CHUNKS = 100  # 100 ms chunks waiting per process: 10 s of audio, ~330 kB
+BUSY_CHUNKS = 20  # a process this far behind (2 s of audio) takes no new phrase: whole phrases are
+# dropped (counted) rather than chunks of the ones it has (which garbles them) when the CPU is short
 LOAD_TIMEOUT_S = 120.0
 EVICT_MARGIN_DB = 3.0  # a new phrase must be this much louder than the quietest to take its slot
 LOUDNESS_SMOOTHING = 0.2  # of each chunk's level in a phrase's running loudness
@@ -82,7 +86,7 @@ class RecognizerPool:
         self._file_ids = itertools.count(1)
         self.load_s: list[float] = []
         self.closed = False
-        self.stats = {"phrases": 0, "dropped_phrases": 0, "evicted_phrases": 0, "dropped_chunks": 0,
+        self.stats = {"phrases": 0, "dropped_phrases": 0, "busy_phrases": 0, "evicted_phrases": 0, "dropped_chunks": 0,
                       "chunks": 0, "finals": 0, "partials": 0, "worker_restarts": 0, "files": 0}
         self.busy_s = 0.0
         self.audio_s = 0.0
@@ -217,6 +221,12 @@ class RecognizerPool:
     def _load(self, w: int) -> int:
         return sum(1 for s in self._slots.values() if s.worker == w)
 
+    def _behind(self, w: int) -> bool:
+        try:
+            return self._inboxes[w].qsize() >= BUSY_CHUNKS
+        except NotImplementedError:  # macOS has no sem_getvalue: never "behind"
+            return False
+
     def begin(self, key: str, loudness: float, sink: ResultSink) -> bool:
         """A phrase starts: a slot for it (True), or none (False, counted in dropped_phrases)."""
         if key in self._slots:
@@ -224,14 +234,17 @@ class RecognizerPool:
         if not self.ready or self.closed:
             return False
         self.stats["phrases"] += 1
-        free = [(self._load(w), w) for w in range(self.workers) if self._ready[w]]
-        free = [x for x in free if x[0] < self.max_speakers]
+        open_ = [w for w in range(self.workers) if self._ready[w] and self._load(w) < self.max_speakers]
+        free = [(self._load(w), w) for w in open_ if not self._behind(w)]
         if free:
             worker = min(free)[1]
         else:
+            # taking the quietest phrase's slot adds no work to its process, even one that is behind
             quietest = min(self._slots.values(), key=lambda s: s.loudness, default=None)
             if quietest is None or loudness < quietest.loudness + EVICT_MARGIN_DB:
                 self.stats["dropped_phrases"] += 1
+                if open_:
+                    self.stats["busy_phrases"] += 1  # (of those dropped) a slot was free, its process behind
                 return False
             self.stats["evicted_phrases"] += 1
             self.end(quietest.key, float("inf"))  # its final (what it said so far) still goes out
@@ -279,5 +292,13 @@ class RecognizerPool:
         self._inboxes[worker].put(("file", job, pcm))
         return await fut
 
+    def backlog(self) -> int:
+        """100 ms chunks waiting in the processes' inboxes (all of them)."""
+        try:
+            return sum(inbox.qsize() for inbox in self._inboxes)
+        except NotImplementedError:
+            return 0
+
     def counters(self) -> dict[str, float]:
-        return {**self.stats, "speaking": len(self._slots), "busy_seconds": self.busy_s, "audio_seconds": self.audio_s}
+        return {**self.stats, "speaking": len(self._slots), "backlog_chunks": self.backlog(),
+                "busy_seconds": self.busy_s, "audio_seconds": self.audio_s}

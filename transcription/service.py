@@ -100,7 +100,8 @@ class TranscriptionService:
 
     def counters(self) -> dict[str, float]:
         """For /metrics (urok_transcription_*): phrases, dropped_phrases (no slot: quieter than those
-        being captioned), dropped_chunks (a process behind), finals, partials, speaking, busy_seconds,
-        audio_seconds, worker_restarts; ready is 1 once the model is loaded."""
+        being captioned; busy_phrases of them: a slot was free on a process behind), dropped_chunks
+        (a process 10 s behind), backlog_chunks (waiting now), finals, partials, speaking,
+        busy_seconds, audio_seconds, worker_restarts; ready is 1 once the model is loaded."""
         pool = self._pool
         return {"ready": 1.0 if self.pool is not None else 0.0, **(pool.counters() if pool is not None else {})}

@@ -15,7 +15,7 @@ import pytest_asyncio
 from tests.speech_audio import STUDENT, recognise_offline, similarity, speech16k
 from transcription.errors import TranscriptionUnavailable
 from transcription.model_dir import packaged_model, resolve_model_dir
-from transcription.recognizer_pool import Recognised, RecognizerPool
+from transcription.recognizer_pool import BUSY_CHUNKS, Recognised, RecognizerPool
 from transcription.speaker_stream import FRAME, SAMPLE_RATE, SpeakerStream
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
@@ -58,6 +58,15 @@ class Feed:
     @property
     def finals(self) -> list[Recognised]:
         return [r for r in self.results if r.final]
+
+
+async def caught_up(pool: RecognizerPool) -> None:
+    """Feeds here push audio faster than real time: wait until the process has read what it was
+    given (a process behind takes no new phrase: the test after it is about loudness)."""
+    for _ in range(600):
+        if all(not pool._behind(w) for w in range(pool.workers)):
+            return
+        await asyncio.sleep(0.05)
 
 
 async def finals_after(feed: Feed, count: int, timeout: float = 60.0) -> list[Recognised]:
@@ -140,6 +149,7 @@ async def test_with_every_slot_taken_a_quiet_phrase_is_dropped_and_counted(pool:
     pcm = speech16k()
     await asyncio.gather(*(f.play(pcm[: SAMPLE_RATE * 2]) for f in loud))
     assert pool.speaking == 2
+    await caught_up(pool)
     await quiet.play((pcm[: SAMPLE_RATE * 2] // 8).astype(np.int16))  # 18 dB quieter
     assert quiet.stream.uncaptioned == 1 and pool.stats["dropped_phrases"] == before["dropped_phrases"] + 1
     for f in loud:
@@ -156,6 +166,7 @@ async def test_a_louder_new_speaker_takes_the_quietest_slot_whose_phrase_still_g
     quiet = [Feed(f"q{i}", pool) for i in range(2)]  # both slots, 18 dB down
     await asyncio.gather(*(f.play((pcm // 8).astype(np.int16)) for f in quiet))
     assert pool.speaking == 2
+    await caught_up(pool)
     loud = Feed("loud", pool)
     await loud.play(pcm)
     assert loud.stream.uncaptioned == 0 and pool.stats["evicted_phrases"] == before["evicted_phrases"] + 1
@@ -168,3 +179,26 @@ async def test_a_louder_new_speaker_takes_the_quietest_slot_whose_phrase_still_g
     assert sum(1 for f in quiet if f.finals) == 1
     for f in (*quiet, loud):
         f.stream.close()
+
+
+async def test_a_process_behind_takes_no_new_phrase_which_is_dropped_and_counted(pool: RecognizerPool) -> None:
+    before, speaking = dict(pool.stats), pool.speaking
+    results: list[Recognised] = []
+    pcm = speech16k()
+    chunk = pcm[SAMPLE_RATE: SAMPLE_RATE + SAMPLE_RATE // 10].tobytes()
+    assert pool.begin("fast#1", -20.0, results.append)
+    for i in range(BUSY_CHUNKS + 10):  # 3 s of audio at once: the process needs a while for it
+        pool.feed("fast#1", chunk, i * 0.1, (i + 1) * 0.1, -20.0)
+    assert pool.speaking == speaking + 1 < pool.max_speakers  # a slot is free, but the process is behind
+    assert not pool.begin("late#1", -40.0, lambda r: None)  # not louder: it would take fast#1's slot
+    assert pool.stats["busy_phrases"] == before["busy_phrases"] + 1
+    assert pool.stats["dropped_phrases"] == before["dropped_phrases"] + 1
+    pool.end("fast#1", 3.0)
+    for _ in range(600):
+        if any(r.final for r in results):
+            break
+        await asyncio.sleep(0.1)
+    assert any(r.final for r in results) and pool.speaking == speaking
+    await caught_up(pool)
+    assert pool.begin("late#2", 0.0, lambda r: None)  # caught up: phrases are taken again
+    pool.end("late#2", 0.0)
