@@ -50,6 +50,7 @@ class Settings:
     # several workers and machines (signaling/cluster): Redis for live coordination (leases, load)
     redis_url: str = ""  # redis://host:6379/0; "" = no Redis: one process, as `make run` needs
     workers: int = 0  # worker processes; 0 = 1 without redis_url, the number of cores with it
+    cluster_address: str = ""  # where other machines reach this one's workers; "" = host (loopback if wildcard)
     # signalling limits
     ws_max_message_bytes: int = 64 * 1024
     ws_heartbeat_s: float = 20.0  # ping every 20 s; no pong within half of it: dropped (< 30 s)

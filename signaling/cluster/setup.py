@@ -28,8 +28,11 @@ def node_id() -> str:
 
 
 def private_host(settings: Settings) -> str:
-    """Where the other workers reach this one's private port: the listening address, or loopback
-    for a wildcard one (on one machine; several machines: set host to the machine's address)."""
+    """Where the other workers reach this one's private port: cluster_address, else the listening
+    address, else (a wildcard one) loopback: right on one machine; several machines listening on
+    every interface set cluster_address to the address the others reach this machine at."""
+    if settings.cluster_address:
+        return settings.cluster_address
     return "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
 
 

@@ -38,3 +38,14 @@ def test_settings_travel_to_the_workers() -> None:
     s = Settings(redis_url="redis://127.0.0.1:6379/0", workers=2, ice_servers=("stun:stun.example.org:3478",),
                  dev=True)
     assert settings_from_env(settings_to_env(s)) == s
+
+
+def test_where_the_other_workers_reach_this_one() -> None:
+    from signaling.cluster.setup import worker_config
+
+    redis = "redis://127.0.0.1:6379/0"
+    assert worker_config(Settings(redis_url=redis, port=9000), 2, "n").url == "http://127.0.0.1:9003"
+    assert worker_config(Settings(redis_url=redis, host="0.0.0.0"), 0, "n").private_host == "127.0.0.1"
+    assert worker_config(Settings(redis_url=redis, host="10.0.0.5"), 0, "n").private_host == "10.0.0.5"
+    on_lan = Settings(redis_url=redis, host="0.0.0.0", cluster_address="10.0.0.7")
+    assert worker_config(on_lan, 1, "n").url == "http://10.0.0.7:8082"
