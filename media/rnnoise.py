@@ -148,7 +148,7 @@ class Denoiser:
         if target or self._gain:
             wet += np.linspace(self._gain, target, len(wet), dtype=np.float32) * dry
             np.clip(wet, -32768, 32767, out=wet)
-            self._pcm[:] = wet
+            self._pcm[:] = np.rint(wet)
             self.guarded += 1
         self._gain = target
         dry[:] = pcm
