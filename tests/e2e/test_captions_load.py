@@ -44,7 +44,10 @@ def check(r: dict[str, object], cfg: LessonConfig) -> None:
     assert max(server_mb[settled:]) - server_mb[settled - 1] < 15.0, server_mb
     assert max(children_mb) < cfg.workers * (MODEL_MB + RECOGNISER_MB * (cfg.max_speakers + 2)), children_mb
     # the lesson goes on
-    assert isinstance(r["forward_loss"], float) and r["forward_loss"] < 0.02, r["forward_loss"]
+    # the lesson goes on: the server forwards every microphone (its own counters: what this test
+    # process reads of them depends on its share of the loaded machine, printed as forward_loss)
+    assert isinstance(r["server_forwarded_ratio"], float) and r["server_forwarded_ratio"] > 0.97, r
+    assert r["server_rtp_dropped"] == 0, r
     assert isinstance(r["chat_ms"], float) and r["chat_ms"] < 2000, r["chat_ms"]
 
 
