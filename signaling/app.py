@@ -50,6 +50,7 @@ from signaling.settings import Settings
 from signaling.store import RoomStore
 from signaling.store import factory as store_factory
 from signaling.webhooks.feature import setup_webhooks
+from signaling.ws import join_gate
 from signaling.ws.rtc_endpoint import rtc_handler
 from transcription import transcription_handlers, transcripts_api
 from transcription.feature import setup_transcription
@@ -134,6 +135,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
     monitor = LoopMonitor()  # loop lag and garbage-collector pauses (signaling/loop_monitor.py)
     app[METRICS].add_counters(monitor.counters, "urok")
     app[METRICS].add_gauges(monitor.gauges, "urok", "the event loop's worst lag so far and the longest collector pause")
+    join_gate.install(app, settings, monitor)  # joins wait their turn when this process is busy
     worker = Worker(WorkerSettings(
         ice_servers=settings.ice_servers, host_addresses=settings.ice_host_addresses,
         udp_port=settings.rtc_udp_port if settings.rtc_single_port else None,

@@ -57,6 +57,10 @@ class Settings:
     ws_rate_per_s: float = 20.0  # sustained requests per second per connection
     ws_rate_burst: int = 40
     ws_rate_abuse_limit: int = 400  # consecutive refused requests before the socket is closed
+    # join admission per worker process (signaling/ws/join_gate.py): joins beyond these wait in a queue
+    max_concurrent_joins: int = 64  # joins processed at once; the rest wait their turn (join_queued)
+    join_lag_limit_ms: float = 100.0  # event loop lag above which one join at a time is processed
+    join_queue_max: int = 2000  # joins waiting beyond this are told try_again at once
     max_rooms: int = 10_000
     rooms_created_by_token: bool = False  # a valid token for an unknown room creates it (else: refused, 4404)
     # media
@@ -139,6 +143,9 @@ class Settings:
             raise SettingsError("ws_max_message_bytes: must be at least 1024")
         if self.ws_rate_per_s <= 0 or self.ws_rate_burst < 1:
             raise SettingsError("ws_rate_per_s and ws_rate_burst must be positive")
+        if self.max_concurrent_joins < 1 or self.join_queue_max < 0 or self.join_lag_limit_ms <= 0:
+            raise SettingsError("max_concurrent_joins (at least 1), join_queue_max (0 or more) and "
+                                "join_lag_limit_ms (more than 0)")
         if self.large_room_threshold < 2 or self.last_n_audio < 1:
             raise SettingsError("large_room_threshold must be at least 2 and last_n_audio at least 1")
         if not 4 <= self.rtc_max_mlines <= 64:
