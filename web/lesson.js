@@ -315,14 +315,16 @@ export function runLesson(app, { token, claims, local, info = null, roomId = "" 
     }
 
     session.addEventListener("status", (e) => {
-      const { status, reason, message } = e.detail;
+      const { status, reason, message, position } = e.detail;
       statusEl.dataset.status = status;
       root.dataset.status = status;
       statusEl.textContent = {
         connecting: t("connecting"), waiting: t("waiting"), joined: t("connected"), reconnecting: t("reconnecting"),
+        queued: t("connecting"),
       }[status] || "";
       renderReconnect();
       if (status === "waiting") notice(t("waiting"), true);
+      else if (status === "queued") notice(t("joinQueued", { n: position ?? "?" }), true);
       else if (status === "joined") {
         if (banner.classList.contains("sticky")) notice("");
         // a publish refused for good is not retried after a reconnect: keep saying so

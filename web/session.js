@@ -197,7 +197,8 @@ export class Session extends EventTarget {
     if (old && !old.closed) old.close(4000);
     this._teardownMedia();
     this.stableSince = null;
-    const delay = this.backoff.next();
+    const delay = Math.max(this.backoff.next(), this.retryAfterMs || 0);
+    this.retryAfterMs = 0;
     const info = { attempt: this.backoff.attempt, at: Date.now() + delay, why };
     this.reconnectInfo = info;
     console.warn(`urok: reconnecting (${why}): attempt ${info.attempt} in ${Math.round(delay)} ms`);
@@ -228,7 +229,8 @@ export class Session extends EventTarget {
 
   async _heartbeat() {
     const sig = this.sig;
-    if (!sig || sig.closed || this.status === "closed") return;
+    // queued: the server answers requests only after the welcome, a ping would time out
+    if (!sig || sig.closed || this.status === "closed" || this.status === "queued") return;
     const gen = this.gen;
     try {
       await sig.request("ping", {}, 6000);
@@ -241,6 +243,8 @@ export class Session extends EventTarget {
   _onEvent(m) {
     switch (m.event) {
       case "welcome": return this._onWelcome(m);
+      // the server is busy with many joins: we wait our turn (position 1 = next); the welcome follows
+      case "join_queued": return this._setStatus("queued", { position: m.position, estimate_s: m.estimate_s });
       case "admitted": return this._setStatus("connecting");
       case "denied": this.finalReason = "denied"; return undefined;
       case "participant_joined": return this._upsertParticipant(m.participant || { participant_id: m.participant_id });
@@ -300,6 +304,8 @@ export class Session extends EventTarget {
       case "error":
         console.warn("urok: server error", m.error);
         if (m.error?.code === "unauthorized") this.finalReason = "badToken";
+        // the queue was full or the wait too long (close 1013 follows): come back after the hint
+        if (m.error?.code === "try_again" && m.error.retry_after_s > 0) this.retryAfterMs = m.error.retry_after_s * 1000;
         this.lastError = m.error;
         return undefined;
       default: return undefined;
