@@ -9,8 +9,10 @@ participant is cheap; so joins wait, established participants never do.
 
 Rules:
 - At most ``max_concurrent`` joins hold a slot at once; while the loop lags more than ``lag_limit_s``
-  only one does (the queue still moves, so it always drains, but the loop's time goes to the
-  established participants' packets and consent checks first).
+  only one does, and at most one new join starts per TICK_S (10 a second): the queue still moves,
+  so it always drains, but the loop's time goes to the established participants' packets and
+  consent checks first (a join's slot ends at its welcome and media set-up, while the ICE and DTLS
+  handshakes it then causes still cost the loop: hence a rate, not only a count).
 - Joins beyond that wait in arrival order.  A waiter hears its position and an estimate at once,
   then when it changed, at most every ``update_interval_s``.
 - Hosts and co-hosts, and a participant coming back to a seat it holds (``bypass``), take a slot at
@@ -105,6 +107,7 @@ class JoinGate:
         self._queue: collections.deque[JoinTicket] = collections.deque()
         self._ticker: asyncio.Task[None] | None = None
         self._hold_s = HOLD_PRIOR_S  # moving average of how long a slot is held (the estimates)
+        self._from_queue: collections.deque[float] = collections.deque(maxlen=32)  # when queued joins got in
         # counters for /metrics
         self.admitted_total = 0
         self.queued_total = 0
@@ -124,8 +127,13 @@ class JoinGate:
         return 1 if self.lagging() else self.max_concurrent
 
     def estimate_s(self, position: int) -> float:
-        """Seconds until the join at ``position`` (1 = next) gets a slot, from the measured hold time."""
-        return round(math.ceil(position / self.limit()) * self._hold_s, 1)
+        """Seconds until the join at ``position`` (1 = next) gets a slot: from the rate at which the
+        queue moved lately, or before it moved from the slots' measured hold time."""
+        q = self._from_queue
+        if len(q) >= 2 and q[-1] > q[0]:
+            return round(position * (q[-1] - q[0]) / (len(q) - 1), 1)
+        per_slot = max(self._hold_s, TICK_S) if self.lagging() else self._hold_s
+        return round(math.ceil(position / self.limit()) * per_slot, 1)
 
     def retry_after_s(self) -> float:
         """A hint for a refused client: about when the queue now waiting will have drained."""
@@ -161,6 +169,8 @@ class JoinGate:
     def _admit(self, ticket: JoinTicket) -> None:
         ticket.admitted = True
         ticket.admitted_at = self._clock()
+        if ticket.future is not None:
+            self._from_queue.append(ticket.admitted_at)
         self.active += 1
         self.admitted_total += 1
         if ticket.future is not None and not ticket.future.done():
@@ -179,20 +189,23 @@ class JoinGate:
                 self._queue.remove(ticket)
             if ticket.future is not None and not ticket.future.done():
                 ticket.future.cancel()
-        self._pump()
+        self._pump(tick=False)
 
-    def _pump(self) -> None:
-        """Admit from the head while slots are free."""
+    def _pump(self, *, tick: bool) -> None:
+        """Admit from the head while slots are free; while the loop lags, one per tick at most."""
         if not self._queue:
             return
-        limit = self.limit()
-        while self._queue and self.active < limit:
+        if self.lagging():
+            if tick and self.active < 1:
+                self._admit(self._queue.popleft())
+            return
+        while self._queue and self.active < self.max_concurrent:
             self._admit(self._queue.popleft())
 
     async def _tick(self) -> None:
         """While anyone waits: admit as the lag allows, refuse the too-long waits, tell the others."""
         while self._queue:
-            self._pump()
+            self._pump(tick=True)
             now = self._clock()
             for ticket in list(self._queue):
                 if now - ticket.queued_at >= self.timeout_s:

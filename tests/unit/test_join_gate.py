@@ -4,6 +4,7 @@ lag-triggered queueing with an injected lag source, the updates a waiter hears."
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 
 import pytest
@@ -121,6 +122,29 @@ async def test_a_lagging_loop_queues_joins_and_lets_one_at_a_time_through() -> N
     lag.value = 0.0  # the loop recovered: the ticker admits the rest
     await asyncio.wait_for(asyncio.gather(b.wait(), c.wait()), 2)
     assert b.admitted and c.admitted
+    await gate.close()
+
+
+async def test_while_the_loop_lags_joins_start_at_most_one_per_tick() -> None:
+    lag = Lag()
+    gate = JoinGate(max_concurrent=10, lag_limit_s=0.1, lag_s=lag)
+    held = gate.enter()
+    lag.value = 0.3
+    waiting = [gate.enter() for _ in range(5)]
+    started: list[float] = []
+
+    async def join(t: JoinTicket) -> None:
+        await t.wait()
+        started.append(time.monotonic())
+        t.release()  # a join that takes no time at all still does not let the next one in at once
+
+    tasks = [asyncio.create_task(join(t)) for t in waiting]
+    held.release()
+    assert not any(t.admitted for t in waiting)  # a slot freed while lagging: the ticker decides
+    await asyncio.wait_for(asyncio.gather(*tasks), 5)
+    gaps = [b - a for a, b in itertools.pairwise(started)]
+    assert len(started) == 5 and min(gaps) >= 0.05, gaps  # ~TICK_S apart, not all at once
+    assert gate.estimate_s(10) >= 0.5  # the queue's measured pace: ~10 a second
     await gate.close()
 
 
