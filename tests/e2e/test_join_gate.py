@@ -61,6 +61,8 @@ async def test_a_join_storm_waits_in_order_and_the_host_does_not(server_factory:
         students.append(await srv.connect(srv.token(room_id, f"s{i}")))
         await until(lambda n=i + 1: gate.admitted_total + gate.queued_total >= n)
     assert gate.queued_total >= 6  # most of the storm had to wait
+    # a request sent while queued is answered after the welcome
+    pong = asyncio.create_task(students[-1].request("ping", timeout=30))
 
     # over the bound: refused at once with a hint, close 1013
     late = await srv.connect(srv.token(room_id, "late"))
@@ -89,6 +91,8 @@ async def test_a_join_storm_waits_in_order_and_the_host_does_not(server_factory:
     assert counts == sorted(counts) and len(set(counts)) == len(counts), counts
     assert all(host_welcome["num_participants"] < welcomed(c)["num_participants"]  # type: ignore[index]
                for c in waiting[-3:])  # the back of the queue when the host came (the front may move meanwhile)
+
+    assert (await pong)["ok"] is True
 
     # the queued ones heard their position first, then the normal welcome
     queued = [c for c in students if any(e["event"] == "join_queued" for e in c.events)]
