@@ -81,13 +81,15 @@ PROBE_QUEUE_DELAY = 0.05  # s of RTT above the minimum that fail a cluster (a sh
 # queue less: it shows as tens of ms, not QUEUE_DELAY's 150)
 PROBE_NACKS = 2  # packets the subscriber NACKs during a cluster that end it at once, as failed: a
 # tail-dropping queue is full (a receiver report, up to a second later, would let it drop for longer)
-PROBE_MARGIN = 1.3  # a cluster sends up to the probe goal x this (media + padding): the layer, with room
-# for the audio, retransmissions and bursts beside it (at 1.15 a 360p layer won on a 500 kbit/s link
-# froze within seconds, benchmarks/network.py, Chromium subscriber, 2026-12-07)
+PROBE_MARGIN = 1.5  # a cluster sends up to the probe goal x this (media + padding): a layer is taken
+# only where the link shows room for 1.5x its bitrate (its audio, retransmissions and keyframe bursts
+# beside it). At 1.15 and 1.3 a 360p layer (~350 kbit/s) won on a 500 kbit/s link and froze within
+# seconds; at 1.5 the cluster fills the queue and fails (benchmarks/network.py, Chromium subscriber,
+# 2026-12-07: freezes after the step down 0.4-0.9 s against 1.4-4.7 s)
 PROBE_QUIET = 2.0  # s without congestion (or moderate loss) before a cluster
 PROBE_REPORT_WAIT = 1.5  # s after a cluster for the receiver report that judges it
 PROBE_INTERVAL = 2.0  # s between clusters after a success or a first failure; doubles per failure
-MAX_PROBE_INTERVAL = 8.0
+MAX_PROBE_INTERVAL = 6.0  # a failed cluster costs a queue, not media: probe often enough to be back within 15 s
 SEND_SMOOTHING = 0.25  # weight of each tick's bitrate in the smoothed bitrate sent (~1 s at 0.25 s ticks)
 
 

@@ -59,6 +59,8 @@ def simulate(
         drop = max(0.0, queue - qmax)
         queue -= drop
         media_drop = drop * media / sent if sent else 0.0  # a FIFO drops both alike
+        if media_drop > 0:  # the subscriber NACKs what it misses at once (a gap in the numbers)
+            est.on_nack(t, max(1, round(media_drop / 1200)))
         rr_sent += media
         rr_drop += media_drop
         tick_sent += media
