@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import Protocol
 
 import aiohttp
 from aiohttp import WSMsgType, web
@@ -26,6 +27,40 @@ _RESERVED = {1004, 1005, 1006, 1015}  # codes a close frame may not carry
 
 def _code(code: int | None) -> int:
     return SERVICE_RESTART if code is None or code in _RESERVED or code < 1000 else code
+
+
+class _Socket(Protocol):
+    """What the relay uses of both ends (the server's and the client's WebSocket)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+    async def receive(self) -> aiohttp.WSMessage: ...
+
+    async def send_str(self, data: str) -> None: ...
+
+    async def send_bytes(self, data: bytes) -> None: ...
+
+    async def close(self, *, code: int = ..., message: bytes = ...) -> bool: ...
+
+
+async def _pump(src: _Socket, dst: _Socket, unclosed: int) -> None:
+    """Messages from ``src`` to ``dst`` until ``src`` ends; then ``dst`` is closed with the code
+    ``src`` closed with (``unclosed``: ``src`` ended without a close frame)."""
+    code: int | None = None
+    reason = ""
+    while True:
+        msg = await src.receive()
+        if msg.type is WSMsgType.TEXT:
+            await dst.send_str(msg.data)
+        elif msg.type is WSMsgType.BINARY:
+            await dst.send_bytes(msg.data)
+        else:
+            if msg.type is WSMsgType.CLOSE:
+                code, reason = msg.data, str(msg.extra or "")
+            break
+    if not dst.closed:
+        await dst.close(code=unclosed if code is None else _code(code), message=reason.encode()[:120])
 
 
 async def relay(request: web.Request, ws: web.WebSocketResponse, target: str, http: aiohttp.ClientSession,
@@ -48,37 +83,8 @@ async def relay(request: web.Request, ws: web.WebSocketResponse, target: str, ht
         await ws.close(code=TRY_AGAIN, message=b"the lesson's server is not reachable now; try again")
         return ws
 
-    async def down() -> None:  # the owner -> the client
-        code, reason = None, ""
-        while True:
-            msg = await upstream.receive()
-            if msg.type is WSMsgType.TEXT:
-                await ws.send_str(msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                await ws.send_bytes(msg.data)
-            else:
-                if msg.type is WSMsgType.CLOSE:
-                    code, reason = msg.data, str(msg.extra or "")
-                break
-        if not ws.closed:
-            await ws.close(code=_code(code), message=reason.encode()[:120])
-
-    async def up() -> None:  # the client -> the owner
-        code, reason = None, ""
-        while True:
-            msg = await ws.receive()
-            if msg.type is WSMsgType.TEXT:
-                await upstream.send_str(msg.data)
-            elif msg.type is WSMsgType.BINARY:
-                await upstream.send_bytes(msg.data)
-            else:
-                if msg.type is WSMsgType.CLOSE:
-                    code, reason = msg.data, str(msg.extra or "")
-                break
-        if not upstream.closed:
-            await upstream.close(code=_code(code) if code is not None else 1000, message=reason.encode()[:120])
-
-    tasks = [asyncio.create_task(down(), name="relay-down"), asyncio.create_task(up(), name="relay-up")]
+    tasks = [asyncio.create_task(_pump(upstream, ws, SERVICE_RESTART), name="relay-down"),  # the owner -> the client
+             asyncio.create_task(_pump(ws, upstream, 1000), name="relay-up")]  # the client -> the owner
     try:
         done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
         for t in done:
