@@ -58,7 +58,7 @@ from dataclasses import dataclass
 LOSS_HIGH = 0.10
 LOSS_LOW = 0.02
 DELIVERED_FACTOR = 0.9  # on loss: the estimate is 0.9 x what got through
-FRESH_FACTOR = 0.55  # ... and x this at the first loss after a time without any limit seen
+FRESH_FACTOR = 0.55  # the first cut (loss, queue or REMB) after a time without any limit seen is x this
 QUEUE_FACTOR = 0.85  # on queueing (RTT) : 0.85 x the bitrate sent
 REMB_OVERUSE = 0.9  # a REMB under 0.9 x the bitrate sent is overuse
 PERSIST_FACTOR = 0.7  # congestion that persists lowers the estimate further only while it is >= 0.7 x
@@ -73,14 +73,13 @@ HOLD = 4.0
 MAX_HOLD = 30.0
 MIN_BPS = 50_000
 MAX_BPS = 20_000_000
-PROBE_DURATION = 1.0  # s of padding per cluster
-# must stay near a router's queue (tbf's 200 ms here) or it drops media; a 1-s cluster to 860 kbit/s
-# on a 500 kbit/s link dropped ~40 kB and the keyframe requests that followed kept a 360p layer
-# frozen for seconds (benchmarks/network.py, Chromium subscriber, 2026-12-07)
+PROBE_DURATION = 1.0  # s of padding per cluster (a cluster that overflows the link ends sooner: PROBE_NACKS)
 PROBE_QUEUE_DELAY = 0.05  # s of RTT above the minimum that fail a cluster (a shorter cluster fills a
 # queue less: it shows as tens of ms, not QUEUE_DELAY's 150)
 PROBE_NACKS = 2  # packets the subscriber NACKs during a cluster that end it at once, as failed: a
-# tail-dropping queue is full (a receiver report, up to a second later, would let it drop for longer)
+# tail-dropping queue is full, and a receiver report, up to a second later, let a 1-s cluster to
+# 860 kbit/s on a 500 kbit/s link drop ~40 kB, and the keyframe requests that followed kept a 360p
+# layer frozen for seconds (benchmarks/network.py, Chromium subscriber, 2026-12-07)
 PROBE_MARGIN = 1.5  # a cluster sends up to the probe goal x this (media + padding): a layer is taken
 # only where the link shows room for 1.5x its bitrate (its audio, retransmissions and keyframe bursts
 # beside it). At 1.15 and 1.3 a 360p layer (~350 kbit/s) won on a 500 kbit/s link and froze within
@@ -358,7 +357,7 @@ class DownlinkEstimator:
                 self._congestion_at = now
                 self._end_probe(now, success=False)
                 return self.estimate
-            if self._pp_rtt > self._min_rtt + PROBE_QUEUE_DELAY >= PROBE_QUEUE_DELAY:
+            if self._min_rtt >= 0 and self._pp_rtt > self._min_rtt + PROBE_QUEUE_DELAY:
                 self._congestion_at = now  # the cluster built a queue: failed, nothing to cut
                 self._end_probe(now, success=False)
                 return self.estimate

@@ -246,7 +246,7 @@ class RtpListener:
                     else:
                         consumer._handle_nack(seqs)
                         downlink = self.downlink
-                        if downlink is not None and consumer.kind == "video" and downlink.estimator.probing:
+                        if downlink is not None and consumer.kind == "video":
                             downlink.on_nack(time.monotonic(), len(seqs))
                 elif pt == rtcp.RTCP_PSFB and fmt in (rtcp.PSFB_PLI, rtcp.PSFB_FIR):
                     if fmt == rtcp.PSFB_PLI:
