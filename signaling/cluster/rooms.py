@@ -17,7 +17,9 @@ With several workers both are wrong; this subclass changes exactly those points:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
 from signaling.cluster.node import ClusterNode
@@ -175,6 +177,19 @@ class ClusterRooms(RoomManager):
         try:
             await self._drop_copies()
             return await super().end_if_due(room_id)
+        finally:
+            await self._let_go(room_id)
+
+    @contextlib.asynccontextmanager
+    async def hold(self, room_id: str) -> AsyncIterator[bool]:
+        """The room's lease held while a feature works on a room nobody serves (recordings/: the
+        recording of a worker that died, recovered by a survivor); yields False when another worker
+        serves it.  Let go afterwards unless the room was opened here meanwhile."""
+        if not await self.node.claim(room_id):
+            yield False
+            return
+        try:
+            yield True
         finally:
             await self._let_go(room_id)
 
