@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -15,8 +16,9 @@ from recordings.errors import AlreadyRecording, RecordingDiskFull, RecordingNotA
 from recordings.recording_service import RecordingService
 from recordings.recording_store import MemoryRecordingStore, RecordingStore
 from recordings.sql_recording_store import SqlRecordingStore
+from recordings.takeover import RecordingTakeover
 from signaling.app_keys import CLOCK, CLUSTER, EVENTS, ROOMS, SETTINGS, STORE
-from signaling.events import RoomEvent
+from signaling.events import RoomEvent, room_event
 from signaling.rooms import Participant
 from signaling.settings import DEV_API_SECRET, Settings
 from signaling.store.sql_store import SqlStore
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from signaling.ws.session import Session
 
 RECORDINGS = web.AppKey("recordings", RecordingService)
+log = logging.getLogger("urok.recording")
 CHAT_DELETED = "chat_deleted"  # the room event chat_handlers emits (a message left the record)
 
 
@@ -44,12 +47,20 @@ class RecordingFeature:
     """Per room: late joiners learn that the lesson is being recorded; auto_start; the room's end
     stops its recording."""
 
-    def __init__(self, live: LiveRoom, service: RecordingService) -> None:
+    def __init__(self, live: LiveRoom, service: RecordingService, takeover: RecordingTakeover | None = None) -> None:
         self.live = live
         self.service = service
+        self.takeover = takeover  # a worker among others: a dead worker's recording goes on here
+        self.opened_at = service.clock()  # the room opened (taken over) here now
         self._auto_tried = False
 
     async def on_joined(self, session: Session) -> None:
+        if self.takeover is not None:
+            takeover, self.takeover = self.takeover, None  # once per served room: its first join
+            self._auto_tried = True  # not meanwhile: a continued recording is this room's recording
+            if await takeover.room_opened(self.live, opened_at=self.opened_at):
+                return  # recording_started went to everyone, this session included
+            self._auto_tried = False
         state = self.service.state_event(self.live.room_id)
         if state is not None:
             session.send_event("recording_started", **state)
@@ -103,7 +114,9 @@ def setup_recordings(app: web.Application) -> None:
                                clock=app[CLOCK], captions=captions_of(app),
                                board=board_timelines_of(app))
     app[RECORDINGS] = service
-    app[ROOMS].feature_factories.append(lambda live: RecordingFeature(live, service))
+    takeovers: list[RecordingTakeover] = []  # a worker among others: made at start (the cluster's node)
+    app[ROOMS].feature_factories.append(
+        lambda live: RecordingFeature(live, service, takeovers[0] if takeovers else None))
     pending: set[asyncio.Task[None]] = set()
 
     def on_event(event: RoomEvent) -> None:
@@ -121,7 +134,12 @@ def setup_recordings(app: web.Application) -> None:
         await store.open()
         cluster = app.get(CLUSTER)  # several workers: one recovers, at a cold start (ClusterNode.may_recover)
         await service.open(recover=cluster is None or await cluster.may_recover())
+        if cluster is not None:
+            takeovers.append(make_takeover(app, service))
+            takeovers[0].start()
         yield
+        for takeover in takeovers:
+            await takeover.close()
         await service.close()
         await store.close()
 
@@ -133,3 +151,29 @@ def recording_feature_of(live: LiveRoom) -> RecordingFeature:
         if isinstance(feature, RecordingFeature):
             return feature
     raise RecordingUnavailable("recording is not set up on this server")
+
+
+def make_takeover(app: web.Application, service: RecordingService) -> RecordingTakeover:
+    """The recordings of a dead worker, for one worker among others (recordings/takeover.py)."""
+    from signaling.cluster.directory import DirectoryUnavailable
+    from signaling.cluster.rooms import ClusterRooms
+
+    node, rooms = app[CLUSTER], app[ROOMS]
+    assert isinstance(rooms, ClusterRooms)
+
+    async def unowned(room_id: str) -> bool:
+        try:
+            return await node.directory.owner(room_id) is None
+        except DirectoryUnavailable:
+            return False  # unknown: not now
+
+    async def emit_unserved(room_id: str, name: str, data: dict[str, Any]) -> None:
+        try:
+            room = await rooms.get(room_id)
+        except Exception:  # the room is gone (deleted): nobody to tell
+            log.warning("room %s: %s not emitted (no room)", room_id, name)
+            return
+        app[EVENTS].emit(room_event(room, name, app[CLOCK](), data))
+
+    return RecordingTakeover(service, hold=rooms.hold, unowned=unowned, served=lambda room_id: room_id in rooms.live,
+                             emit_unserved=emit_unserved)

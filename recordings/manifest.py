@@ -49,10 +49,11 @@ class Manifest:
     board: list[dict[str, Any]] = field(default_factory=list)  # whiteboard stills: recordings/board_frames.py
     group_id: str | None = None  # the breakout group this recording keeps (None: the main room)
     group_name: str | None = None
+    continues: str | None = None  # the recording this one goes on from (its worker died: recordings/takeover.py)
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
-        for key in ("chat", "captions", "group_id", "group_name"):
+        for key in ("chat", "captions", "group_id", "group_name", "continues"):
             if d[key] is None:
                 del d[key]
         if not d["board"]:
@@ -66,7 +67,7 @@ class Manifest:
                    started_at=float(d["started_at"]), ended_at=d.get("ended_at"), tracks=tracks,
                    speakers=d.get("speakers", SPEAKERS), chat=d.get("chat"), captions=d.get("captions"),
                    version=int(d.get("version", 1)), board=list(d.get("board") or []),
-                   group_id=d.get("group_id"), group_name=d.get("group_name"))
+                   group_id=d.get("group_id"), group_name=d.get("group_name"), continues=d.get("continues"))
 
     def next_segment(self, participant_id: str, source: str) -> int:
         return sum(1 for t in self.tracks if t.participant_id == participant_id and t.source == source)

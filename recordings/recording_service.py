@@ -59,6 +59,7 @@ class Active:
     listener: Callable[[], None] | None = None  # subscribed to the breakouts' place changes
     groups: dict[str, Active] = field(default_factory=dict)  # group id -> its own recording (record_groups)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)  # group recordings start and stop in order
+    continues: str | None = None  # the recording this one goes on from (recordings/takeover.py)
 
 
 def breakouts_in(live: LiveRoom) -> LiveBreakouts | None:
@@ -137,10 +138,21 @@ class RecordingService:
         a = self.active.get(room_id)
         if a is None:
             return None
-        return {"recording_id": a.recording.recording_id, "started_at": a.recording.started_at,
-                "by": a.recording.started_by}
+        state: dict[str, Any] = {"recording_id": a.recording.recording_id, "started_at": a.recording.started_at,
+                                 "by": a.recording.started_by}
+        if a.continues is not None:
+            state["continues"] = a.continues
+        return state
 
-    async def start(self, live: LiveRoom, *, by: str | None) -> Recording:
+    def written_here(self) -> set[str]:
+        """The recordings this process is writing (the room's and its groups')."""
+        return {x.recording.recording_id for a in self.active.values() for x in (a, *a.groups.values())}
+
+    def starting(self, room_id: str) -> bool:
+        return room_id in self._starting
+
+    async def start(self, live: LiveRoom, *, by: str | None, continues: str | None = None) -> Recording:
+        """``continues``: the recording this one goes on from, whose worker died (recordings/takeover.py)."""
         room = live.room
         if not room.settings.recording.allowed:
             raise RecordingNotAllowed("recording is not allowed in this room (its settings: recording.allowed)")
@@ -159,10 +171,10 @@ class RecordingService:
 
         self._starting.add(live.room_id)
         try:
-            rec, recorder = await self._open(live, media, by=by, keep=keep, group=None)
+            rec, recorder = await self._open(live, media, by=by, keep=keep, group=None, continues=continues)
         finally:
             self._starting.discard(live.room_id)
-        a = Active(rec, recorder, live, breakouts)
+        a = Active(rec, recorder, live, breakouts, continues=continues)
         self.active[live.room_id] = a
         self._lives[live.room_id] = live
         if breakouts is not None:
@@ -174,14 +186,15 @@ class RecordingService:
             if breakouts.recorded_groups():
                 self._spawn(self._sync_groups(a))
         now = rec.started_at
+        link = {"continues": continues} if continues is not None else {}
         live.broadcast({"event": "recording_started", "recording_id": rec.recording_id, "started_at": now,
-                        "by": by})
-        live.emit("recording_started", {"recording_id": rec.recording_id, "by": by})
+                        "by": by, **link})
+        live.emit("recording_started", {"recording_id": rec.recording_id, "by": by, **link})
         log.info("recording %s started", rec.recording_id, extra={"room_id": live.room_id})
         return rec
 
     async def _open(self, live: LiveRoom, media: MediaFeature, *, by: str | None, keep: Keep | None,
-                    group: tuple[str, str] | None) -> tuple[Recording, RoomRecorder]:
+                    group: tuple[str, str] | None, continues: str | None = None) -> tuple[Recording, RoomRecorder]:
         """A recording's files begun and its record stored; ``group``: (id, name) of the breakout
         group it records (None: the room's main recording)."""
         room = live.room
@@ -192,7 +205,7 @@ class RecordingService:
                         external_id=room.settings.external_id, state=RecordingState.RECORDING, started_at=now,
                         started_by=by, group_id=group_id, group_name=group_name)
         manifest = Manifest(recording_id=recording_id, room_id=live.room_id, room_name=room.settings.name,
-                            started_at=now, group_id=group_id, group_name=group_name)
+                            started_at=now, group_id=group_id, group_name=group_name, continues=continues)
 
         def name_of(pid: str) -> str:
             p = room.participants.get(pid)
@@ -276,6 +289,12 @@ class RecordingService:
         self._unsubscribe(a)
         await a.recorder.stop()
         await self._sync_groups(a)  # not active any more: its groups' recordings stop with it
+        stored = await self.store.get(a.recording.recording_id)
+        if stored is not None and stored.state is not RecordingState.RECORDING:
+            # another worker took the room over while this one stalled (its lease lost) and has
+            # recovered the recording: its record and events are that worker's (recordings/takeover.py)
+            log.warning("recording %s: taken over by another worker; left as it is", stored.recording_id)
+            return stored
         # without compose (the server is going down) it stays processing: composed at the next start
         rec = await self._finished(a, state=RecordingState.PROCESSING)
         live = a.live
@@ -456,24 +475,32 @@ class RecordingService:
         recovered = []
         found, _ = await self.store.find(RecordingQuery(state=RecordingState.RECORDING), offset=0, limit=1000)
         for rec in found:
-            directory = self.directory(rec.recording_id)
-            try:
-                manifest = await asyncio.to_thread(self._repair, directory, rec)
-            except (OSError, ValueError, KeyError) as e:
-                log.warning("recording %s: cannot be recovered: %s", rec.recording_id, e)
-                await self.store.save(rec.with_(state=RecordingState.FAILED, ended_at=rec.started_at,
-                                                error="not_recoverable", error_message=str(e)[:900]))
-                continue
-            ended = manifest.ended_at or rec.started_at
-            await self.store.save(rec.with_(state=RecordingState.RECOVERED, ended_at=ended,
-                                            duration_s=round(ended - rec.started_at, 3),
-                                            tracks=track_infos(directory, manifest), size_bytes=dir_size(directory)))
-            recovered.append(rec.recording_id)
-            log.info("recording %s recovered", rec.recording_id, extra={"room_id": rec.room_id})
+            done = await self.recover_one(rec)
+            if done.state is RecordingState.RECOVERED:
+                recovered.append(rec.recording_id)
         processing, _ = await self.store.find(RecordingQuery(state=RecordingState.PROCESSING), offset=0, limit=1000)
         for rec in processing:
             self._spawn(self._compose(rec))
         return recovered
+
+    async def recover_one(self, rec: Recording) -> Recording:
+        """One recording whose writer died: its files repaired and its record ``recovered`` (or
+        ``failed``, ``not_recoverable``, when its files cannot be read); returns the record saved."""
+        directory = self.directory(rec.recording_id)
+        try:
+            manifest = await asyncio.to_thread(self._repair, directory, rec)
+        except (OSError, ValueError, KeyError) as e:
+            log.warning("recording %s: cannot be recovered: %s", rec.recording_id, e)
+            failed = rec.with_(state=RecordingState.FAILED, ended_at=rec.started_at,
+                               error="not_recoverable", error_message=str(e)[:900])
+            await self.store.save(failed)
+            return failed
+        ended = manifest.ended_at or rec.started_at
+        done = rec.with_(state=RecordingState.RECOVERED, ended_at=ended, duration_s=round(ended - rec.started_at, 3),
+                         tracks=track_infos(directory, manifest), size_bytes=dir_size(directory))
+        await self.store.save(done)
+        log.info("recording %s recovered", rec.recording_id, extra={"room_id": rec.room_id})
+        return done
 
     @staticmethod
     def _repair(directory: Path, rec: Recording) -> Manifest:
