@@ -13,7 +13,18 @@ from media.feature import setup_audio
 from recordings import recording_handlers, recordings_api
 from recordings.feature import setup_recordings
 from sfu import Worker, WorkerSettings
-from signaling.app_keys import CLOCK, DISPATCH, EVENTS, METRICS, ROOMS, SETTINGS, STORE, TOKENS, WORKER
+from signaling.app_keys import (
+    CLOCK,
+    DISPATCH,
+    EVENTS,
+    METRICS,
+    ROOMS,
+    SETTINGS,
+    STORE,
+    SUBSCRIBER_PLACER,
+    TOKENS,
+    WORKER,
+)
 from signaling.auth import TokenService
 from signaling.bbb.feature import setup_bbb
 from signaling.cluster.directory import RoomDirectory
@@ -145,7 +156,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time,
         batch_send=_AUTO_ON_OFF[settings.rtc_batch_send], fast_path=_AUTO_ON_OFF[settings.rtc_fast_path]))
     app[WORKER] = worker
     policy = ForwardingPolicy(large_room_threshold=settings.large_room_threshold, last_n_audio=settings.last_n_audio)
-    rooms.feature_factories.append(lambda live: MediaFeature(live, worker, policy))
+    # the placer is the cluster's (setup_cluster, below): read when each room opens
+    rooms.feature_factories.append(lambda live: MediaFeature(live, worker, policy, placer=app.get(SUBSCRIBER_PLACER)))
     app[METRICS].add_counters(lambda: media_counters(worker), "urok_media")
     app[METRICS].add_gauges(worker.gauges, "urok_media", "the media plane now")
 

@@ -12,6 +12,7 @@ from signaling.auth import TokenService
 from signaling.cluster.node import ClusterNode
 from signaling.dispatcher import DispatchTable
 from signaling.events import EventBus
+from signaling.media.subscriber_connection import SubscriberPlacer
 from signaling.metrics import Metrics
 from signaling.room_manager import RoomManager
 from signaling.settings import Settings
@@ -28,3 +29,4 @@ WORKER = web.AppKey("worker", Worker)
 EVENTS = web.AppKey("events", EventBus)  # every room's events (webhooks, lessons subscribe)
 CLUSTER = web.AppKey("cluster", ClusterNode)  # only with several workers or redis_url (signaling/cluster)
 CLUSTER_HTTP = web.AppKey("cluster_http", aiohttp.ClientSession)  # relays, forwarded REST, /metrics of the others
+SUBSCRIBER_PLACER: web.AppKey[SubscriberPlacer] = web.AppKey("subscriber_placer")  # a room spanning workers

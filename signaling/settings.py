@@ -51,6 +51,9 @@ class Settings:
     redis_url: str = ""  # redis://host:6379/0; "" = no Redis: one process, as `make run` needs
     workers: int = 0  # worker processes; 0 = 1 without redis_url, the number of cores with it
     cluster_address: str = ""  # where other machines reach this one's workers; "" = host (loopback if wildcard)
+    # a room spans workers (signaling/cluster/span.py): after this many participants receive from the
+    # room's own worker, further ones receive from the least-loaded other worker; 0 = never
+    span_after: int = 400
     # signalling limits
     ws_max_message_bytes: int = 64 * 1024
     ws_heartbeat_s: float = 20.0  # ping every 20 s; no pong within half of it: dropped (< 30 s)
@@ -177,6 +180,8 @@ class Settings:
         if not self.bbb_checksum_algorithms or not set(self.bbb_checksum_algorithms) <= {
                 "sha1", "sha256", "sha384", "sha512"}:
             raise SettingsError("bbb_checksum_algorithms: one or more of sha1, sha256, sha384, sha512")
+        if self.span_after < 0:
+            raise SettingsError("span_after: 0 (a room never spans workers) or more participants")
         if self.workers < 0 or self.workers > 256:
             raise SettingsError("workers: 0 (automatic) to 256 processes")
         if self.worker_count > 1 and not self.redis_url:

@@ -13,12 +13,15 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from signaling.app_keys import CLUSTER, CLUSTER_HTTP, ROOMS, SETTINGS, STORE
+from signaling.app_keys import CLUSTER, CLUSTER_HTTP, ROOMS, SETTINGS, STORE, SUBSCRIBER_PLACER, TOKENS, WORKER
 from signaling.cluster.directory import DirectoryUnavailable, RoomDirectory
+from signaling.cluster.edge_messages import EDGE_PATH
+from signaling.cluster.edge_room import EdgeService
 from signaling.cluster.forward import WEBHOOKS_CHANNEL, cluster_middleware
 from signaling.cluster.memory_directory import MemoryDirectory
 from signaling.cluster.node import ClusterConfig, ClusterNode
 from signaling.cluster.rooms import ClusterRooms
+from signaling.cluster.span import SpanPlacer
 from signaling.settings import Settings
 
 
@@ -59,8 +62,16 @@ def make_directory(settings: Settings) -> RoomDirectory:
 def setup_cluster(app: web.Application, config: ClusterConfig, directory: RoomDirectory | None = None) -> None:
     rooms = app[ROOMS]
     assert isinstance(rooms, ClusterRooms), "a cluster worker's rooms are ClusterRooms (create_app)"
+    # rooms owned elsewhere place subscribers here (a room spanning workers): they count as load
+    edges = EdgeService(app[WORKER], app[TOKENS], config.private_host)
+    app.router.add_get(EDGE_PATH, edges.handle, name="cluster_edge")
+
+    def counts() -> dict[str, Any]:
+        here = rooms.counts()
+        return {**here, "participants": here["participants"] + edges.subscribers}
+
     node = ClusterNode(directory if directory is not None else make_directory(app[SETTINGS]), config,
-                       counts=rooms.counts, is_live=lambda room_id: room_id in rooms.live)
+                       counts=counts, is_live=lambda room_id: room_id in rooms.live)
     rooms.attach(node)
     app[CLUSTER] = node
     # outermost: a forwarded request is counted (urok_http_requests_total) by the worker that
@@ -69,6 +80,9 @@ def setup_cluster(app: web.Application, config: ClusterConfig, directory: RoomDi
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         app[CLUSTER_HTTP] = aiohttp.ClientSession()
+        placer = SpanPlacer(node, app[WORKER], app[CLUSTER_HTTP], app[TOKENS],
+                            span_after=app[SETTINGS].span_after, listen_ip=config.private_host)
+        app[SUBSCRIBER_PLACER] = placer
         await node.start()
         from signaling.webhooks.feature import WEBHOOKS
 
@@ -83,6 +97,7 @@ def setup_cluster(app: web.Application, config: ClusterConfig, directory: RoomDi
         yield
         # the rooms stop and are written before their leases go (the next owner reads them)
         await rooms.shutdown()
+        placer.close()
         await app[STORE].flush()
         await node.close()
         await app[CLUSTER_HTTP].close()

@@ -27,6 +27,7 @@ from sfu.errors import (
 from sfu.sdp import check_limits, parse_media
 from signaling.errors import ApiError, InvalidMessage, InvalidSdp, NotFound, TooManyTracks
 from signaling.media.participant_media import ParticipantMedia
+from signaling.media.subscriber_connection import SubscriberConnection, SubscriberPlacer
 from signaling.rooms import Action, InvalidState, Participant, PermissionDenied, denial
 from signaling.rooms.rate_limit import RateRule
 
@@ -120,9 +121,13 @@ def media_feature_of(live: LiveRoom) -> MediaFeature | None:
 
 
 class MediaFeature:
-    def __init__(self, live: LiveRoom, worker: Worker, policy: ForwardingPolicy | None = None) -> None:
+    def __init__(self, live: LiveRoom, worker: Worker, policy: ForwardingPolicy | None = None, *,
+                 placer: SubscriberPlacer | None = None) -> None:
         self.live = live
         self.policy = policy or ForwardingPolicy()
+        # where joining participants' subscriber connections go (a room spanning workers,
+        # signaling/cluster/span.py); None: all on this worker's router
+        self.placer = placer
         self.router = worker.get_router(live.room_id) or worker.create_router(live.room_id)
         self.media: dict[str, ParticipantMedia] = {}
         self.tracks: dict[str, Track] = {}
@@ -237,9 +242,18 @@ class MediaFeature:
         old = self.media.pop(pid, None)
         if old is not None:
             old.close()
-        pm = ParticipantMedia(self.router, pid, connection=next(self._connections),
+        connection = next(self._connections)
+        subscriber: SubscriberConnection | None = None
+        if self.placer is not None:
+            local = sum(1 for m in self.media.values() if not m.remote)
+            subscriber = await self.placer.place(self.live.room_id, pid, connection, local=local)
+            if self.live.sessions.get(pid) is not session or pid in self.media:
+                if subscriber is not None:  # left (or joined again) while it was placed
+                    subscriber.close()
+                return
+        pm = ParticipantMedia(self.router, pid, connection=connection,
                               send_event=session.send_event, negotiation=self.negotiation,
-                              on_failed=self._media_failed)
+                              on_failed=self._media_failed, subscriber=subscriber)
         self.media[pid] = pm
         session.extensions[MEDIA_KEY] = pm
         large = self.large  # once: it counts the joined participants

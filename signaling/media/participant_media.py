@@ -10,9 +10,10 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from sfu import Consumer, Producer, Router, SfuError, WebRtcTransport
+from sfu import Producer, Router, SfuError, WebRtcTransport
 from sfu.errors import TooManyCandidatesError
 from sfu.webrtc_transport import MAX_REMOTE_CANDIDATES, check_candidate
+from signaling.media.subscriber_connection import ConsumerHandle, SubscriberConnection
 from signaling.rooms import InvalidState
 
 log = logging.getLogger("urok.media")
@@ -21,19 +22,24 @@ log = logging.getLogger("urok.media")
 class ParticipantMedia:
     def __init__(self, router: Router, participant_id: str, *, connection: int,
                  send_event: Callable[..., None], negotiation: asyncio.Lock | None = None,
-                 on_failed: Callable[[ParticipantMedia, str], None] | None = None) -> None:
+                 on_failed: Callable[[ParticipantMedia, str], None] | None = None,
+                 subscriber: SubscriberConnection | None = None) -> None:
         self.router = router
         self.participant_id = participant_id
         self._conn = connection
         self.send_event = send_event  # to this participant's socket
         self.publisher: WebRtcTransport | None = None
-        self.subscriber: WebRtcTransport = router.create_transport(f"{participant_id}:{connection}:sub")
+        # what it receives: this worker's transport, or (``subscriber``) one on another worker of a
+        # room spanning workers (signaling/cluster/edge_link.py); it publishes here either way
+        self.subscriber: SubscriberConnection = (
+            subscriber if subscriber is not None else router.create_transport(f"{participant_id}:{connection}:sub"))
+        self.remote = subscriber is not None
         self.subscriber.on_negotiation_needed = self.schedule_offer
         # a transport whose path failed (ICE consent lost, RFC 7675: the client stopped answering)
         # sends nothing more: the owner tears the media down and tells the client (issue 20)
         self._on_failed = on_failed
         self.subscriber.on_state_change = lambda state: self._state_changed("subscriber", state)
-        self.consumers: dict[str, Consumer] = {}  # producer id -> consumer
+        self.consumers: dict[str, ConsumerHandle] = {}  # producer id -> consumer
         # both keyed by tracks of the room only, forgotten when the track goes (forget_track)
         self.unsubscribed: set[str] = set()  # producer ids this participant asked not to receive
         self.quality: dict[str, str] = {}  # producer id -> low | medium | high (simulcast)
@@ -81,7 +87,7 @@ class ParticipantMedia:
         self.quality.pop(producer_id, None)
 
     # --- subscriber --------------------------------------------------------------------------
-    def consume(self, producer: Producer) -> Consumer | None:
+    def consume(self, producer: Producer) -> ConsumerHandle | None:
         if self.closed or producer.id in self.consumers or producer.id in self.unsubscribed:
             return None
         try:
