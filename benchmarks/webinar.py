@@ -83,6 +83,7 @@ from benchmarks.forwarding import (
     udp_receive_drops,
 )
 from benchmarks.media_prep import EncodedMedia, MediaSpec, load_media
+from tests.redis_server import redis_server_running
 
 log = logging.getLogger("urok.bench.webinar")
 
@@ -842,6 +843,8 @@ class WebinarConfig:
     count: str = "batch"  # "batch": read and counted in C (BatchDrainer); "raw": at the sockets in Python;
     # "srtp": after aiortc's SRTP
     batch_tick_s: float = 0.01  # batch: how often each generator process drains its viewers' sockets
+    workers: int = 1  # `urok serve --workers N` (> 1: with a throwaway redis-server)
+    span_after: int = 0  # > 0: the room spans the workers after this many participants (signaling/cluster/span.py)
 
     def procs_for(self, n: int) -> int:
         return max(1, min(self.procs, n))
@@ -1058,22 +1061,32 @@ async def run_point(n: int, cfg: WebinarConfig | None = None, media: EncodedMedi
     if log_path is not None:
         log_path.parent.mkdir(parents=True, exist_ok=True)
     _raise_fd_limit()  # the server inherits it
-    saved = {k: os.environ.get(k) for k in cfg.server_env}
-    os.environ.update(cfg.server_env)
-    try:
-        with loopback_ice():
-            server = await ServerProcess.start(log_path=log_path)
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    try:
-        with loopback_ice(), tolerant_consent(not cfg.strict_consent):
-            return await _run_against(server, n, cfg, media)
-    finally:
-        server.stop()
+    with contextlib.ExitStack() as stack:
+        env = dict(cfg.server_env)
+        args: list[str] = []
+        if cfg.workers > 1:  # several workers find each other's rooms through Redis
+            redis = stack.enter_context(redis_server_running())
+            if redis is None:
+                raise RuntimeError(f"--workers {cfg.workers} needs redis-server (make system-deps installs it)")
+            env.update(UROK_REDIS_URL=redis.url, UROK_SPAN_AFTER=str(cfg.span_after))
+            args = ["--workers", str(cfg.workers)]
+        saved = {k: os.environ.get(k) for k in env}
+        os.environ.update(env)
+        try:
+            with loopback_ice():
+                server = await ServerProcess.start(log_path=log_path, args=args, timeout=60.0)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        try:
+            with loopback_ice(), tolerant_consent(not cfg.strict_consent):
+                return await _run_against(server, n, cfg, media)
+        finally:
+            server.stop()
+    raise AssertionError("unreachable")
 
 
 # ---- table ----------------------------------------------------------------------------------------------
@@ -1192,6 +1205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--stop-on-fail", action="store_true",
                     help="skip the larger N once one does not hold (a viewer missing or loss >= 1%%)")
     ap.add_argument("--log-dir", type=Path, help="keep each server's log here (server-webinar-N<n>.log)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="urok serve --workers N (> 1 starts a throwaway redis-server; default 1)")
+    ap.add_argument("--span-after", type=int, default=0,
+                    help="with --workers: the room spans the workers after this many participants "
+                         "(span_after; 0: the room stays on one worker)")
     ap.add_argument("--json", action="store_true", help="also print one JSON line per N (RESULT {...})")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -1199,9 +1217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = WebinarConfig(window_s=args.window, warmup_s=args.warmup, procs=args.procs,
                         concurrency=args.concurrency, join_timeout_s=args.join_timeout, log_dir=args.log_dir,
                         strict_consent=args.strict_consent, count=args.count,
-                        batch_tick_s=args.batch_tick_ms / 1000)
+                        batch_tick_s=args.batch_tick_ms / 1000, workers=args.workers, span_after=args.span_after)
     media = load_media(cfg.media)
-    print(f"server: {CHECKOUT} at {checkout_version()}, urok serve --dev, UROK_RTC_UDP_PORT=0", flush=True)
+    print(f"server: {CHECKOUT} at {checkout_version()}, urok serve --dev --workers {cfg.workers} (span_after "
+          f"{cfg.span_after}), UROK_RTC_UDP_PORT=0", flush=True)
     print(f"load: 1 host publishing the low layer alone (no simulcast from aiortc): {media.describe()}; "
           f"viewers in {cfg.procs} process(es), {cfg.concurrency} joins at a time each; window {cfg.window_s:g} s, "
           f"warm-up {cfg.warmup_s:g} s; ICE consent {'strict (aioice)' if cfg.strict_consent else 'tolerant'}; "
