@@ -17,9 +17,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 
+from signaling.cluster.edge_messages import EDGE_PATH
 from signaling.rooms import Role
 from tests.e2e.rtc_client import RtcClient, wait_until
-from tests.e2e.test_workers import ADMIN, Cluster, connect, new_room, token
+from tests.e2e.test_workers import ADMIN, TOKENS, Cluster, connect, new_room, token
 from tests.e2e.test_workers_failover import rejoin
 from tests.e2e.test_workers_media import free_udp_pair
 from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
@@ -60,6 +61,16 @@ async def test_a_room_spans_two_workers(tmp_path: Path, redis_server: RedisServe
     try:
         await cluster.start(http)
         room = await new_room(http, cluster.base, "Астрономия")
+        # the edge endpoint takes only the cluster's own tokens (signed with the api secret)
+        for headers, status in (({}, 401), ({"Authorization": f"Bearer {token(room, 'eve')}"}, 401),
+                                (ADMIN, 403)):
+            async with http.get(cluster.private(0) + EDGE_PATH, headers=headers) as r:
+                assert r.status == status, (headers, r.status)
+        cluster_token = TOKENS.mint_admin(subject="cluster:test", ttl_s=60)
+        async with http.ws_connect(cluster.private(0).replace("http", "ws") + EDGE_PATH,
+                                   headers={"Authorization": f"Bearer {cluster_token}"}) as ws:
+            await ws.send_json({"id": 1, "op": "consume", "sub": "x", "producer_id": "p"})
+            assert (await ws.receive_json(timeout=5))["error"]["code"] == "invalid_message"  # open comes first
         teacher = RtcClient(await connect(http, cluster.private(0), token(room, "teacher", Role.HOST)))
         clients.append(teacher)
         await teacher.ws.event("welcome")
