@@ -81,16 +81,17 @@ class SpanPlacer:
         return link.subscriber(f"{participant_id}:{connection}")
 
     async def _open(self, router: Router, edge: WorkerInfo) -> EdgeLink:
+        # between machines the pipe is SRTP (the packets cross a network); on one machine plain RTP
+        srtp = node_of(edge.worker_id) != node_of(self._node.worker_id)
         link = await EdgeLink.open(
             router, edge.worker_id, edge.url, self._http,
             self._tokens.mint_admin(subject=f"cluster:{self._node.worker_id}", ttl_s=TOKEN_TTL_S),
-            self._listen_ip, srtp=node_of(edge.worker_id) != node_of(self._node.worker_id),
-            on_closed=self._link_closed)
+            self._listen_ip, srtp=srtp, on_closed=self._link_closed)
         if router.closed:
             link.close()
         else:
             self.links[(router.id, edge.worker_id)] = link
-            log.info("room %s spans to worker %s", router.id, edge.worker_id)
+            log.info("room %s spans to worker %s (pipe %s)", router.id, edge.worker_id, "srtp" if srtp else "rtp")
         return link
 
     def _pick(self, others: list[WorkerInfo]) -> WorkerInfo | None:

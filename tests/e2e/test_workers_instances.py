@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -20,6 +21,7 @@ import pytest
 
 from signaling.rooms import Role
 from tests.conftest import WsClient
+from tests.e2e.rtc_client import RtcClient, wait_until
 from tests.e2e.test_workers import ADMIN, UROK, connect, free_ports, token
 from tests.e2e.test_workers_failover import rejoin
 from tests.pg_cluster import SKIP_REASON as PG_SKIP
@@ -48,11 +50,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 class Instance:
     """One `urok serve --dev` (one worker, in-process) on a shared Redis and PostgreSQL."""
 
-    def __init__(self, redis_url: str, database_url: str, log: Path) -> None:
+    def __init__(self, redis_url: str, database_url: str, log: Path, **env: str) -> None:
         self.port = free_ports(2)
         self.base = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "UROK_RTC_UDP_PORT": "0", "UROK_DEMO_ROOM": "false", "UROK_STORE": "postgres",
-                    "UROK_DATABASE_URL": database_url, "UROK_REDIS_URL": redis_url, "UROK_WORKERS": "1"}
+                    "UROK_DATABASE_URL": database_url, "UROK_REDIS_URL": redis_url, "UROK_WORKERS": "1", **env}
         self.log = log
         self.proc: asyncio.subprocess.Process | None = None
 
@@ -138,3 +140,48 @@ async def test_two_instances_share_a_lesson_and_survive_losing_one(
             await c.close()
         await a.kill9()
         await b.kill9()
+
+
+async def test_one_room_spans_two_instances_over_an_srtp_pipe(
+        tmp_path: Path, redis_server: RedisServer | None, pg_cluster: PgCluster | None,
+        http: aiohttp.ClientSession) -> None:
+    """span_after = 1: the student's subscriber connection is on the other "machine", which gets
+    the teacher's tracks over a pipe with SRTP (two machines: signaling/cluster/span.py)."""
+    if redis_server is None:
+        pytest.skip(SKIP_REASON)
+    if pg_cluster is None:
+        pytest.skip(PG_SKIP)
+    database_url = await pg_cluster.new_database()
+    a = Instance(redis_server.url, database_url, tmp_path / "a.log", UROK_SPAN_AFTER="1")
+    b = Instance(redis_server.url, database_url, tmp_path / "b.log", UROK_SPAN_AFTER="1")
+    clients: list[RtcClient] = []
+    try:
+        await a.start(http)
+        await b.start(http)
+        async with http.post(a.base + "/v1/rooms", json={"name": "География"}, headers=ADMIN) as r:
+            assert r.status in (200, 201), await r.text()
+            room = (await r.json())["room_id"]
+        teacher = RtcClient(await connect(http, a.base, token(room, "teacher", Role.HOST)))
+        clients.append(teacher)
+        await teacher.ws.event("welcome")
+        answer = await teacher.publish(video=True, audio=True)
+        anna = RtcClient(await connect(http, b.base, token(room, "anna")))
+        clients.append(anna)
+        await anna.ws.event("welcome")
+        assert await wait_until(lambda: anna.frames("video") >= 20 and anna.frames("audio") >= 20, 40), (
+            anna.frames("video"), anna.frames("audio"))
+        offer = next(e for e in reversed(anna.ws.events) if e["event"] == "subscriber_offer")["sdp"]
+        owner_ports, edge_ports = candidate_ports(answer["sdp"]), candidate_ports(offer)
+        assert owner_ports and edge_ports and not owner_ports & edge_ports  # received from the other machine
+        logs = (tmp_path / "a.log").read_text() + (tmp_path / "b.log").read_text()
+        assert logs.count("spans to worker") == 1, logs[-3000:]
+        assert "(pipe srtp)" in logs
+    finally:
+        for c in clients:
+            await c.close()
+        await a.kill9()
+        await b.kill9()
+
+
+def candidate_ports(sdp: str) -> set[int]:
+    return {int(p) for p in re.findall(r"^a=candidate:\S+ \d+ udp \d+ \S+ (\d+)", sdp, re.M)}
