@@ -28,6 +28,7 @@ def test_redis_makes_a_worker_per_core_by_default() -> None:
     ({"redis_url": "http://x"}, "redis_url"),
     ({"redis_url": "redis://h:6379/0", "store": "memory"}, "store they share"),
     ({"redis_url": "redis://h:6379/0", "workers": 4, "port": 65533}, "private ports"),
+    ({"span_after": -1}, "span_after"),
 ])
 def test_combinations_that_cannot_serve_are_refused(values: dict[str, object], says: str) -> None:
     with pytest.raises(SettingsError, match=says):
@@ -36,7 +37,7 @@ def test_combinations_that_cannot_serve_are_refused(values: dict[str, object], s
 
 def test_settings_travel_to_the_workers() -> None:
     s = Settings(redis_url="redis://127.0.0.1:6379/0", workers=2, ice_servers=("stun:stun.example.org:3478",),
-                 dev=True)
+                 dev=True, span_after=7)
     assert settings_from_env(settings_to_env(s)) == s
 
 
