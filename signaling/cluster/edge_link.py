@@ -25,12 +25,14 @@ from typing import Any
 import aiohttp
 
 from sfu import PipeConsumer, PipeTransport, Producer, Router, SfuError, errors
-from signaling.cluster.edge_messages import EDGE_PATH, MAX_FRAME
+from signaling.cluster.edge_messages import EDGE_PATH, HEARTBEAT_S, MAX_FRAME
 from signaling.media.subscriber_connection import ConsumerHandle
 
 log = logging.getLogger("urok.cluster")
 
-REQUEST_TIMEOUT_S = 10.0
+# An edge carries its requests out one at a time: in a join storm an offer waits behind hundreds of
+# others (each 5-25 ms of aiortc), as it would behind the room's negotiation turn on the owner
+REQUEST_TIMEOUT_S = 60.0
 CONNECT_TIMEOUT_S = 3.0
 
 
@@ -79,7 +81,7 @@ class EdgeLink:
         ws: aiohttp.ClientWebSocketResponse | None = None
         try:
             ws = await asyncio.wait_for(http.ws_connect(
-                ws_url, headers={"Authorization": f"Bearer {token}"}, max_msg_size=MAX_FRAME, heartbeat=5.0),
+                ws_url, headers={"Authorization": f"Bearer {token}"}, max_msg_size=MAX_FRAME, heartbeat=HEARTBEAT_S),
                 CONNECT_TIMEOUT_S)
             await ws.send_str(json.dumps({"id": 1, "op": "open", "room_id": router.id, "srtp": srtp}))
             reply = await asyncio.wait_for(ws.receive_json(), CONNECT_TIMEOUT_S)
@@ -331,7 +333,11 @@ class RemoteSubscriber:
 
     async def create_offer(self) -> str:
         self._needed = False
-        reply = await self.link.request("offer", sub=self.sub)
+        try:
+            reply = await self.link.request("offer", sub=self.sub)
+        except BaseException:
+            self._needed = True  # the next change offers it again
+            raise
         return str(reply["sdp"])
 
     async def accept_answer(self, answer_sdp: str) -> None:

@@ -20,6 +20,10 @@ from typing import Any
 EDGE_PATH = "/_cluster/edge"
 MAX_FRAME = 256 * 1024  # an SDP offer of a large room's subscriber (hundreds of m-lines) fits
 QUALITIES = ("low", "medium", "high")
+# WebSocket pings between owner and edge: a peer that died is seen at once (its socket closes); this
+# is for a hung one or a lost machine, and is long enough that a loop lagging in a join storm (the
+# pong waits for it) does not cut every participant on the edge
+HEARTBEAT_S = 10.0
 
 
 class EdgeMessageError(Exception):

@@ -25,6 +25,7 @@ from sfu import Consumer, PipeTransport, Router, SfuError, WebRtcTransport, Work
 from sfu.errors import ClosedError, InvalidStateError
 from signaling.auth import TokenError, TokenService
 from signaling.cluster.edge_messages import (
+    HEARTBEAT_S,
     MAX_FRAME,
     Answer,
     Candidate,
@@ -189,7 +190,7 @@ class EdgeService:
             raise web.HTTPUnauthorized(text=f"edge: {e}") from None
         if not grant.subject.startswith("cluster"):
             raise web.HTTPForbidden(text="edge: a cluster token is needed")
-        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=5.0)
+        ws = web.WebSocketResponse(max_msg_size=MAX_FRAME, heartbeat=HEARTBEAT_S)
         await ws.prepare(request)
         out: asyncio.Queue[dict[str, Any] | None] = asyncio.Queue()
         writer = asyncio.create_task(self._write(ws, out), name="edge-writer")

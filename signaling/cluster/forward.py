@@ -49,6 +49,17 @@ async def cluster_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
+async def forward_to_owner(request: web.Request, room_id: str) -> web.StreamResponse | None:
+    """For a route without {room_id} in its path whose handler finds the room first (a lesson's
+    roster: /v1/lessons/{lesson_id}/roster): the request forwarded to the worker serving ``room_id``
+    when that is another one, else None (one process, a request already forwarded, a room served
+    here or by nobody: answer here)."""
+    if CLUSTER not in request.app or request.headers.get(FORWARD_HEADER) is not None:
+        return None
+    target = await request.app[CLUSTER].owner_url(room_id)
+    return None if target is None else await forward(request, target)
+
+
 async def forward(request: web.Request, target: str) -> web.StreamResponse:
     """The same request to the owner; its answer back as it is."""
     node = request.app[CLUSTER]
