@@ -9,15 +9,16 @@ may do anything; a teacher only with lessons they teach (LessonForbidden otherwi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from signaling import events as ev
 from signaling.auth import AdminGrant, TeacherGrant, TokenService
-from signaling.errors import RoomNotFound
+from signaling.errors import RoomNotFound, ServiceUnavailable
 from signaling.events import EventSink
 from signaling.lessons.errors import (
     InvalidLesson,
@@ -43,6 +44,14 @@ NEXT_OCCURRENCES = 10
 MAX_RANGE_S = 92 * 86_400.0  # the listing's occurrences: a school term at most per call
 DEFAULT_RANGE_S = 7 * 86_400.0
 CANCELLED_REASON = "the lesson was cancelled"
+RECENT_S = 86_400.0  # an occurrence's room may still run this long after its start (older ones have ended)
+
+
+@runtime_checkable
+class LeaseHolder(Protocol):
+    """The rooms of one worker among several (ClusterRooms): a room's lease held while it is changed."""
+
+    def hold(self, room_id: str) -> contextlib.AbstractAsyncContextManager[bool]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,10 +132,32 @@ class LessonService:
             if live is not None and not live.closed:
                 await live.set_roster(roster.identities)
             else:
-                room.set_roster(roster.identities, self.clock())
-                await self.rooms.store.save_room(room)
+                await self._set_roster_unserved(room, roster)
             await self.store.set_occurrence_roster(rec.lesson_id, rec.starts_at, roster)
         return changed
+
+    async def _set_roster_unserved(self, room: Room, roster: Roster) -> None:
+        """The roster onto the row of a room nobody serves here.  With several workers (the request
+        was already sent to the worker serving the room, if any: rest/lessons_api.py) it is written
+        under the room's lease, read afresh: no worker opens the room with the old roster meanwhile;
+        one that another worker took in between answers 503 (the retry goes to that worker)."""
+        if not isinstance(self.rooms, LeaseHolder):
+            room.set_roster(roster.identities, self.clock())
+            await self.rooms.store.save_room(room)
+            return
+        async with self.rooms.hold(room.room_id) as held:
+            if not held:
+                raise ServiceUnavailable("the lesson's room was just opened by another worker; try again")
+            fresh = await self.rooms.get(room.room_id)
+            fresh.set_roster(roster.identities, self.clock())
+            await self.rooms.store.save_room(fresh)
+
+    async def recent_rooms(self, lesson_id: str, actor: Actor) -> list[str]:
+        """The rooms of the lesson's occurrences that may be running (started within RECENT_S):
+        with several workers a change that must reach a running room goes to the worker serving it."""
+        lesson = await self.get(lesson_id, actor)
+        since = self.clock() - RECENT_S
+        return [rec.room_id for rec in await self.store.occurrences(lesson.lesson_id) if rec.starts_at >= since]
 
     async def cancel(self, lesson_id: str, actor: Actor) -> Lesson:
         """Future occurrences are cancelled; a running one ends for everyone.  Idempotent."""
@@ -150,7 +181,7 @@ class LessonService:
         """Entered occurrences whose room has not ended (at most a day old: older ones have ended)."""
         out = []
         for rec in await self.store.occurrences(lesson.lesson_id):
-            if rec.room_id not in self.rooms.live and rec.starts_at < self.clock() - 86_400:
+            if rec.room_id not in self.rooms.live and rec.starts_at < self.clock() - RECENT_S:
                 continue
             room = await self._room(rec)
             if room is not None and not room.ended:
