@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from signaling.app_keys import CLOCK, EVENTS, METRICS, SETTINGS, STORE
+from signaling.app_keys import CLOCK, CLUSTER, EVENTS, METRICS, SETTINGS, STORE
 from signaling.store.sql_store import SqlStore
+from signaling.webhooks.adoption import ADOPT_S, cluster_adopt, origin_of_worker, release_all
 from signaling.webhooks.outbox_store import MemoryWebhookStore, WebhookStore
 from signaling.webhooks.service import Webhooks
 from signaling.webhooks.sql_outbox_store import SqlWebhookStore
 
 WEBHOOKS = web.AppKey("webhooks", Webhooks)
+log = logging.getLogger("urok.webhooks")
 
 
 def webhook_store(app: web.Application) -> WebhookStore:
@@ -26,17 +31,35 @@ def webhook_store(app: web.Application) -> WebhookStore:
 def setup_webhooks(app: web.Application) -> None:
     """Called by create_app after the store's lifecycle is registered."""
     settings = app[SETTINGS]
+    node = app.get(CLUSTER)  # one worker among others: its own deliveries, and those of gone workers it adopts
     hooks = app[WEBHOOKS] = Webhooks(
         webhook_store(app), issuer=settings.api_key, timeout_s=settings.webhook_timeout_s,
         max_backoff_s=settings.webhook_max_backoff_s, retry_hours=settings.webhook_retry_hours,
-        keep_days=settings.webhook_keep_days, clock=app[CLOCK])
+        keep_days=settings.webhook_keep_days, clock=app[CLOCK],
+        origin=origin_of_worker(node.worker_id) if node is not None else None,
+        adopt=cluster_adopt(node.directory, node.worker_id) if node is not None else None)
     app[EVENTS].subscribe(hooks.outbox.on_event)  # before start: no registrations yet, nothing queued
     app[METRICS].add_counters(hooks.counters, "urok_webhook")  # delivered, failed attempts, dead, writes
     app[METRICS].add_gauges(hooks.gauges, "urok_webhook", "webhook deliveries now")
 
+    async def adopting() -> None:
+        while True:
+            await asyncio.sleep(ADOPT_S)
+            try:
+                await hooks.adopt_orphans()
+            except Exception:
+                log.exception("taking over pending webhook deliveries of gone workers failed; it goes on")
+
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await hooks.start()  # the store is open: registrations loaded, pending deliveries resumed
+        loop = asyncio.get_running_loop().create_task(adopting(), name="urok-webhook-adoption") if node else None
         yield
+        if loop is not None:
+            loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
         await hooks.close()  # before the store closes: every mark written
+        if node is not None:
+            await release_all(node.directory, node.worker_id, hooks.adopted)
 
     app.cleanup_ctx.append(lifecycle)

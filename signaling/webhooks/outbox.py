@@ -27,6 +27,7 @@ from collections.abc import Callable
 
 from signaling.events import RoomEvent
 from signaling.store.write_behind import WriteBehind
+from signaling.webhooks.adoption import delivery_id, random_origin
 from signaling.webhooks.burst import BurstGate
 from signaling.webhooks.outbox_store import WebhookStore
 from signaling.webhooks.registration import Webhook
@@ -39,8 +40,9 @@ class Outbox:
     def __init__(self, store: WebhookStore, *, clock: Callable[[], float] = time.time,
                  on_new: Callable[[Delivery], None] = lambda d: None, batch_gap_s: float = 0.05,
                  flush_s: float = 0.5, keep_s: float = 0.0, purge_every_s: float = 3600.0,
-                 refresh_s: float = 10.0, gate: BurstGate | None = None) -> None:
+                 refresh_s: float = 10.0, gate: BurstGate | None = None, origin: str | None = None) -> None:
         self.store = store
+        self.origin = origin if origin is not None else random_origin()  # in every delivery id (adoption.py)
         self.clock = clock
         self.on_new = on_new  # the worker's queue
         self.gate = gate  # told how many deliveries each event made (the worker yields to bursts)
@@ -96,7 +98,7 @@ class Outbox:
         if self.gate is not None:
             self.gate.note(now, len(wanted))
         for w in wanted:
-            d = Delivery(delivery_id=new_id("WD"), webhook_id=w.webhook_id, room_id=event.room_id,
+            d = Delivery(delivery_id=delivery_id(self.origin), webhook_id=w.webhook_id, room_id=event.room_id,
                          seq=self.next_seq(), event_id=event_id, event=event.name, body=body, created_at=now,
                          retry_since=now, next_attempt_at=now)
             self.mark(d)

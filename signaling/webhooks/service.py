@@ -3,17 +3,21 @@ the app's lifecycle (feature.py)."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from signaling.webhooks import schedule
+from signaling.webhooks.adoption import Adopt, origin_of
 from signaling.webhooks.burst import BurstGate
 from signaling.webhooks.delivery import Deliverer, HttpSender, Send
 from signaling.webhooks.outbox import Outbox
 from signaling.webhooks.outbox_store import WebhookStore
 from signaling.webhooks.registration import Webhook, parse_registration
 from signaling.webhooks.schedule import PENDING, Delivery, new_id
+
+log = logging.getLogger("urok.webhooks")
 
 
 class UnknownWebhook(LookupError):
@@ -31,11 +35,15 @@ class DeliveryPending(ValueError):
 class Webhooks:
     def __init__(self, store: WebhookStore, *, issuer: str, timeout_s: float, max_backoff_s: float,
                  retry_hours: float, keep_days: float = 0.0, clock: Callable[[], float] = time.time,
-                 send: Send | None = None) -> None:
+                 send: Send | None = None, origin: str | None = None, adopt: Adopt | None = None) -> None:
+        """``origin``/``adopt``: one worker among others (adoption.py); None: one process, which
+        resumes every pending delivery when it starts."""
         self.clock = clock
+        self.adopt = adopt
+        self.adopted: set[str] = set()  # origins of gone processes whose deliveries this one sends
         self._http = HttpSender(issuer=issuer, timeout_s=timeout_s, clock=clock) if send is None else None
         self.gate = BurstGate()
-        self.outbox = Outbox(store, clock=clock, keep_s=keep_days * 86_400.0, gate=self.gate)
+        self.outbox = Outbox(store, clock=clock, keep_s=keep_days * 86_400.0, gate=self.gate, origin=origin)
         self.deliverer = Deliverer(send if send is not None else self._sender(), self.outbox.webhooks.get,
                                    on_change=self.outbox.mark, max_backoff_s=max_backoff_s,
                                    retry_s=retry_hours * 3600.0, clock=clock, gate=self.gate)
@@ -46,9 +54,35 @@ class Webhooks:
         return self._http
 
     async def start(self) -> None:
-        """Registrations loaded, pending deliveries resumed in their order."""
-        for d in await self.outbox.open():
+        """Registrations loaded, pending deliveries resumed in their order (a worker among others:
+        those of gone processes that it adopts)."""
+        await self._resume(await self.outbox.open())
+
+    async def adopt_orphans(self) -> int:
+        """A worker among others, now and then: the pending deliveries of processes gone since
+        (another machine's workers) are sent by one live worker; the origins adopted stay held.
+        Returns how many deliveries were taken over."""
+        if self.adopt is None:
+            return 0
+        if self.adopted:
+            self.adopted &= await self.adopt(set(self.adopted))  # renewed (lost only after a long stall)
+        await self.outbox.flush()
+        return await self._resume(await self.outbox.store.pending())
+
+    async def _resume(self, pending: list[Delivery]) -> int:
+        if self.adopt is None:
+            for d in pending:
+                self.deliverer.add(d)
+            return len(pending)
+        origins = {origin_of(d.delivery_id) for d in pending} - self.adopted - {self.outbox.origin}
+        new = await self.adopt(origins) if origins else set()
+        self.adopted |= new
+        taken = [d for d in pending if origin_of(d.delivery_id) in new and not self.deliverer.queued(d.delivery_id)]
+        for d in taken:
             self.deliverer.add(d)
+        if taken:
+            log.info("webhooks: %d pending deliveries of gone workers taken over", len(taken))
+        return len(taken)
 
     async def close(self) -> None:
         await self.deliverer.close()
