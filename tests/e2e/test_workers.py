@@ -199,8 +199,8 @@ async def test_rooms_spread_and_joins_are_relayed_to_the_owner(cluster: Cluster,
         assert joined["participant"]["participant_id"] == welcome["participant_id"]
         sent = await anna.request("chat_send", text="здравствуйте")
         assert sent["ok"], sent
-        got = await teacher.event("chat_message")
-        assert got["message"]["text"] == "здравствуйте"
+        chat = await teacher.event("chat_message")
+        assert chat["message"]["text"] == "здравствуйте"
         assert await cluster.rooms_by_worker(http) == [1, 1]  # still one physics, on its owner
 
         # the room's REST, asked of the other worker, is answered by the owner (its live state)
