@@ -293,8 +293,7 @@ NOISES: dict[str, Callable[[float], noise_audio.Audio]] = {
 async def test_other_noises_through_the_suppressor(server: Server, noise: str, snr_db: float) -> None:
     """The issue's other cases: pink noise at 10 dB, babble at 0 and 10 dB (espeak voices), and a
     babble of the recorded voice itself, where RNNoise alone removes the speaker (SI-SDR 6 -> -23 dB
-    through this path) and the Denoiser's guard gives it back (media/rnnoise.py).  Asserted: the
-    speaker is kept, pink noise is removed."""
+    through this path) and the Denoiser's guard gives it back (media/rnnoise.py)."""
     room_id = await server.create_room(guest_policy="ALWAYS_ACCEPT")
     teacher = await ListeningClient.join(server, room_id, "teacher", role=Role.HOST)
     assert isinstance(teacher, ListeningClient)
@@ -312,14 +311,18 @@ async def test_other_noises_through_the_suppressor(server: Server, noise: str, s
     assert media is not None
     assert await wait_until(lambda: mic in media.substitutes, 30)
     await asyncio.sleep(SETTLE_S)
-    after = await measure(teacher.heard, time.monotonic(), clean, via_opus, lambda m: m[2] >= before[2] - 6.0)
+    after = await measure(teacher.heard, time.monotonic(), clean, via_opus, lambda m: m[2] >= before[2] - 3.0)
     print(f"\n{noise} {snr_db:.0f} dB through WebRTC: off {before}, on {after} (pause SNR, spectral SNR, "
           f"SI-SDR against the clean clip, SI-SDR against it through the publisher's Opus; dB)")
-    # the speaker is kept (measured: pink 10 dB -1.7, espeak babble 0 dB -4.0 and 10 dB -1.8 dB of
-    # SI-SDR: RNNoise keeps voices; without the guard the recorded voices took 29 dB)
-    assert after[2] >= before[2] - 6.0, (before, after)
+    # SI-SDR against the clean original clip, measured: pink 10 dB +0.8, espeak babble 0 dB +0.7 and
+    # 10 dB +0.3, the recorded voices' babble 10 dB -1.5 (without the guard they took 29 dB).  The
+    # issue's +5 dB at 0 dB SNR holds for pink noise (the test above), not for babble: RNNoise 0.2
+    # keeps voices, babble included (alone on this mix, no codec: +2 to +5 dB depending on the
+    # loop, and through the publisher's Opus it lost the speaker until the guard mixed it back;
+    # docs/benchmarks.md).  Asserted: the speaker is kept within 3 dB, pink noise is removed.
+    assert after[2] >= before[2] - 3.0, (before, after)
     if noise == "pink":
-        assert after[0] - before[0] >= 10.0, (before, after)
+        assert after[0] - before[0] >= 10.0 and after[2] > before[2], (before, after)
     for c in (teacher, student):
         await c.close()
 

@@ -2,7 +2,7 @@
 mixed back.  The case that needs it is real: in a babble of the recorded voice's own other phrases
 (tests/noise_audio.py) RNNoise 0.2 takes the speaker away (SI-SDR ~10 -> ~-22 dB after a few
 seconds, the stock library the same); the guard gives the speaker back and changes nothing where
-RNNoise keeps the speech (pink noise, clean speech: the output is bit-identical)."""
+RNNoise keeps the speech (clean speech: the output is bit-identical; pink noise: next to nothing)."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def test_the_guard_gives_back_the_speaker_that_rnnoise_removes() -> None:
     after = noise_audio.si_sdr(guarded, clean)
     # the defect is there without the guard (measured ~-22 dB from ~10 in the input) ...
     assert before < -10.0, before
-    # ... and the guard gives the speaker back (measured ~3.5 dB)
+    # ... and the guard gives the speaker back (measured ~5.6 dB; 3.3 when it mixed at a 20 dB cut)
     assert after > 0.0 and frames > 0, (after, frames)
 
 
@@ -58,5 +58,13 @@ def test_the_guard_leaves_kept_speech_alone(case: str) -> None:
     x = noise_audio.mix(clean, noise_audio.pink(SECONDS), 0.0) if case == "pink" else clean
     unguarded, _ = through(x, guard=False, loops=2)
     guarded, frames = through(x, guard=True, loops=2)
-    assert frames == 0
-    assert np.array_equal(unguarded, guarded)
+    if case == "clean":
+        assert frames == 0
+        assert np.array_equal(unguarded, guarded)
+        return
+    # pink noise with no codec before RNNoise (its power is mostly below 60 Hz, which a
+    # publisher's Opus would have removed): a few voiced frames lose 10 dB of that rumble and are
+    # mixed (measured 8 of 400; through the WebRTC path none), with no effect worth the name
+    assert frames < 20, frames
+    assert abs(noise_audio.si_sdr(guarded, clean) - noise_audio.si_sdr(unguarded, clean)) < 0.2
+    assert noise_audio.pause_snr(guarded, clean, skip_s=0.0) > 40.0
