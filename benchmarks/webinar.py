@@ -64,6 +64,7 @@ import aiohttp
 import aioice.ice
 import aioice.stun
 
+from benchmarks.cpu_limit import children, cpu_quota, throttled_s
 from benchmarks.forwarding import (
     CHECKOUT,
     Counter,
@@ -845,6 +846,7 @@ class WebinarConfig:
     batch_tick_s: float = 0.01  # batch: how often each generator process drains its viewers' sockets
     workers: int = 1  # `urok serve --workers N` (> 1: with a throwaway redis-server)
     span_after: int = 0  # > 0: the room spans the workers after this many participants (signaling/cluster/span.py)
+    worker_cpu: float = 0.0  # > 0: each worker process limited to this share of a core (benchmarks/cpu_limit.py)
 
     def procs_for(self, n: int) -> int:
         return max(1, min(self.procs, n))
@@ -1082,8 +1084,16 @@ async def run_point(n: int, cfg: WebinarConfig | None = None, media: EncodedMedi
                 else:
                     os.environ[k] = v
         try:
+            groups: list[Path] = []
+            if cfg.worker_cpu > 0:  # a worker as small as the run needs (see benchmarks/cpu_limit.py)
+                pids = children(server.pid) if cfg.workers > 1 else [server.pid]
+                groups = stack.enter_context(cpu_quota(pids, cfg.worker_cpu))
+                print(f"N={n}: {len(pids)} worker process(es) limited to {cfg.worker_cpu:g} core each", flush=True)
             with loopback_ice(), tolerant_consent(not cfg.strict_consent):
-                return await _run_against(server, n, cfg, media)
+                result = await _run_against(server, n, cfg, media)
+            if groups:
+                print(f"N={n}: the workers waited {throttled_s(groups):.1f} s in all for their CPU quota", flush=True)
+            return result
         finally:
             server.stop()
     raise AssertionError("unreachable")
@@ -1210,6 +1220,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--span-after", type=int, default=0,
                     help="with --workers: the room spans the workers after this many participants "
                          "(span_after; 0: the room stays on one worker)")
+    ap.add_argument("--worker-cpu", type=float, default=0.0,
+                    help="limit each worker process to this share of a core (cgroups, root; 0: no limit), to show "
+                         "one worker's capacity and 1.5x of it on a small machine")
     ap.add_argument("--json", action="store_true", help="also print one JSON line per N (RESULT {...})")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
@@ -1217,10 +1230,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = WebinarConfig(window_s=args.window, warmup_s=args.warmup, procs=args.procs,
                         concurrency=args.concurrency, join_timeout_s=args.join_timeout, log_dir=args.log_dir,
                         strict_consent=args.strict_consent, count=args.count,
-                        batch_tick_s=args.batch_tick_ms / 1000, workers=args.workers, span_after=args.span_after)
+                        batch_tick_s=args.batch_tick_ms / 1000, workers=args.workers, span_after=args.span_after,
+                        worker_cpu=args.worker_cpu)
     media = load_media(cfg.media)
     print(f"server: {CHECKOUT} at {checkout_version()}, urok serve --dev --workers {cfg.workers} (span_after "
-          f"{cfg.span_after}), UROK_RTC_UDP_PORT=0", flush=True)
+          f"{cfg.span_after}; each worker {cfg.worker_cpu or 'unlimited'} cores), UROK_RTC_UDP_PORT=0", flush=True)
     print(f"load: 1 host publishing the low layer alone (no simulcast from aiortc): {media.describe()}; "
           f"viewers in {cfg.procs} process(es), {cfg.concurrency} joins at a time each; window {cfg.window_s:g} s, "
           f"warm-up {cfg.warmup_s:g} s; ICE consent {'strict (aioice)' if cfg.strict_consent else 'tolerant'}; "
