@@ -3,8 +3,9 @@ or a BigBlueButton meeting, not the room, sent to the worker that does NOT serve
 private port), reach the room all the same.
 
 The lesson API's roster is forwarded to the worker serving the lesson's room (lessons_api.py): a
-student taken off the roster during the lesson and entering again waits (`not_on_roster`), and
-put back on it is admitted at once.  Cancelling the lesson, and BigBlueButton's `end`, end the room
+student taken off the roster during the lesson and entering then waits (`not_on_roster`), and put
+back on it is admitted at once; a roster changed while nobody is in the room is written to its row
+under its lease and holds when the room opens.  Cancelling the lesson, and BigBlueButton's `end`, end the room
 on the worker serving it (ClusterRooms.end: a cluster event), and its participants are told."""
 
 from __future__ import annotations
@@ -63,12 +64,19 @@ async def test_the_roster_and_the_cancel_sent_to_the_other_worker_reach_the_runn
     try:
         start = start_in(0.1)  # the entry window (15 min before the start) is open
         teachers = [{"id": "t-1", "family_name": "Иванова", "given_name": "Мария"}]
-        everyone = [{"id": "s-1", "family_name": "Петров"}, {"id": "s-3", "family_name": "Новиков"}]
+        everyone = [{"id": "s-1", "family_name": "Петров"}, {"id": "s-3", "family_name": "Новиков"},
+                    {"id": "s-4", "family_name": "Сидорова"}]
         status, lesson, _ = await call(http, "POST", cluster.base + "/v1/lessons",
                                        lesson_body(start, teachers=teachers, students=everyone))
         assert status == 201, lesson
         lid = lesson["lesson_id"]
         teacher_entry = await enter(http, cluster.base, lesson, "t-1")
+        # the occurrence's room exists, nobody is in it: Сидорова taken off the roster, written to
+        # its row under its lease by the worker asked (nothing to forward)
+        status, changed, headers = await call(http, "PUT", f"{cluster.private(0)}/v1/lessons/{lid}/roster",
+                                              {"teachers": teachers, "students": everyone[:2]})
+        assert status == 200 and [p["id"] for p in changed["students"]] == ["s-1", "s-3"], changed
+        assert SERVED_BY not in headers
         teacher = await connect(http, cluster.base, teacher_entry["token"])
         clients.append(teacher)
         await teacher.event("welcome", timeout=10)
@@ -77,6 +85,11 @@ async def test_the_roster_and_the_cancel_sent_to_the_other_worker_reach_the_runn
         petrov = await connect(http, cluster.base, (await enter(http, cluster.base, lesson, "s-1"))["token"])
         clients.append(petrov)
         assert (await petrov.event("welcome", timeout=10))["state"] == "joined"
+
+        sidorova = await connect(http, cluster.base, (await enter(http, other, lesson, "s-4"))["token"])
+        clients.append(sidorova)
+        waiting = await sidorova.event("welcome", timeout=10)
+        assert waiting["state"] == "waiting" and waiting["you"]["waiting_reason"] == "not_on_roster", waiting
 
         # Новиков taken off the roster through the worker that does not serve the lesson
         roster = f"{other}/v1/lessons/{lid}/roster"
@@ -91,7 +104,7 @@ async def test_the_roster_and_the_cancel_sent_to_the_other_worker_reach_the_runn
         assert waiting["state"] == "waiting" and waiting["you"]["waiting_reason"] == "not_on_roster", waiting
 
         # ... and put back on it: admitted at once
-        status, changed, headers = await call(http, "PUT", roster, {"teachers": teachers, "students": everyone})
+        status, changed, headers = await call(http, "PUT", roster, {"teachers": teachers, "students": everyone[:2]})
         assert status == 200 and [p["id"] for p in changed["students"]] == ["s-1", "s-3"], changed
         assert headers[SERVED_BY] == cluster.private(owner)
         await novikov.event("admitted", timeout=10)
@@ -102,7 +115,7 @@ async def test_the_roster_and_the_cancel_sent_to_the_other_worker_reach_the_runn
         # the lesson cancelled through the other worker: the running room ends for everyone
         status, cancelled, _ = await call(http, "DELETE", f"{other}/v1/lessons/{lid}")
         assert status == 200 and cancelled["state"] == "cancelled", cancelled
-        for c in (teacher, petrov, novikov):
+        for c in (teacher, petrov, novikov, sidorova):
             assert (await c.event("room_ended", timeout=10))["reason"] == "the lesson was cancelled"
     finally:
         for c in clients:
