@@ -148,6 +148,10 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
             assert codec in ("opus", "vp8") and duration > 1.0 and t["end"] is not None, (t, duration)
             async with http.get(cluster.base + f"/v1/recordings/{first}/files/{t['file']}", headers=ADMIN) as r:
                 assert r.status == 200 and len(await r.read()) == t["size_bytes"]
+        manifest = json.loads((rec_dir / second / "manifest.json").read_text())
+        gap = manifest["started_at"] + min(t["start"] for t in manifest["tracks"]) - body["ended_at"]
+        print(f"the lesson's recording: a gap of {gap:.2f} s between the first's last media and the second's first")
+        assert gap < 15.0, gap  # the reconnect and the teacher publishing again; generous on a loaded machine
         async with http.get(cluster.base + f"/v1/rooms/{room}/recordings", headers=ADMIN) as r:
             listed = {x["recording_id"]: x["state"] for x in (await r.json())["recordings"]}
         assert listed == {first: "recovered", second: "recording"}, listed
