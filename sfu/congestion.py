@@ -186,23 +186,32 @@ class SubscriberCongestion:
 
     def share(self, now: float, consumers: Iterable[BandwidthConsumer]) -> None:
         """The transport's tick: the estimate, shared equally among the video ``consumers`` (their
-        layers follow it, ``on_bandwidth``); given again only when the share or the number of
-        video consumers changed."""
+        layers follow it, ``on_bandwidth``); given again when the share or the number of video
+        consumers changed, and at each tick to a consumer held below its wish (its layer choice
+        may be waiting for a hold to pass)."""
         video = [c for c in consumers if c.kind == "video"]
         if not video:
             return
         value = self.tick(now, sum(c.octets for c in video))
         share = None if value is None else value / len(video)
+        held = [c for c in video if c.held_down]  # below their wish: a layer to win back
         if (share, len(video)) != self.given:
             self.given = (share, len(video))
             for consumer in video:
+                consumer.on_bandwidth(share)
+        elif share is not None:
+            # the same share again to a consumer held below its wish: its layer choice waits for a
+            # hold after each change (sfu.layer_selector), and an estimate that a padding probe
+            # raised stays flat after it, so without this the step up it allows came only with the
+            # estimate's next change, seconds later (360p -> 720p 8 s after the estimate allowed it,
+            # benchmarks/network.py, Chromium subscriber, 2026-12-07)
+            for consumer in held:
                 consumer.on_bandwidth(share)
         if self._padding:
             est = self.estimator
             senders = [c for c in video if c.rtx]
             est.padding_probes = bool(senders)
-            held = senders and any(c.held_down for c in video)  # a layer to win back: probe
-            if held and est.start_probe(now, sum(c.probe_goal() for c in video)) > 0:
+            if senders and held and est.start_probe(now, sum(c.probe_goal() for c in video)) > 0:
                 self.prober = senders[0]
 
     def padding_rate(self, now: float) -> float:

@@ -14,9 +14,11 @@ layer (``sfu.layer_selector``, input ``available_bps``). What it learns of a sub
   anything (tc tbf, a Wi-Fi access point): the estimate becomes 0.85 x the bitrate sent;
 - **REMB** from the subscriber (its own receive-side delay estimate): one below 0.9 x the bitrate
   sent, and falling, says the receiver sees overuse; the estimate becomes at most that (a flat or
-  rising one below what is sent is a receiver catching up after a step up). A REMB above what is sent
-  says nothing more (a receiver never vouches for more than 1.5 x what it receives), so it is not
-  used to go up.
+  rising one below what is sent is a receiver catching up after a step up; one under
+  :data:`REMB_FLOOR` x what is sent, outside a padding cluster, is a receiver still climbing back
+  after a limit, not an overuse, which lands near 0.85 x what it receives). A REMB above what is
+  sent says nothing more (a receiver never vouches for more than 1.5 x what it receives), so it is
+  not used to go up.
 
 Without congestion there is no evidence of more room (no padding probes yet), so going up is a
 probe by growth: ``hold`` seconds after the last congestion, the estimate grows by ``growth`` per
@@ -35,16 +37,19 @@ a higher layer with the media itself, the transport asks :meth:`DownlinkEstimato
 with the *probe goal* (what its video consumers would send one layer up); once the link has been
 quiet for :data:`PROBE_QUIET`, a cluster of :data:`PROBE_DURATION` tops what is sent up to the
 goal x :data:`PROBE_MARGIN` with padding (:meth:`DownlinkEstimator.probe_padding`). The first
-receiver report after the cluster judges it: low loss and no queue, the estimate becomes the rate
-probed at once (the layer steps up without waiting for growth); loss, a queue (an RTT
-:data:`PROBE_QUEUE_DELAY` above the smallest), a REMB cut during it or until that report, or
-:data:`PROBE_NACKS` packets NACKed during it (the quickest sign: the cluster stops at once), the
-probe failed: the padding stops, the estimate is not cut for it (the probe caused it, nor for the
-reports within :data:`PROBE_REPORT_WAIT` after), and the next probe waits twice as long (:data:`PROBE_INTERVAL`, at most
-:data:`MAX_PROBE_INTERVAL`: a few clusters a minute). A success followed by congestion within
-:data:`PROBE_WINDOW` (the layer did not fit after all) counts as a failed probe of the growth kind
-too (hold doubled) and sets the padding interval to its maximum. Growth then stops at 1.1 x the
-ceiling: going higher is the padding probes' job.
+receiver report at least :data:`PROBE_SETTLE` after the cluster judges it (one sent sooner may not
+count the losses of its last packets, still in the bottleneck's queue): low loss and no queue, the
+estimate becomes the rate probed at once (the layer steps up without waiting for growth); loss, a
+queue (an RTT :data:`PROBE_QUEUE_DELAY` above the smallest), a REMB cut during it or until that
+report, or :data:`PROBE_NACKS` packets NACKed during it (the quickest sign: the cluster stops at
+once), the probe failed: the padding stops, the estimate is not cut for it (the probe caused it, nor
+for the reports within :data:`PROBE_AFTERMATH` after), and the next probe waits twice as long
+(:data:`PROBE_INTERVAL`, at most :data:`MAX_PROBE_INTERVAL`: a limit lifted just after a failed
+cluster is found within ~5 s). A failure that the REMB alone saw (no loss, no NACK, no queue in
+the RTT) cost nothing and also comes on a free link: the next cluster waits :data:`PROBE_INTERVAL`.
+A success followed by congestion within :data:`PROBE_WINDOW` (the layer did not fit after all)
+counts as a failed probe of the growth kind too (hold doubled) and sets the padding interval to its
+maximum. With padding probes the estimate never grows past the ceiling: going higher is their job.
 
 Time is passed in (seconds, monotonic); nothing here is on the packet path: the transport feeds
 the reports as they come and calls :meth:`DownlinkEstimator.update` on its periodic tick with the
@@ -53,7 +58,10 @@ bitrate it sent to the subscriber (video, over the last tick).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
+
+log = logging.getLogger(__name__)  # cluster outcomes and cuts, at DEBUG (a few a minute when limited)
 
 LOSS_HIGH = 0.10
 LOSS_LOW = 0.02
@@ -67,28 +75,44 @@ QUEUE_DELAY = 0.15  # s of RTT above the minimum that count as a queue building
 MIN_RTT_WINDOW = 30.0  # s the smallest RTT is remembered
 REMB_FALL = 0.97  # a REMB under 0.97 x the previous one is falling (the receiver saw overuse)
 REMB_MAX_AGE = 5.0  # s a REMB (per key) counts
+REMB_FLOOR = 0.5  # outside a padding cluster, a falling REMB under 0.5 x the bitrate sent cuts nothing
 PROBE_WINDOW = 8.0  # s after the estimate passed 1.1 x the ceiling, a congestion is a failed probe
 GROWTH = 0.2  # per second, after ``hold`` without congestion
 HOLD = 4.0
 MAX_HOLD = 30.0
 MIN_BPS = 50_000
 MAX_BPS = 20_000_000
-PROBE_DURATION = 1.0  # s of padding per cluster (a cluster that overflows the link ends sooner: PROBE_NACKS)
+PROBE_DURATION = 0.5  # s of padding per cluster: at PROBE_MARGIN 2 it overflows a 200-ms queue on a
+# 500 kbit/s link after ~0.3 s, and its failures froze a 180p subscriber 0.2-0.35 s; 1-s clusters
+# froze it 0.4-0.8 s (benchmarks/network.py, Chromium subscriber, 2026-12-07)
 PROBE_QUEUE_DELAY = 0.05  # s of RTT above the minimum that fail a cluster (a shorter cluster fills a
 # queue less: it shows as tens of ms, not QUEUE_DELAY's 150)
 PROBE_NACKS = 2  # packets the subscriber NACKs during a cluster that end it at once, as failed: a
 # tail-dropping queue is full, and a receiver report, up to a second later, let a 1-s cluster to
 # 860 kbit/s on a 500 kbit/s link drop ~40 kB, and the keyframe requests that followed kept a 360p
 # layer frozen for seconds (benchmarks/network.py, Chromium subscriber, 2026-12-07)
-PROBE_MARGIN = 1.5  # a cluster sends up to the probe goal x this (media + padding): a layer is taken
-# only where the link shows room for 1.5x its bitrate (its audio, retransmissions and keyframe bursts
+PROBE_MARGIN = 2.0  # a cluster sends up to the probe goal x this (media + padding): a layer is taken
+# only where the link shows room for 2x its bitrate (its audio, retransmissions and keyframe bursts
 # beside it). At 1.15 and 1.3 a 360p layer (~350 kbit/s) won on a 500 kbit/s link and froze within
-# seconds; at 1.5 the cluster fills the queue and fails (benchmarks/network.py, Chromium subscriber,
-# 2026-12-07: freezes after the step down 0.4-0.9 s against 1.4-4.7 s)
+# seconds; at 1.5 (~520 kbit/s) the cluster barely exceeds that link: only the receiver's REMB or
+# an RTT sample saw it, and once neither did (360p taken, a 1-s freeze); at 2 it fills tc tbf's
+# queue and drops: a failure seen by its NACKs or loss (benchmarks/network.py, Chromium
+# subscriber, 2026-12-07)
 PROBE_QUIET = 2.0  # s without congestion (or moderate loss) before a cluster
-PROBE_REPORT_WAIT = 1.5  # s after a cluster for the receiver report that judges it
+PROBE_SETTLE = 0.5  # s after a cluster before a receiver report may confirm it: one sent sooner was
+# made before the cluster's last packets left the bottleneck's queue (up to its depth, 200 ms at tc
+# tbf) and may count none of its losses (a 0.5-s cluster at 720 kbit/s on a 500 kbit/s link was
+# confirmed by the report that came as it ended: 360p taken, frozen, dropped 2 s later,
+# benchmarks/network.py, Chromium subscriber, 2026-12-07)
+PROBE_REPORT_WAIT = 2.0  # s after a cluster for the receiver report that judges it (Chromium reports
+# about once a second: the first one past PROBE_SETTLE)
+PROBE_AFTERMATH = 2.5  # s after a failed cluster whose reports cut nothing: they carry its own loss and
+# queue (an RTT 150-180 ms up 2.3 s after a cluster stopped by NACKs cut a 180p subscriber's estimate
+# to 125 kbit/s and delayed the next cluster, benchmarks/network.py, Chromium subscriber, 2026-12-07)
 PROBE_INTERVAL = 2.0  # s between clusters after a success or a first failure; doubles per failure
-MAX_PROBE_INTERVAL = 6.0  # a failed cluster costs a queue, not media: probe often enough to be back within 15 s
+MAX_PROBE_INTERVAL = 4.0  # a failed cluster costs a queue and a few packets: probe often enough to be back
+# within 15 s (at 6 s, with the quiet time, a limit lifted just after a failed cluster waited ~7 s
+# for the next one, and the climb 180p -> 360p -> 720p took 16-17 s in 2 of 6 runs)
 SEND_SMOOTHING = 0.25  # weight of each tick's bitrate in the smoothed bitrate sent (~1 s at 0.25 s ticks)
 
 
@@ -253,6 +277,8 @@ class DownlinkEstimator:
         self._pp_rtt = -1.0
         self._pp_rate, self._pp_padding = rate, padding
         self.stats.padding_probes += 1
+        log.debug("cluster %.1f: %.0f kbit/s (padding %.0f, sent %.0f, estimate %.0f)", now, rate / 1000,
+                  padding / 1000, self._sent / 1000, self.estimate / 1000)
         return padding
 
     def on_nack(self, now: float, count: int) -> None:
@@ -265,7 +291,7 @@ class DownlinkEstimator:
         if self._pp_nacked >= PROBE_NACKS:
             self._congestion_at = now
             self.stats.padding_nack_stops += 1
-            self._end_probe(now, success=False)
+            self._end_probe(now, success=False, why="nacks")
 
     def probe_padding(self, now: float) -> float:
         """The padding bit rate to send now (0 outside a cluster, or once it failed)."""
@@ -278,7 +304,11 @@ class DownlinkEstimator:
         """A cluster is running or waits for the report that judges it."""
         return self._pp_start >= 0
 
-    def _end_probe(self, now: float, success: bool) -> None:
+    def _end_probe(self, now: float, success: bool, why: str = "", gentle: bool = False) -> None:
+        """``gentle``: a failure that the receiver's REMB alone saw (no loss, no NACK, no queue in
+        the RTT): the next cluster comes after :data:`PROBE_INTERVAL`, the back-off unchanged."""
+        log.debug("cluster end %.1f: %s %s (nacked %d, rtt %.3f min %.3f, loss %.3f)", now,
+                  "ok" if success else "failed", why, self._pp_nacked, self._pp_rtt, self._min_rtt, self.loss)
         self._pp_start = self._pp_end = -1.0
         self._pp_padding = 0.0
         if success:
@@ -291,6 +321,9 @@ class DownlinkEstimator:
         else:
             self.stats.padding_failures += 1
             self._pp_failed_at = now
+            if gentle:
+                self._pp_next_at = now + PROBE_INTERVAL
+                return
             self._pp_interval = min(MAX_PROBE_INTERVAL, self._pp_interval * 2)
         self._pp_next_at = now + self._pp_interval
 
@@ -305,6 +338,7 @@ class DownlinkEstimator:
             sent_bps if self._sent < 0 else (1 - SEND_SMOOTHING) * self._sent + SEND_SMOOTHING * sent_bps
         )
         cut = -1.0
+        remb_only = False  # the cut is the REMB's alone (no loss, no queue)
         reported = self._loss_weight > 0
         queueing = self._queueing
         if reported:
@@ -345,29 +379,41 @@ class DownlinkEstimator:
             # receiver's estimate (never above 1.5 x what it receives) climbs from the old layer
             # for seconds, flat or rising, and cutting on it refuted every successful padding probe
             # (Chromium subscriber, benchmarks/network.py, 2026-12-07: 175 kbit/s against 340 sent)
-            if sent > 0 and total < REMB_OVERUSE * sent and falling:
+            # Nor is one far below what is sent, outside a cluster: the receiver's estimate climbs
+            # back slowly after a limit is lifted (143 -> 341 kbit/s over 18 s while 740 arrived
+            # without loss), and a 3% dip on the way cut a layer a cluster had just won
+            # (benchmarks/network.py, Chromium subscriber, 2026-12-07); an overuse it saw itself
+            # lands near 0.85 x what it receives.
+            if (sent > 0 and total < REMB_OVERUSE * sent and falling
+                    and (self._pp_start >= 0 or total >= REMB_FLOOR * sent)):
                 remb_cut = max(MIN_BPS, total)
+                remb_only = cut < 0
                 if cut < 0 or remb_cut < cut:
                     cut = remb_cut
                 self.stats.by_remb += 1
         self._was_congested = cut >= 0
         if self._pp_start >= 0:
             if cut >= 0 or (reported and self.loss >= LOSS_LOW):
-                # congestion while (or just after) padding ran: the probe caused it, nothing to cut
+                # congestion while (or just after) padding ran: the probe caused it, nothing to cut.
+                # A falling REMB alone failed it before any loss or queue showed: it cost nothing, and
+                # such a REMB also comes on a free link (Chromium's estimate halved during a cluster
+                # just after a limit was lifted: 307 -> 157 kbit/s, benchmarks/network.py,
+                # 2026-12-07), so the next cluster does not wait longer for it.
+                gentle = remb_only and not (reported and self.loss >= LOSS_LOW) and self._pp_nacked == 0
                 self._congestion_at = now
-                self._end_probe(now, success=False)
+                self._end_probe(now, success=False, why=f"cut {cut:.0f}", gentle=gentle)
                 return self.estimate
             if self._min_rtt >= 0 and self._pp_rtt > self._min_rtt + PROBE_QUEUE_DELAY:
                 self._congestion_at = now  # the cluster built a queue: failed, nothing to cut
-                self._end_probe(now, success=False)
+                self._end_probe(now, success=False, why="rtt")
                 return self.estimate
-            if reported and now >= self._pp_end and not queueing:
+            if reported and now >= self._pp_end + PROBE_SETTLE and not queueing:
                 self._end_probe(now, success=True)
                 self._ceiling = self.estimate if self.estimate is not None else self._ceiling
                 return self.estimate
             if now > self._pp_end + PROBE_REPORT_WAIT:
-                self._end_probe(now, success=False)  # no report judged it
-        if cut >= 0 and now - self._pp_failed_at <= PROBE_REPORT_WAIT:
+                self._end_probe(now, success=False, why="unjudged")  # no report judged it
+        if cut >= 0 and now - self._pp_failed_at <= PROBE_AFTERMATH:
             # the reports after a failed cluster (stopped early by NACKs, or judged by its RTT)
             # still carry its own loss: nothing to cut for it either
             self._congestion_at = now
@@ -378,6 +424,8 @@ class DownlinkEstimator:
         return self.estimate
 
     def _on_congestion(self, now: float, cut: float) -> None:
+        log.debug("congestion %.1f: cut %.0f (estimate %s, sent %.0f, loss %.3f, rtt %s min %.3f)", now, cut / 1000,
+                  self.estimate, self._sent / 1000, self.loss, self.rtt, self._min_rtt)
         if self.estimate is None:
             # a limit where there was none: the first report saw only the start of it (its interval
             # began on a free link, a receiver's REMB lags), so the cut overstates the link, and a
@@ -411,8 +459,11 @@ class DownlinkEstimator:
             return
         grown = est * (1 + self._growth) ** dt
         threshold = 1.1 * self._ceiling
-        if self.padding_probes and grown > threshold:
-            grown = max(est, threshold)  # beyond the ceiling only a padding probe goes
+        if self.padding_probes and grown > self._ceiling:
+            # beyond the last cut only a padding probe goes: growing 10% above it took a 360p layer
+            # (340 kbit/s) that no cluster had shown room for on a 500 kbit/s link, and it froze for
+            # 1.5 s (benchmarks/network.py, Chromium subscriber, 2026-12-07)
+            grown = max(est, self._ceiling)
             if grown == est:
                 return
         if self._probe_at < 0 and est <= threshold < grown:

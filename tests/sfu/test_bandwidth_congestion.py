@@ -11,6 +11,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from sfu import rtcp
 from sfu.bandwidth_estimator import EXT_ABS_SEND_TIME
 from sfu.congestion import PublisherCongestion, SubscriberCongestion, extension_ids
+from sfu.layer_selector import HOLD_UP, LayerState, select_layer
 from sfu.rtp import EXT_MID
 from sfu.sdp import MediaSection, parse_media
 from sfu.transport_cc import EXT_TRANSPORT_CC, munge_answer, parse_feedback
@@ -133,6 +134,68 @@ def test_a_subscribers_reports_drive_its_estimate() -> None:
     assert value is not None and 200_000 < value < 300_000
     cc.on_remb(t + 0.25, 200_000, [1234])
     octets += 31_250
-    assert cc.tick(t + 0.25, octets) == 200_000
+    assert cc.tick(t + 0.25, octets) == value  # a fifth of what is sent: no overuse (REMB_FLOOR)
     cc.forget(1234)
-    assert cc.tick(t + 0.5, 0) == 200_000  # a closed consumer's octets leave the sum: no rate that tick
+    assert cc.tick(t + 0.5, 0) == value  # a closed consumer's octets leave the sum: no rate that tick
+
+
+class _HeldConsumer:
+    """A simulcast video consumer as SubscriberCongestion sees it, its layer chosen by the real
+    sfu.layer_selector as the consumer chooses it (hold after each change)."""
+
+    kind = "video"
+    rtx = True
+    closed = False
+
+    def __init__(self) -> None:
+        self.octets = 0
+        self.now = 0.0
+        self.layer = 2
+        self.changed = -100.0
+        self.layers = [LayerState(True, r) for r in (150_000, 500_000, 1_500_000)]
+
+    @property
+    def held_down(self) -> bool:
+        return self.layer < 2
+
+    def probe_goal(self) -> float:
+        return self.layers[min(2, self.layer + 1)].bitrate
+
+    def on_bandwidth(self, available_bps: float | None) -> None:
+        new = select_layer(2, self.layers, self.layer, available_bps, self.now - self.changed)
+        if new is not None and new != self.layer:
+            self.layer, self.changed = new, self.now
+
+    def send_padding(self, count: int) -> int:
+        return 0
+
+
+def test_a_consumer_held_below_its_wish_gets_the_share_again_until_its_hold_passed() -> None:
+    """An estimate that rose while the consumer's layer was within its hold (a padding probe's
+    success just after a step) and then stays flat: the step up comes when the hold passes, not at
+    the estimate's next change."""
+    cc = SubscriberCongestion(padding_probes=True)
+    consumer = _HeldConsumer()
+    packets = 0
+    t = 0.0
+
+    def tick(loss: int = 0, octets: int = 50_000) -> None:
+        nonlocal t, packets
+        t = round(t + 0.25, 2)
+        consumer.now = t
+        consumer.octets += octets
+        packets += 40
+        cc.on_report_block(t, 1, loss, packets, None)
+        cc.share(t, [consumer])
+
+    for _ in range(8):
+        tick()  # 1.6 Mbit/s, nothing lost: no estimate, the top layer
+    tick(loss=128)  # half lost: the estimate falls, the consumer steps down at once
+    assert consumer.layer == 0 and cc.given[0] is not None
+    tick(octets=5_000)
+    cc.estimator.estimate = 2_000_000  # what a padding cluster's success sets (room for the top layer)
+    changed = consumer.changed
+    while t < changed + HOLD_UP + 1.0:
+        tick(octets=5_000)
+        assert cc.estimator.estimate == 2_000_000  # flat: the share given is the same each tick
+    assert consumer.layer == 1 and abs(consumer.changed - (changed + HOLD_UP)) <= 0.25

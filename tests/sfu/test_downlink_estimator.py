@@ -163,11 +163,16 @@ def test_a_remb_below_what_is_sent_cuts_and_one_above_does_not_raise() -> None:
     assert est.stats.by_remb == 1
     est.on_remb(0.5, 3_000_000)
     assert est.update(0.5, 700_000) == first
-    est.on_remb(0.75, 300_000)  # falling, below what is sent: cut, now as it is
-    assert est.update(0.75, 700_000) == 300_000
-    est.on_remb(1.0, 300_000)  # flat (a receiver catching up after a step up): no further cut
-    est.estimate = 400_000
-    assert est.update(1.0, 700_000) == 400_000
+    est.estimate = 600_000
+    est.on_remb(0.75, 500_000)  # falling, below what is sent: cut, now as it is
+    assert est.update(0.75, 700_000) == 500_000
+    est.on_remb(1.0, 500_000)  # flat (a receiver catching up after a step up): no further cut
+    est.estimate = 600_000
+    assert est.update(1.0, 700_000) == 600_000
+    # falling but under REMB_FLOOR x what is sent (~730 kbit/s smoothed): a receiver's estimate
+    # still climbing back after a limit, not an overuse it saw (that lands near 0.85 x received)
+    est.on_remb(1.25, 300_000)
+    assert est.update(1.25, 700_000) == 600_000 and est.stats.by_remb == 2
 
 
 def test_rembs_of_several_keys_are_summed_and_stale_ones_forgotten() -> None:
@@ -175,8 +180,8 @@ def test_rembs_of_several_keys_are_summed_and_stale_ones_forgotten() -> None:
     est.on_remb(0.0, 300_000, key=1)  # aiortc: one REMB per received track
     est.on_remb(0.0, 400_000, key=2)
     assert est.update(0.0, 600_000) is None  # 700k for 600k sent
-    est.on_remb(6.0, 200_000, key=1)  # key 2's is 6 s old now
-    assert est.update(6.0, 600_000) == 200_000 * FRESH_FACTOR
+    est.on_remb(6.0, 350_000, key=1)  # key 2's is 6 s old now
+    assert est.update(6.0, 600_000) == 350_000 * FRESH_FACTOR
 
 
 def test_a_growing_rtt_is_a_queue_before_any_loss() -> None:

@@ -13,7 +13,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from sfu.downlink_estimator import MAX_PROBE_INTERVAL, PROBE_MARGIN, DownlinkEstimator
+from sfu.downlink_estimator import (
+    MAX_PROBE_INTERVAL,
+    PROBE_AFTERMATH,
+    PROBE_DURATION,
+    PROBE_INTERVAL,
+    PROBE_MARGIN,
+    PROBE_NACKS,
+    PROBE_SETTLE,
+    DownlinkEstimator,
+)
 from sfu.layer_selector import HOLD_AFTER_UP, LayerState, select_layer
 
 LAYERS = (150_000.0, 600_000.0, 1_700_000.0)
@@ -150,8 +159,8 @@ def test_nacks_during_a_cluster_stop_it_at_once_as_failed() -> None:
     before = est.estimate
     est.on_loss(0.2, 100)  # the report that follows carries the cluster's own loss: no cut
     assert est.update(5.5, 200_000) == before and est.stats.congestions == 1
-    est.on_loss(0.3, 100)  # loss two seconds later is the link's again
-    assert est.update(7.5, 200_000) < before
+    est.on_loss(0.3, 100)  # loss after PROBE_AFTERMATH is the link's again
+    assert est.update(5.3 + PROBE_AFTERMATH + 0.2, 200_000) < before
 
 
 def test_a_cluster_that_builds_a_queue_fails_without_loss() -> None:
@@ -162,3 +171,57 @@ def test_a_cluster_that_builds_a_queue_fails_without_loss() -> None:
     est.on_loss(0.0, 100)
     est.update(6.25, 600_000)
     assert not est.probing and est.stats.padding_failures == 1 and est.stats.padding_successes == 0
+
+
+def test_a_report_right_after_a_cluster_does_not_confirm_it() -> None:
+    """A report sent as the cluster ended may not count its last packets' losses (they wait in the
+    bottleneck's queue): only one PROBE_SETTLE later judges it."""
+    est = _estimator_ready_to_probe()
+    assert est.start_probe(5.0, 600_000) > 0
+    end = 5.0 + PROBE_DURATION
+    est.on_loss(0.0, 100)
+    est.update(end + 0.05, 200_000)
+    assert est.probing and est.stats.padding_successes == 0
+    est.on_loss(0.0, 100)
+    assert est.update(end + PROBE_SETTLE + 0.05, 200_000) == 600_000 * PROBE_MARGIN
+    assert not est.probing and est.stats.padding_successes == 1
+
+
+def test_a_failure_the_remb_alone_saw_does_not_lengthen_the_wait() -> None:
+    """A cluster failed by NACKs doubles the wait for the next one; one failed by a falling REMB
+    alone (no loss, no NACK, no queue) does not: the next comes PROBE_INTERVAL later."""
+    est = _estimator_ready_to_probe()
+    est.on_remb(4.9, 400_000)
+    est.update(4.9, 200_000)
+    assert est.start_probe(5.0, 600_000) > 0
+    est.on_nack(5.1, PROBE_NACKS)  # failed: the next cluster 2 x PROBE_INTERVAL later
+    t = 5.1
+    while not est.start_probe(t, 600_000):
+        t = round(t + 0.25, 2)
+        est.update(t, 200_000)
+    assert t >= 5.1 + 2 * PROBE_INTERVAL
+    est.on_remb(t + 0.2, 150_000)  # falling, 0.75 x what is sent: the receiver saw the queue grow
+    est.update(t + 0.25, 200_000)
+    assert not est.probing and est.stats.padding_failures == 2 and est.stats.padding_nack_stops == 1
+    failed = t + 0.25
+    t = failed
+    while not est.start_probe(t, 600_000):
+        t = round(t + 0.25, 2)
+        est.on_remb(t, 150_000)
+        est.update(t, 200_000)
+    assert t - failed <= PROBE_INTERVAL + 0.25
+
+
+def test_with_padding_probes_the_estimate_never_grows_past_its_last_cut() -> None:
+    """Growing 10% above the last cut took a layer no cluster had shown room for: with padding
+    probes the estimate stays at the cut until a cluster raises it."""
+    est = _estimator_ready_to_probe()
+    cut = est.estimate
+    for i in range(21, 200):  # 45 s of quiet reports, no cluster asked for
+        est.on_loss(0.0, 100)
+        assert est.update(i * 0.25, 200_000) == cut
+    est.padding_probes = False  # without: the probe by growth, as before
+    for i in range(200, 240):
+        est.on_loss(0.0, 100)
+        est.update(i * 0.25, 200_000)
+    assert est.estimate is not None and cut is not None and est.estimate > 1.05 * cut

@@ -13,6 +13,7 @@ import pytest
 from aiortc.rtp import RtpPacket, unwrap_rtx
 
 from sfu import Worker, rtcp
+from sfu.downlink_estimator import PROBE_MARGIN
 from sfu.padding import PACKET_BYTES
 from sfu.sdp import parse_media, rtx_negotiated
 
@@ -179,7 +180,7 @@ async def test_a_padding_cluster_starts_after_a_quiet_spell_and_stops_on_congest
     assert pacer.run(clock[0])
     padding = [p for p in path.raw_rtp() if int.from_bytes(p[8:12], "big") == video.rtx_ssrc]
     pad_rate = est.probe_padding(clock[0])
-    assert 0 < pad_rate <= rates[1] * 1.15  # up to the next layer's bitrate (+15%), media included
+    assert 0 < pad_rate <= rates[1] * PROBE_MARGIN  # up to the next layer's bitrate x the margin, media included
     assert 1 <= len(padding) <= pad_rate * 0.1 / 8 / PACKET_BYTES + 1
     # the next report shows loss: the cluster failed and stops at once; nothing was cut for it
     before = est.estimate
