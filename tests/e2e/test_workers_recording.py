@@ -175,3 +175,59 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
             await c.close()
         await cluster.stop()
         await hooks.runner.cleanup()
+
+
+@pytest.mark.slow
+async def test_nobody_comes_back_a_survivor_recovers_it(tmp_path: Path, redis_server: RedisServer | None,
+                                                        http: aiohttp.ClientSession) -> None:
+    """The same kill, but nobody reconnects: a surviving worker sees the room without an owner and
+    recovers the recording (recordings/takeover.py: GRACE_S after it is first seen, sweeps every
+    SWEEP_S), with the webhook's recording_stopped; a later join does not continue it."""
+    if redis_server is None:
+        pytest.skip(SKIP_REASON)
+    rec_dir = tmp_path / "rec"
+    cluster = Cluster(tmp_path / "data", redis_server.url, UROK_RECORDINGS_DIR=str(rec_dir),
+                      UROK_RECORDING_MIN_FREE_MB="1")
+    hooks = Receiver()
+    teacher: RtcClient | None = None
+    try:
+        await hooks.start()
+        await cluster.start(http)
+        room = await new_room(http, cluster.base, "Биология")
+        async with http.post(cluster.base + "/v1/webhooks", headers=ADMIN,
+                             json={"url": f"http://127.0.0.1:{hooks.port}/hook", "room_id": room}) as r:
+            assert r.status == 201, await r.text()
+        tok = token(room, "teacher", Role.HOST)
+        teacher = RtcClient(await connect(http, cluster.base, tok))
+        await teacher.ws.event("welcome")
+        await teacher.publish(video=True, audio=True)
+        first = (await teacher.ws.request("recording_start"))["recording_id"]
+        assert await wait_until(lambda: tracks_grown(rec_dir / first), 20)
+        owner = (await cluster.rooms_by_worker(http)).index(1)
+        os.kill(cluster.worker_pids()[owner], signal.SIGKILL)  # a child of the supervisor this test started
+        killed_at = time.monotonic()
+        teacher.expect_refused_answer = True
+        await teacher.close()
+        teacher = None
+        body: dict[str, Any] = {}
+        while time.monotonic() - killed_at < 40:
+            async with http.get(cluster.base + f"/v1/recordings/{first}", headers=ADMIN) as r:
+                body = await r.json()
+            if body["state"] != "recording":
+                break
+            await asyncio.sleep(0.5)
+        print(f"kill -9 -> recovered by a sweep after {time.monotonic() - killed_at:.1f} s")
+        assert body["state"] == "recovered" and {t["kind"] for t in body["tracks"]} == {"audio", "video"}, body
+        assert await wait_until(lambda: any(e["event"] == "recording_stopped" for e in hooks.recording_events()), 10)
+        assert [(e["event"], e["recording_id"]) for e in hooks.recording_events()] == [
+            ("recording_started", first), ("recording_stopped", first)]
+        # the teacher comes back later: the lesson goes on, not recorded (the recording was finished)
+        ws, _ = await rejoin(http, cluster.base, tok, time.monotonic() + 20)
+        teacher = RtcClient(ws)
+        await asyncio.sleep(1.0)
+        assert not any(e["event"] == "recording_started" for e in teacher.ws.events)
+    finally:
+        if teacher is not None:
+            await teacher.close()
+        await cluster.stop()
+        await hooks.runner.cleanup()
