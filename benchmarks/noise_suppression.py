@@ -23,8 +23,9 @@
    SNR and SI-SDR (tests/noise_audio.py) against the clean speech, SI-SDR against the clean speech
    through the publisher's Opus (the reference the server can at best give back: a VoIP encoder's
    high-pass and phase changes are no suppressor's to undo), and SI-SDR with no codec (RNNoise
-   alone on the mix), for pink noise at 0 and 10 dB, babble at 0 dB and clean speech, recorded
-   (alsa-utils' speaker-test voice) and synthesised (espeak-ng).
+   alone on the mix), for pink noise and babble at 0 and 10 dB and clean speech, recorded
+   (alsa-utils' speaker-test voice) and synthesised (espeak-ng).  ``--rnnoise-filter``: with
+   librnnoise's own input high-pass, as before media/rnnoise.py left it out (the figures before).
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ from media.audio_processes import AudioProcesses, clean_encoder
 from media.audio_workers import AudioWorkers
 from media.noise_suppressor import NoiseSuppressor
 from media.opus_codec import OpusDecoder, OpusEncoder
-from media.rnnoise import Denoiser, rnnoise_info
+from media.rnnoise import Denoiser, rnnoise_info, set_fidelity
 from sfu import DirectProducer, Worker, parse_header
 from tests import noise_audio
 
@@ -179,11 +180,12 @@ def snr_table(seconds: float) -> list[Row]:
             ("pink 0 dB", noise_audio.mix(speech, noise_audio.pink(n_s), 0.0)),
             ("pink 10 dB", noise_audio.mix(speech, noise_audio.pink(n_s), 10.0)),
             ("babble 0 dB", noise_audio.mix(speech, noise_audio.babble(n_s), 0.0)),
+            ("babble 10 dB", noise_audio.mix(speech, noise_audio.babble(n_s), 10.0)),
             ("clean speech", speech),
         ]
         if kind == "recorded":
             babble = noise_audio.recorded_babble(n_s, first)
-            cases[3:3] = [("rec. babble 0", noise_audio.mix(speech, babble, 0.0)),
+            cases[4:4] = [("rec. babble 0", noise_audio.mix(speech, babble, 0.0)),
                           ("rec. babble 10", noise_audio.mix(speech, babble, 10.0))]
         for name, x in cases:
             off, on = chain(x, False), chain(x, True)
@@ -279,10 +281,16 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-stock", action="store_true", help="skip the stock library's per-frame cost")
     ap.add_argument("--no-live", action="store_true", help="skip the live runs")
     ap.add_argument("--no-snr", action="store_true", help="skip the SNR table")
+    ap.add_argument("--rnnoise-filter", action="store_true",
+                    help="librnnoise's own input high-pass on (media/rnnoise.py leaves it out)")
     return ap
 
 
 async def run(args: argparse.Namespace) -> None:
+    if args.rnnoise_filter:
+        os.environ["UROK_RNNOISE_KEEP_LOW"] = "0"  # the audio processes too (spawned: they inherit it)
+        if not set_fidelity(keep_low=False):
+            print("--rnnoise-filter: the accelerator is not loaded (the stock library filters anyway)")
     print(f"RNNoise: {rnnoise_info()}")
     print_frame_costs("as the server runs it", frame_costs())
     if not args.no_stock:
