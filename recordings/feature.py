@@ -16,7 +16,7 @@ from recordings.errors import AlreadyRecording, RecordingDiskFull, RecordingNotA
 from recordings.recording_service import RecordingService
 from recordings.recording_store import MemoryRecordingStore, RecordingStore
 from recordings.sql_recording_store import SqlRecordingStore
-from recordings.takeover import RecordingTakeover
+from recordings.takeover import RecordingTakeover, stopped_event
 from signaling.app_keys import CLOCK, CLUSTER, EVENTS, ROOMS, SETTINGS, STORE
 from signaling.events import RoomEvent, room_event
 from signaling.rooms import Participant
@@ -133,7 +133,10 @@ def setup_recordings(app: web.Application) -> None:
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await store.open()
         cluster = app.get(CLUSTER)  # several workers: one recovers, at a cold start (ClusterNode.may_recover)
-        await service.open(recover=cluster is None or await cluster.may_recover())
+        # the recording_stopped a dead server could not send (webhooks): once, by the process recovering
+        await service.open(recover=cluster is None or await cluster.may_recover(),
+                           on_recovered=lambda rec: emit_unserved(app, rec.room_id, "recording_stopped",
+                                                                  stopped_event(rec)))
         if cluster is not None:
             takeovers.append(make_takeover(app, service))
             takeovers[0].start()
@@ -167,13 +170,18 @@ def make_takeover(app: web.Application, service: RecordingService) -> RecordingT
         except DirectoryUnavailable:
             return False  # unknown: not now
 
-    async def emit_unserved(room_id: str, name: str, data: dict[str, Any]) -> None:
-        try:
-            room = await rooms.get(room_id)
-        except Exception:  # the room is gone (deleted): nobody to tell
-            log.warning("room %s: %s not emitted (no room)", room_id, name)
-            return
-        app[EVENTS].emit(room_event(room, name, app[CLOCK](), data))
+    async def emit(room_id: str, name: str, data: dict[str, Any]) -> None:
+        await emit_unserved(app, room_id, name, data)
 
     return RecordingTakeover(service, hold=rooms.hold, unowned=unowned, served=lambda room_id: room_id in rooms.live,
-                             emit_unserved=emit_unserved)
+                             emit_unserved=emit)
+
+
+async def emit_unserved(app: web.Application, room_id: str, name: str, data: dict[str, Any]) -> None:
+    """A recording event of a room nobody serves here (its webhooks: the room's event bus)."""
+    try:
+        room = await app[ROOMS].get(room_id)
+    except Exception:  # the room is gone (deleted): nobody to tell
+        log.warning("room %s: %s not emitted (no room)", room_id, name)
+        return
+    app[EVENTS].emit(room_event(room, name, app[CLOCK](), data))

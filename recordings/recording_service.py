@@ -106,10 +106,12 @@ class RecordingService:
         self._retention: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
-    async def open(self, *, recover: bool = True) -> None:
-        """``recover``: false for a worker that others run beside (signaling/cluster: may_recover)."""
+    async def open(self, *, recover: bool = True,
+                   on_recovered: Callable[[Recording], Awaitable[None]] | None = None) -> None:
+        """``recover``: false for a worker that others run beside (signaling/cluster: may_recover);
+        ``on_recovered``: told of each recording recovered (its webhook, feature.py)."""
         if recover:
-            await self.recover()  # the directory itself is made by the first recording
+            await self.recover(on_recovered)  # the directory itself is made by the first recording
         self._retention = asyncio.get_running_loop().create_task(self._retention_loop(), name="recording-retention")
 
     async def close(self) -> None:
@@ -270,8 +272,19 @@ class RecordingService:
                 log.info("recording %s of group %s started", rec.recording_id, gid,
                          extra={"room_id": a.live.room_id})
 
+    async def _taken_over(self, recording_id: str) -> Recording | None:
+        """The record if another worker took the room over while this one stalled (its lease lost)
+        and recovered the recording: the record and its events are that worker's (recordings/takeover.py)."""
+        stored = await self.store.get(recording_id)
+        if stored is not None and stored.state is not RecordingState.RECORDING:
+            log.warning("recording %s: taken over by another worker; left as it is", recording_id)
+            return stored
+        return None
+
     async def _stop_group(self, a: Active, g: Active) -> None:
         await g.recorder.stop()
+        if await self._taken_over(g.recording.recording_id) is not None:
+            return
         rec = await self._finished(g, state=RecordingState.PROCESSING)
         a.live.emit("recording_stopped", {"recording_id": rec.recording_id, "by": None,
                                           "duration_s": rec.duration_s, "group_id": rec.group_id})
@@ -289,11 +302,8 @@ class RecordingService:
         self._unsubscribe(a)
         await a.recorder.stop()
         await self._sync_groups(a)  # not active any more: its groups' recordings stop with it
-        stored = await self.store.get(a.recording.recording_id)
-        if stored is not None and stored.state is not RecordingState.RECORDING:
-            # another worker took the room over while this one stalled (its lease lost) and has
-            # recovered the recording: its record and events are that worker's (recordings/takeover.py)
-            log.warning("recording %s: taken over by another worker; left as it is", stored.recording_id)
+        stored = await self._taken_over(a.recording.recording_id)
+        if stored is not None:
             return stored
         # without compose (the server is going down) it stays processing: composed at the next start
         rec = await self._finished(a, state=RecordingState.PROCESSING)
@@ -469,7 +479,7 @@ class RecordingService:
                 await self.store.save(rec.with_(progress=round(p, 3)))
 
     # --- startup and retention ---------------------------------------------------------------
-    async def recover(self) -> list[str]:
+    async def recover(self, on_recovered: Callable[[Recording], Awaitable[None]] | None = None) -> list[str]:
         """Recordings a dead server left ``recording``: files repaired, state ``recovered``; those
         left ``processing`` are composed again.  Returns the recovered ids."""
         recovered = []
@@ -478,6 +488,11 @@ class RecordingService:
             done = await self.recover_one(rec)
             if done.state is RecordingState.RECOVERED:
                 recovered.append(rec.recording_id)
+            if on_recovered is not None:
+                try:
+                    await on_recovered(done)
+                except Exception:  # telling is not recovering: the next ones still are
+                    log.exception("recording %s: telling of its recovery failed", rec.recording_id)
         processing, _ = await self.store.find(RecordingQuery(state=RecordingState.PROCESSING), offset=0, limit=1000)
         for rec in processing:
             self._spawn(self._compose(rec))

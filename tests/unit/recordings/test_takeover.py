@@ -121,3 +121,18 @@ async def test_a_lease_taken_by_another_worker_at_the_last_moment_wins(tmp_path:
     w.takeover.unowned = taken
     assert await w.takeover.sweep() == []
     assert await w.state("r1") is RecordingState.RECORDING and w.emitted == []
+
+
+async def test_a_cold_start_tells_of_each_recording_it_recovers(tmp_path: Path) -> None:
+    """The whole server died (every worker): the process that recovers at the next start tells the
+    webhooks (feature.py: recording_stopped, state recovered) once per recording."""
+    w = World(tmp_path)
+    await w.left_recording("r1", "room1")
+    told: list[tuple[str, RecordingState]] = []
+
+    async def on_recovered(rec: Recording) -> None:
+        told.append((rec.recording_id, rec.state))
+
+    assert await w.service.recover(on_recovered) == ["r1"]
+    assert told == [("r1", RecordingState.RECOVERED)]
+    assert await w.service.recover(on_recovered) == [] and len(told) == 1
