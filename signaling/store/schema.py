@@ -157,6 +157,10 @@ webhook_deliveries = sa.Table(
     sa.Column("last_status", sa.Integer, nullable=True),
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Column("finished_at", sa.Float, nullable=True),
+    # who sends it now (one process at a time, across workers and machines) and until when: taken
+    # over by another once the lease has run out (r0011; signaling/webhooks/claims.py)
+    sa.Column("claimed_by", sa.String(200), nullable=True),
+    sa.Column("claim_until", sa.Float, nullable=True),
     sa.Index("ix_webhook_deliveries_state_seq", "state", "seq"),  # pending rows on start, by seq
     sa.Index("ix_webhook_deliveries_webhook_id_state_seq", "webhook_id", "state", "seq"),  # REST lists
 )

@@ -6,6 +6,10 @@ An attempt is one HTTP POST of the delivery's body, signed (signing.py), within 
 connection, a timeout) is a failed attempt.  Every result goes back to the outbox (``on_change``)
 to be written behind.  Stopping cancels attempts in flight: those deliveries stay pending and a
 restart sends them again (at least once).
+
+Several workers on one outbox: an attempt starts only while this process's claims are surely
+still its own (``ready``, claims.py), and deliveries another process has taken over are dropped
+from the queues (``drop``).
 """
 
 from __future__ import annotations
@@ -91,8 +95,10 @@ class Deliverer:
     def __init__(self, send: Send, webhook: Callable[[str], Webhook | None], *,
                  on_change: Callable[[Delivery], None], max_backoff_s: float, retry_s: float,
                  clock: Callable[[], float] = time.time,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, gate: BurstGate | None = None) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, gate: BurstGate | None = None,
+                 ready: Callable[[], Awaitable[None]] | None = None) -> None:
         self.send = send
+        self.ready = ready  # waits until this process's lease covers an attempt (None: one process alone)
         self.gate = gate  # deliveries yield to a burst of room events (burst.py); None: never
         self.webhook = webhook  # the registration by id (None: deleted)
         self.on_change = on_change
@@ -124,6 +130,14 @@ class Deliverer:
     def pending(self) -> int:
         return sum(len(q) for q in self._queues.values())
 
+    def queued_ids(self) -> set[str]:
+        return {d.delivery_id for q in self._queues.values() for d in q.items()}
+
+    def drop(self, delivery_ids: set[str]) -> int:
+        """Forget deliveries another process sends now (an attempt in flight ends; its result is
+        not written: the row is not this process's).  Returns how many were queued."""
+        return sum(q.remove(delivery_ids) for q in self._queues.values()) if delivery_ids else 0
+
     async def _drain(self, key: tuple[str, str], q: DeliveryQueue) -> None:
         try:
             while (d := q.head()) is not None:
@@ -131,6 +145,10 @@ class Deliverer:
                 if wait > 0:
                     await self.sleep(wait)
                 await self._yield_to_burst()
+                if self.ready is not None:
+                    await self.ready()
+                    if q.head() is not d:
+                        continue  # dropped meanwhile (taken over), or a resumed older one came first
                 webhook = self.webhook(d.webhook_id)
                 if webhook is None:
                     return  # deleted: its rows are gone too

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from signaling.app_keys import CLOCK, CLUSTER, EVENTS, METRICS, SETTINGS, STORE
 from signaling.store.sql_store import SqlStore
-from signaling.webhooks.adoption import ADOPT_S, cluster_adopt, origin_of_worker, release_all
+from signaling.webhooks.claims import predecessor
 from signaling.webhooks.outbox_store import MemoryWebhookStore, WebhookStore
 from signaling.webhooks.service import Webhooks
 from signaling.webhooks.sql_outbox_store import SqlWebhookStore
@@ -31,35 +31,33 @@ def webhook_store(app: web.Application) -> WebhookStore:
 def setup_webhooks(app: web.Application) -> None:
     """Called by create_app after the store's lifecycle is registered."""
     settings = app[SETTINGS]
-    node = app.get(CLUSTER)  # one worker among others: its own deliveries, and those of gone workers it adopts
+    node = app.get(CLUSTER)  # one worker among others: each delivery claimed by one of them (claims.py)
     hooks = app[WEBHOOKS] = Webhooks(
         webhook_store(app), issuer=settings.api_key, timeout_s=settings.webhook_timeout_s,
         max_backoff_s=settings.webhook_max_backoff_s, retry_hours=settings.webhook_retry_hours,
         keep_days=settings.webhook_keep_days, clock=app[CLOCK],
-        origin=origin_of_worker(node.worker_id) if node is not None else None,
-        adopt=cluster_adopt(node.directory, node.worker_id) if node is not None else None)
+        claimer=node.worker_id if node is not None else None,
+        predecessor=predecessor(node.worker_id) if node is not None else None, shared=node is not None)
     app[EVENTS].subscribe(hooks.outbox.on_event)  # before start: no registrations yet, nothing queued
     app[METRICS].add_counters(hooks.counters, "urok_webhook")  # delivered, failed attempts, dead, writes
     app[METRICS].add_gauges(hooks.gauges, "urok_webhook", "webhook deliveries now")
 
-    async def adopting() -> None:
+    async def tending() -> None:
         while True:
-            await asyncio.sleep(ADOPT_S)
+            await asyncio.sleep(hooks.tend_every_s)
             try:
-                await hooks.adopt_orphans()
-            except Exception:
-                log.exception("taking over pending webhook deliveries of gone workers failed; it goes on")
+                await hooks.tend()
+            except Exception:  # the database away: attempts pause when the lease runs short (claims.py)
+                log.exception("renewing this worker's webhook delivery claims failed; it goes on")
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         await hooks.start()  # the store is open: registrations loaded, pending deliveries resumed
-        loop = asyncio.get_running_loop().create_task(adopting(), name="urok-webhook-adoption") if node else None
+        loop = asyncio.get_running_loop().create_task(tending(), name="urok-webhook-claims") if node else None
         yield
         if loop is not None:
             loop.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
-        await hooks.close()  # before the store closes: every mark written
-        if node is not None:
-            await release_all(node.directory, node.worker_id, hooks.adopted)
+        await hooks.close()  # before the store closes: every mark written, a worker's claims let go
 
     app.cleanup_ctx.append(lifecycle)

@@ -15,6 +15,9 @@ What a ``kill -9`` loses: the rows marked since the last committed round, i.e. e
 failing.  A lost *new* row is an event never delivered; a lost *state* change (delivered, an
 attempt) only means the restarted server sends that delivery again (at least once: receivers
 deduplicate on ``X-Urok-Delivery``).  A graceful stop writes everything (``close``).
+
+Every row is written as this process's claim (``claimer``, leased ``lease_s``; outbox_store.py,
+claims.py): a row another process has taken over since is not overwritten.
 """
 
 from __future__ import annotations
@@ -27,7 +30,6 @@ from collections.abc import Callable
 
 from signaling.events import RoomEvent
 from signaling.store.write_behind import WriteBehind
-from signaling.webhooks.adoption import delivery_id, random_origin
 from signaling.webhooks.burst import BurstGate
 from signaling.webhooks.outbox_store import WebhookStore
 from signaling.webhooks.registration import Webhook
@@ -40,9 +42,12 @@ class Outbox:
     def __init__(self, store: WebhookStore, *, clock: Callable[[], float] = time.time,
                  on_new: Callable[[Delivery], None] = lambda d: None, batch_gap_s: float = 0.05,
                  flush_s: float = 0.5, keep_s: float = 0.0, purge_every_s: float = 3600.0,
-                 refresh_s: float = 10.0, gate: BurstGate | None = None, origin: str | None = None) -> None:
+                 refresh_s: float = 10.0, gate: BurstGate | None = None, claimer: str | None = None,
+                 lease_s: float = 60.0, release_on_close: bool = False) -> None:
         self.store = store
-        self.origin = origin if origin is not None else random_origin()  # in every delivery id (adoption.py)
+        self.claimer = claimer if claimer is not None else new_id("P")  # this process, in its rows' claims
+        self.lease_s = lease_s
+        self.release_on_close = release_on_close  # one worker among others: they take its pending rows at once
         self.clock = clock
         self.on_new = on_new  # the worker's queue
         self.gate = gate  # told how many deliveries each event made (the worker yields to bursts)
@@ -65,14 +70,24 @@ class Outbox:
         self._open = False
         self._next_purge = 0.0
 
-    async def open(self) -> list[Delivery]:
-        """Load the registrations; start the writer; returns the pending deliveries to resume (by seq)."""
+    async def open(self, *, take_all: bool = True, free: Callable[[str], bool] = lambda claimer: False,
+                   ) -> list[Delivery]:
+        """Load the registrations; start the writer; returns the pending deliveries claimed to
+        resume (by seq): all of them (``take_all``: one process alone resumes what the last run had
+        not sent), or those nobody holds, after letting go of the claims of dead predecessors
+        (``free``: a worker started again takes what its killed predecessor held, without waiting
+        for the lease)."""
         await self.store.open()
         loaded = await self.store.list_webhooks()
         self.webhooks.clear()  # the same dict: the worker reads it by reference
         self.webhooks.update((w.webhook_id, w) for w in loaded)
         self._seq = itertools.count(await self.store.max_seq() + 1)
-        pending = await self.store.pending()
+        if not take_all:
+            for claimer in await self.store.claimers():
+                if claimer != self.claimer and free(claimer):
+                    await self.store.release(claimer)
+        now = self.clock()
+        pending = await self.store.claim(self.claimer, now=now, lease_until=now + self.lease_s, force=take_all)
         self._open = True
         self._writer.start()
         return pending
@@ -83,6 +98,11 @@ class Outbox:
         self._open = False
         await self._writer.stop()
         await self.flush()
+        if self.release_on_close:
+            try:
+                await self.store.release(self.claimer)
+            except Exception:  # the others take them when the lease runs out
+                log.exception("letting go of this process's pending webhook deliveries failed")
         await self.store.close()
 
     # --- the subscriber ----------------------------------------------------------------------
@@ -98,7 +118,7 @@ class Outbox:
         if self.gate is not None:
             self.gate.note(now, len(wanted))
         for w in wanted:
-            d = Delivery(delivery_id=delivery_id(self.origin), webhook_id=w.webhook_id, room_id=event.room_id,
+            d = Delivery(delivery_id=new_id("WD"), webhook_id=w.webhook_id, room_id=event.room_id,
                          seq=self.next_seq(), event_id=event_id, event=event.name, body=body, created_at=now,
                          retry_since=now, next_attempt_at=now)
             self.mark(d)
@@ -143,6 +163,15 @@ class Outbox:
         async with self._lock:
             await self._write_locked()
 
+    async def renew(self, lease_until: float) -> tuple[set[str], set[str]]:
+        """Write every mark, then extend this process's claims: returns the ids of the pending
+        rows it still holds, and those of the rows it could not write (not yet claimed in the
+        store: not lost either).  Under the writer's lock: no round writes in between."""
+        async with self._lock:
+            await self._write_locked()
+            held = await self.store.renew(self.claimer, lease_until=lease_until)
+            return held, set(self._dirty)
+
     async def _write_locked(self) -> None:
         if not self._dirty:
             return
@@ -150,7 +179,7 @@ class Outbox:
         self._dirty = {}
         rows = [d for d in batch.values() if d.webhook_id in self.webhooks]
         try:
-            await self.store.save_deliveries(rows)
+            await self.store.save_deliveries(rows, claimer=self.claimer, lease_until=self.clock() + self.lease_s)
         except Exception:
             self.write_failures += 1
             for k, d in batch.items():  # marked again meanwhile: that mark is as new

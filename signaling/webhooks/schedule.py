@@ -148,5 +148,12 @@ class DeliveryQueue:
             return h
         return None
 
+    def remove(self, delivery_ids: set[str]) -> int:
+        """Take these out (another process sends them now); how many were here."""
+        kept = deque(d for d in self._items if d.delivery_id not in delivery_ids)
+        gone = len(self._items) - len(kept)
+        self._items = kept
+        return gone
+
     def items(self) -> list[Delivery]:
         return list(self._items)

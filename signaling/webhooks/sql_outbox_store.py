@@ -1,5 +1,10 @@
 """The WebhookStore on SQLite or PostgreSQL, on the room store's engine (one pool; SQLite has one
-writer at a time: every write here is one short transaction)."""
+writer at a time: every write here is one short transaction).
+
+A claim is one conditional UPDATE (or the upsert's ``ON CONFLICT ... DO UPDATE ... WHERE``): the
+database decides which of two processes gets a row (PostgreSQL re-checks the condition on the row
+another transaction has just changed; SQLite has one writer at a time), so two claimers never both
+win, whichever machines they run on."""
 
 from __future__ import annotations
 
@@ -71,19 +76,55 @@ class SqlWebhookStore:
             rows = await conn.execute(sa.select(W).order_by(W.c.created_at, W.c.webhook_id))
             return [_webhook(r) for r in rows]
 
-    async def save_deliveries(self, deliveries: Sequence[Delivery]) -> None:
+    async def save_deliveries(self, deliveries: Sequence[Delivery], *, claimer: str, lease_until: float) -> None:
         if not deliveries:
             return
         async with self.engine.begin() as conn:
             known = set((await conn.scalars(sa.select(W.c.webhook_id).where(
                 W.c.webhook_id.in_({d.webhook_id for d in deliveries})))).all())
-            rows = [_row(d) for d in deliveries if d.webhook_id in known]
+            rows = [{**_row(d), "claimed_by": claimer, "claim_until": lease_until}
+                    for d in deliveries if d.webhook_id in known]
             stmt = self._insert(D)
             upsert = stmt.on_conflict_do_update(
                 index_elements=["delivery_id"],
-                set_={c: stmt.excluded[c] for c in _COLUMNS if c not in _KEYS})
+                set_={c: stmt.excluded[c] for c in (*_COLUMNS, "claim_until") if c not in _KEYS},
+                where=D.c.claimed_by == stmt.excluded.claimed_by)  # only the claimer writes a row
             for i in range(0, len(rows), CHUNK):
                 await conn.execute(upsert, rows[i:i + CHUNK])
+
+    async def claim(self, claimer: str, *, now: float, lease_until: float, force: bool = False) -> list[Delivery]:
+        free = D.c.claimed_by.is_(None) | ((D.c.claimed_by != claimer)
+                                           & (sa.true() if force else sa.func.coalesce(D.c.claim_until, 0.0) <= now))
+        stmt = (sa.update(D).where(D.c.state == PENDING, free).values(claimed_by=claimer, claim_until=lease_until)
+                .returning(*(D.c[c] for c in _COLUMNS)))
+        async with self.engine.begin() as conn:
+            rows = [_delivery(r) for r in await conn.execute(stmt)]
+        return sorted(rows, key=lambda d: d.seq)
+
+    async def renew(self, claimer: str, *, lease_until: float) -> set[str]:
+        stmt = (sa.update(D).where(D.c.claimed_by == claimer, D.c.state == PENDING)
+                .values(claim_until=lease_until).returning(D.c.delivery_id))
+        async with self.engine.begin() as conn:
+            return set((await conn.scalars(stmt)).all())
+
+    async def release(self, claimer: str) -> int:
+        async with self.engine.begin() as conn:
+            res = await conn.execute(sa.update(D).where(D.c.claimed_by == claimer, D.c.state == PENDING)
+                                     .values(claim_until=0.0))
+        return int(res.rowcount or 0)
+
+    async def claimers(self) -> set[str]:
+        async with self.engine.connect() as conn:
+            return {c for c in (await conn.scalars(sa.select(D.c.claimed_by).distinct().where(
+                D.c.state == PENDING))).all() if c is not None}
+
+    async def reopen(self, d: Delivery, *, claimer: str, lease_until: float) -> bool:
+        values = {c: getattr(d, c) for c in _COLUMNS if c not in _KEYS}
+        async with self.engine.begin() as conn:
+            res = await conn.execute(sa.update(D).where(
+                D.c.delivery_id == d.delivery_id, D.c.webhook_id == d.webhook_id, D.c.state != PENDING)
+                .values(**values, claimed_by=claimer, claim_until=lease_until))
+        return bool(res.rowcount)
 
     async def pending(self) -> list[Delivery]:
         async with self.engine.connect() as conn:
