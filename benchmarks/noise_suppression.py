@@ -26,6 +26,10 @@
    alone on the mix), for pink noise and babble at 0 and 10 dB and clean speech, recorded
    (alsa-utils' speaker-test voice) and synthesised (espeak-ng).  ``--rnnoise-filter``: with
    librnnoise's own input high-pass, as before media/rnnoise.py left it out (the figures before).
+4. ``--stages`` (instead of the above): SI-SDR against the clean original at each stage of the
+   WebRTC test's own codec path (aiortc's encoder and decoder, the test's clip): the raw track, the
+   server's decode, RNNoise with and without its input high-pass, the re-encode with and without
+   RNNoise: where the dB go (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -212,6 +216,76 @@ def chain(x: noise_audio.Audio, suppress: bool, *, codecs: bool = True) -> noise
     return np.concatenate(out).astype(np.float64) / 32768
 
 
+def aiortc_chain(x: noise_audio.Audio, stage: str) -> noise_audio.Audio:
+    """``x`` through the codecs of the WebRTC test (tests/e2e/test_noise_suppression.py) up to
+    ``stage``: ``raw`` (aiortc's encoder, 96 kbps stereo VoIP -> aiortc's decoder: the raw track),
+    ``decoded`` (the server's libopus decode), ``rnnoise`` (+ the Denoiser), ``cleaned`` (+ the
+    server's encoder -> aiortc's decoder: the cleaned track), ``reencoded`` (the decode straight
+    to the server's encoder: no RNNoise)."""
+    import fractions
+
+    import av
+    from aiortc.codecs.opus import OpusDecoder as AiortcDecoder
+    from aiortc.codecs.opus import OpusEncoder as AiortcEncoder
+    from aiortc.jitterbuffer import JitterFrame
+
+    rate = noise_audio.RATE
+    pub, pcm, packets = AiortcEncoder(), (x * 32767).astype(np.int16), []
+    for k, i in enumerate(range(0, len(pcm) - FRAME + 1, FRAME)):
+        frame = av.AudioFrame.from_ndarray(pcm[i:i + FRAME].reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate, frame.pts, frame.time_base = rate, k * FRAME, fractions.Fraction(1, rate)
+        packets += pub.encode(frame)[0]
+
+    def received(payloads: list[bytes]) -> noise_audio.Audio:
+        dec, out = AiortcDecoder(), []
+        for k, payload in enumerate(payloads):
+            for f in dec.decode(JitterFrame(data=payload, timestamp=k * FRAME)):
+                assert isinstance(f, av.AudioFrame)
+                out.append(f.to_ndarray().reshape(-1)[::2].astype(np.float64) / 32768)  # stereo: the left
+        return np.concatenate(out)
+
+    if stage == "raw":
+        return received(packets)
+    server = OpusDecoder(48000)
+    frames = [server.decode(p).copy() for p in packets]
+    if stage in ("rnnoise", "cleaned"):
+        den = Denoiser()
+        frames = [den.process(f)[0].copy() for f in frames]
+    if stage in ("decoded", "rnnoise"):
+        return np.concatenate(frames).astype(np.float64) / 32768
+    enc = clean_encoder()
+    return received([enc.encode(f) for f in frames])
+
+
+def stages_table() -> list[tuple[str, dict[str, float]]]:
+    """SI-SDR against the clean original at each stage of the WebRTC test's path (the test's clip:
+    two recorded phrases and a pause; the middle of three loops, turned to line up), RNNoise with
+    and without librnnoise's own input high-pass."""
+    clean = noise_audio.recorded_speech(4.0, phrases=("Front_Left", "Front_Right")).copy()
+    clean[int(3.3 * noise_audio.RATE):] = 0.0
+    n = len(clean)
+    cases = [("clean speech", clean), ("pink 0 dB", noise_audio.mix(clean, noise_audio.pink(4.0), 0.0)),
+             ("pink 10 dB", noise_audio.mix(clean, noise_audio.pink(4.0), 10.0)),
+             ("babble 0 dB", noise_audio.mix(clean, noise_audio.babble(4.0), 0.0)),
+             ("babble 10 dB", noise_audio.mix(clean, noise_audio.babble(4.0), 10.0))]
+
+    def score(y: noise_audio.Audio) -> float:
+        got = y[n:2 * n]
+        corr = np.fft.irfft(np.fft.rfft(got) * np.conj(np.fft.rfft(clean)), n)
+        return noise_audio.si_sdr(np.roll(got, -int(np.argmax(corr))), clean)
+
+    rows = []
+    for name, x in cases:
+        looped = np.tile(x, 3)
+        row = {stage: score(aiortc_chain(looped, stage)) for stage in ("raw", "decoded", "reencoded")}
+        for keep_low in (False, True):
+            set_fidelity(keep_low=keep_low)
+            tag = "" if keep_low else " (filter)"
+            row.update({f"{stage}{tag}": score(aiortc_chain(looped, stage)) for stage in ("rnnoise", "cleaned")})
+        rows.append((name, row))
+    return rows
+
+
 def algorithmic_delay_ms(speech: noise_audio.Audio) -> float:
     """RNNoise's own delay: the lag of its output (clean speech in) against its input."""
     den = Denoiser()
@@ -281,6 +355,8 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--no-stock", action="store_true", help="skip the stock library's per-frame cost")
     ap.add_argument("--no-live", action="store_true", help="skip the live runs")
     ap.add_argument("--no-snr", action="store_true", help="skip the SNR table")
+    ap.add_argument("--stages", action="store_true",
+                    help="only the SI-SDR at each stage of the WebRTC test's codec path (aiortc's codecs)")
     ap.add_argument("--rnnoise-filter", action="store_true",
                     help="librnnoise's own input high-pass on (media/rnnoise.py leaves it out)")
     return ap
@@ -292,6 +368,14 @@ async def run(args: argparse.Namespace) -> None:
         if not set_fidelity(keep_low=False):
             print("--rnnoise-filter: the accelerator is not loaded (the stock library filters anyway)")
     print(f"RNNoise: {rnnoise_info()}")
+    if args.stages:
+        print("SI-SDR against the clean original (dB) at each stage of the WebRTC test's path (aiortc 96 kbps "
+              "stereo VoIP -> the server's decode -> RNNoise -> the server's encoder -> aiortc's decoder); "
+              "(filter): librnnoise's own input high-pass on")
+        for name, row in stages_table():
+            print(f"  {name:13s} " + "  ".join(f"{k} {v:.2f}" for k, v in row.items()))
+        set_fidelity(keep_low=not args.rnnoise_filter)
+        return
     print_frame_costs("as the server runs it", frame_costs())
     if not args.no_stock:
         print_frame_costs("pyrnnoise's stock library, UROK_RNNOISE_ACCEL=0", stock_frame_costs())
