@@ -10,7 +10,8 @@
  * How: librnnoise calls its exported `rnn_compute_linear_c` through its PLT, so this library,
  * loaded with RTLD_GLOBAL before librnnoise (media/rnnoise.py does), provides that symbol and the
  * dynamic linker binds librnnoise's calls here.  Everything else (features, pitch, GRU gates,
- * activations) stays librnnoise's own.  The layer layout (LinearLayer, 8x4 weight blocks, the
+ * activations) stays librnnoise's own, but for its input high-pass, left out by default, and its
+ * pitch filter, kept (both taken the same way: "RNNoise's fidelity" below).  The layer layout (LinearLayer, 8x4 weight blocks, the
  * sparse index) is RNNoise 0.2's (pyrnnoise 0.4.x); tests/unit/media/test_rnnoise_accel.py checks
  * the result against the stock library.
  *
