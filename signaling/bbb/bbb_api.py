@@ -26,6 +26,7 @@ from signaling.bbb import params as p
 from signaling.bbb import xml_responses as x
 from signaling.bbb.meetings import BbbMeeting, MeetingStore
 from signaling.bbb.params import BbbError
+from signaling.cluster.forward import forward_to_owner, may_forward
 from signaling.errors import RoomNotFound, ServiceUnavailable
 from signaling.room_manager import RoomManager
 from signaling.rooms import GuestPolicy, Room, RoomSettings
@@ -38,6 +39,8 @@ API_VERSION = "2.0"
 END_REASON = "ended through the BigBlueButton API"
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 _MAX_EXTERNAL_ID = 200  # RoomSettings.external_id
+# with several workers these are answered by the worker serving the meeting's room (_at_the_room)
+_AT_THE_ROOM = frozenset({"end", "isMeetingRunning", "getMeetingInfo"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +76,7 @@ class BbbApi:
         self.clock = clock
 
     # --- the edge ------------------------------------------------------------------------------
-    async def handle(self, request: web.Request) -> web.Response:
+    async def handle(self, request: web.Request) -> web.StreamResponse:
         call = request.match_info.get("call", "")
         handler = CALLS.get(call)
         if handler is None:
@@ -91,10 +94,26 @@ class BbbApi:
             signed.append(checksum.form_query((k, v) for k, v in form.items() if isinstance(v, str)))
         if not checksum.verify(call, signed, first.get("checksum", ""), self.secret, self.algorithms):
             return x.failed("checksumError", "Checksums do not match")
+        if call in _AT_THE_ROOM and may_forward(request):
+            forwarded = await self._at_the_room(request, first)
+            if forwarded is not None:
+                return forwarded
         try:
             return await handler(self, Request(call=call, first=first, pairs=pairs))
         except BbbError as e:
             return x.failed(e.key, e.message)
+
+    async def _at_the_room(self, request: web.Request, first: Mapping[str, str]) -> web.StreamResponse | None:
+        """With several workers (signaling/cluster/): the call forwarded, as it came, to the worker
+        serving the meeting's room: ``end`` ends it there at once and answers when it has (not
+        through a cluster event and a wait on the database), and the reads give its live state, not
+        the database's copy of up to flush_s ago.  None: answered here (one process, a room served
+        here or by nobody, a multipart body already consumed by request.post())."""
+        if request.content_type == "multipart/form-data":
+            return None
+        meeting_id = p.clean(first.get("meetingID", ""))
+        meeting = await self.meetings.latest(meeting_id) if meeting_id else None
+        return None if meeting is None else await forward_to_owner(request, meeting.room_id)
 
     # --- meetings and their rooms --------------------------------------------------------------
     async def _room(self, meeting: BbbMeeting) -> Room | None:

@@ -19,7 +19,7 @@ from signaling.store.sql_store import SqlStore
 BBB_API = web.AppKey("bbb_api", BbbApi)
 
 
-async def handle(request: web.Request) -> web.Response:
+async def handle(request: web.Request) -> web.StreamResponse:
     return await request.app[BBB_API].handle(request)
 
 

@@ -49,12 +49,18 @@ async def cluster_middleware(request: web.Request, handler: Handler) -> web.Stre
     return response
 
 
+def may_forward(request: web.Request) -> bool:
+    """Whether a request could go to another worker: this is one of several, and it was not
+    forwarded here already (no second hop).  False with one process: nothing more to look up."""
+    return CLUSTER in request.app and request.headers.get(FORWARD_HEADER) is None
+
+
 async def forward_to_owner(request: web.Request, room_id: str) -> web.StreamResponse | None:
     """For a route without {room_id} in its path whose handler finds the room first (a lesson's
-    roster: /v1/lessons/{lesson_id}/roster): the request forwarded to the worker serving ``room_id``
-    when that is another one, else None (one process, a request already forwarded, a room served
-    here or by nobody: answer here)."""
-    if CLUSTER not in request.app or request.headers.get(FORWARD_HEADER) is not None:
+    roster: /v1/lessons/{lesson_id}/roster; BigBlueButton's end): the request forwarded to the worker
+    serving ``room_id`` when that is another one, else None (one process, a request already
+    forwarded, a room served here or by nobody: answer here)."""
+    if not may_forward(request):
         return None
     target = await request.app[CLUSTER].owner_url(room_id)
     return None if target is None else await forward(request, target)

@@ -16,10 +16,9 @@ from urllib.parse import quote
 import msgspec
 from aiohttp import web
 
-from signaling.app_keys import CLUSTER, SETTINGS, TOKENS
+from signaling.app_keys import SETTINGS, TOKENS
 from signaling.auth import AdminGrant, TeacherGrant, TokenError
-from signaling.cluster.forward import forward_to_owner
-from signaling.cluster.node import FORWARD_HEADER
+from signaling.cluster.forward import forward_to_owner, may_forward
 from signaling.errors import Unauthorized
 from signaling.lessons.errors import InvalidLesson, LessonError
 from signaling.lessons.feature import LESSONS
@@ -230,19 +229,23 @@ async def update_lesson(request: web.Request) -> web.Response:
 
 
 @lesson_errors
-async def cancel_lesson(request: web.Request) -> web.Response:
-    return await _on_lesson(request, LessonService.cancel)
+async def cancel_lesson(request: web.Request) -> web.StreamResponse:
+    forwarded = await _at_the_room(request)  # (a response is a mapping: empty ones are falsy)
+    return forwarded if forwarded is not None else await _on_lesson(request, LessonService.cancel)
 
 
 async def _at_the_room(request: web.Request) -> web.StreamResponse | None:
     """With several workers (signaling/cluster/), a change that must reach a running occurrence's
-    room is answered by the worker serving that room: the live roster and who waits are there.  The
-    path names the lesson, not the room, so the cluster's middleware cannot forward it by its path:
-    the lesson's rooms are looked up here and the request is forwarded as it came (the owner runs
-    the one-process code; its answer, or a 503 if it cannot be reached, goes back as it is).  A
-    forward, not a cluster event: the caller's 200 means the running room has the roster, as with
-    one process, instead of a hint that is lost while Redis is away.  One process: None."""
-    if CLUSTER not in request.app or request.headers.get(FORWARD_HEADER) is not None:
+    room (the roster, a cancel) is answered by the worker serving that room: the live roster, who
+    waits and the sockets are there.  The path names the lesson, not the room, so the cluster's
+    middleware cannot forward it by its path: the lesson's rooms are looked up here and the request
+    is forwarded as it came (the owner runs the one-process code; its answer, or a 503 if it cannot
+    be reached, goes back as it is).  A forward, not a cluster event: the caller's 200 means the
+    running room has the change, as with one process, instead of a hint that is lost while Redis is
+    away (a cancel's cluster event, ClusterRooms.end, then waits at most 5 s for the database to say
+    the room ended; it stays the way for a second running room served by a third worker).  One
+    process: None."""
+    if not may_forward(request):
         return None
     for room_id in await request.app[LESSONS].recent_rooms(request.match_info["lesson_id"], actor(request)):
         forwarded = await forward_to_owner(request, room_id)

@@ -2,15 +2,15 @@
 or a BigBlueButton meeting, not the room, sent to the worker that does NOT serve the room (its
 private port), reach the room all the same.
 
-The lesson API's roster is forwarded to the worker serving the lesson's room (lessons_api.py): a
-student taken off the roster during the lesson and entering then waits (`not_on_roster`), and put
-back on it is admitted at once; a roster changed while nobody is in the room is written to its row
-under its lease and holds when the room opens.  Cancelling the lesson, and BigBlueButton's `end`, end the room
-on the worker serving it (ClusterRooms.end: a cluster event), and its participants are told."""
+The lesson API's roster and cancel, and BigBlueButton's end, isMeetingRunning and getMeetingInfo,
+are forwarded to the worker serving the room (lessons_api.py, bbb_api.py; the answer says which:
+X-Urok-Served-By).  A student taken off the roster during the lesson and entering then waits
+(`not_on_roster`), put back on it is admitted at once; a roster changed while nobody is in the room
+is written to its row under its lease and holds when the room opens; a cancel and `end` end the
+room for everyone in it."""
 
 from __future__ import annotations
 
-import asyncio
 import xml.etree.ElementTree as ET
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -113,8 +113,9 @@ async def test_the_roster_and_the_cancel_sent_to_the_other_worker_reach_the_runn
         assert status == 200 and {p["identity"] for p in room["participants"]} == {"t-1", "s-1", "s-3"}, room
 
         # the lesson cancelled through the other worker: the running room ends for everyone
-        status, cancelled, _ = await call(http, "DELETE", f"{other}/v1/lessons/{lid}")
+        status, cancelled, headers = await call(http, "DELETE", f"{other}/v1/lessons/{lid}")
         assert status == 200 and cancelled["state"] == "cancelled", cancelled
+        assert headers[SERVED_BY] == cluster.private(owner)
         for c in (teacher, petrov, novikov, sidorova):
             assert (await c.event("room_ended", timeout=10))["reason"] == "the lesson was cancelled"
     finally:
@@ -122,42 +123,37 @@ async def test_the_roster_and_the_cancel_sent_to_the_other_worker_reach_the_runn
             await c.close()
 
 
-async def bbb(http: aiohttp.ClientSession, base: str, call_name: str, query: str) -> ET.Element:
+async def bbb(http: aiohttp.ClientSession, base: str, call_name: str, query: str) -> tuple[ET.Element, str | None]:
+    """A signed BigBlueButton call to ``base``: its XML, and which worker answered it if forwarded."""
     async with http.get(base + signed(call_name, query), allow_redirects=False) as r:
         assert r.status == 200, await r.text()
-        return ET.fromstring(await r.text())
-
-
-async def running(http: aiohttp.ClientSession, base: str, *, want: str | None = None) -> str | None:
-    """isMeetingRunning of meeting w-1 as ``base`` answers it, once it says ``want`` (5 s at most)."""
-    deadline = asyncio.get_running_loop().time() + 5.0
-    while True:
-        got = (await bbb(http, base, "isMeetingRunning", "meetingID=w-1")).findtext("running")
-        if got == want or asyncio.get_running_loop().time() > deadline:
-            return got
-        await asyncio.sleep(0.1)
+        return ET.fromstring(await r.text()), r.headers.get(SERVED_BY)
 
 
 async def test_bigbluebutton_end_sent_to_the_other_worker_ends_the_running_meeting(
         cluster: Cluster, http: aiohttp.ClientSession) -> None:
     clients: list[WsClient] = []
     try:
-        created = await bbb(http, cluster.base, "create", "meetingID=w-1&name=Geo&moderatorPW=mp&attendeePW=ap")
+        created, _ = await bbb(http, cluster.base, "create", "meetingID=w-1&name=Geo&moderatorPW=mp&attendeePW=ap")
         assert created.findtext("returncode") == "SUCCESS", ET.tostring(created)
         query = f"meetingID=w-1&fullName={quote('Мария')}&password=mp&redirect=false"
-        joined = await bbb(http, cluster.base, "join", query)
+        joined, _ = await bbb(http, cluster.base, "join", query)
         url = joined.findtext("url") or ""
         teacher = await connect(http, cluster.base, url.split("#token=", 1)[1])
         clients.append(teacher)
         await teacher.event("welcome", timeout=10)
         owner = (await cluster.rooms_by_worker(http)).index(1)
         other = cluster.private(1 - owner)
-        assert await running(http, other, want="true") == "true"  # from the database: written within flush_s
+        running, served_by = await bbb(http, other, "isMeetingRunning", "meetingID=w-1")
+        assert running.findtext("running") == "true" and served_by == cluster.private(owner)
+        info, _ = await bbb(http, other, "getMeetingInfo", "meetingID=w-1")
+        assert info.findtext("participantCount") == "1" and info.findtext("moderatorCount") == "1"
 
-        ended = await bbb(http, other, "end", "meetingID=w-1&password=mp")
-        assert ended.findtext("returncode") == "SUCCESS", ET.tostring(ended)
+        ended, served_by = await bbb(http, other, "end", "meetingID=w-1&password=mp")
+        assert ended.findtext("returncode") == "SUCCESS" and served_by == cluster.private(owner), ET.tostring(ended)
         assert (await teacher.event("room_ended", timeout=10))["reason"] == "ended through the BigBlueButton API"
-        assert await running(http, other, want="false") == "false"
+        running, _ = await bbb(http, other, "isMeetingRunning", "meetingID=w-1")
+        assert running.findtext("running") == "false"
     finally:
         for c in clients:
             await c.close()
