@@ -17,6 +17,7 @@ from recordings.feature import RECORDINGS
 from recordings.recording import RecordingState
 from recordings.recording_store import RecordingQuery
 from signaling.app_keys import ROOMS
+from signaling.cluster.forward import forward_to_owner
 from signaling.errors import Conflict, InvalidRequest, Unauthorized
 from signaling.rest.api_route import ApiRoute, QueryParam
 from signaling.rest.middleware import int_query, require_admin
@@ -122,9 +123,14 @@ async def get_recording(request: web.Request) -> web.Response:
     return _json(rec.to_json())
 
 
-async def delete_recording(request: web.Request) -> web.Response:
+async def delete_recording(request: web.Request) -> web.StreamResponse:
     require_admin(request)
-    await request.app[RECORDINGS].delete(request.match_info["recording_id"])
+    rec = await request.app[RECORDINGS].get(request.match_info["recording_id"])
+    # one being made is refused by the worker making it (several workers: signaling/cluster/)
+    forwarded = await forward_to_owner(request, rec.room_id) if rec.state is RecordingState.RECORDING else None
+    if forwarded is not None:
+        return forwarded
+    await request.app[RECORDINGS].delete(rec.recording_id)
     return web.Response(status=204)
 
 

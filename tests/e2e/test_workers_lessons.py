@@ -7,7 +7,8 @@ are forwarded to the worker serving the room (lessons_api.py, bbb_api.py; the an
 X-Urok-Served-By).  A student taken off the roster during the lesson and entering then waits
 (`not_on_roster`), put back on it is admitted at once; a roster changed while nobody is in the room
 is written to its row under its lease and holds when the room opens; a cancel and `end` end the
-room for everyone in it."""
+room for everyone in it.  Deleting a recording still being made is refused by the worker making it
+(recordings_api.py), not done under its feet by the other."""
 
 from __future__ import annotations
 
@@ -130,7 +131,7 @@ async def bbb(http: aiohttp.ClientSession, base: str, call_name: str, query: str
         return ET.fromstring(await r.text()), r.headers.get(SERVED_BY)
 
 
-async def test_bigbluebutton_end_sent_to_the_other_worker_ends_the_running_meeting(
+async def test_bigbluebutton_end_and_a_recordings_delete_sent_to_the_other_worker_reach_the_room(
         cluster: Cluster, http: aiohttp.ClientSession) -> None:
     clients: list[WsClient] = []
     try:
@@ -148,6 +149,14 @@ async def test_bigbluebutton_end_sent_to_the_other_worker_ends_the_running_meeti
         assert running.findtext("running") == "true" and served_by == cluster.private(owner)
         info, _ = await bbb(http, other, "getMeetingInfo", "meetingID=w-1")
         assert info.findtext("participantCount") == "1" and info.findtext("moderatorCount") == "1"
+
+        # a recording being made there: deleting it through the other worker is refused by the owner
+        room_id = url.split("/join/", 1)[1].split("#", 1)[0]
+        status, rec, _ = await call(http, "POST", f"{other}/v1/rooms/{room_id}/recordings/start")
+        assert status == 201 and rec["state"] == "recording", rec
+        status, busy, headers = await call(http, "DELETE", f"{other}/v1/recordings/{rec['recording_id']}")
+        assert status == 409 and busy["error"]["code"] == "recording_busy", busy
+        assert headers[SERVED_BY] == cluster.private(owner)
 
         ended, served_by = await bbb(http, other, "end", "meetingID=w-1&password=mp")
         assert ended.findtext("returncode") == "SUCCESS" and served_by == cluster.private(owner), ET.tostring(ended)
