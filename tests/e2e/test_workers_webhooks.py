@@ -1,0 +1,170 @@
+"""Webhooks from `urok serve --workers 2` (real Redis, SQLite shared by the workers) to a real
+receiver on 127.0.0.1 that counts what it gets by X-Urok-Delivery: a worker killed (kill -9) while
+its deliveries and the other worker's are failing (the receiver answers 500, then 200): every
+delivery arrives, none twice (each pending delivery is claimed by one worker at a time:
+signaling/webhooks/claims.py), and the room events are told once across the takeover of the room
+(a reconnect is no second join; who never comes back leaves once)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import sqlalchemy as sa
+from aiohttp import web
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from signaling.rooms import Role
+from signaling.store import schema as t
+from signaling.store.sql_store import driver_url, sqlite_url
+from tests.conftest import WsClient
+from tests.e2e.test_workers import ADMIN, Cluster, connect, free_ports, new_room, token
+from tests.e2e.test_workers_failover import rejoin
+from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
+
+
+class Receiver:
+    """The school's journal: answers 500 while ``failing``, else 204; counts by X-Urok-Delivery."""
+
+    def __init__(self) -> None:
+        self.port = free_ports(1)
+        self.failing = True
+        self.attempts: Counter[str] = Counter()  # every POST, by delivery id
+        self.delivered: Counter[str] = Counter()  # 2xx answers, by delivery id
+        self.bodies: dict[str, dict[str, Any]] = {}
+        app = web.Application()
+        app.router.add_post("/hook", self._hook)
+        self.runner = web.AppRunner(app, access_log=None)
+
+    async def _hook(self, request: web.Request) -> web.Response:
+        delivery = request.headers["X-Urok-Delivery"]
+        body = json.loads(await request.read())
+        self.attempts[delivery] += 1
+        self.bodies[delivery] = body
+        if self.failing:
+            return web.Response(status=500)
+        self.delivered[delivery] += 1
+        return web.Response(status=204)
+
+    def told(self) -> Counter[tuple[str, str, str | None]]:
+        """(event, room, identity) of each delivery that arrived (a journal's view)."""
+        return Counter((b["event"], b["room"]["room_id"], (b.get("participant") or {}).get("identity"))
+                       for d, b in self.bodies.items() if self.delivered[d])
+
+    async def start(self) -> None:
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        await self.runner.cleanup()
+
+
+@pytest.fixture(scope="module")
+def redis_server() -> Iterator[RedisServer | None]:
+    with redis_server_running() as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+async def until(pred: Callable[[], bool], timeout: float, what: Callable[[], object]) -> None:
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline, f"not in {timeout:.0f} s: {what()}"
+        await asyncio.sleep(0.1)
+
+
+async def pending_rows(data_dir: Path) -> int:
+    engine = create_async_engine(driver_url(sqlite_url(data_dir)))
+    try:
+        async with engine.connect() as conn:
+            d = t.webhook_deliveries
+            return int(await conn.scalar(sa.select(sa.func.count()).select_from(d).where(d.c.state == "pending"))
+                       or 0)
+    finally:
+        await engine.dispose()
+
+
+async def test_kill_9_of_a_worker_with_failing_deliveries_every_delivery_arrives_once(
+        tmp_path: Path, redis_server: RedisServer | None, http: aiohttp.ClientSession) -> None:
+    if redis_server is None:
+        pytest.skip(SKIP_REASON)
+    journal = Receiver()
+    await journal.start()
+    # 1 s attempts (a 15 s claim lease), 1 s back-off cap; who does not come back leaves 3 s after
+    # the takeover
+    cluster = Cluster(tmp_path / "data", redis_server.url, UROK_WEBHOOK_TIMEOUT_S="1",
+                      UROK_WEBHOOK_MAX_BACKOFF_S="1", UROK_RECONNECT_WINDOW_S="3")
+    clients: list[WsClient] = []
+    try:
+        await cluster.start(http)
+        async with http.post(cluster.base + "/v1/webhooks", headers=ADMIN, json={"url": (
+                f"http://127.0.0.1:{journal.port}/hook"), "events": ["room_started", "participant_joined",
+                                                                      "participant_left"]}) as r:
+            assert r.status == 201, await r.text()
+        rooms = [await new_room(http, cluster.base, name) for name in ("Физика", "Алгебра")]
+        people = {room: [("teacher", Role.HOST), ("anna", Role.PARTICIPANT), ("boris", Role.PARTICIPANT)]
+                  for room in rooms}
+        toks = {(room, who): token(room, who, role) for room in rooms for who, role in people[room]}
+        seats: dict[tuple[str, str], str] = {}
+        by_key: dict[tuple[str, str], WsClient] = {}
+        for i, room in enumerate(rooms):
+            for who, _ in people[room]:  # straight to the room's worker (a relay's own drop is not this test's)
+                c = await connect(http, cluster.private(i), toks[room, who])
+                clients.append(c)
+                by_key[room, who] = c
+                seats[room, who] = (await c.event("welcome"))["participant_id"]
+        assert await cluster.rooms_by_worker(http) == [1, 1]
+        # both workers' deliveries fail: each room's first (room_started) is retried, the three joins
+        # wait behind it (in order per room)
+        await until(lambda: len(journal.attempts) == 2 and min(journal.attempts.values()) >= 2, 20,
+                    lambda: f"each room's first delivery tried twice: {journal.attempts}")
+
+        victim = rooms[0]  # worker 0 serves it
+        pid = cluster.worker_pids()[0]
+        os.kill(pid, signal.SIGKILL)  # a child of the supervisor this test started
+        killed_at = time.monotonic()
+        for who, _ in people[victim]:
+            await asyncio.wait_for(by_key[victim, who].closed.wait(), 10)
+            await by_key[victim, who].close()
+        for who in ("teacher", "anna"):  # boris never comes back
+            c, welcome = await rejoin(http, cluster.base, toks[victim, who], killed_at + 20)
+            clients.append(c)
+            assert welcome["participant_id"] == seats[victim, who]  # the same seat: no second join
+        await asyncio.sleep(2.0)  # still failing while the room and the dead worker's deliveries move
+        journal.failing = False
+
+        expected: Counter[tuple[str, str, str | None]] = Counter({("room_started", room, None): 1 for room in rooms})
+        expected.update({("participant_joined", room, who): 1 for room in rooms for who, _ in people[room]})
+        expected[("participant_left", victim, "boris")] = 1
+        await until(lambda: journal.told() == expected, 40, lambda: (
+            f"missing {expected - journal.told()}, extra {journal.told() - expected}; "
+            f"{[b for b in journal.bodies.values() if b['event'] == 'participant_left']}"))
+        await until(lambda: set(journal.delivered) == set(journal.attempts), 40, lambda: journal.attempts)
+        print(f"kill -9 -> every delivery arrived {time.monotonic() - killed_at:.1f} s later; "
+              f"{sum(journal.attempts.values())} attempts of {len(journal.attempts)} deliveries")
+        await asyncio.sleep(3.0)  # a second sending of any of them would come by now (1 s back-off)
+        twice = {d: n for d, n in journal.delivered.items() if n > 1}
+        assert not twice, f"delivered twice: {[(journal.bodies[d]['event'], n) for d, n in twice.items()]}"
+        assert journal.told() == expected
+        assert await pending_rows(cluster.data_dir) == 0
+        await cluster.wait_ready(http, timeout=60)
+        assert cluster.worker_pids()[0] != pid  # started again by the supervisor
+    finally:
+        for c in clients:
+            await c.close()
+        await cluster.stop()
+        await journal.stop()
