@@ -3,6 +3,8 @@
     .venv/bin/python -m benchmarks.network                          # every scenario, 30 s windows
     .venv/bin/python -m benchmarks.network --scenario loss --duration 60
     .venv/bin/python -m benchmarks.network --server-checkout /tmp/urok-before   # another tree's server
+    .venv/bin/python -m benchmarks.network --publisher chromium --camera 1280x720 --subscriber chromium \
+        --scenario downlink --subscribers 1 --before 5 --duration 20 --repeat 6  # the downlink goals, per run
 
 Needs root (network namespaces, :mod:`tests.netns`).  The server (``python -m signaling serve --dev``,
 from this checkout or ``--server-checkout``) runs in its own namespace on 198.18.0.1 with its media
@@ -762,6 +764,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                    help="chromium: the fake camera's size, WxH (e.g. 1280x720: three layers) or client (the web "
                         "client's 640x480 ideal: Chromium sends two layers)")
     p.add_argument("--before", type=float, default=10.0, help="downlink: seconds unlimited before the limit")
+    p.add_argument("--repeat", type=int, default=1,
+                   help="run each scenario this many times (downlink: a table of the goals per run at the end)")
     p.add_argument("--log-dir", type=Path, help="keep the server's log here")
     p.add_argument("--json", action="store_true", help="also print each result as a JSON line")
     args = p.parse_args(argv)
@@ -777,18 +781,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"media: {media.describe()}; publisher video: {video}; server: {cfg.server_checkout}", flush=True)
     results: list[ScenarioResult] = []
     for scenario in scenarios:
-        try:
-            r = asyncio.run(run_scenario(scenario, cfg, media))
-        except NetnsUnavailable as e:
-            print(f"network namespaces unavailable: {e}", file=sys.stderr)
-            return 2
-        results.append(r)
-        if args.json:
-            print(r.to_json(), flush=True)
-        print(format_table([r]), flush=True)
+        for _ in range(max(1, args.repeat)):
+            try:
+                r = asyncio.run(run_scenario(scenario, cfg, media))
+            except NetnsUnavailable as e:
+                print(f"network namespaces unavailable: {e}", file=sys.stderr)
+                return 2
+            results.append(r)
+            if args.json:
+                print(r.to_json(), flush=True)
+            print(format_table([r]), flush=True)
     print()
     print(format_table(results))
+    downlink = [r for r in results if r.scenario == "downlink" and not r.error]
+    if len(downlink) > 1:
+        print()
+        print(format_downlink_goals(downlink))
     return 1 if any(r.error for r in results) else 0
+
+
+def format_downlink_goals(results: Sequence[ScenarioResult]) -> str:
+    """One line per downlink run: the issue's three goals (low layer within 5 s of the limit, no
+    freeze over 1 s after that, the high layer back within 15 s of the lift) and whether each held."""
+    def cell(value: float | None, limit: float) -> str:
+        verdict = "ok" if value is not None and value <= limit else "MISSED"
+        return f"{'-' if value is None else f'{value:.2f}':>6} {verdict:<6}"
+
+    lines = [f"{'run':>3}  {'down s (<= 5)':<13}  {'freeze after s (<= 1)':<21}  {'back up s (<= 15)':<17}"]
+    for i, r in enumerate(results, 1):
+        t = r.times
+        lines.append(f"{i:>3}  {cell(t.get('down_s'), 5.0):<13}  {cell(t.get('freeze_after_down_s'), 1.0):<21}  "
+                     f"{cell(t.get('up_s'), 15.0):<17}")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
