@@ -24,6 +24,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from signaling.cluster.node import ClusterNode
 from signaling.errors import ServiceUnavailable
+from signaling.events import NoEvents
 from signaling.room_manager import RoomManager
 from signaling.rooms import Room
 from signaling.ws.live_room import LiveRoom
@@ -200,6 +201,7 @@ class ClusterRooms(RoomManager):
         if live is None:
             return
         live.store = _NoWrites()  # type: ignore[assignment]
+        live.events = NoEvents()  # nor events: its people did not leave (webhooks got participant_left for each)
         live.cancel_timer()
         for s in list(live.sessions.values()):
             s.close_soon(SERVICE_RESTART, "the lesson moved to another worker; reconnecting")

@@ -168,3 +168,60 @@ async def test_kill_9_of_a_worker_with_failing_deliveries_every_delivery_arrives
             await c.close()
         await cluster.stop()
         await journal.stop()
+
+
+async def test_a_worker_stopped_past_its_leases_sends_nothing_for_the_room_or_the_deliveries_it_lost(
+        tmp_path: Path, redis_server: RedisServer | None, http: aiohttp.ClientSession) -> None:
+    """SIGSTOP of the worker serving a lesson, longer than its room lease (3 s) and its delivery
+    claims' (5 s here), while the receiver fails: the other worker takes the room and the pending
+    deliveries over; when the stopped worker runs again it tells nobody that the participants left
+    (they are in the room, on the other worker) and sends none of the deliveries it lost."""
+    if redis_server is None:
+        pytest.skip(SKIP_REASON)
+    journal = Receiver()
+    await journal.start()
+    cluster = Cluster(tmp_path / "data", redis_server.url, UROK_WEBHOOK_TIMEOUT_S="1",
+                      UROK_WEBHOOK_MAX_BACKOFF_S="1")
+    clients: list[WsClient] = []
+    stopped: int | None = None
+    try:
+        await cluster.start(http)
+        async with http.post(cluster.base + "/v1/webhooks", headers=ADMIN, json={"url": (
+                f"http://127.0.0.1:{journal.port}/hook")}) as r:
+            assert r.status == 201, await r.text()
+        room = await new_room(http, cluster.base, "География")
+        toks = {who: token(room, who, role) for who, role in (("teacher", Role.HOST), ("anna", Role.PARTICIPANT))}
+        for who in toks:
+            c = await connect(http, cluster.private(0), toks[who])  # worker 0 serves the room
+            clients.append(c)
+            await c.event("welcome")
+        await until(lambda: min(journal.attempts.values(), default=0) >= 2, 20,
+                    lambda: f"the first delivery tried twice: {journal.attempts}")
+        stopped = cluster.worker_pids()[0]
+        os.kill(stopped, signal.SIGSTOP)  # a child of the supervisor this test started
+        stopped_at = time.monotonic()
+        for who in toks:  # their pages gave up on the silent socket and reconnect
+            c, _ = await rejoin(http, cluster.private(1), toks[who], stopped_at + 15)
+            clients.append(c)
+        await asyncio.sleep(max(0.0, stopped_at + 7.0 - time.monotonic()))  # past the 5 s claims
+        await until(lambda: journal.attempts.total() > 3, 10, lambda: "worker 1 took the deliveries over")
+        journal.failing = False  # a delivery worker 0 lost that it still sent would arrive twice
+        os.kill(stopped, signal.SIGCONT)
+        stopped = None
+        await asyncio.wait_for(clients[0].closed.wait(), 15)  # worker 0 found its room lease lost
+        expected: Counter[tuple[str, str, str | None]] = Counter({("room_started", room, None): 1})
+        expected.update({("participant_joined", room, who): 1 for who in toks})
+        await until(lambda: set(journal.delivered) == set(journal.attempts) and journal.told() == expected, 30,
+                    lambda: f"missing {expected - journal.told()}, extra {journal.told() - expected}")
+        await asyncio.sleep(2.0)
+        twice = {d: n for d, n in journal.delivered.items() if n > 1}
+        assert not twice, f"delivered twice: {[(journal.bodies[d]['event'], n) for d, n in twice.items()]}"
+        assert journal.told() == expected, f"extra {journal.told() - expected}"
+        assert await pending_rows(cluster.data_dir) == 0
+    finally:
+        if stopped is not None:
+            os.kill(stopped, signal.SIGCONT)
+        for c in clients:
+            await c.close()
+        await cluster.stop()
+        await journal.stop()
