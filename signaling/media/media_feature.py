@@ -284,6 +284,15 @@ class MediaFeature:
             self._shown.pop(session.participant_id, None)
         pm.close()  # its producers close, which unpublishes their tracks everywhere
 
+    async def settled(self, session: Session) -> None:
+        """Returns once the session's media is set up: its subscriber connection connected (ICE and
+        DTLS done), at once if it has nothing to receive yet (join_gate.py holds a join's slot
+        until then: the handshakes are most of a join's cost)."""
+        pm = session.extensions.get(MEDIA_KEY)
+        if not isinstance(pm, ParticipantMedia) or pm.closed or not pm.consumers:
+            return
+        await pm.subscriber_up.wait()
+
     def _media_failed(self, pm: ParticipantMedia, target: str) -> None:
         """One of the participant's transports lost its path (ICE consent, RFC 7675): its tracks
         leave the room now (listeners stop waiting for them) and the client is told, so that it

@@ -51,6 +51,7 @@ class ParticipantMedia:
         # the room's: one SDP step of the room at a time (see MediaFeature.negotiation)
         self.negotiation = negotiation or asyncio.Lock()
         self.closed = False
+        self.subscriber_up = asyncio.Event()  # its subscriber connection connected once (the join gate waits for it)
 
     # --- publisher ---------------------------------------------------------------------------
     def publisher_transport(self) -> WebRtcTransport:
@@ -151,6 +152,8 @@ class ParticipantMedia:
             self.schedule_offer()
 
     def _state_changed(self, target: str, state: str) -> None:
+        if target == "subscriber" and state == "connected":
+            self.subscriber_up.set()
         if state == "failed" and not self.closed and self._on_failed is not None:
             self._on_failed(self, target)
 

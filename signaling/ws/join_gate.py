@@ -13,6 +13,13 @@ Rules:
   so it always drains, but the loop's time goes to the established participants' packets and
   consent checks first (a join's slot ends at its welcome and media set-up, while the ICE and DTLS
   handshakes it then causes still cost the loop: hence a rate, not only a count).
+- How many joins hold a slot follows the loop (a window, TCP's AIMD): it halves, at most every
+  ``CUT_EVERY_S``, while the loop lags, and grows by one slot per tick while it keeps up, up to
+  ``max_concurrent``.  A slot is held until the participant's media is up (rtc_endpoint.py: its
+  subscriber connected, or MEDIA_HOLD_S), because the ICE and DTLS handshakes and the first offer
+  are most of a join's cost: on a worker limited to a quarter of a core (benchmarks/webinar.py
+  --worker-cpu 0.25), 800 viewers admitted 64 at a time with the slot freed at the welcome held
+  the loop for seconds at a time, the host's consent checks went unanswered and the lesson fell.
 - Joins beyond that wait in arrival order.  A waiter hears its position and an estimate at once,
   then when it changed, at most every ``update_interval_s``.
 - Hosts and co-hosts, and a participant coming back to a seat it holds (``bypass``), take a slot at
@@ -45,6 +52,7 @@ if TYPE_CHECKING:
     from signaling.settings import Settings
 
 TICK_S = 0.1  # how often a non-empty queue re-checks the lag, the timeouts and the updates
+CUT_EVERY_S = 0.5  # the window halves at most this often (the lag is a mean over MonitorLag's 0.5 s)
 HOLD_PRIOR_S = 0.05  # a slot's assumed hold time before any was measured (for the first estimates)
 
 
@@ -104,6 +112,8 @@ class JoinGate:
         self._lag_s = lag_s
         self._clock = clock
         self.active = 0  # tickets holding a slot
+        self.window = float(max_concurrent)  # slots the loop keeps up with now (see the module's text)
+        self._cut_at = -math.inf
         self._queue: collections.deque[JoinTicket] = collections.deque()
         self._ticker: asyncio.Task[None] | None = None
         self._hold_s = HOLD_PRIOR_S  # moving average of how long a slot is held (the estimates)
@@ -123,8 +133,18 @@ class JoinGate:
         return self._lag_s() > self.lag_limit_s
 
     def limit(self) -> int:
-        """Slots now: all of them, or one while the loop lags (the queue keeps moving)."""
-        return 1 if self.lagging() else self.max_concurrent
+        """Slots now: the window, or one while the loop lags (the queue keeps moving)."""
+        return 1 if self.lagging() else max(1, int(self.window))
+
+    def _adapt(self) -> None:
+        """Once a tick while joins wait: halve the window while the loop lags, else grow it by one."""
+        now = self._clock()
+        if self.lagging():
+            if now - self._cut_at >= CUT_EVERY_S:
+                self.window = max(1.0, self.window / 2)
+                self._cut_at = now
+        else:
+            self.window = min(float(self.max_concurrent), self.window + 1)
 
     def estimate_s(self, position: int) -> float:
         """Seconds until the join at ``position`` (1 = next) gets a slot: from the rate at which the
@@ -199,12 +219,13 @@ class JoinGate:
             if tick and self.active < 1:
                 self._admit(self._queue.popleft())
             return
-        while self._queue and self.active < self.max_concurrent:
+        while self._queue and self.active < self.limit():
             self._admit(self._queue.popleft())
 
     async def _tick(self) -> None:
         """While anyone waits: admit as the lag allows, refuse the too-long waits, tell the others."""
         while self._queue:
+            self._adapt()
             self._pump(tick=True)
             now = self._clock()
             for ticket in list(self._queue):
@@ -235,7 +256,8 @@ class JoinGate:
                                     "outcome=refused": float(self.refused_total)}}
 
     def gauges(self) -> dict[str, float]:
-        return {"join_gate_active": float(self.active), "join_gate_queued": float(len(self._queue))}
+        return {"join_gate_active": float(self.active), "join_gate_queued": float(len(self._queue)),
+                "join_gate_window": self.window}
 
 
 class MonitorLag:

@@ -10,7 +10,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from signaling import events as ev
 from signaling.events import EventSink, NoEvents
@@ -41,6 +41,14 @@ class RoomFeature(Protocol):
 
     async def close(self) -> None:
         """The room ends or the server stops."""
+
+
+@runtime_checkable
+class SettlingFeature(Protocol):
+    """A feature whose join work goes on after on_joined (the media plane: ICE and DTLS)."""
+
+    async def settled(self, session: Session) -> None:
+        """Returns once that work is done for ``session`` (or there is none)."""
 
 
 class Places(Protocol):
@@ -298,6 +306,12 @@ class LiveRoom:
         for f in self.features:
             await f.on_joined(session)
         self.start_timer()
+
+    async def settled(self, session: Session) -> None:
+        """Once every feature's join work for ``session`` is done (SettlingFeature)."""
+        for f in self.features:
+            if isinstance(f, SettlingFeature):
+                await f.settled(session)
 
     async def attach(self, session: Session) -> None:
         """A session for an admitted or queued participant: replace an older socket of the same

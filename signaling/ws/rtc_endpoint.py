@@ -25,6 +25,7 @@ from signaling.rooms import (
 )
 from signaling.ws.close_codes import CloseCode
 from signaling.ws.join_gate import JOIN_GATE, JoinRefused, JoinTicket
+from signaling.ws.live_room import LiveRoom
 from signaling.ws.session import Session
 
 log = logging.getLogger("urok.rtc")
@@ -39,6 +40,9 @@ _ROOM_ERROR_CLOSE: dict[type[Exception], CloseCode] = {
 }
 
 
+# a join's slot is held until its media is up, at most this long (a client that never answers, or
+# a room with nothing to receive yet, does not keep the queue waiting)
+MEDIA_HOLD_S = 5.0
 EARLY_FRAMES = 40  # frames a queued client may send before its welcome; they are handled after it
 
 
@@ -124,6 +128,16 @@ async def rtc_handler(request: web.Request) -> web.WebSocketResponse:
             f.cancel()
 
 
+async def _free_when_settled(live: LiveRoom, session: Session, ticket: JoinTicket) -> None:
+    """Frees the join's slot once its media is set up (LiveRoom.settled), MEDIA_HOLD_S at most."""
+    try:
+        await asyncio.wait_for(live.settled(session), MEDIA_HOLD_S)
+    except TimeoutError:
+        pass
+    finally:
+        ticket.release()
+
+
 async def _join(request: web.Request, ws: web.WebSocketResponse, grant: AccessGrant, ticket: JoinTicket,
                 early: list[str]) -> web.WebSocketResponse:
     """The join itself, holding a slot of the gate until the welcome and the features' join work
@@ -147,13 +161,18 @@ async def _join(request: web.Request, ws: web.WebSocketResponse, grant: AccessGr
     app[METRICS].ws_connections.inc()
     session.start()
     session.log.info("connected (%s)", participant.state.value)
+    settle: asyncio.Future[None] | None = None
     try:
         await live.attach(session)
-        ticket.release()
+        # the slot is held until the media is up (join_gate.py: the handshakes are most of a join)
+        settle = asyncio.ensure_future(_free_when_settled(live, session, ticket))
         for data in early:  # sent while queued, before the welcome
             await session.handle_frame(data)
         await session.read_loop()
     finally:
+        if settle is not None:
+            settle.cancel()
+        ticket.release()
         session.closing = True
         await live.detach(session)
         await session.stop_writer()

@@ -148,6 +148,30 @@ async def test_while_the_loop_lags_joins_start_at_most_one_per_tick() -> None:
     await gate.close()
 
 
+async def test_the_window_halves_while_the_loop_lags_and_grows_back_one_slot_a_tick() -> None:
+    """AIMD: a lag seen while joins wait cuts the slots by half (at most every CUT_EVERY_S); a loop
+    keeping up gets one more per tick, so a recovered loop is not handed max_concurrent at once."""
+    lag = Lag()
+    gate = JoinGate(max_concurrent=16, lag_limit_s=0.1, lag_s=lag)
+    held = [gate.enter() for _ in range(16)]
+    lag.value = 0.3
+    waiting = [gate.enter() for _ in range(40)]
+    await asyncio.sleep(1.15)  # ~11 ticks lagging: cut at 0, 0.5 and 1.0 s
+    assert gate.window == 2.0, gate.window
+    lag.value = 0.0
+    for t in held:
+        t.release()
+    await asyncio.sleep(0.05)
+    assert gate.active <= 4, gate.active  # not 16 at once: the window grows back a slot a tick
+    await asyncio.sleep(0.5)
+    assert 5 <= gate.window <= 10, gate.window
+    admitted = [t for t in waiting if t.admitted]
+    assert len(admitted) == gate.active <= gate.window
+    for t in waiting:
+        t.release()
+    await gate.close()
+
+
 async def test_updates_come_when_the_position_changed_at_most_every_interval() -> None:
     gate = JoinGate(max_concurrent=1, update_interval_s=0.4)
     held = gate.enter()
