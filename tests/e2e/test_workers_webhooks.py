@@ -3,7 +3,9 @@ receiver on 127.0.0.1 that counts what it gets by X-Urok-Delivery: a worker kill
 its deliveries and the other worker's are failing (the receiver answers 500, then 200): every
 delivery arrives, none twice (each pending delivery is claimed by one worker at a time:
 signaling/webhooks/claims.py), and the room events are told once across the takeover of the room
-(a reconnect is no second join; who never comes back leaves once)."""
+(a reconnect is no second join; who never comes back leaves once).  A worker hung (SIGSTOP) past its
+leases sends nothing for the room or the deliveries it lost; the workers of a run started after a
+crash of the whole server send each pending delivery once."""
 
 from __future__ import annotations
 
@@ -224,4 +226,64 @@ async def test_a_worker_stopped_past_its_leases_sends_nothing_for_the_room_or_th
         for c in clients:
             await c.close()
         await cluster.stop()
+        await journal.stop()
+
+
+async def test_workers_starting_together_send_each_pending_delivery_of_a_crashed_run_once(
+        tmp_path: Path, redis_server: RedisServer | None, http: aiohttp.ClientSession) -> None:
+    """The whole `urok serve` killed (supervisor and workers, kill -9) while the receiver fails,
+    then started again: its two workers start together on the pending rows; once the dead run's
+    claims (5 s here) are over, each delivery goes out from one of them, once."""
+    if redis_server is None:
+        pytest.skip(SKIP_REASON)
+    journal = Receiver()
+    await journal.start()
+    url = redis_server.url
+
+    def run() -> Cluster:  # 1 s attempts: 5 s claims
+        return Cluster(tmp_path / "data", url, UROK_WEBHOOK_TIMEOUT_S="1", UROK_WEBHOOK_MAX_BACKOFF_S="1")
+
+    first = run()
+    clients: list[WsClient] = []
+    second: Cluster | None = None
+    try:
+        await first.start(http)
+        async with http.post(first.base + "/v1/webhooks", headers=ADMIN, json={"url": (
+                f"http://127.0.0.1:{journal.port}/hook")}) as r:
+            assert r.status == 201, await r.text()
+        rooms = [await new_room(http, first.base, name) for name in ("Физика", "Алгебра")]
+        for i, room in enumerate(rooms):  # one room on each worker
+            for who, role in (("teacher", Role.HOST), ("anna", Role.PARTICIPANT)):
+                c = await connect(http, first.private(i), token(room, who, role))
+                clients.append(c)
+                await c.event("welcome")
+        await until(lambda: len(journal.attempts) == 2 and min(journal.attempts.values()) >= 2, 20,
+                    lambda: f"each room's first delivery tried twice: {journal.attempts}")
+        await asyncio.sleep(0.3)  # the joins' rows written (one batch is 50 ms)
+        assert first.proc is not None
+        for pid in [*first.worker_pids().values(), first.proc.pid]:  # processes this test started
+            os.kill(pid, signal.SIGKILL)
+        await first.proc.wait()
+        for c in clients:
+            await c.close()
+        clients.clear()
+        assert await pending_rows(first.data_dir) == 6  # room_started and two joins a room
+
+        journal.failing = False
+        second = run()
+        await second.start(http)
+        expected: Counter[tuple[str, str, str | None]] = Counter({("room_started", room, None): 1 for room in rooms})
+        expected.update({("participant_joined", room, who): 1 for room in rooms for who in ("teacher", "anna")})
+        await until(lambda: journal.told() == expected and set(journal.delivered) == set(journal.attempts), 30,
+                    lambda: f"missing {expected - journal.told()}, extra {journal.told() - expected}")
+        await asyncio.sleep(2.0)
+        twice = {d: n for d, n in journal.delivered.items() if n > 1}
+        assert not twice, f"delivered twice: {[(journal.bodies[d]['event'], n) for d, n in twice.items()]}"
+        assert await pending_rows(first.data_dir) == 0
+    finally:
+        for c in clients:
+            await c.close()
+        if second is not None:
+            await second.stop()
+        await first.stop()
         await journal.stop()
