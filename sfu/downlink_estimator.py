@@ -399,7 +399,8 @@ class DownlinkEstimator:
                 # such a REMB also comes on a free link (Chromium's estimate halved during a cluster
                 # just after a limit was lifted: 307 -> 157 kbit/s, benchmarks/network.py,
                 # 2026-12-07), so the next cluster does not wait longer for it.
-                gentle = remb_only and not (reported and self.loss >= LOSS_LOW) and self._pp_nacked == 0
+                gentle = (remb_only and not (reported and self.loss >= LOSS_LOW) and self._pp_nacked == 0
+                          and not (self._min_rtt >= 0 and self._pp_rtt > self._min_rtt + PROBE_QUEUE_DELAY))
                 self._congestion_at = now
                 self._end_probe(now, success=False, why=f"cut {cut:.0f}", gentle=gentle)
                 return self.estimate

@@ -225,3 +225,22 @@ def test_with_padding_probes_the_estimate_never_grows_past_its_last_cut() -> Non
         est.on_loss(0.0, 100)
         est.update(i * 0.25, 200_000)
     assert est.estimate is not None and cut is not None and est.estimate > 1.05 * cut
+
+
+def test_a_remb_failure_with_a_queue_in_the_rtt_lengthens_the_wait() -> None:
+    """The REMB fell, and an RTT sample saw the cluster's queue too: a failure like any other."""
+    est = _estimator_ready_to_probe()
+    est.on_rtt(4.8, 0.04)
+    est.on_remb(4.9, 400_000)
+    est.update(4.9, 200_000)
+    assert est.start_probe(5.0, 600_000) > 0
+    est.on_rtt(5.3, 0.04 + 0.08)  # the queue the cluster builds
+    est.on_remb(5.35, 150_000)
+    est.update(5.5, 200_000)
+    assert not est.probing and est.stats.padding_failures == 1
+    t = 5.5
+    while not est.start_probe(t, 600_000):
+        t = round(t + 0.25, 2)
+        est.on_remb(t, 150_000)
+        est.update(t, 200_000)
+    assert t - 5.5 >= 2 * PROBE_INTERVAL - 0.25
