@@ -3,7 +3,7 @@
 On this 2-core machine the load generator shares the cores with the server, so "one worker's
 capacity" and "1.5x of it" (issue 19) cannot be shown by adding load until a core is full: the
 generator would run out first.  Instead each worker process gets a fixed share of a core (CFS
-bandwidth control: ``cores`` x 100 ms of CPU per 100 ms), which makes a worker as small as the
+bandwidth control: ``cores`` x 10 ms of CPU per 10 ms), which makes a worker as small as the
 benchmark needs; two workers then get two such shares.  Needs root (CI and this machine run as
 root); the cgroups are removed when the processes have gone.
 """
@@ -18,7 +18,10 @@ from pathlib import Path
 
 V1 = Path("/sys/fs/cgroup/cpu")
 V2 = Path("/sys/fs/cgroup")
-PERIOD_US = 100_000
+# A short period: a process over its quota is stopped for at most 7.5 ms at 0.25 core (10 ms
+# periods), as a slower core would be, not 75 ms at a time (the default 100 ms periods), which
+# reads as loop lag of its own (signaling/ws/join_gate.py measures lag)
+PERIOD_US = 10_000
 
 
 class CpuLimitUnavailable(RuntimeError):

@@ -9,10 +9,12 @@ participant is cheap; so joins wait, established participants never do.
 
 Rules:
 - At most ``max_concurrent`` joins hold a slot at once; while the loop lags more than ``lag_limit_s``
-  only one does, and at most one new join starts per TICK_S (10 a second): the queue still moves,
-  so it always drains, but the loop's time goes to the established participants' packets and
-  consent checks first (a join's slot ends at its welcome and media set-up, while the ICE and DTLS
-  handshakes it then causes still cost the loop: hence a rate, not only a count).
+  no new join starts (hosts and reconnects excepted): the loop's time goes to the established
+  participants' packets and consent checks first.  A lag caused by the joins in flight passes
+  when they are done (their slots are held until their media is up), and the queue moves again; a
+  lag with no join in flight is the worker full with what it carries, and then the queue waits
+  until it is not, or until ``timeout_s`` (`try_again`): admitting "one at a time" there (this
+  gate's first version) kept adding viewers to a worker that could not forward to those it had.
 - How many joins hold a slot follows the loop (a window, TCP's AIMD): it halves, at most every
   ``CUT_EVERY_S``, while the loop lags, and grows by one slot per tick while it keeps up, up to
   ``max_concurrent``.  A slot is held until the participant's media is up (rtc_endpoint.py: its
@@ -169,7 +171,7 @@ class JoinGate:
             self.bypassed_total += 1
             self._admit(ticket)
             return ticket
-        if not self._queue and self.active < self.limit():
+        if not self._queue and not self.lagging() and self.active < self.limit():
             self._admit(ticket)
             return ticket
         if len(self._queue) >= self.max_queue:
@@ -212,12 +214,8 @@ class JoinGate:
         self._pump(tick=False)
 
     def _pump(self, *, tick: bool) -> None:
-        """Admit from the head while slots are free; while the loop lags, one per tick at most."""
-        if not self._queue:
-            return
-        if self.lagging():
-            if tick and self.active < 1:
-                self._admit(self._queue.popleft())
+        """Admit from the head while slots are free; nobody while the loop lags (see the module's text)."""
+        if not self._queue or self.lagging():
             return
         while self._queue and self.active < self.limit():
             self._admit(self._queue.popleft())
