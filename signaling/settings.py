@@ -62,7 +62,8 @@ class Settings:
     ws_rate_abuse_limit: int = 400  # consecutive refused requests before the socket is closed
     # join admission per worker process (signaling/ws/join_gate.py): joins beyond these wait in a queue
     max_concurrent_joins: int = 64  # joins processed at once; the rest wait their turn (join_queued)
-    join_lag_limit_ms: float = 100.0  # event loop lag above which one join at a time is processed
+    join_lag_limit_ms: float = 100.0  # event loop lag above which no new join starts (they wait)
+    join_cpu_limit: float = 0.85  # share of its CPU (a core, or its quota) above which no new join starts
     join_queue_max: int = 2000  # joins waiting beyond this are told try_again at once
     max_rooms: int = 10_000
     rooms_created_by_token: bool = False  # a valid token for an unknown room creates it (else: refused, 4404)
@@ -146,6 +147,8 @@ class Settings:
             raise SettingsError("ws_max_message_bytes: must be at least 1024")
         if self.ws_rate_per_s <= 0 or self.ws_rate_burst < 1:
             raise SettingsError("ws_rate_per_s and ws_rate_burst must be positive")
+        if not 0.1 <= self.join_cpu_limit <= 10.0:
+            raise SettingsError("join_cpu_limit: a share of the CPU a worker may use, 0.1 to 10 (above 1: never)")
         if self.max_concurrent_joins < 1 or self.join_queue_max < 0 or self.join_lag_limit_ms <= 0:
             raise SettingsError("max_concurrent_joins (at least 1), join_queue_max (0 or more) and "
                                 "join_lag_limit_ms (more than 0)")

@@ -34,7 +34,10 @@ def test_settings(**overrides: Any) -> Settings:
     """A test server's settings: the in-memory store unless the test names another (the server_factory
     below gives each server its own SQLite file), never the shared ./data."""
     base: dict[str, Any] = {"dev": True, "api_key": "testkey", "api_secret": "testsecret", "port": free_port(),
-                            "demo_room": False, "ws_heartbeat_s": 20.0, "rtc_udp_port": 0, "store": "memory"}
+                            "demo_room": False, "ws_heartbeat_s": 20.0, "rtc_udp_port": 0, "store": "memory",
+                            # an in-process server shares this process's CPU with the test's clients:
+                            # its share says nothing of the server (join_gate.py); the lag rule stays
+                            "join_cpu_limit": 10.0}
     base.update(overrides)
     return Settings(**base)
 

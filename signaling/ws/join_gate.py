@@ -15,6 +15,9 @@ Rules:
   lag with no join in flight is the worker full with what it carries, and then the queue waits
   until it is not, or until ``timeout_s`` (`try_again`): admitting "one at a time" there (this
   gate's first version) kept adding viewers to a worker that could not forward to those it had.
+- The same while the process uses more than ``cpu_limit`` of the CPU it may use (cpu_load.py:
+  one core, or its container's quota): a worker stops taking new viewers before it is full, not
+  once its loop already lags (too late for those in: a viewer admitted stays).
 - How many joins hold a slot follows the loop (a window, TCP's AIMD): it halves, at most every
   ``CUT_EVERY_S``, while the loop lags, and grows by one slot per tick while it keeps up, up to
   ``max_concurrent``.  A slot is held until the participant's media is up (rtc_endpoint.py: its
@@ -48,6 +51,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from signaling.app_keys import METRICS
+from signaling.ws.cpu_load import CpuLoad
 
 if TYPE_CHECKING:
     from signaling.loop_monitor import LoopMonitor
@@ -102,7 +106,8 @@ class JoinTicket:
 class JoinGate:
     def __init__(self, *, max_concurrent: int = 64, lag_limit_s: float = 0.1, max_queue: int = 2000,
                  timeout_s: float = 60.0, update_interval_s: float = 2.0,
-                 lag_s: Callable[[], float] = lambda: 0.0,
+                 lag_s: Callable[[], float] = lambda: 0.0, cpu_limit: float = math.inf,
+                 cpu: Callable[[], float] = lambda: 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         if max_concurrent < 1 or max_queue < 0 or timeout_s <= 0:
             raise ValueError("max_concurrent >= 1, max_queue >= 0, timeout_s > 0")
@@ -112,6 +117,8 @@ class JoinGate:
         self.timeout_s = timeout_s
         self.update_interval_s = update_interval_s
         self._lag_s = lag_s
+        self.cpu_limit = cpu_limit
+        self._cpu = cpu
         self._clock = clock
         self.active = 0  # tickets holding a slot
         self.window = float(max_concurrent)  # slots the loop keeps up with now (see the module's text)
@@ -131,17 +138,18 @@ class JoinGate:
     def queued(self) -> int:
         return len(self._queue)
 
-    def lagging(self) -> bool:
-        return self._lag_s() > self.lag_limit_s
+    def busy(self) -> bool:
+        """The loop lags, or the process uses more of its CPU than ``cpu_limit`` (cpu_load.py)."""
+        return self._lag_s() > self.lag_limit_s or self._cpu() > self.cpu_limit
 
     def limit(self) -> int:
         """Slots now: the window, or one while the loop lags (the queue keeps moving)."""
-        return 1 if self.lagging() else max(1, int(self.window))
+        return 1 if self.busy() else max(1, int(self.window))
 
     def _adapt(self) -> None:
         """Once a tick while joins wait: halve the window while the loop lags, else grow it by one."""
         now = self._clock()
-        if self.lagging():
+        if self.busy():
             if now - self._cut_at >= CUT_EVERY_S:
                 self.window = max(1.0, self.window / 2)
                 self._cut_at = now
@@ -154,7 +162,7 @@ class JoinGate:
         q = self._from_queue
         if len(q) >= 2 and q[-1] > q[0]:
             return round(position * (q[-1] - q[0]) / (len(q) - 1), 1)
-        per_slot = max(self._hold_s, TICK_S) if self.lagging() else self._hold_s
+        per_slot = max(self._hold_s, TICK_S) if self.busy() else self._hold_s
         return round(math.ceil(position / self.limit()) * per_slot, 1)
 
     def retry_after_s(self) -> float:
@@ -171,7 +179,7 @@ class JoinGate:
             self.bypassed_total += 1
             self._admit(ticket)
             return ticket
-        if not self._queue and not self.lagging() and self.active < self.limit():
+        if not self._queue and not self.busy() and self.active < self.limit():
             self._admit(ticket)
             return ticket
         if len(self._queue) >= self.max_queue:
@@ -215,7 +223,7 @@ class JoinGate:
 
     def _pump(self, *, tick: bool) -> None:
         """Admit from the head while slots are free; nobody while the loop lags (see the module's text)."""
-        if not self._queue or self.lagging():
+        if not self._queue or self.busy():
             return
         while self._queue and self.active < self.limit():
             self._admit(self._queue.popleft())
@@ -255,7 +263,7 @@ class JoinGate:
 
     def gauges(self) -> dict[str, float]:
         return {"join_gate_active": float(self.active), "join_gate_queued": float(len(self._queue)),
-                "join_gate_window": self.window}
+                "join_gate_window": self.window, "cpu_load": self._cpu()}
 
 
 class MonitorLag:
@@ -289,8 +297,10 @@ JOIN_GATE = web.AppKey("join_gate", JoinGate)
 
 def install(app: web.Application, settings: Settings, monitor: LoopMonitor) -> JoinGate:
     """This process's gate from the settings, its lag from the app's loop monitor, its figures on /metrics."""
+    cpu = CpuLoad()
     gate = JoinGate(max_concurrent=settings.max_concurrent_joins, lag_limit_s=settings.join_lag_limit_ms / 1000,
-                    max_queue=settings.join_queue_max, lag_s=MonitorLag(monitor))
+                    max_queue=settings.join_queue_max, lag_s=MonitorLag(monitor),
+                    cpu_limit=settings.join_cpu_limit, cpu=cpu)
     app[JOIN_GATE] = gate
     app[METRICS].add_counters(gate.counters, "urok")
     app[METRICS].add_gauges(gate.gauges, "urok", "joins holding a slot and waiting in this process")

@@ -192,3 +192,15 @@ async def test_monitor_lag_reads_the_loop_monitors_recent_mean() -> None:
 def test_bad_limits_are_refused() -> None:
     with pytest.raises(ValueError):
         JoinGate(max_concurrent=0)
+
+
+async def test_a_worker_over_its_cpu_limit_admits_nobody_new_but_the_teacher() -> None:
+    cpu = Lag()  # the same kind of injected source: a CPU share here
+    gate = JoinGate(max_concurrent=10, cpu_limit=0.85, cpu=cpu)
+    assert gate.enter().admitted
+    cpu.value = 0.9
+    waiting = gate.enter()
+    assert not waiting.admitted and gate.enter(bypass=True).admitted
+    cpu.value = 0.5
+    await asyncio.wait_for(waiting.wait(), 2)
+    await gate.close()
