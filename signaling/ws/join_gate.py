@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from signaling.settings import Settings
 
 TICK_S = 0.1  # how often a non-empty queue re-checks the lag, the timeouts and the updates
+CPU_HYSTERESIS = 0.15  # over cpu_limit, joins start again only below cpu_limit minus this
 CUT_EVERY_S = 0.5  # the window halves at most this often (the lag is a mean over MonitorLag's 0.5 s)
 HOLD_PRIOR_S = 0.05  # a slot's assumed hold time before any was measured (for the first estimates)
 
@@ -119,6 +120,7 @@ class JoinGate:
         self._lag_s = lag_s
         self.cpu_limit = cpu_limit
         self._cpu = cpu
+        self._cpu_full = False
         self._clock = clock
         self.active = 0  # tickets holding a slot
         self.window = float(max_concurrent)  # slots the loop keeps up with now (see the module's text)
@@ -139,8 +141,16 @@ class JoinGate:
         return len(self._queue)
 
     def busy(self) -> bool:
-        """The loop lags, or the process uses more of its CPU than ``cpu_limit`` (cpu_load.py)."""
-        return self._lag_s() > self.lag_limit_s or self._cpu() > self.cpu_limit
+        """The loop lags, or the process uses more of its CPU than ``cpu_limit`` (cpu_load.py) and
+        has not come down below ``cpu_limit - CPU_HYSTERESIS`` since: a full worker's share wavers
+        around its limit, and each dip under it let a few more viewers in (measured on a quarter
+        core: 555 admitted where it was full at ~310)."""
+        cpu = self._cpu()
+        if cpu > self.cpu_limit:
+            self._cpu_full = True
+        elif cpu < self.cpu_limit - CPU_HYSTERESIS:
+            self._cpu_full = False
+        return self._lag_s() > self.lag_limit_s or self._cpu_full
 
     def limit(self) -> int:
         """Slots now: the window, or one while the loop lags (the queue keeps moving)."""

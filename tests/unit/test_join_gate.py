@@ -201,6 +201,9 @@ async def test_a_worker_over_its_cpu_limit_admits_nobody_new_but_the_teacher() -
     cpu.value = 0.9
     waiting = gate.enter()
     assert not waiting.admitted and gate.enter(bypass=True).admitted
+    cpu.value = 0.8  # under the limit, not under it by the hysteresis: still full
+    await asyncio.sleep(0.3)
+    assert not waiting.admitted
     cpu.value = 0.5
     await asyncio.wait_for(waiting.wait(), 2)
     await gate.close()
