@@ -11,6 +11,9 @@ With several workers both are wrong; this subclass changes exactly those points:
     process' start, which may be long before), and they leave as of then if they do not come back;
   * a room no longer served here is written, its lease released and its copy dropped;
   * a deadline ends a room only if this worker can take its lease (one worker ends it, once);
+  * a room nobody serves whose store still has people in it (its worker died and nobody came back)
+    has them leave once it has been without an owner for the reconnect window (``sweep_absent``,
+    under its lease: one worker tells the webhooks and the attendance they left);
   * REST reads of rooms not served here read the database, not a copy kept from earlier.
 """
 
@@ -22,6 +25,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any, Protocol, runtime_checkable
 
+from signaling import events as ev
 from signaling.cluster.node import ClusterNode
 from signaling.errors import ServiceUnavailable
 from signaling.events import NoEvents
@@ -33,6 +37,7 @@ log = logging.getLogger("urok.cluster")
 
 END_CHANNEL = "end_room"  # another worker asks the room's owner to end it
 END_WAIT_S = 5.0
+ABSENT_SWEEP_S = 5.0  # how often a worker looks for rooms left with people in and nobody serving them
 SERVICE_RESTART = 1012  # RFC 6455: the client reconnects (and is relayed to the room's new owner)
 
 
@@ -57,6 +62,8 @@ class ClusterRooms(RoomManager):
         self._opening: dict[str, int] = {}  # rooms being opened (joins at once: how many)
         self._tasks: set[asyncio.Task[None]] = set()
         self._open_locks: dict[str, asyncio.Lock] = {}
+        self._unowned: dict[str, float] = {}  # room id -> when this worker first saw it with people, unserved
+        self._sweeper: asyncio.Task[None] | None = None
 
     def _keep(self, room_id: str) -> bool:
         return room_id in self.live or room_id in self._opening
@@ -138,8 +145,61 @@ class ClusterRooms(RoomManager):
             if claimed:
                 await self._let_go(room_id)
 
+    async def sweep_absent(self) -> int:
+        """Rooms nobody serves whose store still has people in them (their worker died, nobody came
+        back: RoomManager's _leave_absent is off here): once a room has been seen without an owner
+        for ``reconnect_window_s``, its people leave (``not_reconnected``) as of when it was first
+        seen so, under its lease.  Returns how many rooms were swept."""
+        now = self.clock()
+        await self._drop_copies()
+        active: list[Room] = []
+        while True:
+            page, total = await self.store.list_rooms(active_only=True, offset=len(active), limit=500)
+            active += page
+            if not page or len(active) >= total:
+                break
+        unowned: dict[str, float] = {}
+        swept = 0
+        for room in active:
+            rid = room.room_id
+            if self._keep(rid) or not room.present() or await self.node.owner_url(rid) is not None:
+                continue
+            since = unowned[rid] = self._unowned.get(rid, now)
+            if now - since < self.reconnect_window_s:
+                continue
+            async with self.hold(rid) as held:
+                if not held:
+                    continue
+                await self._drop_copies()
+                fresh = await self.store.get_room(rid)
+                if fresh is None or fresh.ended:
+                    continue
+                joined, waited = fresh.leave_absent((), since)
+                for p in joined:
+                    self._emit(fresh, ev.PARTICIPANT_LEFT, {"participant": ev.participant_data(p),
+                                                            "reason": "not_reconnected"})
+                if joined or waited:
+                    await self.store.save_room(fresh)
+                    swept += 1
+                    log.info("room %s: %d people never came back after its worker was lost; they left", rid,
+                             len(joined) + len(waited))
+                del unowned[rid]
+        self._unowned = unowned
+        return swept
+
+    async def _sweeping(self) -> None:
+        while True:
+            await asyncio.sleep(ABSENT_SWEEP_S)
+            try:
+                await self.sweep_absent()
+            except Exception:  # the store or the directory away: the next round
+                log.exception("looking for rooms left with people in and nobody serving them failed")
+
     async def listen(self) -> None:
-        """Take the other workers' requests to end a room served here (``end``)."""
+        """Take the other workers' requests to end a room served here (``end``); start the sweep of
+        rooms left with people in them."""
+        if self._sweeper is None:
+            self._sweeper = asyncio.get_running_loop().create_task(self._sweeping(), name="urok-absent-sweep")
 
         async def end_here(event: dict[str, Any]) -> None:
             room_id = str(event.get("room_id", ""))
@@ -220,6 +280,11 @@ class ClusterRooms(RoomManager):
         task.add_done_callback(self._tasks.discard)
 
     async def shutdown(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
         await super().shutdown()
         for task in list(self._tasks):
             await asyncio.gather(task, return_exceptions=True)

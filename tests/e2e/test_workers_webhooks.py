@@ -287,3 +287,47 @@ async def test_workers_starting_together_send_each_pending_delivery_of_a_crashed
             await second.stop()
         await first.stop()
         await journal.stop()
+
+
+async def test_who_never_comes_back_to_a_room_whose_worker_died_leaves_once(
+        tmp_path: Path, redis_server: RedisServer | None, http: aiohttp.ClientSession) -> None:
+    """kill -9 of the worker serving a lesson without an end time, and nobody comes back: once the
+    room has been without an owner for the reconnect window (3 s here), one worker has its people
+    leave (participant_left, not_reconnected, once each; the store's participants left)."""
+    if redis_server is None:
+        pytest.skip(SKIP_REASON)
+    journal = Receiver()
+    journal.failing = False
+    await journal.start()
+    cluster = Cluster(tmp_path / "data", redis_server.url, UROK_RECONNECT_WINDOW_S="3")
+    clients: list[WsClient] = []
+    try:
+        await cluster.start(http)
+        async with http.post(cluster.base + "/v1/webhooks", headers=ADMIN, json={"url": (
+                f"http://127.0.0.1:{journal.port}/hook"), "events": ["participant_joined", "participant_left"]}) as r:
+            assert r.status == 201, await r.text()
+        room = await new_room(http, cluster.base, "История")
+        for who, role in (("teacher", Role.HOST), ("anna", Role.PARTICIPANT)):
+            c = await connect(http, cluster.private(0), token(room, who, role))
+            clients.append(c)
+            await c.event("welcome")
+        await until(lambda: len(journal.delivered) == 2, 10, lambda: journal.attempts)
+        await asyncio.sleep(0.3)  # the seats written
+        os.kill(cluster.worker_pids()[0], signal.SIGKILL)  # a child of the supervisor this test started
+        for c in clients:
+            await c.close()
+        left = Counter({("participant_left", room, who): 1 for who in ("teacher", "anna")})
+        await until(lambda: journal.told() - Counter({("participant_joined", room, w): 1 for w in ("teacher", "anna")})
+                    == left, 25, lambda: journal.told())
+        reasons = {b["reason"] for b in journal.bodies.values() if b["event"] == "participant_left"}
+        assert reasons == {"not_reconnected"}
+        await asyncio.sleep(6.0)  # another sweep round: nobody leaves twice
+        assert sum(1 for b in journal.bodies.values() if b["event"] == "participant_left") == 2
+        async with http.get(cluster.base + f"/v1/rooms/{room}/participants", headers=ADMIN) as r:
+            listed = await r.json()
+        assert [p for p in listed["participants"] if p["state"] != "left"] == [], listed  # nobody present
+    finally:
+        for c in clients:
+            await c.close()
+        await cluster.stop()
+        await journal.stop()
