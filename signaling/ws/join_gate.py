@@ -19,7 +19,7 @@ Rules:
   one core, or its container's quota): a worker stops taking new viewers before it is full, not
   once its loop already lags (too late for those in: a viewer admitted stays).
 - How many joins hold a slot follows the loop (a window, TCP's AIMD): it halves, at most every
-  ``CUT_EVERY_S``, while the loop lags, and grows by one slot per tick while it keeps up, up to
+  ``CUT_EVERY_S``, while the loop lags, and grows by one slot a second while it keeps up, up to
   ``max_concurrent``.  A slot is held until the participant's media is up (rtc_endpoint.py: its
   subscriber connected, or MEDIA_HOLD_S), because the ICE and DTLS handshakes and the first offer
   are most of a join's cost: on a worker limited to a quarter of a core (benchmarks/webinar.py
@@ -60,6 +60,7 @@ if TYPE_CHECKING:
 TICK_S = 0.1  # how often a non-empty queue re-checks the lag, the timeouts and the updates
 CPU_HYSTERESIS = 0.15  # over cpu_limit, joins start again only below cpu_limit minus this
 CUT_EVERY_S = 0.5  # the window halves at most this often (the lag is a mean over MonitorLag's 0.5 s)
+GROW_EVERY_S = 1.0  # the window grows by one at most this often (cpu_load.py reads the CPU every 1 s)
 HOLD_PRIOR_S = 0.05  # a slot's assumed hold time before any was measured (for the first estimates)
 
 
@@ -125,6 +126,7 @@ class JoinGate:
         self.active = 0  # tickets holding a slot
         self.window = float(max_concurrent)  # slots the loop keeps up with now (see the module's text)
         self._cut_at = -math.inf
+        self._grown_at = -math.inf
         self._queue: collections.deque[JoinTicket] = collections.deque()
         self._ticker: asyncio.Task[None] | None = None
         self._hold_s = HOLD_PRIOR_S  # moving average of how long a slot is held (the estimates)
@@ -163,8 +165,11 @@ class JoinGate:
             if now - self._cut_at >= CUT_EVERY_S:
                 self.window = max(1.0, self.window / 2)
                 self._cut_at = now
-        else:
+        elif now - self._grown_at >= GROW_EVERY_S:
+            # one slot per CPU reading, not per tick: the viewers just admitted show in the share
+            # only a reading later, and each brings its packets for the rest of the lesson
             self.window = min(float(self.max_concurrent), self.window + 1)
+            self._grown_at = now
 
     def estimate_s(self, position: int) -> float:
         """Seconds until the join at ``position`` (1 = next) gets a slot: from the rate at which the
