@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import json
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -23,12 +22,6 @@ from tests.e2e.test_store_restart import TOKENS, Serve, connect, token
 
 pytestmark = pytest.mark.timeout(150)
 LOSS_S = 2.0  # the issue: a killed recording plays up to at most ~2 s before the kill
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def last_packet_s(path: Path) -> tuple[float, int]:

@@ -10,7 +10,6 @@ import contextlib
 import os
 import shutil
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -73,12 +72,6 @@ class SmallDiskServe:
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()  # the process this test started (sh exec'd into urok)
             await self.proc.wait()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.mark.skipif(not namespaces_work(), reason="no mount namespaces here (unshare -r -m) for a small tmpfs")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
@@ -29,12 +29,6 @@ def own_cluster() -> Iterator[PgCluster | None]:
     """A cluster of this module's own: the test stops it."""
     with pg_cluster_running() as cluster:
         yield cluster
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def stored_texts(url: str) -> set[str]:

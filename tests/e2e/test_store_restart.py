@@ -10,7 +10,7 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +86,6 @@ async def database_url(request: pytest.FixtureRequest, pg_cluster: PgCluster | N
     if pg_cluster is None:
         pytest.skip(SKIP_REASON)
     return await pg_cluster.new_database()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def token(room_id: str, identity: str, role: Role = Role.PARTICIPANT) -> str:

@@ -13,7 +13,7 @@ import signal
 import socket
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from aiohttp import web
 from signaling.auth import TokenService
 from signaling.rooms import Role
 from tests.conftest import WsClient
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
+from tests.redis_server import SKIP_REASON, RedisServer
 
 UROK = Path(sys.executable).with_name("urok")
 TOKENS = TokenService("devkey", "devsecret")
@@ -125,18 +125,6 @@ class Cluster:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             await self.proc.wait()
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

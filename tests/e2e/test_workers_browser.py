@@ -10,7 +10,7 @@ import asyncio
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
@@ -22,21 +22,9 @@ from tests.e2e.browser.util import eventually, join, join_url, tile, video_playi
 from tests.e2e.rtc_client import RtcClient
 from tests.e2e.test_workers import Cluster, connect, new_room, token
 from tests.e2e.test_workers_media import free_udp_pair
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
+from tests.redis_server import SKIP_REASON, RedisServer
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(120)]
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 @pytest.fixture

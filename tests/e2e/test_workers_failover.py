@@ -10,7 +10,6 @@ import os
 import random
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,19 +23,7 @@ from signaling.store import schema as t
 from signaling.store.sql_store import driver_url, sqlite_url
 from tests.conftest import WsClient
 from tests.e2e.test_workers import TOKENS, Cluster, connect, new_room, token
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+from tests.redis_server import SKIP_REASON, RedisServer
 
 
 async def chat_written(data_dir: Path, message_id: str) -> None:

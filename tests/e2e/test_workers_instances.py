@@ -12,7 +12,7 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,25 +26,13 @@ from tests.e2e.test_workers import ADMIN, UROK, connect, free_ports, token
 from tests.e2e.test_workers_failover import rejoin
 from tests.pg_cluster import SKIP_REASON as PG_SKIP
 from tests.pg_cluster import PgCluster, pg_cluster_running
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
+from tests.redis_server import SKIP_REASON, RedisServer
 
 
 @pytest.fixture(scope="module")
 def pg_cluster() -> Iterator[PgCluster | None]:
     with pg_cluster_running() as cluster:
         yield cluster
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 class Instance:

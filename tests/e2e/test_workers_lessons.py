@@ -25,8 +25,6 @@ from tests.conftest import WsClient
 from tests.e2e.test_bbb_api import SECRET, signed
 from tests.e2e.test_lessons_api import lesson_body, link_token, start_in
 from tests.e2e.test_workers import ADMIN, Cluster, connect
-from tests.e2e.test_workers import http as http  # the fixtures
-from tests.e2e.test_workers import redis_server as redis_server
 from tests.redis_server import SKIP_REASON, RedisServer
 
 SERVED_BY = "X-Urok-Served-By"

@@ -11,7 +11,6 @@ import re
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -21,19 +20,7 @@ from signaling.rooms import Role
 from tests.e2e.rtc_client import RtcClient, wait_until
 from tests.e2e.test_workers import Cluster, connect, new_room, token
 from tests.e2e.test_workers_failover import rejoin
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+from tests.redis_server import SKIP_REASON, RedisServer
 
 
 def free_udp_pair() -> int:

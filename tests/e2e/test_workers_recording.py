@@ -11,7 +11,6 @@ import json
 import os
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,21 +23,9 @@ from signaling.rooms import Role
 from tests.e2e.rtc_client import RtcClient, wait_until
 from tests.e2e.test_workers import ADMIN, Cluster, connect, free_ports, new_room, token
 from tests.e2e.test_workers_failover import rejoin
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
+from tests.redis_server import SKIP_REASON, RedisServer
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 class Receiver:

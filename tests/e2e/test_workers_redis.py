@@ -6,7 +6,6 @@ whichever worker it reaches, lands in the same room."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -16,19 +15,7 @@ import redis.asyncio as aioredis
 from signaling.rooms import Role
 from tests.conftest import WsClient
 from tests.e2e.test_workers import Cluster, connect, new_room, token
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
+from tests.redis_server import SKIP_REASON, RedisServer
 
 
 async def test_a_lesson_goes_on_through_a_redis_restart(tmp_path: Path, redis_server: RedisServer | None,

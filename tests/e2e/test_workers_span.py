@@ -11,7 +11,6 @@ import os
 import re
 import signal
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import aiohttp
@@ -23,22 +22,10 @@ from tests.e2e.rtc_client import RtcClient, wait_until
 from tests.e2e.test_workers import ADMIN, TOKENS, Cluster, connect, new_room, token
 from tests.e2e.test_workers_failover import rejoin
 from tests.e2e.test_workers_media import free_udp_pair
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
+from tests.redis_server import SKIP_REASON, RedisServer
 
 pytestmark = pytest.mark.timeout(150)
 CANDIDATE_PORT = re.compile(r"^a=candidate:\S+ \d+ udp \d+ \S+ (\d+)", re.M)
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 def ports(sdp: str) -> set[int]:

@@ -15,7 +15,7 @@ import os
 import signal
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from signaling.store.sql_store import driver_url, sqlite_url
 from tests.conftest import WsClient
 from tests.e2e.test_workers import ADMIN, Cluster, connect, free_ports, new_room, token
 from tests.e2e.test_workers_failover import rejoin
-from tests.redis_server import SKIP_REASON, RedisServer, redis_server_running
+from tests.redis_server import SKIP_REASON, RedisServer
 
 
 class Receiver:
@@ -68,18 +68,6 @@ class Receiver:
 
     async def stop(self) -> None:
         await self.runner.cleanup()
-
-
-@pytest.fixture(scope="module")
-def redis_server() -> Iterator[RedisServer | None]:
-    with redis_server_running() as server:
-        yield server
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
-        yield s
 
 
 async def until(pred: Callable[[], bool], timeout: float, what: Callable[[], object]) -> None:
