@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import sys
@@ -41,13 +42,24 @@ def _ports_free(first: int, count: int) -> bool:
     return True
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = (int(x) for x in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
 def free_ports(count: int) -> int:
-    """A port with the next ``count - 1`` free too (the public port, then each worker's private one)."""
-    for _ in range(200):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port + count < 65000 and _ports_free(port, count):
+    """A port with the next ``count - 1`` free too (the public port, then each worker's private one),
+    below the kernel's ephemeral range: a run taken from it (bind to port 0) was found taken again
+    before the server bound its private port (an outgoing connection of another test got it:
+    "address already in use" in CI)."""
+    low, _ = _ephemeral_range()
+    top = max(10_000 + count, low - count)
+    for _ in range(400):
+        port = random.randrange(10_000, top)
+        if _ports_free(port, count):
             return port
     raise AssertionError("no run of free ports")
 
