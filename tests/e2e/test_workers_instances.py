@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import time
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from tests.conftest import WsClient
 from tests.e2e.rtc_client import RtcClient, wait_until
 from tests.e2e.test_workers import ADMIN, UROK, connect, free_ports, token
 from tests.e2e.test_workers_failover import rejoin
+from tests.e2e.test_workers_media import candidate_ports
 from tests.pg_cluster import SKIP_REASON as PG_SKIP
 from tests.pg_cluster import PgCluster, pg_cluster_running
 from tests.redis_server import SKIP_REASON, RedisServer
@@ -169,7 +169,3 @@ async def test_one_room_spans_two_instances_over_an_srtp_pipe(
             await c.close()
         await a.kill9()
         await b.kill9()
-
-
-def candidate_ports(sdp: str) -> set[int]:
-    return {int(p) for p in re.findall(r"^a=candidate:\S+ \d+ udp \d+ \S+ (\d+)", sdp, re.M)}

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import re
 import signal
 import time
 from pathlib import Path
@@ -21,15 +20,10 @@ from signaling.rooms import Role
 from tests.e2e.rtc_client import RtcClient, wait_until
 from tests.e2e.test_workers import ADMIN, TOKENS, Cluster, connect, new_room, token
 from tests.e2e.test_workers_failover import rejoin
-from tests.e2e.test_workers_media import free_udp_pair
+from tests.e2e.test_workers_media import candidate_ports, free_udp_pair
 from tests.redis_server import SKIP_REASON, RedisServer
 
 pytestmark = pytest.mark.timeout(150)
-CANDIDATE_PORT = re.compile(r"^a=candidate:\S+ \d+ udp \d+ \S+ (\d+)", re.M)
-
-
-def ports(sdp: str) -> set[int]:
-    return {int(p) for p in CANDIDATE_PORT.findall(sdp)}
 
 
 def last_offer(client: RtcClient) -> str:
@@ -64,7 +58,7 @@ async def test_a_room_spans_two_workers(tmp_path: Path, redis_server: RedisServe
         owner = (await cluster.rooms_by_worker(http)).index(1)
         edge = 1 - owner
         answer = await teacher.publish(video=True, audio=True)
-        assert ports(answer["sdp"]) == {udp + owner}
+        assert candidate_ports(answer["sdp"]) == {udp + owner}
         students = []
         for name in ("anna", "boris"):
             c = RtcClient(await connect(http, cluster.private(edge), token(room, name)))
@@ -75,11 +69,11 @@ async def test_a_room_spans_two_workers(tmp_path: Path, redis_server: RedisServe
         for c in students:
             assert await wait_until(lambda c=c: c.frames("video") >= 20 and c.frames("audio") >= 20, 40), (
                 c.frames("video"), c.frames("audio"))
-            assert ports(last_offer(c)) == {udp + edge}  # what they receive leaves from the edge
+            assert candidate_ports(last_offer(c)) == {udp + edge}  # what they receive leaves from the edge
         # anna publishes (to the owner, where the room's tracks are): the teacher (owner) and boris
         # (edge, over the pipe) both hear her
         anna_answer = await anna.publish(video=False, audio=True)
-        assert ports(anna_answer["sdp"]) == {udp + owner}
+        assert candidate_ports(anna_answer["sdp"]) == {udp + owner}
         assert await wait_until(lambda: teacher.frames("audio") >= 20 and boris.frames("audio") >= 40, 30), (
             teacher.frames("audio"), boris.frames("audio"))
         # the owner's REST sees one room with three people whichever worker answers
@@ -131,7 +125,7 @@ async def test_a_student_is_back_after_kill_9_of_the_edge(tmp_path: Path, redis_
         clients.append(anna)
         await anna.ws.event("welcome")
         assert await wait_until(lambda: anna.frames("video") >= 10, 40), anna.frames("video")
-        assert ports(last_offer(anna)) == {udp + edge}
+        assert candidate_ports(last_offer(anna)) == {udp + edge}
         os.kill(cluster.worker_pids()[edge], signal.SIGKILL)  # a child of the supervisor this test started
         killed_at = time.monotonic()
         failed = await anna.ws.event("media_failed", timeout=15)
@@ -144,7 +138,7 @@ async def test_a_student_is_back_after_kill_9_of_the_edge(tmp_path: Path, redis_
         clients.append(anna)
         assert await wait_until(lambda: anna.frames("video") >= 10, 20), anna.frames("video")
         print(f"kill -9 of the edge -> video again after {time.monotonic() - killed_at:.2f} s")
-        assert ports(last_offer(anna)) == {udp + owner}  # the edge is gone: served by the owner
+        assert candidate_ports(last_offer(anna)) == {udp + owner}  # the edge is gone: served by the owner
         assert teacher.ws.closed.is_set() is False  # the teacher's lesson went on throughout
     finally:
         for c in clients:
