@@ -107,9 +107,9 @@ class SpanPlacer:
         return min(others, key=load, default=None)
 
     def _link_closed(self, link: EdgeLink) -> None:
-        for key, known in list(self.links.items()):
-            if known is link:
-                del self.links[key]
+        key = (link.router.id, link.worker_id)
+        if self.links.get(key) is link:
+            del self.links[key]
 
     def close(self) -> None:
         for link in list(self.links.values()):
