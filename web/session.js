@@ -51,6 +51,7 @@ function finalPublishError(code) {
 }
 const SHARE_SOURCES = new Set(["screen", "screen_audio"]);
 const SPEAKING = 0.04; // getStats audioLevel (0..1, linear) above which a participant speaks
+const SPEAKING_HOLD_MS = 1500; // a speaker stays highlighted this long after the last loud poll
 
 export class Session extends EventTarget {
   /**
@@ -902,30 +903,49 @@ export class Session extends EventTarget {
   }
 
   // ---- audio levels -------------------------------------------------------------------------------
+  // A poll every 500 ms samples `audioLevel`, which is the level of the last few frames only: short
+  // syllables (or Chromium's fake-device beep) fall between polls. The level over the whole interval
+  // comes from the energy counters (https://w3c.github.io/webrtc-stats/#dom-rtcaudiosourcestats-totalaudioenergy):
+  // RMS = sqrt(delta totalAudioEnergy / delta totalSamplesDuration). A participant then stays
+  // "speaking" for SPEAKING_HOLD_MS after the last loud interval, so tiles do not flicker per word.
+  _level(key, r) {
+    let level = typeof r.audioLevel === "number" ? r.audioLevel : 0;
+    if (typeof r.totalAudioEnergy === "number" && typeof r.totalSamplesDuration === "number") {
+      const prev = this._energy.get(key);
+      this._energy.set(key, [r.totalAudioEnergy, r.totalSamplesDuration]);
+      const dt = prev ? r.totalSamplesDuration - prev[1] : 0;
+      if (dt > 0) level = Math.max(level, Math.sqrt(Math.max(0, r.totalAudioEnergy - prev[0]) / dt));
+    }
+    return level;
+  }
+
   async _pollLevels() {
     const levels = new Map();
+    this._energy = this._energy || new Map();
+    this._loudAt = this._loudAt || new Map();
+    const raise = (pid, level) => levels.set(pid, Math.max(levels.get(pid) || 0, level));
     const pub = this.pub;
     if (pub && this.me && this.local.micOn && this.local.audio) {
       try {
         (await pub.getStats()).forEach((r) => {
-          if (r.type === "media-source" && r.kind === "audio" && typeof r.audioLevel === "number") {
-            levels.set(this.me, Math.max(levels.get(this.me) || 0, r.audioLevel));
-          }
+          if (r.type === "media-source" && r.kind === "audio") raise(this.me, this._level(`src:${r.id}`, r));
         });
       } catch {}
     }
     const sub = this.sub;
     if (sub && this.midInfo) {
       try {
-        const stats = await sub.getStats();
-        stats.forEach((r) => {
-          if (r.type !== "inbound-rtp" || r.kind !== "audio" || typeof r.audioLevel !== "number") return;
+        (await sub.getStats()).forEach((r) => {
+          if (r.type !== "inbound-rtp" || r.kind !== "audio") return;
           const info = r.mid != null ? this.midInfo.get(String(r.mid)) : null;
-          if (info) levels.set(info.participant_id, Math.max(levels.get(info.participant_id) || 0, r.audioLevel));
+          if (info) raise(info.participant_id, this._level(`in:${r.id}`, r));
         });
       } catch {}
     }
-    const fresh = this.serverSpeakers && performance.now() - this.serverSpeakersAt < 3000;
+    const now = performance.now();
+    for (const [pid, level] of levels) if (level > SPEAKING) this._loudAt.set(pid, now);
+    for (const [pid, at] of this._loudAt) if (now - at > SPEAKING_HOLD_MS || !levels.has(pid)) this._loudAt.delete(pid);
+    const fresh = this.serverSpeakers && now - this.serverSpeakersAt < 3000;
     let best = fresh ? this.activeSpeaker : null;
     if (!best) {
       let max = SPEAKING;
@@ -933,7 +953,7 @@ export class Session extends EventTarget {
     }
     this.levels = levels;
     if (best) this.activeSpeaker = best;
-    this.speaking = new Set([...levels].filter(([, l]) => l > SPEAKING).map(([pid]) => pid));
+    this.speaking = new Set(this._loudAt.keys());
     if (fresh) for (const pid of this.serverSpeakers) this.speaking.add(pid);
     this._emit("levels", levels);
   }
