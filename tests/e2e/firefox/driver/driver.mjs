@@ -80,11 +80,20 @@ async function handle(msg) {
       await page.waitForFunction(script(msg.expr, msg.arg), { timeout: msg.timeout ?? 15_000, polling: 100 });
       return null;
     case "close":
-      await browser.close();
+      await quit();
       process.exit(0);
     default:
       throw new Error(`unknown op ${msg.op}`);
   }
+}
+
+// A clean Firefox shutdown takes ~5 s (it writes the session and the profile, which the test
+// throws away): a second of it, then the process is killed (its content processes follow their
+// parent). Measured: 3.5-5.3 s per test in teardown before.
+async function quit() {
+  const child = browser.process();
+  await Promise.race([browser.close().catch(() => {}), new Promise((r) => setTimeout(r, 1000))]);
+  if (child && child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
 }
 
 send({ event: "ready", version: await browser.version() });
@@ -96,4 +105,4 @@ rl.on("line", (line) => {
     (e) => send({ id: msg.id, ok: false, error: String(e && e.stack ? e.stack : e) }),
   );
 });
-rl.on("close", () => browser.close().finally(() => process.exit(0)));
+rl.on("close", () => quit().finally(() => process.exit(0)));
