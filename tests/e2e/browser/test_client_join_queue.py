@@ -51,6 +51,9 @@ async def test_a_queued_page_says_so_and_a_refused_one_comes_back(
     await holder.event("welcome")  # its slot is held until `go`
 
     queued = await browsers.page()
+    # the page's clock is Playwright's: it runs at real speed, and the test moves it past the page's
+    # timers below instead of waiting them out
+    await queued.clock.install()
     await queued.goto(join_url(srv.base, room, srv.token(room, "pupil", name="Пётр Сидоров")))
     await prejoin_ready(queued)
     await queued.click("#join")
@@ -65,7 +68,12 @@ async def test_a_queued_page_says_so_and_a_refused_one_comes_back(
     await refused.wait_for_function("() => window.urok.session && window.urok.session.lastError"
                                     " && window.urok.session.lastError.code === 'try_again'")
     # past the page's first ping (10 s) and its timeout (6 s): a queued page sends none, keeps its place
-    await asyncio.sleep(17.0)
+    # (a ping sent at the first jump would time out at the second and reconnect; the real pauses let
+    # the page and the socket act between the jumps)
+    await queued.clock.fast_forward(11_000)
+    await asyncio.sleep(1.0)
+    await queued.clock.fast_forward(7_000)
+    await asyncio.sleep(1.0)
     assert await queued.evaluate("window.urok.session.status") == "queued"
 
     go.set()
