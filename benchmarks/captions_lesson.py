@@ -5,15 +5,21 @@ with ``transcription_workers`` / ``transcription_max_speakers`` from the config)
 captions, and N aiortc participants who each publish a microphone: Korean espeak-ng speech
 (tests/speech_audio.py) with pauses, looped, Opus-encoded **once** before the run and sent as
 prepared packets (each participant starts at another point of the loop).  ``loud`` of them speak
-18 dB louder than the others (``quiet_db``).  With ``forward`` every participant receives everybody
-(counted before SRTP, nothing decrypted: :class:`benchmarks.breakouts.Student`); without, they only
-publish and the host alone receives (the small form the test uses).
+18 dB louder than the others (``quiet_db``).  With ``forward`` every participant receives everybody:
+30 participants receive ~43,500 packets a second, more than aiortc's receive path (or a Python
+datagram handler) reads in one process on a small machine, so each participant's subscriber socket
+is read in C once its ICE and DTLS are up, as the webinar viewers do
+(:class:`benchmarks.webinar.BatchDrainer`, ``benchmarks._rxbatch``: recvmmsg, SRTP packets counted
+per SSRC from their clear header, nothing decrypted; STUN, DTLS and SRTCP handed back to aioice and
+aiortc).  The host counts in Python before SRTP (:class:`benchmarks.breakouts.Student`).  Without
+``forward`` the participants only publish and the host alone receives (the small form the test uses).
 
 What comes out (a dict): who was captioned after ``settle_s`` (the loudest should be), the pool's
 counters from /metrics (phrases, dropped_phrases, evicted_phrases, dropped_chunks, speaking at
 most), the server's RSS (its process and the recogniser processes) sampled each second, the delay
 from a phrase's end of voice to its final caption, the recognisers' RTF, the forwarding loss
-(packets the receivers got against what the publishers sent) and the time a chat message took.
+(packets the receivers got against what the publishers sent and against what the server says it
+sent, kernel UDP receive-buffer drops) and the time a chat message took.
 Used by ``python -m benchmarks.captions --lesson N`` and tests/e2e/test_captions_load.py.
 """
 
@@ -22,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 import statistics
 import time
 from collections.abc import Iterator
@@ -44,6 +51,7 @@ from benchmarks.forwarding import (
     sample_tree,
     udp_receive_drops,
 )
+from benchmarks.webinar import BatchDrainer, Viewer, ViewerCounter, tolerant_consent
 from media.opus_codec import OpusEncoder
 from tests.speech_audio import STUDENT, TEACHER, speech48k
 
@@ -107,14 +115,35 @@ class Listener(Student):
             self.chat.append((time.monotonic(), m))
 
 
-class Talker(Student):
-    """A participant with its microphone on; it receives the others only with ``forward``."""
+RCVBUF = 1 << 20  # each receiving socket: ~0.7 s of a 30-person mesh if the generator stalls
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, forward: bool) -> None:
+
+class Talker(Viewer):
+    """A participant with its microphone on; it receives the others only with ``forward``: its
+    subscriber socket read and counted in C by ``batch`` once the connection is up (until then,
+    and where the take-over fails (``tap_error``), counted in Python: :class:`Viewer`)."""
+
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, *, forward: bool, batch: BatchDrainer | None) -> None:
         self.forward = forward
         self.track: PacketTrack | None = None
         self.shift = 0  # packets: where in the loop it starts
-        super().__init__(ws)
+        super().__init__(ws, counter=ViewerCounter(), count="batch", batch=batch)
+
+    def _batch_take_over(self) -> bool:
+        # a larger receive buffer first (the same socket the drainer reads through its dup): a
+        # generator stall of a few hundred ms then costs no datagram
+        with contextlib.suppress(AttributeError, OSError):
+            for dtls, _profile, _tag in self._secured_transports():
+                for pair in dtls.transport._connection._nominated.values():
+                    sock = pair.protocol.transport.get_extra_info("socket")
+                    if sock is not None and sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) < RCVBUF:
+                        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        return super()._batch_take_over()
+
+    @property
+    def packets(self) -> int:
+        """RTP packets received so far (call the drainer's ``sync_all`` first)."""
+        return self.vcounter.rtp
 
     async def _answer_offers(self) -> None:
         if self.forward:
@@ -174,8 +203,11 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
     talkers: list[Talker] = []
     host: Listener | None = None
     out: dict[str, Any] = {"config": asdict(cfg), "load_average": round(os.getloadavg()[0], 2)}
+    # with forward, the participants' subscriber sockets are read in C (ImportError: _rxbatch unbuilt)
+    batch = BatchDrainer() if cfg.forward else None
     try:
-        with loopback_ice():
+        # consent checks as tolerant as a browser's (7.5 s): a generator stall must not end a connection
+        with loopback_ice(), tolerant_consent():
             async with aiohttp.ClientSession() as http:
                 admin = admin_token()
                 auth = {"Authorization": f"Bearer {admin}"}
@@ -186,7 +218,7 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                     token = await rest.token(room, identity, role)
                     ws = await http.ws_connect(server.base.replace("http", "ws", 1) + f"/v1/rtc?token={token}",
                                                heartbeat=None, max_msg_size=0)
-                    p = Listener(ws) if role == "host" else Talker(ws, forward=forward)
+                    p = Listener(ws) if role == "host" else Talker(ws, forward=forward, batch=batch)
                     await p.wait(p.joined.is_set, cfg.timeout, "welcome")
                     return p
 
@@ -206,6 +238,10 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                 n = cfg.participants
                 await wait_for(lambda: len(host.active(time.monotonic(), audio_only=True)) >= n, cfg.timeout,
                                f"the host receiving {n} microphones", step=0.1)
+                if batch is not None:  # every subscriber socket read by the drainer (or counted in Python)
+                    await wait_for(lambda: all(t.batch_slot >= 0 or t.tap_error for t in talkers), cfg.timeout,
+                                   "every participant's subscriber connection up", step=0.1)
+                    out["tap_errors"] = sorted({t.tap_error for t in talkers if t.tap_error})
                 out["join_publish_s"] = round(time.monotonic() - began, 1)
                 index = {t.participant_id: i for i, t in enumerate(talkers)}
 
@@ -221,8 +257,16 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                 rss_each: list[list[int]] = []  # each process of the tree (the server first), kB
                 speaking_max = 0.0
                 backlog: list[float] = []  # chunks waiting for the recognisers, each second
-                receivers: list[Student] = [host, *(talkers if cfg.forward else [])]
-                window: dict[str, tuple[int, int]] = {}
+                window: dict[str, tuple[int, int, int]] = {}  # sent, got by the host, got by the participants
+
+                def counts() -> tuple[int, int, int]:
+                    assert host is not None
+                    if batch is not None:
+                        batch.sync_all()
+                    got = sum(t.packets for t in talkers) if cfg.forward else 0
+                    return sum(t.sent_rtp for t in talkers), host.packets, got
+
+                gen0 = os.times()
                 media: dict[str, dict[str, float]] = {}
                 udp0 = udp_receive_drops()
                 while time.monotonic() - started < cfg.seconds:
@@ -234,9 +278,16 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                     speaking_max = max(speaking_max, now.get("speaking", 0.0))
                     backlog.append(now.get("backlog_chunks", 0.0))
                     if "a" not in window and time.monotonic() - started >= cfg.settle_s:
-                        window["a"] = (sum(t.sent_rtp for t in talkers), sum(x.packets for x in receivers))
+                        window["a"] = counts()
                         media["a"] = now
-                window["b"] = (sum(t.sent_rtp for t in talkers), sum(x.packets for x in receivers))
+                window["b"] = counts()
+                gen1 = os.times()
+                out["generator_cpu_per_s"] = round((gen1.user + gen1.system - gen0.user - gen0.system)
+                                                   / max(1e-9, time.monotonic() - started), 2)
+                out["generator_rss_mb"] = round(_status_value(os.getpid(), "VmRSS") / 1024, 1)
+                if batch is not None:
+                    out["drainer_forward_errors"] = batch.forward_errors
+                    out["connections_lost"] = sum(1 for t in talkers if t.lost_at)
                 out["kernel_udp_drops"] = udp_receive_drops() - udp0  # the server's and the participants' sockets
                 after = media["b"] = await _metrics(http, server.base, auth)
                 cpu = (cpu0, sample_tree(server.pid).cpu_s, time.monotonic() - started)  # with the recognisers
@@ -252,6 +303,8 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
         for p in [*talkers, *([host] if host is not None else [])]:
             with contextlib.suppress(Exception):
                 await p.close()
+        if batch is not None:
+            batch.close()
         server.stop()
 
     assert host is not None
@@ -276,17 +329,29 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
     counters = {k: after.get(k, 0.0) - before.get(k, 0.0) for k in
                 ("phrases", "dropped_phrases", "evicted_phrases", "dropped_chunks", "finals", "partials",
                  "busy_seconds", "audio_seconds")}
-    sent_packets = window["b"][0] - window.get("a", window["b"])[0]
-    got_packets = window["b"][1] - window.get("a", window["b"])[1]
+    a = window.get("a", window["b"])
+    sent_packets = window["b"][0] - a[0]
+    host_got = window["b"][1] - a[1]
+    talkers_got = window["b"][2] - a[2]
+    got_packets = host_got + talkers_got
     # each packet is due at the host and, with forward, at every other talker
     fanout = n if cfg.forward else 1
     expected = sent_packets * fanout
+    span = max(1e-9, cfg.seconds - cfg.settle_s)
     if "a" in media:
         rtp_in = media["b"].get("rtp_in", 0.0) - media["a"].get("rtp_in", 0.0)
         rtp_out = media["b"].get("rtp_out", 0.0) - media["a"].get("rtp_out", 0.0)
-        out["server_rtp_in_pps"] = round(rtp_in / max(1e-9, cfg.seconds - cfg.settle_s), 1)
+        out["server_rtp_in_pps"] = round(rtp_in / span, 1)
+        out["server_rtp_out_pps"] = round(rtp_out / span, 1)
         out["server_forwarded_ratio"] = round(rtp_out / (rtp_in * fanout), 4) if rtp_in else None
         out["server_rtp_dropped"] = media["b"].get("rtp_dropped", 0.0) - media["a"].get("rtp_dropped", 0.0)
+        # what the receivers read of what the server says it sent (the rest: lost on the way, the
+        # kernel's drops at full receive buffers)
+        out["received_of_server_sent"] = round(got_packets / rtp_out, 4) if rtp_out else None
+    out["host_loss"] = round(1 - host_got / sent_packets, 4) if sent_packets else None
+    if cfg.forward:
+        due = sent_packets * (n - 1)
+        out["participants_loss"] = round(1 - talkers_got / due, 4) if due else None
     out.update({
         "captioned_after_settle": sorted({index[m["participant_id"]] for _, m in late}),
         "loud": list(range(cfg.loud)),
@@ -308,7 +373,7 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
         # at the receivers: what the server sent and what this process could read (with --lesson 30
         # and forward, the participants' own loop is the limit on a small machine: kernel_udp_drops)
         "forward_loss": round(1 - got_packets / expected, 4) if expected else None,
-        "forwarded_pps": round(got_packets / max(1e-9, cfg.seconds - cfg.settle_s), 1),
+        "forwarded_pps": round(got_packets / span, 1),
         "server_cpu_per_s": round((cpu[1] - cpu[0]) / max(1e-9, cpu[2]), 2),
     })
     out["partial_gap_median_s"] = _partial_gap(late)
