@@ -88,6 +88,17 @@ async def pending_rows(data_dir: Path) -> int:
         await engine.dispose()
 
 
+async def pending_claims(data_dir: Path) -> list[str | None]:
+    """Who holds each pending delivery (its claimed_by)."""
+    engine = create_async_engine(driver_url(sqlite_url(data_dir)))
+    try:
+        async with engine.connect() as conn:
+            d = t.webhook_deliveries
+            return [r[0] for r in await conn.execute(sa.select(d.c.claimed_by).where(d.c.state == "pending"))]
+    finally:
+        await engine.dispose()
+
+
 async def test_kill_9_of_a_worker_with_failing_deliveries_every_delivery_arrives_once(
         tmp_path: Path, redis_server: RedisServer | None, http: aiohttp.ClientSession) -> None:
     if redis_server is None:
@@ -134,7 +145,14 @@ async def test_kill_9_of_a_worker_with_failing_deliveries_every_delivery_arrives
             c, welcome = await rejoin(http, cluster.base, toks[victim, who], killed_at + 20)
             clients.append(c)
             assert welcome["participant_id"] == seats[victim, who]  # the same seat: no second join
-        await asyncio.sleep(2.0)  # still failing while the room and the dead worker's deliveries move
+        # still failing while the room and the dead worker's deliveries move: the room has moved (the
+        # rejoins above); the worker started again took its predecessor's rows as it started (before
+        # it answers), and one of them fails once more from there
+        await cluster.wait_ready(http, timeout=60)
+        tried = Counter(journal.attempts)
+        await until(lambda: any(n > tried[d] for d, n in journal.attempts.items()
+                                if journal.bodies[d]["room"]["room_id"] == victim), 20,
+                    lambda: f"a delivery of the lost worker's room tried again: {journal.attempts}")
         journal.failing = False
 
         expected: Counter[tuple[str, str, str | None]] = Counter({("room_started", room, None): 1 for room in rooms})
@@ -146,7 +164,9 @@ async def test_kill_9_of_a_worker_with_failing_deliveries_every_delivery_arrives
         await until(lambda: set(journal.delivered) == set(journal.attempts), 40, lambda: journal.attempts)
         print(f"kill -9 -> every delivery arrived {time.monotonic() - killed_at:.1f} s later; "
               f"{sum(journal.attempts.values())} attempts of {len(journal.attempts)} deliveries")
-        await asyncio.sleep(3.0)  # a second sending of any of them would come by now (1 s back-off)
+        # a second sending of any of them would come by now: 1 s attempts, 1 s back-off cap, and no
+        # claim changes hands here (the dead worker's went to its successor at its start)
+        await asyncio.sleep(2.0)
         twice = {d: n for d, n in journal.delivered.items() if n > 1}
         assert not twice, f"delivered twice: {[(journal.bodies[d]['event'], n) for d, n in twice.items()]}"
         assert journal.told() == expected
@@ -193,7 +213,19 @@ async def test_a_worker_stopped_past_its_leases_sends_nothing_for_the_room_or_th
         for who in toks:  # their pages gave up on the silent socket and reconnect
             c, _ = await rejoin(http, cluster.private(1), toks[who], stopped_at + 15)
             clients.append(c)
-        await asyncio.sleep(max(0.0, stopped_at + 7.0 - time.monotonic()))  # past the 5 s claims
+        # past the 5 s claims: no pending delivery is still claimed by the stopped worker (worker 1's
+        # claim round, every 1.25 s, took them over)
+        lost = f"/{stopped}"
+        holders: list[str | None] = []
+
+        async def taken_over() -> bool:
+            holders[:] = await pending_claims(cluster.data_dir)
+            return bool(holders) and not any(h is None or h.endswith(lost) for h in holders)
+
+        deadline = stopped_at + 20
+        while not await taken_over():
+            assert time.monotonic() < deadline, f"the stopped worker's claims not taken over: {holders}"
+            await asyncio.sleep(0.2)
         await until(lambda: journal.attempts.total() > 3, 10, lambda: "worker 1 took the deliveries over")
         journal.failing = False  # a delivery worker 0 lost that it still sent would arrive twice
         os.kill(stopped, signal.SIGCONT)
