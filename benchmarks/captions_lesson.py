@@ -186,6 +186,37 @@ async def _metrics(http: aiohttp.ClientSession, base: str, headers: dict[str, st
     return out
 
 
+def _socket_inodes(pids: list[int]) -> set[int]:
+    """The inodes of the sockets the processes ``pids`` hold open."""
+    out: set[int] = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                with contextlib.suppress(OSError):
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                    if target.startswith("socket:["):
+                        out.add(int(target[8:-1]))
+    return out
+
+
+def udp_drops_by_inode() -> dict[int, int]:
+    """Each UDP socket's count of datagrams the kernel dropped (full receive buffer), by inode: the
+    machine-wide RcvbufErrors split into the server's sockets and the generator's."""
+    out: dict[int, int] = {}
+    for path in ("/proc/net/udp", "/proc/net/udp6"):
+        with contextlib.suppress(OSError), open(path) as f:
+            next(f, None)
+            for line in f:
+                cols = line.split()
+                if len(cols) >= 13:
+                    out[int(cols[9])] = int(cols[12])
+    return out
+
+
+def _drops_of(before: dict[int, int], after: dict[int, int], inodes: set[int]) -> int:
+    return sum(after.get(i, 0) - before.get(i, 0) for i in inodes if i in after)
+
+
 def _pct(xs: list[float], q: float) -> float | None:
     if not xs:
         return None
@@ -267,6 +298,7 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                     return sum(t.sent_rtp for t in talkers), host.packets, got
 
                 gen0 = os.times()
+                drops0: dict[int, int] = {}
                 media: dict[str, dict[str, float]] = {}
                 udp0 = udp_receive_drops()
                 while time.monotonic() - started < cfg.seconds:
@@ -280,7 +312,13 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                     if "a" not in window and time.monotonic() - started >= cfg.settle_s:
                         window["a"] = counts()
                         media["a"] = now
+                        drops0 = udp_drops_by_inode()
                 window["b"] = counts()
+                if drops0:  # after the settle: the kernel's drops at the server's and at our sockets
+                    drops1 = udp_drops_by_inode()
+                    mine, theirs = _socket_inodes([os.getpid()]), _socket_inodes(process_tree(server.pid))
+                    out["udp_drops_server_sockets"] = _drops_of(drops0, drops1, theirs)
+                    out["udp_drops_generator_sockets"] = _drops_of(drops0, drops1, mine)
                 gen1 = os.times()
                 out["generator_cpu_per_s"] = round((gen1.user + gen1.system - gen0.user - gen0.system)
                                                    / max(1e-9, time.monotonic() - started), 2)
@@ -348,6 +386,8 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
         # what the receivers read of what the server says it sent (the rest: lost on the way, the
         # kernel's drops at full receive buffers)
         out["received_of_server_sent"] = round(got_packets / rtp_out, 4) if rtp_out else None
+        # what the server read of what the publishers sent (the rest: the kernel's drops at its socket)
+        out["server_in_loss"] = round(1 - rtp_in / sent_packets, 4) if sent_packets else None
     out["host_loss"] = round(1 - host_got / sent_packets, 4) if sent_packets else None
     if cfg.forward:
         due = sent_packets * (n - 1)
