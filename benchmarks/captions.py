@@ -19,9 +19,10 @@ benchmarks/noise_suppression.py).
 
 ``--lesson N`` (benchmarks/captions_lesson.py): the same machine forwards an N-participant lesson
 while it captions: a real server subprocess, N aiortc participants publishing pre-encoded Opus
-speech (``--loud`` of them 18 dB louder than the rest), each receiving everyone (``--no-forward``:
-they publish only), captions on; what was captioned, dropped, the latency, the RTF, the server's
-memory and the forwarding loss.
+speech (``--loud`` of them 18 dB louder than the rest), each receiving everyone, its subscriber
+socket read and counted in C (``--no-forward``: they publish only), captions on; what was captioned,
+dropped, the latency, the RTF, the server's memory, what the receivers read against what the server
+says it sent, and the kernel's UDP drops at the server's sockets and at the generator's.
 """
 
 from __future__ import annotations

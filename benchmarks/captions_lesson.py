@@ -326,7 +326,7 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
                 if batch is not None:
                     out["drainer_forward_errors"] = batch.forward_errors
                     out["connections_lost"] = sum(1 for t in talkers if t.lost_at)
-                out["kernel_udp_drops"] = udp_receive_drops() - udp0  # the server's and the participants' sockets
+                out["kernel_udp_drops"] = udp_receive_drops() - udp0  # whole run, every socket of the machine
                 after = media["b"] = await _metrics(http, server.base, auth)
                 cpu = (cpu0, sample_tree(server.pid).cpu_s, time.monotonic() - started)  # with the recognisers
 
@@ -410,8 +410,9 @@ async def run_lesson(cfg: LessonConfig) -> dict[str, Any]:
         "rss_server_mb": [round(x[0] / 1024, 1) for x in rss_each],
         "rss_children_mb": [round(sum(x[1:]) / 1024, 1) for x in rss_each],
         "rss_growth_mb": round((max(rss[len(rss) // 2:]) - rss[len(rss) // 4]) / 1024, 1) if len(rss) >= 4 else None,
-        # at the receivers: what the server sent and what this process could read (with --lesson 30
-        # and forward, the participants' own loop is the limit on a small machine: kernel_udp_drops)
+        # at the receivers (the host and, with forward, every participant) against what the
+        # publishers sent: the server's inbound loss and the receivers' together (a packet sent
+        # just before a window's edge and read after it counts on the other side: a few 1e-4)
         "forward_loss": round(1 - got_packets / expected, 4) if expected else None,
         "forwarded_pps": round(got_packets / span, 1),
         "server_cpu_per_s": round((cpu[1] - cpu[0]) / max(1e-9, cpu[2]), 2),
