@@ -288,7 +288,9 @@ async def test_reactions_lockdown_allow_unmute_and_end(server: Any, browsers: Br
 
 
 async def test_room_ending_banner(server: Any, browsers: Browsers) -> None:
-    server.app[ROOMS].minute_s = 2.0  # a lesson minute lasts 2 s: the 5-minute warning comes 2 s after the start
+    # a lesson minute lasts 1 s: the 5-minute warning comes 1 s after the start (the first join), the
+    # end 5 s after it
+    server.app[ROOMS].minute_s = 1.0
     room = await server.create_room(guest_policy="ALWAYS_ACCEPT", duration_minutes=6)
     page = await browsers.page()
     await join(page, join_url(server.base, room, server.token(room, "pupil", name="Ученик")), camera=False,
