@@ -27,6 +27,7 @@ from tests.e2e.test_workers_failover import rejoin
 from tests.redis_server import SKIP_REASON, RedisServer
 
 pytestmark = pytest.mark.timeout(120)
+TONE = 8000  # the teacher's microphone: a 440 Hz tone at this amplitude
 
 
 class Receiver:
@@ -92,14 +93,18 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
         teacher = RtcClient(await connect(http, cluster.base, tok))
         clients.append(teacher)
         await teacher.ws.event("welcome")
-        await teacher.publish(video=True, audio=True)
+        # a tone, not silence: the microphone's file passes tracks_grown's 2000 bytes at once (silence
+        # takes ~4 s to get there, and the camera's file is faster)
+        await teacher.publish(video=True, audio=True, amplitude=TONE)
         assert await wait_until(lambda: any(b["event"] == "participant_joined" for _, b in hooks.got), 10)
         hooks.refuse = True  # down: the first recording's start stays pending at the worker killed below
         started = await teacher.ws.request("recording_start")
         assert started["ok"], started
         first = started["recording_id"]
+        recording_since = time.monotonic()
         assert await wait_until(lambda: tracks_grown(rec_dir / first), 20), "the first recording's tracks did not grow"
-        await asyncio.sleep(1.0)
+        # 1 s more, and 3 s of recording at least: the recovered tracks' durations are asserted > 1 s
+        await asyncio.sleep(max(1.0, recording_since + 3.0 - time.monotonic()))
 
         owner = (await cluster.rooms_by_worker(http)).index(1)
         killed = cluster.worker_pids()[owner]
@@ -137,7 +142,7 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
         second = told["recording_id"]
         assert second != first and told["continues"] == first, told
         print(f"kill -9 -> recording goes on ({second}): {time.monotonic() - killed_at:.2f} s")
-        await teacher.publish(video=True, audio=True)
+        await teacher.publish(video=True, audio=True, amplitude=TONE)
         assert await wait_until(lambda: tracks_grown(rec_dir / second), 20), "no media recorded after the takeover"
         manifest = json.loads((rec_dir / second / "manifest.json").read_text())
         assert manifest["continues"] == first and manifest["ended_at"] is None
