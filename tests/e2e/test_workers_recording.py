@@ -7,7 +7,6 @@ event once: the first's start, the continuation's start, the first's stop (`reco
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -27,7 +26,6 @@ from tests.e2e.test_workers_failover import rejoin
 from tests.redis_server import SKIP_REASON, RedisServer
 
 pytestmark = pytest.mark.timeout(120)
-TONE = 8000  # the teacher's microphone: a 440 Hz tone at this amplitude
 
 
 class Receiver:
@@ -35,9 +33,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.got: list[tuple[str, dict[str, Any]]] = []
-        self.delay_s = 0.0  # a slow receiver: each answer this late at most ...
-        self.released = asyncio.Event()  # ... or until this is set (a receiver slow while the test needs it)
-        self.released.set()
+        self.delay_s = 0.0  # a slow receiver: each answer this late
         self.refuse = False  # a receiver that is down: 503, nothing kept
         self.port = free_ports(1)
         app = web.Application()
@@ -48,8 +44,7 @@ class Receiver:
         if self.refuse:
             return web.Response(status=503)
         self.got.append((request.headers["X-Urok-Delivery"], json.loads(await request.read())))
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.released.wait(), self.delay_s)
+        await asyncio.sleep(self.delay_s)
         return web.Response(status=204)
 
     async def start(self) -> None:
@@ -75,13 +70,10 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
     if redis_server is None:
         pytest.skip(SKIP_REASON)
     rec_dir = tmp_path / "rec"
-    # a 1 s back-off cap: the first recording's start, refused while its worker lived, is tried again
-    # by the worker that took its row over within a second, not after the 4-8 s of a longer back-off
     cluster = Cluster(tmp_path / "data", redis_server.url, UROK_RECORDINGS_DIR=str(rec_dir),
-                      UROK_RECORDING_MIN_FREE_MB="1", UROK_COMPOSE_NICE="0", UROK_WEBHOOK_MAX_BACKOFF_S="1")
+                      UROK_RECORDING_MIN_FREE_MB="1", UROK_COMPOSE_NICE="0")
     hooks = Receiver()
     clients: list[RtcClient] = []
-    restarted: asyncio.Task[None] | None = None
     try:
         await hooks.start()
         await cluster.start(http)
@@ -93,41 +85,22 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
         teacher = RtcClient(await connect(http, cluster.base, tok))
         clients.append(teacher)
         await teacher.ws.event("welcome")
-        # a tone, not silence: the microphone's file passes tracks_grown's 2000 bytes at once (silence
-        # takes ~4 s to get there, and the camera's file is faster)
-        await teacher.publish(video=True, audio=True, amplitude=TONE)
+        await teacher.publish(video=True, audio=True)
         assert await wait_until(lambda: any(b["event"] == "participant_joined" for _, b in hooks.got), 10)
         hooks.refuse = True  # down: the first recording's start stays pending at the worker killed below
         started = await teacher.ws.request("recording_start")
         assert started["ok"], started
         first = started["recording_id"]
-        recording_since = time.monotonic()
         assert await wait_until(lambda: tracks_grown(rec_dir / first), 20), "the first recording's tracks did not grow"
-        # 1 s more, and 3 s of recording at least: the recovered tracks' durations are asserted > 1 s
-        await asyncio.sleep(max(1.0, recording_since + 3.0 - time.monotonic()))
+        await asyncio.sleep(1.0)
 
         owner = (await cluster.rooms_by_worker(http)).index(1)
-        killed = cluster.worker_pids()[owner]
-        os.kill(killed, signal.SIGKILL)  # a child of the supervisor this test started
+        os.kill(cluster.worker_pids()[owner], signal.SIGKILL)  # a child of the supervisor this test started
         killed_at = time.monotonic()
         # the receiver is back but slow: the survivor's deliveries are still pending (in flight) when
-        # the killed worker, started again, reads the pending deliveries (before it answers /healthz:
-        # Webhooks.start runs before its site starts); the killed worker's own pending one (the first
-        # recording's start) is sent by one worker.  Answers wait until the restarted worker is ready
-        # (4 s at most, as the fixed delay of 4 s this replaces): the same race, without waiting it out
-        hooks.released.clear()
+        # the killed worker, started again, reads the pending deliveries; the killed worker's own
+        # pending one (the first recording's start) is sent by one worker
         hooks.refuse, hooks.delay_s = False, 4.0
-
-        async def release_when_restarted() -> None:
-            try:
-                while cluster.worker_pids().get(owner, killed) == killed:  # not started again yet
-                    assert time.monotonic() < killed_at + 60, "the killed worker was not started again"
-                    await asyncio.sleep(0.05)
-                await cluster.wait_ready(http, timeout=60)
-            finally:
-                hooks.released.set()
-
-        restarted = asyncio.create_task(release_when_restarted())
         await asyncio.wait_for(teacher.ws.closed.wait(), 10)
         teacher.expect_refused_answer = True  # a renegotiation cut by the kill is not this test's failure
         teacher.negotiation_errors.clear()
@@ -142,7 +115,7 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
         second = told["recording_id"]
         assert second != first and told["continues"] == first, told
         print(f"kill -9 -> recording goes on ({second}): {time.monotonic() - killed_at:.2f} s")
-        await teacher.publish(video=True, audio=True, amplitude=TONE)
+        await teacher.publish(video=True, audio=True)
         assert await wait_until(lambda: tracks_grown(rec_dir / second), 20), "no media recorded after the takeover"
         manifest = json.loads((rec_dir / second / "manifest.json").read_text())
         assert manifest["continues"] == first and manifest["ended_at"] is None
@@ -172,14 +145,12 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
 
         # webhooks: each recording event once, the one the dead worker could not send included;
         # the killed worker, started again by the supervisor, resends nothing another one sent
-        await restarted
         await cluster.wait_ready(http, timeout=60)
         assert await wait_until(lambda: len(hooks.recording_events()) >= 3, 25), hooks.recording_events()
-        # a duplicate would come now: the held answers are released, a second attempt of a delivery
-        # comes within the 1 s back-off cap (a claim taken over would take its 40 s lease: never in a test)
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(4.5)  # a duplicate would come now
         events = hooks.recording_events()
-        assert len({d for d, _ in hooks.got}) == len(hooks.got), "a delivery came twice"
+        got = [(d, b["event"]) for d, b in hooks.got]
+        assert len({d for d, _ in hooks.got}) == len(hooks.got), ("a delivery came twice", got)
         assert len({b["id"] for _, b in hooks.got}) == len(hooks.got), "an event came twice"
         summary = [(e["event"], e["recording_id"]) for e in events]
         assert sorted(summary) == sorted([("recording_started", first), ("recording_started", second),
@@ -188,8 +159,6 @@ async def test_kill_9_of_the_recording_worker(tmp_path: Path, redis_server: Redi
         assert stopped["state"] == "recovered" and stopped["reason"] == "worker_lost", stopped
         assert next(e for e in events if e["recording_id"] == second)["continues"] == first
     finally:
-        if restarted is not None:
-            restarted.cancel()
         for c in clients:
             await c.close()
         await cluster.stop()
