@@ -53,7 +53,7 @@ def check(r: dict[str, object], cfg: LessonConfig) -> None:
 
 
 async def test_thirty_unmuted_the_loudest_are_captioned_the_rest_counted_memory_bounded() -> None:
-    cfg = LessonConfig(participants=30, loud=2, seconds=16.0, workers=1, max_speakers=2, settle_s=8.0)
+    cfg = LessonConfig(participants=30, loud=2, seconds=24.0, workers=1, max_speakers=2, settle_s=8.0)
     r = await asyncio.wait_for(run_lesson(cfg), 240)
     check(r, cfg)
 
