@@ -158,6 +158,11 @@ export function createBreakouts(ctx) {
   let b = null; // the last state: the whole of it for hosts, the student's view otherwise
   let skew = 0; // local clock - server clock (s)
   let chat = []; // the current group's messages
+  const mergeChat = (have, more) => {
+    const byId = new Map(have.map((m) => [m.message_id, m]));
+    for (const m of more) byId.set(m.message_id, m);
+    return [...byId.values()].sort((x, y) => x.sent_at - y.sent_at).slice(-200);
+  };
   let chatGroup = null;
   let speaking = false;
   let templates = [];
@@ -486,8 +491,11 @@ export function createBreakouts(ctx) {
     b = next;
     if (typeof b?.server_time === "number") skew = Date.now() / 1000 - b.server_time;
     const now = placeOf(session.me);
+    // the same group: merged by id, never replaced. A state snapshot may have been read before a
+    // message the page already got as `breakout_chat` (CI: the host's "иду" vanished from a
+    // student's log when a state update came after it)
     if (now !== chatGroup) { chatGroup = now; chat = b?.chat ? [...b.chat] : []; }
-    else if (b?.chat) chat = [...b.chat];
+    else if (b?.chat) chat = mergeChat(chat, b.chat);
     if (!mod() && before && !now && running()) notice(t("boMovedMain"));
     render();
   }
@@ -564,7 +572,7 @@ export function createBreakouts(ctx) {
         renderBar();
         break;
       case "breakout_chat":
-        if (m.message?.breakout_id === placeOf(session.me)) { chat.push(m.message); chat = chat.slice(-200); renderChat(); }
+        if (m.message?.breakout_id === placeOf(session.me)) { chat = mergeChat(chat, [m.message]); renderChat(); }
         break;
       case "breakouts_speak_all":
         if (m.on && m.participant_id !== session.me) notice(t("boSpeakAll", { name: m.name }));
