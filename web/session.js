@@ -75,6 +75,8 @@ export class Session extends EventTarget {
     this.remote = new Map(); // participant_id -> {camera, microphone, screen, screen_audio} tracks
     this.mutedRemote = new Map(); // participant_id -> {source: bool} from track_muted / participant.muted
     this.levels = new Map();
+    this._energy = new Map(); // stats id -> [totalAudioEnergy, totalSamplesDuration] at the last poll
+    this._loudAt = new Map(); // participant_id -> when its level was last over SPEAKING
     this.activeSpeaker = null;
     this.pub = null;
     this.sub = null;
@@ -908,11 +910,12 @@ export class Session extends EventTarget {
   // comes from the energy counters (https://w3c.github.io/webrtc-stats/#dom-rtcaudiosourcestats-totalaudioenergy):
   // RMS = sqrt(delta totalAudioEnergy / delta totalSamplesDuration). A participant then stays
   // "speaking" for SPEAKING_HOLD_MS after the last loud interval, so tiles do not flicker per word.
-  _level(key, r) {
+  // `seen`: this poll's counters, which replace the last poll's (those of closed connections go)
+  _level(key, r, seen) {
     let level = typeof r.audioLevel === "number" ? r.audioLevel : 0;
     if (typeof r.totalAudioEnergy === "number" && typeof r.totalSamplesDuration === "number") {
       const prev = this._energy.get(key);
-      this._energy.set(key, [r.totalAudioEnergy, r.totalSamplesDuration]);
+      seen.set(key, [r.totalAudioEnergy, r.totalSamplesDuration]);
       const dt = prev ? r.totalSamplesDuration - prev[1] : 0;
       if (dt > 0) level = Math.max(level, Math.sqrt(Math.max(0, r.totalAudioEnergy - prev[0]) / dt));
     }
@@ -921,14 +924,13 @@ export class Session extends EventTarget {
 
   async _pollLevels() {
     const levels = new Map();
-    this._energy = this._energy || new Map();
-    this._loudAt = this._loudAt || new Map();
+    const seen = new Map();
     const raise = (pid, level) => levels.set(pid, Math.max(levels.get(pid) || 0, level));
     const pub = this.pub;
     if (pub && this.me && this.local.micOn && this.local.audio) {
       try {
         (await pub.getStats()).forEach((r) => {
-          if (r.type === "media-source" && r.kind === "audio") raise(this.me, this._level(`src:${r.id}`, r));
+          if (r.type === "media-source" && r.kind === "audio") raise(this.me, this._level(`src:${r.id}`, r, seen));
         });
       } catch {}
     }
@@ -938,10 +940,11 @@ export class Session extends EventTarget {
         (await sub.getStats()).forEach((r) => {
           if (r.type !== "inbound-rtp" || r.kind !== "audio") return;
           const info = r.mid != null ? this.midInfo.get(String(r.mid)) : null;
-          if (info) raise(info.participant_id, this._level(`in:${r.id}`, r));
+          if (info) raise(info.participant_id, this._level(`in:${r.id}`, r, seen));
         });
       } catch {}
     }
+    this._energy = seen;
     const now = performance.now();
     for (const [pid, level] of levels) if (level > SPEAKING) this._loudAt.set(pid, now);
     for (const [pid, at] of this._loudAt) if (now - at > SPEAKING_HOLD_MS || !levels.has(pid)) this._loudAt.delete(pid);
