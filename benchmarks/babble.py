@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import time
+from collections import deque
 from collections.abc import Callable
 
 import numpy as np
 
-from media.rnnoise import Denoiser
+from benchmarks.noise_suppression import chain
 from tests import noise_audio
 
 Audio = noise_audio.Audio
@@ -54,12 +55,12 @@ def spectral_subtraction(x: Audio, over: float = 6.0, floor: float = 0.1, span: 
     """Ephraim-Malah style decision-directed Wiener gain over a minimum-statistics floor."""
     spectra = stft(x)
     smoothed: np.ndarray | None = None
-    history: list[np.ndarray] = []
+    history: deque[np.ndarray] = deque(maxlen=span)
     previous: np.ndarray | None = None
     for i, spectrum in enumerate(spectra):
         power = np.abs(spectrum) ** 2
         smoothed = power if smoothed is None else 0.7 * smoothed + 0.3 * power
-        history = [*history[-span + 1:], smoothed]
+        history.append(smoothed)
         noise = np.maximum(np.min(history, axis=0) * over, 1e-12)
         prior = 0.98 * (previous / noise if previous is not None else 1.0) + 0.02 * np.maximum(power / noise - 1, 0)
         spectra[i] = spectrum * np.maximum(prior / (1 + prior), floor)
@@ -68,11 +69,8 @@ def spectral_subtraction(x: Audio, over: float = 6.0, floor: float = 0.1, span: 
 
 
 def rnnoise(x: Audio) -> Audio:
-    d = Denoiser()
-    pcm = np.clip(x * 32767, -32768, 32767).astype(np.int16)
-    out = [d.process(np.ascontiguousarray(pcm[i:i + 960]))[0].copy() for i in range(0, len(pcm) - 959, 960)]
-    d.close()
-    return np.concatenate(out).astype(np.float64) / 32768
+    """RNNoise alone on ``x``, as the server runs it (the noise benchmark's chain without codecs)."""
+    return chain(x, True, codecs=False)
 
 
 def deepfilternet() -> Callable[[Audio], Audio] | None:
